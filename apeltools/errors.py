@@ -1,0 +1,74 @@
+"""The one exception hierarchy of apeltools, and the exit codes it maps to."""
+
+
+class ApelError(Exception):
+    """Base of every error apeltools raises on purpose; its message is shown to users."""
+
+    exit_code = 1
+
+
+class ConfigError(ApelError):
+    """A configuration file, option or environment variable is missing or wrong."""
+
+
+class RecordError(ApelError):
+    """A record or message does not follow its format.
+
+    ``field`` names the offending field when there is one; ``index`` is the
+    record's 0-based position in its message and ``first_line`` the record's
+    first line, so that an operator can find it.
+    """
+
+    def __init__(self, reason, field=None, index=None, first_line=None):
+        self.reason = reason
+        self.field = field
+        self.index = index
+        self.first_line = first_line
+        super().__init__(self.describe())
+
+    def describe(self):
+        parts = []
+        if self.index is not None:
+            where = f"record {self.index}"
+            if self.first_line:
+                where += f" ({self.first_line!r})"
+            parts.append(where)
+        if self.field:
+            parts.append(f"field {self.field}")
+        prefix = ", ".join(parts)
+        return f"{prefix}: {self.reason}" if prefix else self.reason
+
+    def at(self, index, first_line):
+        """Return a copy of this error placed at a record of a message."""
+        return RecordError(self.reason, self.field, index, first_line)
+
+
+class MessageError(RecordError):
+    """A whole message is unusable (unknown header, unreadable body)."""
+
+
+class DatabaseError(ApelError):
+    """A database operation failed for a reason that retrying will not fix."""
+
+
+class TransientDatabaseError(DatabaseError):
+    """The database is down, restarting, or asked us to retry (deadlock, lock wait)."""
+
+
+class QueueError(ApelError):
+    """A directory queue cannot be read or written."""
+
+
+class CryptoError(ApelError):
+    """Signing, verification, encryption or decryption failed."""
+
+
+class BrokerError(ApelError):
+    """A message broker could not be reached or refused a message."""
+
+
+def exit_code_for(error):
+    """Exit code for an exception reaching the top of a program."""
+    if isinstance(error, ApelError):
+        return error.exit_code
+    return 1

@@ -1,0 +1,1 @@
+"""Record types and their wire codecs (APEL text, CAR/StAR XML, accelerator JSON)."""

@@ -1,0 +1,140 @@
+"""Field kinds: how one value of a record is read from text, checked and written back."""
+
+import calendar
+import datetime
+from dataclasses import dataclass
+
+NULL_TOKENS = frozenset({"", "none", "null"})
+
+
+def is_null(text):
+    """True when a text value is one of the null tokens (empty, None, null in any case)."""
+    return len(text) <= 4 and text.lower() in NULL_TOKENS
+
+
+def parse_int(text):
+    # int() would also take "+5", " 5" and "1_000": the wire format allows digits only.
+    if not text.isdigit() or not text.isascii():
+        if text[:1] == "-" and text[1:].isdigit():
+            raise ValueError(f"must not be negative: {text}")
+        raise ValueError(f"not an integer: {text!r}")
+    return int(text)
+
+
+def parse_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"not a number: {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"not a finite number: {text!r}")
+    return value
+
+
+def parse_time(text):
+    """Epoch seconds from integer epoch text or ISO 8601 ``YYYY-MM-DDTHH:MM:SSZ`` (UTC)."""
+    if text.isdigit() and text.isascii():
+        return int(text)
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not an epoch or ISO 8601 time: {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return int(moment.timestamp())
+
+
+def format_time(epoch):
+    """ISO 8601 UTC text of epoch seconds, as used in XML records and reports."""
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sql_time(epoch):
+    """``YYYY-MM-DD HH:MM:SS`` UTC text of epoch seconds, as stored in SQL DATETIME columns."""
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def epoch_of_sql_time(value):
+    """Epoch seconds of a DATETIME read back from either database (datetime or text)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.datetime.fromisoformat(value)
+    return calendar.timegm(value.timetuple())
+
+
+def month_of(epoch):
+    """(year, month) in UTC of epoch seconds."""
+    moment = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc)
+    return moment.year, moment.month
+
+
+def month_bounds(year, month):
+    """Epoch seconds of the first second of a month and of the first second after it."""
+    start = calendar.timegm((year, month, 1, 0, 0, 0))
+    end = calendar.timegm((year + month // 12, month % 12 + 1, 1, 0, 0, 0))
+    return start, end
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A value type: its name, its parser from text and its writer to text."""
+
+    name: str
+    parse: object
+    write: object
+    sql: str  # portable column type, spelled per dialect by the schema files
+
+    def __repr__(self):
+        return self.name
+
+
+STR = Kind("str", str, str, "text")
+INT = Kind("int", parse_int, str, "int")
+FLOAT = Kind("float", parse_float, str, "float")
+TIME = Kind("time", parse_time, str, "time")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a record type.
+
+    ``lookup`` names the lookup table that holds the field's names in the
+    database (the row keeps an id); ``key_default`` is what an absent value
+    becomes in the database when the field is part of a natural key, because
+    SQL UNIQUE keys treat every NULL as different and would defeat replacing.
+    """
+
+    name: str
+    kind: Kind = STR
+    mandatory: bool = False
+    minimum: float | None = None
+    lookup: str | None = None
+    key_default: object = None
+
+
+def _text_converter(kind):
+    parse = kind.parse
+
+    def convert(text):
+        if len(text) <= 4 and is_null(text):
+            return None
+        return parse(text)
+
+    return convert
+
+
+def _convert_str(text):
+    text = text.strip()
+    return None if is_null(text) else text
+
+
+
+_TEXT_CONVERTERS = {STR: _convert_str}
+
+
+def text_converter(kind):
+    """Function from a wire text value (null tokens included) to a value of ``kind``."""
+    if kind not in _TEXT_CONVERTERS:
+        _TEXT_CONVERTERS[kind] = _text_converter(kind)
+    return _TEXT_CONVERTERS[kind]

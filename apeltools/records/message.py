@@ -1,0 +1,92 @@
+"""A whole message: recognise its format (text, XML or JSON) and parse every record of it."""
+
+from dataclasses import dataclass, field
+
+from apeltools.errors import MessageError, RecordError
+from apeltools.records import text
+from apeltools.records.types import now as current_time
+
+
+@dataclass
+class ParsedMessage:
+    """The outcome of parsing one message, record by record.
+
+    ``records`` are the good records; ``errors`` hold one ``RecordError`` per
+    bad record (with its index and first line) and ``rejected`` the bad
+    records' own text, so that they can be re-processed once mended.
+    """
+
+    format: str
+    rtype: object
+    records: list = field(default_factory=list)
+    errors: list = field(default_factory=list)
+    rejected: list = field(default_factory=list)
+
+    @property
+    def total(self):
+        return len(self.records) + len(self.errors)
+
+    def reject(self, error, index, first_line, raw):
+        self.errors.append(error.at(index, first_line))
+        self.rejected.append(raw)
+
+
+def _parse_text(body, now):
+    header, blocks = text.split_records(body)
+    fmt = text.format_for_header(header)
+    message = ParsedMessage(fmt.header, fmt.rtype)
+    parse_block, records = text.parse_block, message.records
+    for index, block in enumerate(blocks):
+        try:
+            records.append(parse_block(fmt, block, now))
+        except RecordError as error:
+            message.reject(error, index, text.first_line(block), block)
+    return message
+
+
+def parse_message(body, now=None):
+    """Parse a message body (str) of any supported format.
+
+    Raises ``MessageError`` when the message as a whole cannot be used (an
+    unknown header, XML or JSON that does not parse); bad records inside a
+    good message are reported in the result instead.
+    """
+    if now is None:
+        now = current_time()
+    stripped = body.lstrip()
+    if not stripped:
+        raise MessageError("Empty message.")
+    if stripped.startswith("<"):
+        from apeltools.records import xml
+
+        return xml.parse(stripped, now)
+    if stripped.startswith("{"):
+        from apeltools.records import accelerator
+
+        return accelerator.parse(stripped, now)
+    return _parse_text(stripped, now)
+
+
+def reject_body(message):
+    """A message of the same format holding only the rejected records, to keep for re-processing.
+
+    For text formats this is the header followed by each rejected record's
+    own lines; XML and JSON messages keep their original body (loading it
+    again is harmless: every store replaces by natural key).
+    """
+    if not message.rejected:
+        return None
+    if message.format.startswith("APEL-"):
+        return message.format + "\n" + "".join(block.strip("\n") + "\n%%\n" for block in message.rejected)
+    return None
+
+
+def describe_errors(message, limit=20):
+    """One line per rejected record (up to ``limit``), for logs and the reject queue."""
+    lines = [str(error) for error in message.errors[:limit]]
+    if len(message.errors) > limit:
+        lines.append(f"... and {len(message.errors) - limit} more rejected records")
+    return "\n".join(lines)
+
+
+__all__ = ["ParsedMessage", "parse_message", "reject_body", "describe_errors", "MessageError"]

@@ -1,0 +1,183 @@
+"""The APEL text message grammar: ``Header: vX.Y``, then ``Key: Value`` records ended by ``%%``."""
+
+import re
+from dataclasses import dataclass
+
+from apeltools.errors import MessageError, RecordError
+from apeltools.records import benchmark
+from apeltools.records.build import build
+from apeltools.records.canonical import compile_canonical
+from apeltools.records.fields import TIME, is_null, parse_float, parse_int
+from apeltools.records.types import JOB, NORMALISED_SUMMARY, SUMMARY, SYNC, CLOUD, CLOUD_SUMMARY
+
+HEADER_SHAPE = re.compile(r"^APEL(-[a-z]+)+-message: v[0-9]+\.[0-9]+$")
+_SEPARATOR = re.compile(r"^[ \t]*%%[ \t]*$", re.M)
+# A "Key: Value" line (split at the first colon), or any other non-blank line (an error).
+_LINE = re.compile(r"^[ \t]*([^:\n]*?)[ \t]*:[ \t]*(.*?)[ \t]*$|^[ \t]*(\S.*?)[ \t]*$", re.M)
+
+LEGACY, DICT, NORMALISED_LEGACY, NORMALISED_DICT = "legacy", "dict", "normalised-legacy", "normalised-dict"
+_NORMALISED_DURATIONS = ("NormalisedWallDuration", "NormalisedCpuDuration")
+
+
+@dataclass(frozen=True, eq=False)
+class TextFormat:
+    """One header of the text grammar: its record type and how it spells benchmarks."""
+
+    header: str
+    rtype: object
+    benchmarks: str | None = None
+
+    def __post_init__(self):
+        hidden = set()
+        if self.benchmarks in (DICT, NORMALISED_LEGACY, NORMALISED_DICT):
+            hidden.add("ServiceLevelType")
+        wire = tuple(f for f in self.rtype.fields if f.name not in hidden)
+        object.__setattr__(self, "hidden", frozenset(hidden))
+        object.__setattr__(self, "wire", wire)
+        implied = {"ServiceLevelType": "HEPSPEC"} if self.benchmarks == NORMALISED_LEGACY else {}
+        object.__setattr__(self, "implied", implied)
+        dict_fields = {DICT: ("ServiceLevel",), NORMALISED_DICT: _NORMALISED_DURATIONS}
+        object.__setattr__(
+            self, "canonical", compile_canonical(self, dict_fields.get(self.benchmarks, ()))
+        )
+
+    @property
+    def type_name(self):
+        return self.header.split(":", 1)[0]
+
+    def __repr__(self):
+        return f"<TextFormat {self.header}>"
+
+
+JOB_V03 = TextFormat("APEL-individual-job-message: v0.3", JOB, LEGACY)
+JOB_V04 = TextFormat("APEL-individual-job-message: v0.4", JOB, DICT)
+SUMMARY_V02 = TextFormat("APEL-summary-job-message: v0.2", SUMMARY, LEGACY)
+SUMMARY_V04 = TextFormat("APEL-summary-job-message: v0.4", SUMMARY, DICT)
+NORMALISED_V03 = TextFormat("APEL-summary-job-message: v0.3", NORMALISED_SUMMARY, NORMALISED_LEGACY)
+NORMALISED_V04 = TextFormat("APEL-normalised-summary-message: v0.4", NORMALISED_SUMMARY, NORMALISED_DICT)
+SYNC_V01 = TextFormat("APEL-sync-message: v0.1", SYNC)
+CLOUD_V04 = TextFormat("APEL-cloud-message: v0.4", CLOUD)
+CLOUD_SUMMARY_V04 = TextFormat("APEL-cloud-summary-message: v0.4", CLOUD_SUMMARY)
+
+TEXT_FORMATS = (
+    JOB_V03, JOB_V04, SUMMARY_V02, SUMMARY_V04, NORMALISED_V03, NORMALISED_V04,
+    SYNC_V01, CLOUD_V04, CLOUD_SUMMARY_V04,
+)
+_BY_HEADER = {f.header: f for f in TEXT_FORMATS}
+_BY_HEADER["APEL-individual-job-message: v0.2"] = TextFormat(
+    "APEL-individual-job-message: v0.2", JOB, LEGACY
+)
+
+
+def format_for_header(header):
+    """The text format of a header line, or MessageError when it is not one we know."""
+    header = header.strip()
+    found = _BY_HEADER.get(header)
+    if found is None and HEADER_SHAPE.match(header):
+        type_name, version = header.split(": ", 1)
+        if type_name == "APEL-individual-job-message" and version != "v0.4":
+            # Every job message version but v0.4 uses the legacy benchmark syntax.
+            found = TextFormat(header, JOB, LEGACY)
+    if found is None:
+        raise MessageError(f"Message type {header} not recognised.")
+    return found
+
+
+def split_records(body):
+    """(header, [record block text, ...]) of a text message; blank blocks are dropped."""
+    body = body.replace("\r\n", "\n").lstrip()
+    header, _, rest = body.partition("\n")
+    blocks = [block for block in _SEPARATOR.split(rest) if block.strip()]
+    return header.strip(), blocks
+
+
+def first_line(block):
+    """The first non-blank line of a record block, for error messages."""
+    return block.strip().split("\n", 1)[0].strip()
+
+
+def _raw_fields(block):
+    raw = {}
+    for key, value, bad in _LINE.findall(block):
+        if bad:
+            raise RecordError(f"line without ':': {bad!r}")
+        raw[key] = value
+    return raw
+
+
+def _benchmark_dict(raw, name, parse_value):
+    """(type, value text) of the preferred benchmark of a dict field."""
+    known, _ = benchmark.parse_dict(raw[name], parse_value)
+    try:
+        level_type, value = benchmark.preferred(known)
+    except ValueError as error:
+        raise RecordError(str(error), field=name) from None
+    return level_type, str(value)
+
+
+def _unfold_benchmarks(fmt, raw):
+    """Rewrite a format's benchmark spelling into the record type's plain fields."""
+    for name in fmt.hidden:
+        if name in raw:
+            raise RecordError(f"Unknown field: {name}", field=name)
+    if fmt.benchmarks == DICT:
+        value = raw.get("ServiceLevel")
+        if value is not None and not is_null(value):
+            try:
+                raw["ServiceLevelType"], raw["ServiceLevel"] = _benchmark_dict(raw, "ServiceLevel", parse_float)
+            except ValueError as error:
+                raise RecordError(str(error), field="ServiceLevel") from None
+    elif fmt.benchmarks == NORMALISED_LEGACY:
+        raw.update(fmt.implied)
+    elif fmt.benchmarks == NORMALISED_DICT:
+        types = set()
+        for name in _NORMALISED_DURATIONS:
+            value = raw.get(name)
+            if value is not None and not is_null(value):
+                try:
+                    level_type, raw[name] = _benchmark_dict(raw, name, parse_int)
+                except ValueError as error:
+                    raise RecordError(str(error), field=name) from None
+                types.add(level_type)
+        if len(types) > 1:
+            raise RecordError("Mixture of benchmark types detected", field=_NORMALISED_DURATIONS[1])
+        if types:
+            raw["ServiceLevelType"] = types.pop()
+
+
+def parse_block(fmt, block, now):
+    """One record of a text format from its block of ``Key: Value`` lines."""
+    record = fmt.canonical(block, now)
+    if record is not None:
+        return record
+    raw = _raw_fields(block)
+    if fmt.benchmarks is not None:
+        _unfold_benchmarks(fmt, raw)
+    return build(fmt.rtype, raw, now)
+
+
+def _write_value(fmt, field, record):
+    value = getattr(record, field.name)
+    if value is None:
+        return None if field.kind is TIME else "None"
+    if fmt.benchmarks == DICT and field.name == "ServiceLevel":
+        return benchmark.write_dict(record.ServiceLevelType, value)
+    if fmt.benchmarks == NORMALISED_DICT and field.name in _NORMALISED_DURATIONS:
+        return benchmark.write_dict(record.ServiceLevelType, value)
+    return field.kind.write(value)
+
+
+def write_record(fmt, record):
+    """The ``Key: Value`` lines of one record, ended by ``%%``."""
+    lines = []
+    for field in fmt.wire:
+        text = _write_value(fmt, field, record)
+        if text is not None:
+            lines.append(f"{field.name}: {text}")
+    lines.append("%%")
+    return "\n".join(lines) + "\n"
+
+
+def write_message(fmt, records):
+    """A whole text message: the header line, then every record."""
+    return fmt.header + "\n" + "".join(write_record(fmt, record) for record in records)

@@ -1,0 +1,477 @@
+"""The record types: each one's fields, order, mandatory set, checks, natural key and table.
+
+This module is the single definition that the text, XML and JSON codecs,
+validation and the database layer all derive from.
+"""
+
+import time
+from dataclasses import dataclass, make_dataclass, fields as dataclass_fields
+
+from apeltools.records.benchmark import canonical_type
+from apeltools.records.fields import FLOAT, INT, STR, TIME, Field, month_bounds, month_of, text_converter
+from apeltools.records.fqan import split_fqan
+
+FUTURE_TOLERANCE = 2 * 86400  # how far in the future a job may end (clock skew, time zones)
+
+
+@dataclass(frozen=True, eq=False)
+class RecordType:
+    """A record type: the one definition behind parsing, writing, checking and storing.
+
+    ``check(record, now)`` receives a freshly parsed record, may canonicalise
+    or derive values in it, and raises ``FieldProblem`` (field, reason). ``ignored`` keys are accepted on the wire and
+    dropped. ``key`` is the natural key: a record replaces the stored record
+    with the same key. ``extra_columns`` are derived columns stored beside the
+    fields (e.g. the month of a job) and computed by ``derived(record)``.
+    """
+
+    name: str
+    fields: tuple
+    key: tuple
+    table: str
+    check: object = None
+    ignored: frozenset = frozenset()
+    extra_columns: tuple = ()
+    derived: object = None
+
+    def __post_init__(self):
+        cls = make_dataclass(
+            self.name.title().replace("_", "") + "Record",
+            [(f.name, object, None) for f in self.fields],
+            slots=True,
+        )
+        cls.record_type = self
+        object.__setattr__(self, "cls", cls)
+        object.__setattr__(self, "by_name", {f.name: f for f in self.fields})
+        object.__setattr__(self, "mandatory", tuple(f.name for f in self.fields if f.mandatory))
+        object.__setattr__(self, "bounded", tuple(f for f in self.fields if f.minimum is not None))
+        object.__setattr__(
+            self, "text_converters", {f.name: text_converter(f.kind) for f in self.fields}
+        )
+
+    def make(self, **values):
+        """A record of this type from field values (absent fields are None)."""
+        return self.cls(**values)
+
+    def __repr__(self):
+        return f"<RecordType {self.name}>"
+
+
+class FieldProblem(ValueError):
+    """A value that parsed but breaks a rule of its record type."""
+
+    def __init__(self, field, reason):
+        super().__init__(reason)
+        self.field = field
+
+
+def values_of(record):
+    """The field values of a record as a dict, in field order."""
+    return {f.name: getattr(record, f.name) for f in dataclass_fields(record)}
+
+
+def _benchmark_type(r):
+    if r.ServiceLevelType is not None:
+        try:
+            r.ServiceLevelType = canonical_type(r.ServiceLevelType)
+        except ValueError as error:
+            raise FieldProblem("ServiceLevelType", str(error)) from None
+
+
+def _fqan(r):
+    if r.FQAN is not None:
+        r.VO, r.VOGroup, r.VORole = split_fqan(r.FQAN)
+
+
+def _infrastructure(r, name):
+    value = getattr(r, name)
+    if value is not None and value != "grid" and value != "local":
+        lowered = value.lower()
+        if lowered not in ("grid", "local"):
+            raise FieldProblem(name, f"must be 'grid' or 'local', not {value!r}")
+        setattr(r, name, lowered)
+
+
+def _month(r, now, month="Month", year="Year"):
+    month_value, year_value = getattr(r, month), getattr(r, year)
+    if not 1 <= month_value <= 12:
+        raise FieldProblem(month, f"month must be 1..12, not {month_value}")
+    if year_value < 1970:
+        raise FieldProblem(year, f"year {year_value} is before 1970")
+    if (year_value, month_value) > month_of(now):
+        raise FieldProblem(month, f"{year_value}-{month_value:02d} is in the future")
+
+
+def _end_times_in_month(r):
+    start, end = month_bounds(r.Year, r.Month)
+    earliest, latest = r.EarliestEndTime, r.LatestEndTime
+    for name, value in (("EarliestEndTime", earliest), ("LatestEndTime", latest)):
+        if value is not None and not start <= value < end:
+            raise FieldProblem(name, f"{value} is outside {r.Year}-{r.Month:02d}")
+    if earliest is not None and latest is not None and earliest > latest:
+        raise FieldProblem("EarliestEndTime", "EarliestEndTime is after LatestEndTime")
+
+
+def _check_job(r, now):
+    _fqan(r)
+    _benchmark_type(r)
+    _infrastructure(r, "InfrastructureType")
+    if r.EndTime < r.StartTime:
+        raise FieldProblem("EndTime", "EndTime is before StartTime")
+    if r.EndTime > now + FUTURE_TOLERANCE:
+        raise FieldProblem("EndTime", "EndTime is more than 2 days in the future")
+
+
+def _check_summary(r, now):
+    _benchmark_type(r)
+    _infrastructure(r, "InfrastructureType")
+    _month(r, now)
+    _end_times_in_month(r)
+
+
+def _check_normalised(r, now):
+    _benchmark_type(r)
+    _infrastructure(r, "Infrastructure")
+    _month(r, now)
+    _end_times_in_month(r)
+
+
+def _check_sync(r, now):
+    _month(r, now)
+
+
+CLOUD_STATUSES = ("started", "completed", "suspended")
+
+
+def cloud_measurement_time(record):
+    """When a cloud record was measured: EndTime when completed, else RecordCreateTime,
+    else StartTime + SuspendDuration + WallDuration."""
+    if record.Status == "completed" and record.EndTime is not None:
+        return record.EndTime
+    if record.RecordCreateTime is not None:
+        return record.RecordCreateTime
+    if record.StartTime is not None:
+        return record.StartTime + (record.SuspendDuration or 0) + (record.WallDuration or 0)
+    return None
+
+
+def _check_cloud(r, now):
+    if r.Status is not None:
+        if r.Status.lower() not in CLOUD_STATUSES:
+            raise FieldProblem("Status", f"must be one of {', '.join(CLOUD_STATUSES)}, not {r.Status!r}")
+        r.Status = r.Status.lower()
+    if r.StartTime is not None and r.EndTime is not None and r.EndTime < r.StartTime:
+        raise FieldProblem("EndTime", "EndTime is before StartTime")
+    if cloud_measurement_time(r) is None:
+        raise FieldProblem("RecordCreateTime", "no measurement time: give RecordCreateTime or StartTime")
+
+
+def _check_cloud_summary(r, now):
+    _month(r, now)
+
+
+def _check_storage(r, now):
+    if r.EndTime < r.StartTime:
+        raise FieldProblem("EndTime", "EndTime is before StartTime")
+
+
+def _check_accelerator(r, now):
+    _month(r, now, "MeasurementMonth", "MeasurementYear")
+    if r.AssociatedRecordType not in ("cloud", "job"):
+        raise FieldProblem("AssociatedRecordType", "must be 'cloud' or 'job'")
+    if r.ActiveDuration is None:
+        r.ActiveDuration = r.AvailableDuration
+    if r.Type not in ("GPU", "FPGA", "Other"):
+        raise FieldProblem("Type", f"must be GPU, FPGA or Other, not {r.Type!r}")
+
+
+def _job_month(record):
+    year, month = month_of(record.EndTime)
+    return (year, month)
+
+
+def _cloud_measurement(record):
+    moment = cloud_measurement_time(record)
+    year, month = month_of(moment)
+    vo, group, role = split_fqan(record.FQAN) if record.FQAN else (None, None, None)
+    return (moment, year, month, vo, group, role)
+
+
+def _name(name, **options):
+    """A name kept in a lookup table of the same plural name (Site → Sites)."""
+    return Field(name, STR, lookup=LOOKUPS[name], key_default="None", **options)
+
+
+# Field name → lookup table. Absent names are stored as the name "None".
+LOOKUPS = {
+    "Site": "Sites",
+    "SiteName": "Sites",
+    "SubmitHost": "SubmitHosts",
+    "MachineName": "MachineNames",
+    "Queue": "Queues",
+    "GlobalUserName": "DNs",
+    "VO": "VOs",
+    "VOGroup": "VOGroups",
+    "VORole": "VORoles",
+    "CloudComputeService": "CloudComputeServices",
+}
+
+
+JOB = RecordType(
+    name="job",
+    table="JobRecords",
+    fields=(
+        _name("Site", mandatory=True),
+        _name("SubmitHost"),
+        _name("MachineName"),
+        _name("Queue"),
+        Field("LocalJobId", mandatory=True),
+        Field("LocalUserId"),
+        _name("GlobalUserName"),
+        Field("FQAN"),
+        _name("VO"),
+        _name("VOGroup"),
+        _name("VORole"),
+        Field("WallDuration", INT, mandatory=True),
+        Field("CpuDuration", INT, mandatory=True),
+        Field("Processors", INT, key_default=0),
+        Field("NodeCount", INT, key_default=0),
+        Field("StartTime", TIME, mandatory=True),
+        Field("EndTime", TIME, mandatory=True),
+        Field("InfrastructureDescription"),
+        Field("InfrastructureType"),
+        Field("MemoryReal", INT),
+        Field("MemoryVirtual", INT),
+        Field("ServiceLevelType", mandatory=True),
+        Field("ServiceLevel", FLOAT, mandatory=True),
+    ),
+    key=("Site", "LocalJobId", "EndTime"),
+    check=_check_job,
+    ignored=frozenset({"UpdateTime", "SubmitHostType"}),
+    extra_columns=(Field("EndYear", INT), Field("EndMonth", INT)),
+    derived=_job_month,
+)
+
+_SUMMARY_HEAD = (
+    _name("Site", mandatory=True),
+    Field("Month", INT, mandatory=True),
+    Field("Year", INT, mandatory=True),
+    _name("GlobalUserName"),
+    _name("VO"),
+    _name("VOGroup"),
+    _name("VORole"),
+    _name("SubmitHost"),
+)
+
+SUMMARY = RecordType(
+    name="summary",
+    table="Summaries",
+    fields=_SUMMARY_HEAD
+    + (
+        Field("InfrastructureType", key_default="None"),
+        Field("InfrastructureDescription"),
+        Field("ServiceLevelType", mandatory=True),
+        Field("ServiceLevel", FLOAT, mandatory=True),
+        Field("NodeCount", INT, key_default=0),
+        Field("Processors", INT, key_default=0),
+        Field("EarliestEndTime", TIME),
+        Field("LatestEndTime", TIME),
+        Field("WallDuration", INT, mandatory=True),
+        Field("CpuDuration", INT, mandatory=True),
+        Field("NumberOfJobs", INT, mandatory=True),
+    ),
+    key=(
+        "Site", "Month", "Year", "GlobalUserName", "VO", "VORole", "VOGroup", "SubmitHost",
+        "InfrastructureType", "ServiceLevelType", "ServiceLevel", "NodeCount", "Processors",
+    ),
+    check=_check_summary,
+    ignored=frozenset({"UpdateTime"}),
+)
+
+NORMALISED_SUMMARY = RecordType(
+    name="normalised_summary",
+    table="NormalisedSummaries",
+    fields=_SUMMARY_HEAD
+    + (
+        Field("Infrastructure", key_default="None"),
+        Field("InfrastructureDescription"),
+        Field("NodeCount", INT, key_default=0),
+        Field("Processors", INT, key_default=0),
+        Field("EarliestEndTime", TIME),
+        Field("LatestEndTime", TIME),
+        Field("WallDuration", INT, mandatory=True),
+        Field("CpuDuration", INT, mandatory=True),
+        Field("NormalisedWallDuration", INT, mandatory=True),
+        Field("NormalisedCpuDuration", INT, mandatory=True),
+        Field("NumberOfJobs", INT, mandatory=True),
+        # Not a wire field of its own: v0.3 means HEPSPEC, v0.4 names it in its dicts.
+        Field("ServiceLevelType", mandatory=True),
+    ),
+    key=(
+        "Site", "Month", "Year", "GlobalUserName", "VO", "VORole", "VOGroup", "SubmitHost",
+        "Infrastructure", "NodeCount", "Processors", "ServiceLevelType",
+    ),
+    check=_check_normalised,
+    ignored=frozenset({"UpdateTime"}),
+)
+
+SYNC = RecordType(
+    name="sync",
+    table="SyncRecords",
+    fields=(
+        _name("Site", mandatory=True),
+        _name("SubmitHost"),
+        Field("NumberOfJobs", INT, mandatory=True),
+        Field("Month", INT, mandatory=True),
+        Field("Year", INT, mandatory=True),
+    ),
+    key=("Site", "SubmitHost", "Month", "Year"),
+    check=_check_sync,
+)
+
+CLOUD = RecordType(
+    name="cloud",
+    table="CloudRecords",
+    fields=(
+        Field("RecordCreateTime", TIME),
+        Field("VMUUID", mandatory=True),
+        _name("SiteName", mandatory=True),
+        _name("CloudComputeService"),
+        Field("MachineName"),
+        Field("LocalUserId"),
+        Field("LocalGroupId"),
+        _name("GlobalUserName"),
+        Field("FQAN"),
+        Field("Status"),
+        Field("StartTime", TIME),
+        Field("EndTime", TIME),
+        Field("SuspendDuration", INT),
+        Field("WallDuration", INT),
+        Field("CpuDuration", INT),
+        Field("CpuCount", INT),
+        Field("NetworkType"),
+        Field("NetworkInbound", INT),
+        Field("NetworkOutbound", INT),
+        Field("PublicIPCount", INT),
+        Field("Memory", INT),
+        Field("Disk", INT),
+        Field("BenchmarkType"),
+        Field("Benchmark", FLOAT),
+        Field("StorageRecordId"),
+        Field("ImageId"),
+        Field("CloudType"),
+    ),
+    key=("VMUUID", "MeasurementMonth", "MeasurementYear"),
+    check=_check_cloud,
+    ignored=frozenset({"UpdateTime", "MeasurementTime", "MeasurementMonth", "MeasurementYear"}),
+    extra_columns=(
+        Field("MeasurementTime", TIME),
+        Field("MeasurementYear", INT),
+        Field("MeasurementMonth", INT),
+        Field("VO", lookup="VOs", key_default="None"),
+        Field("VOGroup", lookup="VOGroups", key_default="None"),
+        Field("VORole", lookup="VORoles", key_default="None"),
+    ),
+    derived=_cloud_measurement,
+)
+
+CLOUD_SUMMARY = RecordType(
+    name="cloud_summary",
+    table="CloudSummaries",
+    fields=(
+        _name("SiteName", mandatory=True),
+        _name("CloudComputeService"),
+        Field("Month", INT, mandatory=True),
+        Field("Year", INT, mandatory=True),
+        _name("GlobalUserName"),
+        _name("VO"),
+        _name("VOGroup"),
+        _name("VORole"),
+        Field("Status", key_default="None"),
+        Field("CloudType", key_default="None"),
+        Field("ImageId", key_default="None"),
+        Field("EarliestStartTime", TIME),
+        Field("LatestStartTime", TIME),
+        Field("WallDuration", INT),
+        Field("CpuDuration", INT),
+        Field("CpuCount", INT),
+        Field("NetworkInbound", INT),
+        Field("NetworkOutbound", INT),
+        Field("Memory", INT),
+        Field("Disk", INT),
+        Field("BenchmarkType", key_default="None"),
+        Field("Benchmark", FLOAT, key_default=0.0),
+        Field("NumberOfVMs", INT, mandatory=True),
+    ),
+    key=(
+        "SiteName", "CloudComputeService", "Month", "Year", "GlobalUserName", "VO", "VOGroup",
+        "VORole", "Status", "CloudType", "ImageId", "BenchmarkType", "Benchmark",
+    ),
+    check=_check_cloud_summary,
+    ignored=frozenset({"UpdateTime"}),
+)
+
+STORAGE = RecordType(
+    name="storage",
+    table="StarRecords",
+    fields=(
+        Field("RecordId", mandatory=True),
+        Field("CreateTime", TIME, mandatory=True),
+        Field("StorageSystem", mandatory=True),
+        _name("Site"),
+        Field("StorageShare"),
+        Field("StorageMedia"),
+        Field("StorageClass"),
+        Field("FileCount", INT),
+        Field("DirectoryPath"),
+        Field("LocalUser"),
+        Field("LocalGroup"),
+        Field("UserIdentity"),
+        Field("Group"),
+        Field("SubGroup"),
+        Field("Role"),
+        Field("StartTime", TIME, mandatory=True),
+        Field("EndTime", TIME, mandatory=True),
+        Field("ResourceCapacityUsed", INT, mandatory=True),
+        Field("LogicalCapacityUsed", INT),
+        Field("ResourceCapacityAllocated", INT),
+    ),
+    key=("RecordId",),
+    check=_check_storage,
+)
+
+ACCELERATOR = RecordType(
+    name="accelerator",
+    table="AcceleratorRecords",
+    fields=(
+        Field("MeasurementMonth", INT, mandatory=True),
+        Field("MeasurementYear", INT, mandatory=True),
+        Field("AssociatedRecordType", mandatory=True),
+        Field("AssociatedRecord", mandatory=True),
+        _name("GlobalUserName"),
+        Field("FQAN"),
+        _name("SiteName", mandatory=True),
+        Field("Count", FLOAT, mandatory=True, minimum=0),
+        Field("Cores", INT),
+        Field("ActiveDuration", INT),
+        Field("AvailableDuration", INT, mandatory=True),
+        Field("BenchmarkType"),
+        Field("Benchmark", FLOAT),
+        Field("Type", mandatory=True),
+        Field("Model", key_default="None"),
+    ),
+    key=(
+        "MeasurementMonth", "MeasurementYear", "AssociatedRecordType", "AssociatedRecord",
+        "SiteName", "Model",
+    ),
+    check=_check_accelerator,
+)
+
+RECORD_TYPES = {t.name: t for t in (
+    JOB, SUMMARY, NORMALISED_SUMMARY, SYNC, CLOUD, CLOUD_SUMMARY, STORAGE, ACCELERATOR,
+)}
+
+
+def now():
+    """The current time in epoch seconds; records are checked against it."""
+    return int(time.time())
