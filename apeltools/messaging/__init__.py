@@ -1,0 +1,1 @@
+"""Messaging: signed S/MIME messages, directory queues, transports, sender and receiver."""

@@ -1,0 +1,821 @@
+"""Where messages are signed, verified, encrypted and decrypted (S/MIME, in-process).
+
+Pure functions of bytes, producing and accepting what ``openssl smime`` produces
+and accepts (formats.md §8); every failure is a :class:`CryptoError` whose message
+says why.  Signing and encryption use ``cryptography``'s PKCS#7 builders.
+``cryptography`` has no PKCS#7 verification, so :func:`verify` reads the SignedData
+structure with the small DER reader below and checks the signature and the
+signer's chain itself: that way the signer is the certificate the SignerInfo
+names, never merely the first certificate of the bag.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import functools
+import hashlib
+import os
+import re
+import threading
+import time
+from collections import OrderedDict
+from typing import NamedTuple
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.ciphers import algorithms
+from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.x509.oid import ExtensionOID, NameOID
+
+from apeltools.errors import CryptoError
+
+__all__ = [
+    "sign", "verify", "encrypt", "decrypt", "signer_dn", "check_cert_and_key", "is_enveloped",
+]
+
+_TEXT_HEADER = b"Content-Type: text/plain\r\n\r\n"
+
+# -- certificates and keys ------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=64)
+def _load_cert(cert_pem: bytes) -> x509.Certificate:
+    try:
+        return x509.load_pem_x509_certificate(cert_pem)
+    except (ValueError, TypeError) as e:
+        raise CryptoError(f"cannot read certificate: {e}") from None
+
+
+# Loading an RSA key checks it, which costs more than a signature: cache by PEM bytes.
+@functools.lru_cache(maxsize=16)
+def _load_key(key_pem: bytes):
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except TypeError:
+        raise CryptoError("private key is protected by a passphrase; give an unencrypted key") from None
+    except (ValueError, UnsupportedAlgorithm) as e:
+        raise CryptoError(f"cannot read private key: {e}") from None
+    if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+        raise CryptoError(f"unsupported private key type {type(key).__name__} (RSA or EC)")
+    return key
+
+
+def _same_key(cert: x509.Certificate, key) -> bool:
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    return cert.public_key().public_bytes(*spki) == key.public_key().public_bytes(*spki)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_identity(cert_pem: bytes, key_pem: bytes):
+    cert, key = _load_cert(cert_pem), _load_key(key_pem)
+    if not _same_key(cert, key):
+        raise CryptoError(f"private key does not match the certificate of {signer_dn(cert)}")
+    return cert, key
+
+
+def check_cert_and_key(cert_pem: bytes, key_pem: bytes, min_valid_seconds: int = 86400) -> dt.datetime:
+    """Check a certificate and key are usable for signing; return the expiry time.
+
+    Raises CryptoError when the key is not the certificate's key (RSA or EC),
+    the certificate is not yet valid, or it expires within ``min_valid_seconds``.
+    Daemons call this at startup and again periodically.
+    """
+    cert, _ = _load_identity(cert_pem, key_pem)
+    now = dt.datetime.now(dt.timezone.utc)
+    if now < cert.not_valid_before_utc:
+        raise CryptoError(
+            f"certificate of {signer_dn(cert)} is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M:%S}Z"
+        )
+    if (cert.not_valid_after_utc - now).total_seconds() < min_valid_seconds:
+        state = "expired" if cert.not_valid_after_utc <= now else "expires"
+        raise CryptoError(
+            f"certificate of {signer_dn(cert)} {state} on {cert.not_valid_after_utc:%Y-%m-%d %H:%M:%S}Z"
+        )
+    return cert.not_valid_after_utc
+
+
+# -- distinguished names -------------------------------------------------------------
+
+# The short names OpenSSL prints (obj_dat.h); anything else is shown as a dotted OID.
+_OPENSSL_NAMES = {
+    NameOID.COUNTRY_NAME: "C",
+    NameOID.STATE_OR_PROVINCE_NAME: "ST",
+    NameOID.LOCALITY_NAME: "L",
+    NameOID.ORGANIZATION_NAME: "O",
+    NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
+    NameOID.COMMON_NAME: "CN",
+    NameOID.EMAIL_ADDRESS: "emailAddress",
+    NameOID.DOMAIN_COMPONENT: "DC",
+    NameOID.SERIAL_NUMBER: "serialNumber",
+    NameOID.USER_ID: "UID",
+    NameOID.SURNAME: "SN",
+    NameOID.GIVEN_NAME: "GN",
+    NameOID.TITLE: "title",
+    NameOID.INITIALS: "initials",
+    NameOID.GENERATION_QUALIFIER: "generationQualifier",
+    NameOID.DN_QUALIFIER: "dnQualifier",
+    NameOID.PSEUDONYM: "pseudonym",
+    NameOID.STREET_ADDRESS: "street",
+    NameOID.POSTAL_CODE: "postalCode",
+    NameOID.BUSINESS_CATEGORY: "businessCategory",
+    NameOID.JURISDICTION_COUNTRY_NAME: "jurisdictionC",
+    NameOID.JURISDICTION_STATE_OR_PROVINCE_NAME: "jurisdictionST",
+    NameOID.JURISDICTION_LOCALITY_NAME: "jurisdictionL",
+    NameOID.ORGANIZATION_IDENTIFIER: "organizationIdentifier",
+    x509.ObjectIdentifier("2.5.4.41"): "name",
+    x509.ObjectIdentifier("2.5.4.13"): "description",
+}
+
+
+def signer_dn(cert, rfc4514: bool = False) -> str:
+    """A certificate's subject as OpenSSL's slash form, ``/C=UK/O=eScience/CN=host``.
+
+    ``cert`` is an x509.Certificate or PEM bytes.  Attributes keep the
+    certificate's order and OpenSSL's short names (the form DN lists use);
+    a multi-valued RDN is joined with ``+``.  Values are returned as text, not
+    escaped.  With ``rfc4514=True`` the RFC 4514 string is returned instead
+    (reversed order, ``CN=host,O=eScience,C=UK``).
+    """
+    if isinstance(cert, (bytes, bytearray)):
+        cert = _load_cert(bytes(cert))
+    try:
+        if rfc4514:
+            return cert.subject.rfc4514_string(_OPENSSL_NAMES)
+        return _slash_dn(cert.subject)
+    except ValueError as e:  # a malformed attribute value
+        raise CryptoError(f"cannot read certificate subject: {e}") from None
+
+
+def _slash_dn(name: x509.Name) -> str:
+    return "".join(
+        "/" + "+".join(f"{_OPENSSL_NAMES.get(a.oid, a.oid.dotted_string)}={a.value}" for a in rdn)
+        for rdn in name.rdns
+    )
+
+
+# -- a minimal DER reader (CMS is DER-encoded by every sender we know) ---------------
+
+
+class _Tlv(NamedTuple):
+    tag: int
+    start: int  # first byte of the tag
+    body: int  # first byte of the content
+    end: int  # one past the content
+
+
+def _read_tlv(buf: bytes, pos: int, end: int) -> _Tlv:
+    if pos + 2 > end:
+        raise CryptoError("malformed PKCS#7 structure: truncated")
+    tag, length = buf[pos], buf[pos + 1]
+    body = pos + 2
+    if tag & 0x1F == 0x1F:
+        raise CryptoError("malformed PKCS#7 structure: unexpected high tag number")
+    if length & 0x80:
+        n = length & 0x7F
+        if n == 0:
+            raise CryptoError("PKCS#7 structure uses indefinite-length (BER) encoding; only DER is accepted")
+        if n > 4 or body + n > end:
+            raise CryptoError("malformed PKCS#7 structure: bad length")
+        length = int.from_bytes(buf[body:body + n], "big")
+        body += n
+    if body + length > end:
+        raise CryptoError("malformed PKCS#7 structure: truncated")
+    return _Tlv(tag, pos, body, body + length)
+
+
+def _children(buf: bytes, parent: _Tlv) -> list[_Tlv]:
+    out, pos = [], parent.body
+    while pos < parent.end:
+        tlv = _read_tlv(buf, pos, parent.end)
+        out.append(tlv)
+        pos = tlv.end
+    return out
+
+
+def _expect(tlv: _Tlv, tag: int, what: str) -> _Tlv:
+    if tlv.tag != tag:
+        raise CryptoError(f"malformed PKCS#7 structure: expected {what}")
+    return tlv
+
+
+def _oid(buf: bytes, tlv: _Tlv) -> str:
+    _expect(tlv, 0x06, "an OBJECT IDENTIFIER")
+    arcs, value = [], 0
+    for byte in buf[tlv.body:tlv.end]:
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            arcs.append(value)
+            value = 0
+    if not arcs:
+        raise CryptoError("malformed PKCS#7 structure: empty OBJECT IDENTIFIER")
+    first = min(arcs[0] // 40, 2)
+    return ".".join(map(str, [first, arcs[0] - 40 * first, *arcs[1:]]))
+
+
+def _raw(buf: bytes, tlv: _Tlv) -> bytes:
+    return buf[tlv.start:tlv.end]
+
+
+_OID_DATA = "1.2.840.113549.1.7.1"
+_OID_SIGNED_DATA = "1.2.840.113549.1.7.2"
+_OID_CONTENT_TYPE = "1.2.840.113549.1.9.3"
+_OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
+
+# SHA-1 is still accepted because senders on old OpenSSL (1.0.x) default to it.
+_DIGESTS = {
+    "1.3.14.3.2.26": "sha1",
+    "2.16.840.1.101.3.4.2.4": "sha224",
+    "2.16.840.1.101.3.4.2.1": "sha256",
+    "2.16.840.1.101.3.4.2.2": "sha384",
+    "2.16.840.1.101.3.4.2.3": "sha512",
+}
+_HASHES = {"sha1": hashes.SHA1, "sha224": hashes.SHA224, "sha256": hashes.SHA256,
+           "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+_RSA_SIGNATURES = {"1.2.840.113549.1.1.1", "1.2.840.113549.1.1.5", "1.2.840.113549.1.1.14",
+                   "1.2.840.113549.1.1.11", "1.2.840.113549.1.1.12", "1.2.840.113549.1.1.13"}
+_EC_SIGNATURES = {"1.2.840.10045.2.1", "1.2.840.10045.4.1", "1.2.840.10045.4.3.1",
+                  "1.2.840.10045.4.3.2", "1.2.840.10045.4.3.3", "1.2.840.10045.4.3.4"}
+
+
+class _SignedData(NamedTuple):
+    content: bytes | None  # encapsulated content (opaque signing), None when detached
+    cert_ders: tuple[bytes, ...]  # the certificate bag, DER
+    sid: tuple  # ("issuer_serial", issuer DER, serial) or ("ski", key id)
+    digest: str  # hashlib name
+    signed_attrs: bytes | None  # DER of the signed attributes, re-tagged as SET OF
+    message_digest: bytes | None
+    signature_oid: str
+    signature: bytes
+
+
+def _parse_signed_data(der: bytes) -> _SignedData:
+    try:
+        return _parse_signed_data_fields(der)
+    except (IndexError, ValueError) as e:  # missing fields, bad integers
+        raise CryptoError(f"malformed PKCS#7 structure: {e}") from None
+
+
+def _parse_signed_data_fields(der: bytes) -> _SignedData:
+    top = _read_tlv(der, 0, len(der))
+    content_type, wrapped = _children(der, _expect(top, 0x30, "a ContentInfo"))[:2]
+    if _oid(der, content_type) != _OID_SIGNED_DATA:
+        raise CryptoError("PKCS#7 structure is not signed data")
+    fields = _children(der, _expect(_children(der, _expect(wrapped, 0xA0, "[0] content"))[0], 0x30, "SignedData"))
+    encap = _children(der, _expect(fields[2], 0x30, "encapsulated content info"))
+    if _oid(der, encap[0]) != _OID_DATA:
+        raise CryptoError("signed content type is not data")
+    content = None
+    if len(encap) > 1:
+        econtent = _children(der, _expect(encap[1], 0xA0, "[0] eContent"))[0]
+        content = der[econtent.body:econtent.end] if econtent.tag == 0x04 else None
+        if content is None:
+            raise CryptoError("PKCS#7 content is not a DER OCTET STRING")
+    cert_ders, rest = (), fields[3:]
+    if rest and rest[0].tag == 0xA0:
+        cert_ders = tuple(_raw(der, c) for c in _children(der, rest[0]) if c.tag == 0x30)
+        rest = rest[1:]
+    if rest and rest[0].tag == 0xA1:  # CRLs carried in the message are not used
+        rest = rest[1:]
+    if len(rest) != 1:
+        raise CryptoError("malformed PKCS#7 structure: no signer infos")
+    signers = _children(der, _expect(rest[0], 0x31, "SignerInfos"))
+    if len(signers) != 1:
+        raise CryptoError(f"message has {len(signers)} signers; exactly one is accepted")
+    info = _children(der, _expect(signers[0], 0x30, "SignerInfo"))
+    sid_tlv = info[1]
+    if sid_tlv.tag == 0x30:
+        issuer, serial = _children(der, sid_tlv)[:2]
+        sid = ("issuer_serial", _raw(der, issuer),
+               int.from_bytes(der[serial.body:serial.end], "big", signed=True))
+    elif sid_tlv.tag == 0x80:
+        sid = ("ski", der[sid_tlv.body:sid_tlv.end])
+    else:
+        raise CryptoError("malformed PKCS#7 structure: unknown signer identifier")
+    digest_oid = _oid(der, _children(der, info[2])[0])
+    if digest_oid not in _DIGESTS:
+        raise CryptoError(f"unsupported digest algorithm {digest_oid}")
+    rest = info[3:]
+    signed_attrs = message_digest = None
+    if rest and rest[0].tag == 0xA0:
+        attrs = rest[0]
+        signed_attrs = b"\x31" + der[attrs.start + 1:attrs.end]
+        for attr in _children(der, attrs):
+            attr_type, values = _children(der, attr)[:2]
+            oid, value = _oid(der, attr_type), _children(der, values)
+            if oid == _OID_MESSAGE_DIGEST:
+                message_digest = der[value[0].body:value[0].end]
+            elif oid == _OID_CONTENT_TYPE and _oid(der, value[0]) != _OID_DATA:
+                raise CryptoError("signed content type is not data")
+        if message_digest is None:
+            raise CryptoError("signed attributes lack the message digest")
+        rest = rest[1:]
+    signature_oid = _oid(der, _children(der, rest[0])[0])
+    signature = _expect(rest[1], 0x04, "the signature")
+    return _SignedData(content, cert_ders, sid, _DIGESTS[digest_oid], signed_attrs,
+                       message_digest, signature_oid, der[signature.body:signature.end])
+
+
+def _tbs_issuer(cert: x509.Certificate) -> bytes:
+    """The issuer Name exactly as encoded in the certificate."""
+    tbs = cert.tbs_certificate_bytes
+    fields = _children(tbs, _read_tlv(tbs, 0, len(tbs)))
+    if fields[0].tag == 0xA0:  # explicit version
+        fields = fields[1:]
+    return _raw(tbs, fields[2])
+
+
+def _names(cert: x509.Certificate, sid: tuple) -> bool:
+    if sid[0] == "ski":
+        try:
+            ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+        except x509.ExtensionNotFound:
+            return False
+        return ski == sid[1]
+    return cert.serial_number == sid[2] and _tbs_issuer(cert) == sid[1]
+
+
+def _check_signature(sd: _SignedData, content: bytes, cert: x509.Certificate) -> None:
+    if sd.signed_attrs is not None:
+        if hashlib.new(sd.digest, content).digest() != sd.message_digest:
+            raise CryptoError("message digest mismatch: the content was altered after signing")
+        signed = sd.signed_attrs
+    else:
+        signed = content
+    key, algorithm = cert.public_key(), _HASHES[sd.digest]()
+    try:
+        if isinstance(key, rsa.RSAPublicKey) and sd.signature_oid in _RSA_SIGNATURES:
+            key.verify(sd.signature, signed, padding.PKCS1v15(), algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey) and sd.signature_oid in _EC_SIGNATURES:
+            key.verify(sd.signature, signed, ec.ECDSA(algorithm))
+        else:
+            raise CryptoError(
+                f"unsupported signature algorithm {sd.signature_oid} for a {type(key).__name__}"
+            )
+    except InvalidSignature:
+        raise CryptoError("signature does not verify: the content was altered or signed by another key") from None
+
+
+# -- trust: the CA directory, CRLs and the signer's chain ----------------------------
+
+
+class _Store(NamedTuple):
+    stamp: tuple  # what the file or directory looked like when loaded
+    settled: bool  # loaded well after its last change (see _load_store)
+    certs: dict  # x509.Name → [x509.Certificate]
+    crls: dict  # x509.Name → [x509.CertificateRevocationList]
+
+
+_stores: dict = {}
+_stores_lock = threading.Lock()
+_TICK = 1.0  # coarsest file time granularity we expect (seconds)
+
+
+def _stamp(path: str) -> tuple:
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise CryptoError(f"cannot read {path}: {e.strerror}") from None
+    return (path, st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _load_store(path: str, want_certs: bool) -> _Store:
+    """Every certificate (or CRL) in a file or hashed directory, cached until it changes.
+
+    Hashed directories are updated by ``openssl rehash`` and fetch-crl through
+    new files and renames, which change the directory's mtime: that is what the
+    cache watches (a file rewritten in place is not noticed).  A change made in
+    the same clock tick as the load would not move the mtime, so a store loaded
+    within a tick of its last change is loaded once more after that tick.
+    """
+    key = (path, want_certs)
+    stamp = _stamp(path)
+    store = _stores.get(key)
+    if store is not None and store.stamp == stamp and (
+        store.settled or time.time() < stamp[1] / 1e9 + _TICK
+    ):
+        return store
+    with _stores_lock:
+        files = [path]
+        if os.path.isdir(path):
+            files = [os.path.join(path, n) for n in sorted(os.listdir(path)) if not n.startswith(".")]
+        by_name: dict = {}
+        seen = set()
+        for file in files:
+            try:
+                with open(file, "rb") as f:
+                    text = f.read()
+            except OSError:
+                continue  # a dangling symlink or a subdirectory
+            try:
+                if want_certs and b"-----BEGIN CERTIFICATE-----" in text:
+                    items = x509.load_pem_x509_certificates(text)
+                elif not want_certs and b"-----BEGIN X509 CRL-----" in text:
+                    items = [x509.load_pem_x509_crl(b"-----BEGIN X509 CRL-----" + chunk)
+                             for chunk in text.split(b"-----BEGIN X509 CRL-----")[1:]]
+                else:
+                    continue
+            except ValueError:
+                continue  # one broken file must not take down the whole directory
+            for item in items:
+                fingerprint = item.fingerprint(hashes.SHA256())
+                if fingerprint not in seen:
+                    seen.add(fingerprint)
+                    by_name.setdefault(item.subject if want_certs else item.issuer, []).append(item)
+        if want_certs and not by_name:
+            raise CryptoError(f"no CA certificates found in {path}")
+        settled = time.time() > stamp[1] / 1e9 + _TICK
+        store = _Store(stamp, settled, by_name, {}) if want_certs else _Store(stamp, settled, {}, by_name)
+        _stores[key] = store
+        return store
+
+
+_KNOWN_EXTENSIONS = {
+    ExtensionOID.BASIC_CONSTRAINTS, ExtensionOID.KEY_USAGE, ExtensionOID.EXTENDED_KEY_USAGE,
+    ExtensionOID.SUBJECT_ALTERNATIVE_NAME, ExtensionOID.ISSUER_ALTERNATIVE_NAME,
+    ExtensionOID.SUBJECT_KEY_IDENTIFIER, ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
+    ExtensionOID.CERTIFICATE_POLICIES, ExtensionOID.POLICY_CONSTRAINTS,
+    ExtensionOID.CRL_DISTRIBUTION_POINTS, ExtensionOID.AUTHORITY_INFORMATION_ACCESS,
+}  # name and policy constraints are not enforced, so a certificate marking them critical is refused
+
+
+def _extension(cert, cls):
+    try:
+        return cert.extensions.get_extension_for_class(cls).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _check_cert(cert: x509.Certificate, now: dt.datetime, role: str, below: int) -> None:
+    """Dates, critical extensions and the use this certificate is put to in the chain."""
+    dn = signer_dn(cert)
+    if now < cert.not_valid_before_utc:
+        raise CryptoError(f"{role} certificate {dn} is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M:%S}Z")
+    if now > cert.not_valid_after_utc:
+        raise CryptoError(f"{role} certificate {dn} expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M:%S}Z")
+    try:
+        extensions = cert.extensions
+    except ValueError as e:
+        raise CryptoError(f"{role} certificate {dn} has a malformed extension: {e}") from None
+    for ext in extensions:
+        if ext.critical and ext.oid not in _KNOWN_EXTENSIONS:
+            raise CryptoError(f"{role} certificate {dn} has an unknown critical extension {ext.oid.dotted_string}")
+    usage = _extension(cert, x509.KeyUsage)
+    if role == "signer":
+        if usage and not (usage.digital_signature or usage.content_commitment):
+            raise CryptoError(f"signer certificate {dn} may not sign (key usage)")
+        return
+    constraints = _extension(cert, x509.BasicConstraints)
+    if constraints is None:
+        # Only an old v1 self-signed root may lack basicConstraints (as in OpenSSL).
+        if not (cert.version == x509.Version.v1 and cert.issuer == cert.subject):
+            raise CryptoError(f"{role} certificate {dn} is not a CA certificate")
+    elif not constraints.ca:
+        raise CryptoError(f"{role} certificate {dn} is not a CA certificate")
+    elif constraints.path_length is not None and below > constraints.path_length:
+        raise CryptoError(f"{role} certificate {dn} path length constraint exceeded")
+    if usage and not usage.key_cert_sign:
+        raise CryptoError(f"{role} certificate {dn} may not sign certificates (key usage)")
+
+
+def _issued(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+        return True
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+
+
+def _build_chain(signer: x509.Certificate, bag: list, trusted: dict, now) -> list:
+    """signer → intermediates from the bag → a certificate of the CA directory."""
+    chain = [signer]
+    for _ in range(10):
+        cert = chain[-1]
+        anchor = next((ca for ca in trusted.get(cert.issuer, ()) if _issued(cert, ca)), None)
+        if anchor is not None:
+            if anchor != cert:  # a trusted self-signed certificate may sign directly
+                chain.append(anchor)
+            break
+        step = next((c for c in bag if c.subject == cert.issuer and c not in chain and _issued(cert, c)), None)
+        if step is None:
+            raise CryptoError(
+                f"certificate {signer_dn(cert)} is not issued by a trusted CA "
+                f"(issuer {_slash_dn(cert.issuer)})"
+            )
+        chain.append(step)
+    else:
+        raise CryptoError(f"certificate chain of {signer_dn(signer)} is too long")
+    for depth, cert in enumerate(chain):
+        _check_cert(cert, now, "signer" if depth == 0 else "CA", depth - 1)
+    return chain
+
+
+def _check_revocation(chain: list, crls: dict, now) -> dt.datetime:
+    """Every certificate below the trust anchor must be on a current CRL of its issuer.
+
+    Like ``openssl -crl_check_all``: a missing or expired CRL is an error.  Returns
+    when the CRLs used stop being current.
+    """
+    fresh_until = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+    for cert, issuer in zip(chain, chain[1:]):
+        candidates = [c for c in crls.get(cert.issuer, ()) if c.is_signature_valid(issuer.public_key())]
+        if not candidates:
+            raise CryptoError(f"no CRL of {signer_dn(issuer)} found")
+        crl = max(candidates, key=lambda c: c.last_update_utc)
+        if crl.next_update_utc is not None:
+            if crl.next_update_utc < now:
+                raise CryptoError(f"CRL of {signer_dn(issuer)} expired on {crl.next_update_utc:%Y-%m-%d %H:%M:%S}Z")
+            fresh_until = min(fresh_until, crl.next_update_utc)
+        revoked = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+        if revoked is not None:
+            raise CryptoError(
+                f"certificate {signer_dn(cert)} was revoked on {revoked.revocation_date_utc:%Y-%m-%d}"
+            )
+    return fresh_until
+
+
+# A verified chain stays good until a certificate or a CRL in it expires, or the
+# CA directory or CRLs change (their stamps are part of the key).
+_chains: OrderedDict = OrderedDict()
+_CHAIN_CACHE_SIZE = 256
+
+
+def _trusted_signer(sd: _SignedData, ca_path: str, crl_path: str | None) -> x509.Certificate:
+    store = _load_store(ca_path, want_certs=True)
+    crls = _load_store(crl_path, want_certs=False) if crl_path else None
+    key = (store.stamp, crls.stamp if crls else None, sd.sid, sd.cert_ders)
+    now = dt.datetime.now(dt.timezone.utc)
+    cached = _chains.get(key)
+    if cached is not None and now < cached[1]:
+        return cached[0]
+
+    try:
+        bag = [x509.load_der_x509_certificate(der) for der in sd.cert_ders]
+        for cert in bag:  # parsed lazily by cryptography: fail here, not halfway through the chain
+            cert.subject, cert.issuer, cert.extensions
+    except Exception as e:  # noqa: BLE001 - cryptography has many parse errors; all mean "unreadable"
+        raise CryptoError(f"message carries an unreadable certificate: {e}") from None
+    named = [c for c in bag if _names(c, sd.sid)]
+    if len(named) != 1:
+        raise CryptoError("the signer's certificate is not in the message" if not named
+                          else "several certificates in the message match the signer")
+    signer = named[0]
+    chain = _build_chain(signer, bag, store.certs, now)
+    strangers = [c for c in bag if c not in chain]
+    if strangers:
+        raise CryptoError(
+            "message carries certificates outside the signer's chain: "
+            + ", ".join(signer_dn(c) for c in strangers)
+            + f" (signer {signer_dn(signer)})"
+        )
+    valid_until = min(c.not_valid_after_utc for c in chain)
+    if crls is not None:
+        valid_until = min(valid_until, _check_revocation(chain, crls.crls, now))
+    _chains[key] = (signer, valid_until)
+    if len(_chains) > _CHAIN_CACHE_SIZE:
+        _chains.popitem(last=False)
+    return signer
+
+
+# -- MIME framing --------------------------------------------------------------------
+
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
+def _split_headers(msg: bytes) -> tuple[dict, int]:
+    """Headers (lower-cased names, unfolded) and the offset where the body starts."""
+    match = _HEADER_END.search(msg)
+    if match is None:
+        raise CryptoError("not a MIME message: no blank line after the headers")
+    headers: dict = {}
+    name = None
+    for line in msg[:match.start()].decode("latin-1").splitlines():
+        if line[:1] in (" ", "\t") and name:
+            headers[name] += " " + line.strip()
+        elif ":" in line:
+            name, _, value = line.partition(":")
+            name = name.strip().lower()
+            headers[name] = value.strip()
+        else:
+            raise CryptoError(f"not a MIME message: bad header line {line[:60]!r}")
+    return headers, match.end()
+
+
+def _content_type(headers: dict) -> tuple[str, dict]:
+    kind, *params = headers.get("content-type", "").split(";")
+    values = {}
+    for param in params:
+        name, _, value = param.partition("=")
+        values[name.strip().lower()] = value.strip().strip('"')
+    return kind.strip().lower(), values
+
+
+def _decode_base64(body: bytes, what: str) -> bytes:
+    try:
+        return base64.b64decode(b"".join(body.split()), validate=True)
+    except binascii.Error as e:
+        raise CryptoError(f"{what} is not valid base64: {e}") from None
+
+
+def _to_crlf(data: bytes) -> bytes:
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def _split_signed(msg: bytes, body: int, boundary: str) -> tuple[bytes, bytes]:
+    """The signed part (canonical CRLF form) and the DER signature of a multipart/signed."""
+    delimiter = b"--" + boundary.encode("latin-1")
+    # a delimiter starts a line; the line end before it belongs to the delimiter
+    if msg.startswith(delimiter, body):
+        first = body
+    else:
+        first = msg.find(b"\n" + delimiter, body)
+        if first < 0:
+            raise CryptoError("multipart/signed message has no parts")
+        first += 1
+    start = msg.find(b"\n", first) + 1
+    second = msg.find(b"\n" + delimiter, start)
+    closing = msg.find(b"\n" + delimiter, second + 1)
+    if start == 0 or second < 0 or closing < 0:
+        raise CryptoError("multipart/signed message is truncated")
+    if msg[closing + 1 + len(delimiter):closing + 3 + len(delimiter)] != b"--":
+        raise CryptoError("multipart/signed message has more than two parts")
+    end = second - 1 if msg[second - 1:second] == b"\r" and second > start else second
+    signed_part = _to_crlf(msg[start:end])
+    sig_start = msg.find(b"\n", second + 1) + 1
+    sig_part = msg[sig_start:closing]
+    headers, offset = _split_headers(sig_part)
+    kind, _ = _content_type(headers)
+    if kind not in ("application/x-pkcs7-signature", "application/pkcs7-signature"):
+        raise CryptoError(f"second part of multipart/signed is {kind or 'untyped'}, not a PKCS#7 signature")
+    if headers.get("content-transfer-encoding", "").lower() != "base64":
+        raise CryptoError("PKCS#7 signature part is not base64-encoded")
+    return signed_part, _decode_base64(sig_part[offset:], "PKCS#7 signature")
+
+
+def _text_payload(content: bytes) -> bytes:
+    """Strip the text/plain MIME header that ``-text`` signing puts before the data."""
+    end = content.find(b"\r\n\r\n")
+    kind = ""
+    if end > 0:
+        try:
+            kind, _ = _content_type(_split_headers(content[:end + 4])[0])
+        except CryptoError:
+            pass
+    if kind != "text/plain":
+        raise CryptoError("signed content is not a text/plain MIME entity (sign with -text)")
+    return content[end + 4:].replace(b"\r\n", b"\n")
+
+
+# -- public API ------------------------------------------------------------------------
+
+
+def sign(data: bytes, cert_pem: bytes, key_pem: bytes) -> bytes:
+    """Sign ``data`` as clear-signed S/MIME, like ``openssl smime -sign -text``.
+
+    The result is a detached ``multipart/signed`` message (SHA-256) whose first
+    part is ``data`` as a text/plain MIME entity with CRLF line ends and whose
+    second part is the PKCS#7 signature carrying the signer's certificate.
+    """
+    cert, key = _load_identity(cert_pem, key_pem)
+    content = _TEXT_HEADER + _to_crlf(data)
+    try:
+        der = (
+            pkcs7.PKCS7SignatureBuilder()
+            .set_data(content)
+            .add_signer(cert, key, hashes.SHA256())
+            .sign(serialization.Encoding.DER,
+                  [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary])
+        )
+    except (ValueError, TypeError, UnsupportedAlgorithm) as e:
+        raise CryptoError(f"cannot sign: {e}") from None
+    boundary = "----" + os.urandom(16).hex().upper()
+    while boundary.encode() in content:
+        boundary = "----" + os.urandom(16).hex().upper()
+    return b"".join([
+        b"MIME-Version: 1.0\n"
+        b'Content-Type: multipart/signed; protocol="application/x-pkcs7-signature"; '
+        b'micalg="sha-256"; boundary="', boundary.encode(), b'"\n\n'
+        b"This is an S/MIME signed message\n\n"
+        b"--", boundary.encode(), b"\n",
+        content,
+        b"\n--", boundary.encode(), b"\n"
+        b'Content-Type: application/x-pkcs7-signature; name="smime.p7s"\n'
+        b"Content-Transfer-Encoding: base64\n"
+        b'Content-Disposition: attachment; filename="smime.p7s"\n\n',
+        _base64_lines(der),
+        b"\n--", boundary.encode(), b"--\n\n",
+    ])
+
+
+def verify(smime: bytes, ca_path: str, crl_path: str | None = None) -> tuple[bytes, str]:
+    """Verify a signed S/MIME message; return ``(payload, signer_dn)``.
+
+    Accepts clear-signed ``multipart/signed`` and opaque ``application/pkcs7-mime;
+    smime-type=signed-data`` messages with exactly one signer.  Checked: the
+    signature over the signed bytes, the chain of the certificate the SignerInfo
+    names up to a certificate in ``ca_path`` (a hashed CA directory or a PEM
+    file; every certificate in it is trusted), validity dates and CA constraints
+    along the chain, that the message carries no certificate outside that chain,
+    and with ``crl_path`` (a directory or file of PEM CRLs) that no certificate of
+    the chain is revoked.  Extended key usage is not checked: grid host
+    certificates carry serverAuth/clientAuth, not emailProtection.
+
+    The payload is the data as signed without its text/plain header, with the
+    CRLF line ends of the canonical form turned back into LF (``openssl smime
+    -verify -text`` prints CRLF; senders sign LF text).
+    """
+    headers, body = _split_headers(smime)
+    kind, params = _content_type(headers)
+    if kind == "multipart/signed":
+        if "boundary" not in params:
+            raise CryptoError("multipart/signed message has no boundary")
+        content, der = _split_signed(smime, body, params["boundary"])
+        sd = _parse_signed_data(der)
+        if sd.content is not None:
+            raise CryptoError("clear-signed message carries embedded content too")
+    elif kind in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
+        if params.get("smime-type", "signed-data") != "signed-data":
+            raise CryptoError(f"message is {params['smime-type']}, not signed data (decrypt it first)")
+        sd = _parse_signed_data(_decode_base64(smime[body:], "PKCS#7 message"))
+        if sd.content is None:
+            raise CryptoError("opaque-signed message has no content")
+        content = sd.content
+    else:
+        raise CryptoError(f"message is {kind or 'untyped'}, not S/MIME signed")
+    signer = _trusted_signer(sd, ca_path, crl_path)
+    _check_signature(sd, content, signer)
+    return _text_payload(content), signer_dn(signer)
+
+
+_CIPHERS = {"aes128": algorithms.AES128, "aes-128-cbc": algorithms.AES128,
+            "aes256": algorithms.AES256, "aes-256-cbc": algorithms.AES256}
+
+
+def encrypt(data: bytes, recipient_cert_pem: bytes, cipher: str = "aes128") -> bytes:
+    """Encrypt ``data`` to an RSA certificate as S/MIME enveloped data (AES-CBC).
+
+    The bytes are encrypted as given (the signed message from :func:`sign` is
+    already canonical); the framing is what ``openssl smime -encrypt`` writes.
+    """
+    if cipher.lower() not in _CIPHERS:
+        raise CryptoError(f"unsupported cipher {cipher!r} (aes128 or aes256)")
+    cert = _load_cert(recipient_cert_pem)
+    if not isinstance(cert.public_key(), rsa.RSAPublicKey):
+        raise CryptoError(f"cannot encrypt to {signer_dn(cert)}: only RSA recipient certificates are supported")
+    try:
+        der = (
+            pkcs7.PKCS7EnvelopeBuilder()
+            .set_data(data)
+            .add_recipient(cert)
+            .set_content_encryption_algorithm(_CIPHERS[cipher.lower()])
+            .encrypt(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary])
+        )
+    except (ValueError, TypeError, UnsupportedAlgorithm) as e:
+        raise CryptoError(f"cannot encrypt: {e}") from None
+    return (
+        b"MIME-Version: 1.0\n"
+        b'Content-Disposition: attachment; filename="smime.p7m"\n'
+        b'Content-Type: application/x-pkcs7-mime; smime-type=enveloped-data; name="smime.p7m"\n'
+        b"Content-Transfer-Encoding: base64\n\n" + _base64_lines(der) + b"\n"
+    )
+
+
+def decrypt(smime: bytes, cert_pem: bytes, key_pem: bytes) -> bytes:
+    """Decrypt S/MIME enveloped data (AES-128/256-CBC, RSA key transport).
+
+    Returns the decrypted bytes unchanged; note that ``openssl smime -encrypt``
+    (without ``-binary``) turns LF into CRLF before encrypting.
+    """
+    headers, body = _split_headers(smime)
+    kind, params = _content_type(headers)
+    if kind not in ("application/pkcs7-mime", "application/x-pkcs7-mime") or \
+            params.get("smime-type", "enveloped-data") != "enveloped-data":
+        raise CryptoError(f"message is {kind or 'untyped'}, not S/MIME enveloped data")
+    der = _decode_base64(smime[body:], "enveloped message")
+    cert, key = _load_cert(cert_pem), _load_key(key_pem)
+    try:
+        return pkcs7.pkcs7_decrypt_der(der, cert, key, [])
+    except UnsupportedAlgorithm as e:
+        raise CryptoError(f"cannot decrypt: {e}") from None
+    except (ValueError, TypeError) as e:
+        raise CryptoError(f"cannot decrypt (not for this certificate, or damaged): {e}") from None
+
+
+def is_enveloped(msg: bytes) -> bool:
+    """True when ``msg`` is S/MIME enveloped (encrypted) data."""
+    try:
+        headers, _ = _split_headers(msg[:8192])
+    except CryptoError:
+        return False
+    kind, params = _content_type(headers)
+    return kind in ("application/pkcs7-mime", "application/x-pkcs7-mime") and \
+        params.get("smime-type", "enveloped-data") == "enveloped-data"
+
+
+def _base64_lines(der: bytes) -> bytes:
+    """Base64 in 64-column lines, as OpenSSL writes it."""
+    text = base64.b64encode(der)
+    return b"\n".join(text[i:i + 64] for i in range(0, len(text), 64)) + b"\n"
