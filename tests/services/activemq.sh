@@ -129,7 +129,7 @@ do_start() {
             -Dactivemq.conf="$DIR/conf" \
             -Dactivemq.data="$DIR/data" \
             -jar "$AMQ_HOME/bin/activemq.jar" start "xbean:file:$DIR/conf/activemq.xml" \
-            </dev/null >"$DIR/startup.log" 2>&1 &
+            </dev/null >"$DIR/startup.log" 2>&1 9>&- &
         pid=$!
         echo "$pid" > "$PIDFILE"
     fi
@@ -167,6 +167,10 @@ do_status() {
         return 3
     fi
 }
+
+case "$CMD" in
+    start|stop|restart|load|clear) lock_dir "$DIR" ;;
+esac
 
 case "$CMD" in
     start) do_start ;;

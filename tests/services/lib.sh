@@ -14,8 +14,10 @@
 #                           PID (optional) dies
 #   pid_alive PIDFILE       true if PIDFILE names a live process
 #   wait_pid_gone PID SECS  wait until process PID has exited
+#   lock_dir DIR            take an exclusive lock on DIR/.lock until exit
 #
-# Scripts set SERVICE before sourcing this file.
+# Scripts set SERVICE before sourcing this file. Daemons must be started with
+# `9>&-` so they do not inherit (and keep holding) the lock.
 
 : "${SERVICE:=service}"
 : "${APELTOOLS_SERVICES_BASE:=/tmp/apeltools-services}"
@@ -105,4 +107,14 @@ wait_pid_gone() {
         i=$((i + 1))
     done
     return 0
+}
+
+lock_dir() {
+    # Serialise start/stop of one service directory (e.g. pytest-xdist workers
+    # starting the same service at once). The lock is held until the script exits.
+    mkdir -p "$1"
+    exec 9>>"$1/.lock"
+    if command -v flock >/dev/null 2>&1; then
+        flock -w 900 9 || die "timed out waiting for the lock on $1"
+    fi
 }

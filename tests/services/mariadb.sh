@@ -102,7 +102,7 @@ do_start() {
         fi
         rm -f "$PIDFILE" "$SOCK"
         : > "$LOGFILE"
-        setsid nohup mariadbd --defaults-file="$CNF" </dev/null >>"$LOGFILE" 2>&1 &
+        setsid nohup mariadbd --defaults-file="$CNF" </dev/null >>"$LOGFILE" 2>&1 9>&- &
     fi
     local i=0
     until client -e 'SELECT 1' >/dev/null 2>&1 && port_open "$HOST" "$PORT"; do
@@ -154,6 +154,10 @@ do_status() {
         return 3
     fi
 }
+
+case "$CMD" in
+    start|stop|restart|load|clear) lock_dir "$DIR" ;;
+esac
 
 case "$CMD" in
     start) do_start ;;

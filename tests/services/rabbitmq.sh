@@ -82,7 +82,8 @@ log.file.level = info
 log.console = false
 EOF
     if [ ! -s "$DIR/.erlang.cookie" ]; then
-        (umask 077; tr -dc 'A-Z' </dev/urandom | head -c 20 > "$DIR/.erlang.cookie")
+        # (no `tr </dev/urandom | head`: under pipefail its SIGPIPE fails the script)
+        (umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' | tr a-f A-F > "$DIR/.erlang.cookie")
     fi
     chmod 400 "$DIR/.erlang.cookie"
     if [ "$(id -u)" -eq 0 ]; then
@@ -118,7 +119,7 @@ do_start() {
         rm -f "$PIDFILE"
         # The node runs in the foreground; detach it from our session.
         setsid nohup "${PREFIX[@]}" "$RMQ_BIN/rabbitmq-server" \
-            </dev/null >"$DIR/startup.log" 2>&1 &
+            </dev/null >"$DIR/startup.log" 2>&1 9>&- &
         pid=$!
     fi
     if ! wait_port "$HOST" "$STOMP_PORT" "$START_TIMEOUT" "$pid"; then
@@ -155,6 +156,10 @@ do_status() {
         return 3
     fi
 }
+
+case "$CMD" in
+    start|stop|restart|load|clear) lock_dir "$DIR" ;;
+esac
 
 case "$CMD" in
     start) do_start ;;

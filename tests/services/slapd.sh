@@ -137,7 +137,7 @@ do_start() {
         slaptest -Q -u -f "$DIR/slapd.conf" || die "bad configuration $DIR/slapd.conf"
         rm -f "$PIDFILE"
         # slapd forks into the background itself and writes the pid file.
-        slapd -f "$DIR/slapd.conf" -h "$URL/" -n apeltools-slapd >"$DIR/startup.log" 2>&1 \
+        slapd -f "$DIR/slapd.conf" -h "$URL/" -n apeltools-slapd >"$DIR/startup.log" 2>&1 9>&- \
             || { cat "$DIR/startup.log" >&2; die "slapd failed to start"; }
     fi
     if ! wait_port "$HOST" "$PORT" "$START_TIMEOUT"; then
@@ -192,6 +192,10 @@ do_clear() {
     done
     echo "slapd cleared"
 }
+
+case "$CMD" in
+    start|stop|restart|load|clear) lock_dir "$DIR" ;;
+esac
 
 case "$CMD" in
     start) do_start ;;

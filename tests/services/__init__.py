@@ -1,0 +1,1 @@
+"""Real services (MariaDB, RabbitMQ, ActiveMQ, slapd, a GOCDB stand-in) for tests."""
