@@ -70,6 +70,10 @@ def finish(rtype, values, now):
     for name in rtype.mandatory:
         if values.get(name) is None:
             raise RecordError("mandatory field is missing", field=name)
+    for field in rtype.texts:
+        value = values.get(field.name)
+        if value is not None and len(value) > field.size:
+            raise RecordError(f"longer than {field.size} characters", field=field.name)
     for field in rtype.bounded:
         value = values.get(field.name)
         if value is not None and value < field.minimum:

@@ -52,6 +52,7 @@ def compile_canonical(fmt, dict_fields):
             body.append(f"if len({var}) <= 4 and {var}.lower() in _nulls: {var} = None")
             if field.mandatory:
                 body.append(f"if {var} is None: return None")
+            body.append(f"if {var} is not None and len({var}) > {field.size}: return None")
         group += 1
         if field.minimum is not None:
             body.append(f"if {var} is not None and {var} < {field.minimum!r}: return None")

@@ -2,6 +2,7 @@
 
 import calendar
 import datetime
+import time
 from dataclasses import dataclass
 
 NULL_TOKENS = frozenset({"", "none", "null"})
@@ -65,8 +66,8 @@ def epoch_of_sql_time(value):
 
 def month_of(epoch):
     """(year, month) in UTC of epoch seconds."""
-    moment = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc)
-    return moment.year, moment.month
+    moment = time.gmtime(epoch)
+    return moment.tm_year, moment.tm_mon
 
 
 def month_bounds(year, month):
@@ -111,6 +112,12 @@ class Field:
     minimum: float | None = None
     lookup: str | None = None
     key_default: object = None
+    size: int = 255  # longest text the database column holds
+
+    @property
+    def column(self):
+        """The SQL column: names kept in a lookup table are stored as ``<Name>ID``."""
+        return self.name + "ID" if self.lookup else self.name
 
 
 def _text_converter(kind):

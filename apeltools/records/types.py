@@ -33,6 +33,7 @@ class RecordType:
     ignored: frozenset = frozenset()
     extra_columns: tuple = ()
     derived: object = None
+    newer: str | None = None  # a stored record is only replaced by one at least this new
 
     def __post_init__(self):
         cls = make_dataclass(
@@ -45,6 +46,7 @@ class RecordType:
         object.__setattr__(self, "by_name", {f.name: f for f in self.fields})
         object.__setattr__(self, "mandatory", tuple(f.name for f in self.fields if f.mandatory))
         object.__setattr__(self, "bounded", tuple(f for f in self.fields if f.minimum is not None))
+        object.__setattr__(self, "texts", tuple(f for f in self.fields if f.kind is STR))
         object.__setattr__(
             self, "text_converters", {f.name: text_converter(f.kind) for f in self.fields}
         )
@@ -198,8 +200,9 @@ def _cloud_measurement(record):
 
 
 def _name(name, **options):
-    """A name kept in a lookup table of the same plural name (Site → Sites)."""
-    return Field(name, STR, lookup=LOOKUPS[name], key_default="None", **options)
+    """A name kept in a lookup table (Site → Sites); DNs may be longer than other names."""
+    size = 512 if LOOKUPS[name] == "DNs" else 255
+    return Field(name, STR, lookup=LOOKUPS[name], key_default="None", size=size, **options)
 
 
 # Field name → lookup table. Absent names are stored as the name "None".
@@ -239,10 +242,10 @@ JOB = RecordType(
         Field("StartTime", TIME, mandatory=True),
         Field("EndTime", TIME, mandatory=True),
         Field("InfrastructureDescription"),
-        Field("InfrastructureType"),
+        Field("InfrastructureType", size=20),
         Field("MemoryReal", INT),
         Field("MemoryVirtual", INT),
-        Field("ServiceLevelType", mandatory=True),
+        Field("ServiceLevelType", mandatory=True, size=50),
         Field("ServiceLevel", FLOAT, mandatory=True),
     ),
     key=("Site", "LocalJobId", "EndTime"),
@@ -268,9 +271,9 @@ SUMMARY = RecordType(
     table="Summaries",
     fields=_SUMMARY_HEAD
     + (
-        Field("InfrastructureType", key_default="None"),
+        Field("InfrastructureType", key_default="None", size=20),
         Field("InfrastructureDescription"),
-        Field("ServiceLevelType", mandatory=True),
+        Field("ServiceLevelType", mandatory=True, size=50),
         Field("ServiceLevel", FLOAT, mandatory=True),
         Field("NodeCount", INT, key_default=0),
         Field("Processors", INT, key_default=0),
@@ -293,7 +296,7 @@ NORMALISED_SUMMARY = RecordType(
     table="NormalisedSummaries",
     fields=_SUMMARY_HEAD
     + (
-        Field("Infrastructure", key_default="None"),
+        Field("Infrastructure", key_default="None", size=20),
         Field("InfrastructureDescription"),
         Field("NodeCount", INT, key_default=0),
         Field("Processors", INT, key_default=0),
@@ -305,7 +308,7 @@ NORMALISED_SUMMARY = RecordType(
         Field("NormalisedCpuDuration", INT, mandatory=True),
         Field("NumberOfJobs", INT, mandatory=True),
         # Not a wire field of its own: v0.3 means HEPSPEC, v0.4 names it in its dicts.
-        Field("ServiceLevelType", mandatory=True),
+        Field("ServiceLevelType", mandatory=True, size=50),
     ),
     key=(
         "Site", "Month", "Year", "GlobalUserName", "VO", "VORole", "VOGroup", "SubmitHost",
@@ -342,24 +345,24 @@ CLOUD = RecordType(
         Field("LocalGroupId"),
         _name("GlobalUserName"),
         Field("FQAN"),
-        Field("Status"),
+        Field("Status", size=20),
         Field("StartTime", TIME),
         Field("EndTime", TIME),
         Field("SuspendDuration", INT),
         Field("WallDuration", INT),
         Field("CpuDuration", INT),
         Field("CpuCount", INT),
-        Field("NetworkType"),
+        Field("NetworkType", size=50),
         Field("NetworkInbound", INT),
         Field("NetworkOutbound", INT),
         Field("PublicIPCount", INT),
         Field("Memory", INT),
         Field("Disk", INT),
-        Field("BenchmarkType"),
+        Field("BenchmarkType", size=50),
         Field("Benchmark", FLOAT),
         Field("StorageRecordId"),
         Field("ImageId"),
-        Field("CloudType"),
+        Field("CloudType", size=50),
     ),
     key=("VMUUID", "MeasurementMonth", "MeasurementYear"),
     check=_check_cloud,
@@ -373,6 +376,7 @@ CLOUD = RecordType(
         Field("VORole", lookup="VORoles", key_default="None"),
     ),
     derived=_cloud_measurement,
+    newer="MeasurementTime",
 )
 
 CLOUD_SUMMARY = RecordType(
@@ -387,8 +391,8 @@ CLOUD_SUMMARY = RecordType(
         _name("VO"),
         _name("VOGroup"),
         _name("VORole"),
-        Field("Status", key_default="None"),
-        Field("CloudType", key_default="None"),
+        Field("Status", key_default="None", size=20),
+        Field("CloudType", key_default="None", size=50),
         Field("ImageId", key_default="None"),
         Field("EarliestStartTime", TIME),
         Field("LatestStartTime", TIME),
@@ -399,7 +403,7 @@ CLOUD_SUMMARY = RecordType(
         Field("NetworkOutbound", INT),
         Field("Memory", INT),
         Field("Disk", INT),
-        Field("BenchmarkType", key_default="None"),
+        Field("BenchmarkType", key_default="None", size=50),
         Field("Benchmark", FLOAT, key_default=0.0),
         Field("NumberOfVMs", INT, mandatory=True),
     ),
@@ -420,8 +424,8 @@ STORAGE = RecordType(
         Field("StorageSystem", mandatory=True),
         _name("Site"),
         Field("StorageShare"),
-        Field("StorageMedia"),
-        Field("StorageClass"),
+        Field("StorageMedia", size=50),
+        Field("StorageClass", size=50),
         Field("FileCount", INT),
         Field("DirectoryPath"),
         Field("LocalUser"),
@@ -446,7 +450,7 @@ ACCELERATOR = RecordType(
     fields=(
         Field("MeasurementMonth", INT, mandatory=True),
         Field("MeasurementYear", INT, mandatory=True),
-        Field("AssociatedRecordType", mandatory=True),
+        Field("AssociatedRecordType", mandatory=True, size=20),
         Field("AssociatedRecord", mandatory=True),
         _name("GlobalUserName"),
         Field("FQAN"),
@@ -455,10 +459,10 @@ ACCELERATOR = RecordType(
         Field("Cores", INT),
         Field("ActiveDuration", INT),
         Field("AvailableDuration", INT, mandatory=True),
-        Field("BenchmarkType"),
+        Field("BenchmarkType", size=50),
         Field("Benchmark", FLOAT),
-        Field("Type", mandatory=True),
-        Field("Model", key_default="None"),
+        Field("Type", mandatory=True, size=20),
+        Field("Model", key_default="None", size=100),
     ),
     key=(
         "MeasurementMonth", "MeasurementYear", "AssociatedRecordType", "AssociatedRecord",

@@ -1,0 +1,193 @@
+"""What every database backend does: lookups, replacing records, load notes, transactions.
+
+Dialects (``mysql.py``, ``sqlite.py``) supply the connection, error
+classification and the bulk write; nothing outside ``apeltools.db`` imports a
+driver or knows which backend it talks to.
+"""
+
+import contextlib
+import logging
+
+from apeltools.db.rows import plan_for
+from apeltools.errors import DatabaseError, TransientDatabaseError
+
+log = logging.getLogger(__name__)
+
+# Dialect-neutral SQL: "?" placeholders (MySQL's driver gets "%s"), identifiers quoted with
+# backticks, which both MySQL and SQLite accept.
+SELECT_IDS = "SELECT id, name FROM `{table}` WHERE name IN ({marks})"
+NOTE_LOAD = (
+    "INSERT INTO LoadedMessages (EmpaId, SignerDN, Format, RecordCount, RejectedCount) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
+LOOKUP_CHUNK = 500  # names per IN (...) list
+
+
+class Database:
+    """A connection to an apeltools database; subclasses implement one dialect."""
+
+    dialect = None
+
+    def __init__(self, url):
+        self.url = url
+        self._conn = None
+        self._ids = {}  # lookup table -> {name: id}; only ids of committed rows
+
+    # -- connection -------------------------------------------------------
+
+    @property
+    def conn(self):
+        if self._conn is None:
+            self._conn = self._connect()
+        return self._conn
+
+    def close(self):
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _connect(self):
+        raise NotImplementedError
+
+    def _classify(self, error):
+        """Turn a driver exception into TransientDatabaseError or DatabaseError."""
+        raise NotImplementedError
+
+    def _sql(self, sql):
+        """Adapt dialect-neutral SQL to the driver's parameter style."""
+        return sql
+
+    @contextlib.contextmanager
+    def _errors(self):
+        """Map driver errors; after a transient one, drop the connection so the next use reconnects."""
+        try:
+            yield
+        except (DatabaseError,):
+            raise
+        except Exception as error:
+            mapped = self._classify(error)
+            if mapped is None:
+                raise
+            if isinstance(mapped, TransientDatabaseError):
+                self.close()
+            raise mapped from error
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """Run a block in one transaction: commit at the end, roll back on any error."""
+        with self._errors():
+            conn = self.conn
+            conn.begin()
+            try:
+                yield
+                conn.commit()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    conn.rollback()
+                raise
+
+    def execute(self, sql, params=()):
+        """Run one statement (no result rows)."""
+        with self._errors():
+            cursor = self.conn.cursor()
+            try:
+                cursor.execute(self._sql(sql), tuple(params))
+                return cursor.rowcount
+            finally:
+                cursor.close()
+
+    def query(self, sql, params=()):
+        """Run a query and return all its rows as tuples."""
+        with self._errors():
+            cursor = self.conn.cursor()
+            try:
+                cursor.execute(self._sql(sql), tuple(params))
+                return cursor.fetchall()
+            finally:
+                cursor.close()
+
+    def query_dicts(self, sql, params=()):
+        """Run a query and return its rows as dicts keyed by column name."""
+        with self._errors():
+            cursor = self.conn.cursor()
+            try:
+                cursor.execute(self._sql(sql), tuple(params))
+                names = [d[0] for d in cursor.description]
+                return [dict(zip(names, row)) for row in cursor.fetchall()]
+            finally:
+                cursor.close()
+
+    def executescript(self, script):
+        """Run a schema file: statements separated by ``;`` at the end of a line."""
+        raise NotImplementedError
+
+    # -- lookups ----------------------------------------------------------
+
+    def lookup_ids(self, table, names):
+        """{name: id} for ``names`` in a lookup table, adding the names that are missing.
+
+        New names are committed at once in their own transaction, so a cached id
+        always refers to a committed row even if the caller's data transaction
+        later rolls back. Several loaders may add the same name at the same time:
+        the UNIQUE constraint keeps one row and both read back its id.
+        """
+        known = self._ids.setdefault(table, {})
+        missing = [name for name in names if name not in known]
+        if missing:
+            with self.transaction():
+                self._insert_names(table, missing)
+            for start in range(0, len(missing), LOOKUP_CHUNK):
+                chunk = missing[start:start + LOOKUP_CHUNK]
+                sql = SELECT_IDS.format(table=table, marks=", ".join("?" * len(chunk)))
+                for id_, name in self.query(sql, chunk):
+                    known[name] = id_
+            lost = [name for name in missing if name not in known]
+            if lost:
+                raise DatabaseError(f"names not found in {table} after adding them: {lost[:3]}")
+        return known
+
+    def _insert_names(self, table, names):
+        raise NotImplementedError
+
+    # -- records ----------------------------------------------------------
+
+    def store(self, rtype, records, publisher_dn, note=None):
+        """Replace ``records`` of one type by natural key, in one transaction.
+
+        ``note`` (empaid, format, rejected count) adds a LoadedMessages row in
+        the same transaction, so the log of loads never disagrees with the data.
+        Returns the number of records written.
+        """
+        plan = plan_for(rtype)
+        publisher_dn = publisher_dn or "None"
+        ids = {}
+        for table, names in plan.names(records).items():
+            ids[table] = self.lookup_ids(table, names)
+        publisher_id = self.lookup_ids("DNs", [publisher_dn])[publisher_dn]
+        rows = plan.rows(records, ids, publisher_id)
+        with self.transaction():
+            if rows:
+                self._replace_rows(plan, rows)
+            if note is not None:
+                empaid, fmt, rejected = note
+                self.execute(NOTE_LOAD, (empaid, publisher_dn, fmt, len(rows), rejected))
+                self._touch("loader")
+        return len(rows)
+
+    def _replace_rows(self, plan, rows):
+        raise NotImplementedError
+
+    def _touch(self, kind):
+        """Record that processing of ``kind`` just happened (the LastUpdated table)."""
+        raise NotImplementedError
+
+    def table_counts(self, tables):
+        """{table: row count}; for reports, probes and tests."""
+        return {t: self.query(f"SELECT COUNT(*) FROM `{t}`")[0][0] for t in tables}

@@ -1,0 +1,231 @@
+"""MySQL 8 / MariaDB: connection, error classes, and the bulk write through LOAD DATA."""
+
+import csv
+import logging
+import os
+import shutil
+import tempfile
+
+from apeltools.db.base import Database
+from apeltools.errors import ConfigError, DatabaseError, TransientDatabaseError
+
+log = logging.getLogger(__name__)
+
+# Server and client error numbers after which the same work may succeed later.
+TRANSIENT_ERRNOS = frozenset({
+    1040,  # too many connections
+    1053,  # server shutdown in progress
+    1205,  # lock wait timeout
+    1213,  # deadlock
+    1317,  # query interrupted
+    1927,  # connection killed
+    2002, 2003, 2005, 2006, 2013, 2055,  # cannot connect, server gone, lost connection
+    4031,  # disconnected by the server (idle)
+})
+# Errors about the values themselves: the data of that message cannot be stored as it is.
+DATA_ERRNOS = frozenset({1048, 1264, 1292, 1366, 1406})
+STRICT_MODE = (
+    "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,"
+    "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
+)
+LOCAL_INFILE_REFUSED = frozenset({1148, 2068, 3948, 3950})
+
+
+class DataRejected(DatabaseError):
+    """The database refused the values of a message (they would not fit)."""
+
+
+class MySQLDatabase(Database):
+    dialect = "mysql"
+
+    def __init__(self, url, host, port, user, password, database):
+        super().__init__(url)
+        self._params = dict(host=host, port=port, user=user, password=password, database=database)
+        self._infile_dir = None
+        self._local_infile = True
+
+    def _connect(self):
+        import mysql.connector
+
+        self._infile_dir = self._infile_dir or tempfile.mkdtemp(prefix="apeltools-load-")
+        try:
+            conn = mysql.connector.connect(
+                **self._params,
+                use_pure=False,
+                autocommit=False,
+                charset="utf8mb4",
+                connection_timeout=10,
+                allow_local_infile=True,
+                allow_local_infile_in_path=self._infile_dir,
+            )
+        except mysql.connector.Error as error:
+            raise self._classify(error) from error
+        if not type(conn).__name__.startswith("CMySQL"):
+            log.warning("mysql-connector's C extension is not in use: loading will be slower")
+        cursor = conn.cursor()
+        cursor.execute("SET time_zone = '+00:00'")
+        cursor.execute(f"SET SESSION sql_mode = '{STRICT_MODE}'")
+        # Every statement sees what others committed (lookups added by other
+        # loaders, probes reading fresh data) and REPLACE takes fewer gap locks.
+        cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        cursor.close()
+        conn.commit()
+        return _Connection(conn)
+
+    @property
+    def uses_c_extension(self):
+        return type(self.conn.raw).__name__.startswith("CMySQL")
+
+    def __del__(self):
+        if self._infile_dir:
+            shutil.rmtree(self._infile_dir, ignore_errors=True)
+
+    def _classify(self, error):
+        import mysql.connector
+
+        if not isinstance(error, mysql.connector.Error):
+            return None
+        errno = getattr(error, "errno", None)
+        if errno in TRANSIENT_ERRNOS or (errno in (None, -1) and isinstance(
+            error, (mysql.connector.InterfaceError, mysql.connector.OperationalError)
+        )):
+            return TransientDatabaseError(f"database unavailable: {error}")
+        if errno in (1045, 1044, 1049):
+            return ConfigError(f"cannot use database {self.url}: {error}")
+        if errno in DATA_ERRNOS:
+            return DataRejected(f"database refused the values: {error}")
+        return DatabaseError(f"database error: {error}")
+
+    def _sql(self, sql):
+        return sql.replace("?", "%s")
+
+    def executescript(self, script):
+        with self._errors():
+            cursor = self.conn.cursor()
+            try:
+                for statement in split_statements(script):
+                    cursor.execute(statement)
+            finally:
+                cursor.close()
+
+    def _insert_names(self, table, names):
+        marks = ", ".join(["(?)"] * len(names))
+        self.execute(f"INSERT IGNORE INTO `{table}` (name) VALUES {marks}", names)
+
+    def _touch(self, kind):
+        self.execute(
+            "INSERT INTO LastUpdated (Type, UpdateTime) VALUES (?, UTC_TIMESTAMP()) "
+            "ON DUPLICATE KEY UPDATE UpdateTime = VALUES(UpdateTime)",
+            (kind,),
+        )
+
+    def _replace_rows(self, plan, rows):
+        if plan.rtype.newer is None and self._local_infile:
+            try:
+                return self._load_data(plan, rows)
+            except DatabaseError as error:
+                cause = error.__cause__
+                if getattr(cause, "errno", None) not in LOCAL_INFILE_REFUSED:
+                    raise
+                log.warning("the server refuses LOAD DATA LOCAL (%s): using INSERT", cause)
+                self._local_infile = False
+        return self._upsert(plan, rows)
+
+    def _load_data(self, plan, rows):
+        """Bulk replace through LOAD DATA LOCAL INFILE: the server's fastest path.
+
+        Values go through user variables so that an empty field is NULL (our
+        records never hold empty strings: they are null tokens on the wire)
+        and times are converted from epoch seconds in UTC. With LOCAL the
+        server turns value errors into warnings, so any warning fails the load.
+        """
+        targets, assignments = [], []
+        for column in plan.columns:
+            targets.append(f"@{column}")
+            value = f"NULLIF(@{column}, '')"
+            if column in plan.time_columns:
+                value = f"FROM_UNIXTIME({value})"
+            assignments.append(f"`{column}` = {value}")
+        fd, path = tempfile.mkstemp(dir=self._infile_dir, suffix=".tsv")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+                csv.writer(out, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\",
+                           quotechar=None, lineterminator="\n").writerows(rows)
+            sql = (
+                f"LOAD DATA LOCAL INFILE '{path}' REPLACE INTO TABLE `{plan.rtype.table}` "
+                "CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' "
+                f"LINES TERMINATED BY '\\n' ({', '.join(targets)}) SET {', '.join(assignments)}"
+            )
+            with self._errors():
+                cursor = self.conn.cursor()
+                try:
+                    cursor.execute(sql)
+                    if cursor.warning_count:
+                        cursor.execute("SHOW WARNINGS LIMIT 3")
+                        warnings = "; ".join(str(w[2]) for w in cursor.fetchall())
+                        raise DataRejected(f"database refused the values: {warnings}")
+                finally:
+                    cursor.close()
+        finally:
+            os.unlink(path)
+
+    def _upsert(self, plan, rows):
+        """Multi-row INSERT ... ON DUPLICATE KEY UPDATE, in chunks.
+
+        With ``newer`` set, a stored row is only overwritten by a row whose
+        ``newer`` column is at least as recent; that column is assigned last
+        because MySQL applies the assignments in order.
+        """
+        columns = plan.columns
+        marks = ", ".join("FROM_UNIXTIME(%s)" if c in plan.time_columns else "%s" for c in columns)
+        newer = plan.rtype.newer
+        keys = set(plan.key_columns)
+        updated = [c for c in columns if c not in keys and c != newer] + ([newer] if newer else [])
+        if newer:
+            condition = f"VALUES(`{newer}`) >= `{newer}`"
+            sets = [f"`{c}` = IF({condition}, VALUES(`{c}`), `{c}`)" for c in updated]
+        else:
+            sets = [f"`{c}` = VALUES(`{c}`)" for c in updated]
+        sql = (
+            f"INSERT INTO `{plan.rtype.table}` ({', '.join(f'`{c}`' for c in columns)}) "
+            f"VALUES ({marks}) ON DUPLICATE KEY UPDATE {', '.join(sets)}"
+        )
+        with self._errors():
+            cursor = self.conn.cursor()
+            try:
+                for start in range(0, len(rows), 1000):
+                    cursor.executemany(sql, rows[start:start + 1000])
+            finally:
+                cursor.close()
+
+
+class _Connection:
+    """A mysql-connector connection; transactions begin implicitly (autocommit is off)."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.cursor = raw.cursor
+        self.commit = raw.commit
+        self.rollback = raw.rollback
+        self.close = raw.close
+
+    def begin(self):
+        pass
+
+
+def split_statements(script):
+    """The statements of a schema file: ``;`` at the end of a line ends one; ``--`` lines are comments."""
+    statements, current = [], []
+    for line in script.splitlines():
+        if line.strip().startswith("--") and not current:
+            continue
+        current.append(line)
+        if line.rstrip().endswith(";"):
+            statement = "\n".join(current).strip().rstrip(";").strip()
+            if statement:
+                statements.append(statement)
+            current = []
+    tail = "\n".join(current).strip()
+    if tail:
+        statements.append(tail)
+    return statements

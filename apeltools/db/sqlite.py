@@ -1,0 +1,104 @@
+"""SQLite, the embedded default: connection, error classes, and the bulk write."""
+
+import sqlite3
+
+from apeltools.db.base import Database
+from apeltools.errors import ConfigError, DatabaseError, TransientDatabaseError
+
+BUSY_TIMEOUT_MS = 30000
+
+
+class SQLiteDatabase(Database):
+    dialect = "sqlite"
+
+    def __init__(self, url, path):
+        super().__init__(url)
+        self.path = path
+
+    def _connect(self):
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        except sqlite3.Error as error:
+            raise ConfigError(f"cannot open SQLite database {self.path}: {error}") from error
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # WAL lets readers (reports, probes) run while a loader writes.
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return _Connection(conn)
+
+    def _classify(self, error):
+        if not isinstance(error, sqlite3.Error):
+            return None
+        text = str(error)
+        if isinstance(error, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+            return TransientDatabaseError(f"database busy: {error}")
+        if isinstance(error, sqlite3.OperationalError) and "disk" in text:
+            return TransientDatabaseError(f"database cannot write: {error}")
+        return DatabaseError(f"database error: {error}")
+
+    def executescript(self, script):
+        with self._errors():
+            self.conn.raw.executescript(script)
+
+    def _insert_names(self, table, names):
+        self.conn.executemany(f"INSERT OR IGNORE INTO `{table}` (name) VALUES (?)", [(n,) for n in names])
+
+    def _touch(self, kind):
+        self.execute(
+            "INSERT INTO LastUpdated (Type, UpdateTime) VALUES (?, datetime('now')) "
+            "ON CONFLICT (Type) DO UPDATE SET UpdateTime = excluded.UpdateTime",
+            (kind,),
+        )
+
+    def _replace_rows(self, plan, rows):
+        columns = plan.columns
+        marks = ", ".join("datetime(?, 'unixepoch')" if c in plan.time_columns else "?" for c in columns)
+        names = ", ".join(f"`{c}`" for c in columns)
+        newer = plan.rtype.newer
+        if newer is None:
+            sql = f"INSERT OR REPLACE INTO `{plan.rtype.table}` ({names}) VALUES ({marks})"
+        else:
+            keys = set(plan.key_columns)
+            sets = ", ".join(f"`{c}` = excluded.`{c}`" for c in columns if c not in keys)
+            sql = (
+                f"INSERT INTO `{plan.rtype.table}` ({names}) VALUES ({marks}) "
+                f"ON CONFLICT ({', '.join(plan.key_columns)}) DO UPDATE SET {sets}, "
+                "UpdateTime = CURRENT_TIMESTAMP "
+                f"WHERE excluded.`{newer}` >= `{plan.rtype.table}`.`{newer}`"
+            )
+        with self._errors():
+            self.conn.executemany(sql, rows)
+
+
+class _Connection:
+    """A sqlite3 connection with explicit write transactions.
+
+    The stdlib's implicit transactions start late and as readers; a reader
+    that later writes can fail at once when another process wrote meanwhile.
+    ``begin`` takes the write lock up front (``BEGIN IMMEDIATE``, waiting up to
+    the busy timeout) and reads outside transactions are autocommit.
+    """
+
+    def __init__(self, raw):
+        self.raw = raw
+
+    def begin(self):
+        self.raw.execute("BEGIN IMMEDIATE")
+
+    def cursor(self):
+        return self.raw.cursor()
+
+    def executemany(self, sql, rows):
+        self.raw.executemany(sql, rows)
+
+    def commit(self):
+        if self.raw.in_transaction:
+            self.raw.execute("COMMIT")
+
+    def rollback(self):
+        if self.raw.in_transaction:
+            self.raw.execute("ROLLBACK")
+
+    def close(self):
+        self.rollback()
+        self.raw.close()
