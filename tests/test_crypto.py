@@ -109,6 +109,14 @@ def test_payload_line_ends_come_back_as_lf(ca):
     assert verify(message, str(ca.capath))[0] == b"a\nb\nc"
 
 
+def test_message_whose_line_ends_were_changed_in_transit_still_verifies(ca):
+    """The signed part is canonical CRLF; a transport may have made it LF or CRLF throughout."""
+    message = openssl_sign(ca, ca.site, RECORDS)
+
+    assert verify(message.replace(b"\r\n", b"\n"), str(ca.capath))[0] == RECORDS
+    assert verify(message.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"), str(ca.capath))[0] == RECORDS
+
+
 def test_non_ascii_payload_round_trips(ca):
     data = "Site: Universität Zürich – ĈĔŖŃ\nUser: /CN=Jürgen Ωmega\n".encode()
 
@@ -144,6 +152,21 @@ def test_chain_through_an_intermediate_ca_carried_in_the_message(ca):
     message = openssl_sign(ca, ca.sub_site, RECORDS, "-certfile", intermediate_pem)
 
     assert verify(message, str(ca.capath))[1] == "/C=XX/O=apeltools/CN=sub.example.org"
+
+
+def test_signer_named_by_subject_key_identifier_is_accepted(ca):
+    cert, key = ca.files(ca.site)
+    message = openssl("cms", "-sign", "-text", "-keyid", "-signer", cert, "-inkey", key, input=RECORDS)
+
+    assert verify(message, str(ca.capath))[1] == signer_dn(ca.site.cert)
+
+
+def test_message_carrying_the_ca_certificate_too_is_accepted(ca):
+    ca_cert = ca.root / "ca.pem"
+    ca_cert.write_bytes(ca.ca.cert_pem)
+    message = openssl_sign(ca, ca.site, RECORDS, "-certfile", ca_cert)
+
+    assert verify(message, str(ca.capath))[1] == signer_dn(ca.site.cert)
 
 
 def test_ca_path_may_be_a_single_pem_file(ca):

@@ -338,13 +338,23 @@ def _names(cert: x509.Certificate, sid: tuple) -> bool:
     return cert.serial_number == sid[2] and _tbs_issuer(cert) == sid[1]
 
 
-def _check_signature(sd: _SignedData, content: bytes, cert: x509.Certificate) -> None:
+def _check_signature(sd: _SignedData, part: bytes, cert: x509.Certificate, clear: bool) -> bytes:
+    """Check the signature over ``part``; return the content that was signed.
+
+    A clear-signed part is signed in canonical form (CRLF line ends).  Senders
+    transmit it that way, so the part is first tried as received, which spares
+    rewriting megabytes per message; only if a transport changed the line ends
+    is it canonicalised, as ``openssl smime -verify`` always does.
+    """
+    content = part
     if sd.signed_attrs is not None:
         if hashlib.new(sd.digest, content).digest() != sd.message_digest:
-            raise CryptoError("message digest mismatch: the content was altered after signing")
+            content = _to_crlf(part) if clear else part
+            if content is part or hashlib.new(sd.digest, content).digest() != sd.message_digest:
+                raise CryptoError("message digest mismatch: the content was altered after signing")
         signed = sd.signed_attrs
     else:
-        signed = content
+        content = signed = _to_crlf(part) if clear else part
     key, algorithm = cert.public_key(), _HASHES[sd.digest]()
     try:
         if isinstance(key, rsa.RSAPublicKey) and sd.signature_oid in _RSA_SIGNATURES:
@@ -357,6 +367,7 @@ def _check_signature(sd: _SignedData, content: bytes, cert: x509.Certificate) ->
             )
     except InvalidSignature:
         raise CryptoError("signature does not verify: the content was altered or signed by another key") from None
+    return content
 
 
 # -- trust: the CA directory, CRLs and the signer's chain ----------------------------
@@ -437,7 +448,7 @@ _KNOWN_EXTENSIONS = {
     ExtensionOID.BASIC_CONSTRAINTS, ExtensionOID.KEY_USAGE, ExtensionOID.EXTENDED_KEY_USAGE,
     ExtensionOID.SUBJECT_ALTERNATIVE_NAME, ExtensionOID.ISSUER_ALTERNATIVE_NAME,
     ExtensionOID.SUBJECT_KEY_IDENTIFIER, ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
-    ExtensionOID.CERTIFICATE_POLICIES, ExtensionOID.POLICY_CONSTRAINTS,
+    ExtensionOID.CERTIFICATE_POLICIES,
     ExtensionOID.CRL_DISTRIBUTION_POINTS, ExtensionOID.AUTHORITY_INFORMATION_ACCESS,
 }  # name and policy constraints are not enforced, so a certificate marking them critical is refused
 
@@ -621,11 +632,13 @@ def _decode_base64(body: bytes, what: str) -> bytes:
 
 
 def _to_crlf(data: bytes) -> bytes:
-    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n")
+    return data.replace(b"\n", b"\r\n")
 
 
 def _split_signed(msg: bytes, body: int, boundary: str) -> tuple[bytes, bytes]:
-    """The signed part (canonical CRLF form) and the DER signature of a multipart/signed."""
+    """The signed part (as received) and the DER signature of a multipart/signed."""
     delimiter = b"--" + boundary.encode("latin-1")
     # a delimiter starts a line; the line end before it belongs to the delimiter
     if msg.startswith(delimiter, body):
@@ -643,7 +656,7 @@ def _split_signed(msg: bytes, body: int, boundary: str) -> tuple[bytes, bytes]:
     if msg[closing + 1 + len(delimiter):closing + 3 + len(delimiter)] != b"--":
         raise CryptoError("multipart/signed message has more than two parts")
     end = second - 1 if msg[second - 1:second] == b"\r" and second > start else second
-    signed_part = _to_crlf(msg[start:end])
+    signed_part = msg[start:end]
     sig_start = msg.find(b"\n", second + 1) + 1
     sig_part = msg[sig_start:closing]
     headers, offset = _split_headers(sig_part)
@@ -746,7 +759,7 @@ def verify(smime: bytes, ca_path: str, crl_path: str | None = None) -> tuple[byt
     else:
         raise CryptoError(f"message is {kind or 'untyped'}, not S/MIME signed")
     signer = _trusted_signer(sd, ca_path, crl_path)
-    _check_signature(sd, content, signer)
+    content = _check_signature(sd, content, signer, clear=kind == "multipart/signed")
     return _text_payload(content), signer_dn(signer)
 
 
