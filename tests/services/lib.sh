@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the tests/services/*.sh scripts (sourced, not executed).
 #
 # Provides:
@@ -21,6 +22,8 @@
 
 : "${SERVICE:=service}"
 : "${APELTOOLS_SERVICES_BASE:=/tmp/apeltools-services}"
+# Daemons and admin tools live in sbin, which a non-root PATH may lack.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 log() { printf '%s: %s\n' "$SERVICE" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }

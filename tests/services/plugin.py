@@ -217,8 +217,11 @@ def _start_or_skip(service: ScriptService, request) -> ScriptService:
         reason = f"{service.name} service unavailable: {exc}"
         if services_required():
             pytest.fail(reason, pytrace=False)
-        pytest.skip(reason.splitlines()[0] + " (set APELTOOLS_REQUIRE_SERVICES=1 to fail; "
-                    f"try: bash tests/services/{service.name}.sh start)")
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        detail = lines[-1] if len(lines) > 1 else ""
+        pytest.skip(f"{service.name} service unavailable: {detail} "
+                    f"(try: bash tests/services/{service.name}.sh start; "
+                    "APELTOOLS_REQUIRE_SERVICES=1 makes this a failure)")
     if stop_at_end() and not os.environ.get("PYTEST_XDIST_WORKER"):
         # Under xdist the controller stops them in pytest_sessionfinish instead,
         # so one worker cannot stop a server another is still using.
