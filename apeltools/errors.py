@@ -55,6 +55,10 @@ class TransientDatabaseError(DatabaseError):
     """The database is down, restarting, or asked us to retry (deadlock, lock wait)."""
 
 
+class DataRejected(DatabaseError):
+    """The database refused the values of a message: they cannot be stored as they are."""
+
+
 class QueueError(ApelError):
     """A directory queue cannot be read or written."""
 

@@ -177,9 +177,17 @@ class Database:
                 self._replace_rows(plan, rows)
             if note is not None:
                 empaid, fmt, rejected = note
-                self.execute(NOTE_LOAD, (empaid, publisher_dn, fmt, len(rows), rejected))
-                self._touch("loader")
+                self._note(empaid, publisher_dn, fmt, len(rows), rejected)
         return len(rows)
+
+    def note_rejected_message(self, empaid, signer_dn, fmt="unrecognised"):
+        """Log a message that was rejected as a whole (nothing of it could be loaded)."""
+        with self.transaction():
+            self._note(empaid, signer_dn or "None", fmt, 0, 1)
+
+    def _note(self, empaid, signer_dn, fmt, loaded, rejected):
+        self.execute(NOTE_LOAD, (empaid, signer_dn, fmt[:100], loaded, rejected))
+        self._touch("loader")
 
     def _replace_rows(self, plan, rows):
         raise NotImplementedError

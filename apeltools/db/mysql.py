@@ -7,7 +7,7 @@ import shutil
 import tempfile
 
 from apeltools.db.base import Database
-from apeltools.errors import ConfigError, DatabaseError, TransientDatabaseError
+from apeltools.errors import ConfigError, DataRejected, DatabaseError, TransientDatabaseError
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +29,6 @@ STRICT_MODE = (
     "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
 )
 LOCAL_INFILE_REFUSED = frozenset({1148, 2068, 3948, 3950})
-
-
-class DataRejected(DatabaseError):
-    """The database refused the values of a message (they would not fit)."""
 
 
 class MySQLDatabase(Database):
@@ -71,6 +67,27 @@ class MySQLDatabase(Database):
         cursor.close()
         conn.commit()
         return _Connection(conn)
+
+    def create_database(self):
+        """Create the database named in the URL if it does not exist yet."""
+        import mysql.connector
+
+        params = dict(self._params)
+        name = params.pop("database")
+        try:
+            conn = mysql.connector.connect(**params, use_pure=False, connection_timeout=10)
+        except mysql.connector.Error as error:
+            raise self._classify(error) from error
+        try:
+            cursor = conn.cursor()
+            cursor.execute(
+                f"CREATE DATABASE IF NOT EXISTS `{name.replace('`', '``')}` "
+                "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+            )
+        except mysql.connector.Error as error:
+            raise self._classify(error) from error
+        finally:
+            conn.close()
 
     @property
     def uses_c_extension(self):

@@ -5,7 +5,7 @@ import re
 from importlib import resources
 from pathlib import Path
 
-from apeltools.errors import ConfigError, DatabaseError
+from apeltools.errors import ConfigError, DatabaseError, TransientDatabaseError
 
 log = logging.getLogger(__name__)
 
@@ -79,3 +79,20 @@ def _now():
     import datetime
 
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def require_schema(db):
+    """Raise ConfigError unless the database has every migration applied."""
+    try:
+        done = {row[0] for row in db.query("SELECT Version FROM SchemaMigrations")}
+    except TransientDatabaseError:
+        raise
+    except DatabaseError:
+        raise ConfigError(
+            f"{db.url} has no apeltools schema: create it with 'apeltools db init --db {db.url}'"
+        ) from None
+    missing = [name for version, name, _ in migrations(db.dialect) if version not in done]
+    if missing:
+        raise ConfigError(
+            f"{db.url} lacks schema migrations {', '.join(missing)}: run 'apeltools db migrate --db {db.url}'"
+        )

@@ -26,6 +26,16 @@ class SQLiteDatabase(Database):
         conn.execute("PRAGMA synchronous = NORMAL")
         return _Connection(conn)
 
+    def create_database(self):
+        """Create the directory of the database file; SQLite creates the file itself."""
+        import os
+
+        directory = os.path.dirname(os.path.abspath(self.path))
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(f"cannot create {directory}: {error.strerror}") from None
+
     def _classify(self, error):
         if not isinstance(error, sqlite3.Error):
             return None

@@ -1,0 +1,119 @@
+"""``apel-load``: load messages from the incoming queue, or from files, into the database."""
+
+import logging
+import signal
+import sys
+
+import click
+
+from apeltools import loader as loading
+from apeltools.cli.common import command
+from apeltools.db.schema import require_schema
+from apeltools.errors import ApelError, TransientDatabaseError
+from apeltools.messaging import queues
+from apeltools.retry import Backoff, Interrupted
+
+log = logging.getLogger(__name__)
+
+DEFAULT_QUEUE = "/var/spool/apel/incoming"
+DEFAULT_REJECT = "/var/spool/apel/reject"
+ONE_SHOT_MAX_WAIT = 600.0
+
+
+def _read(path):
+    """(text, problem) of a file holding one message; ``-`` is stdin."""
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as handle:
+                data = handle.read()
+    except OSError as error:
+        raise ApelError(f"cannot read {path}: {error.strerror}") from None
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as error:
+        return data.decode("utf-8", errors="backslashreplace"), f"message is not UTF-8 text: {error}"
+
+
+@command(
+    "apel-load",
+    epilog="""\b
+Examples:
+  apel-load --db mysql://apel@db.example.org/apelserver --daemon
+  apel-load --db sqlite:///var/lib/apeltools/apel.db message1.txt message2.txt
+  apel-publish ... --stdout | apel-load --db sqlite:///tmp/test.db --signer /CN=me -
+""",
+)
+@click.argument("sources", nargs=-1, metavar="[FILE|-]...")
+@click.option("--db", "db_url", metavar="URL", help="Database URL [default: [db] of the configuration].")
+@click.option("--queue", "queue_dir", metavar="DIR",
+              help=f"Incoming queue to load [default: [loader] msg_dir, else {DEFAULT_QUEUE}].")
+@click.option("--reject", "reject_dir", metavar="DIR",
+              help=f"Reject queue for what cannot be loaded [default: [loader] reject_dir, else "
+                   f"{DEFAULT_REJECT}; with files: none, rejects are only reported].")
+@click.option("--save-accepted", "accepted_dir", metavar="DIR",
+              help="Also keep every loaded message in this queue (same layout as the incoming queue).")
+@click.option("--daemon", is_flag=True, help="Keep running, polling the queue, until SIGTERM.")
+@click.option("--interval", type=float, metavar="SECONDS",
+              help="Seconds between polls of the queue as a daemon [default: 5].")
+@click.option("--signer", metavar="DN", help="Publisher DN to record for messages loaded from files.")
+@click.option("--max-wait", type=float, metavar="SECONDS",
+              help="How long to wait for an unavailable database before giving up "
+                   f"[default: {ONE_SHOT_MAX_WAIT:.0f}; as a daemon: for ever].")
+def main(ctx, sources, db_url, queue_dir, reject_dir, accepted_dir, daemon, interval, signer, max_wait):
+    """Load accounting messages into the database.
+
+    Without FILE arguments, loads every message waiting in the incoming queue
+    (the directory queue that apel-receive writes), once or, with --daemon,
+    continuously. With FILE arguments (or - for stdin), loads each file as one
+    message.
+
+    Every record replaces the stored record with the same natural key, so
+    loading a message twice changes nothing. Bad records go to the reject
+    queue with the reason, while the good records of the same message load. A
+    database that is down is waited for: messages are never rejected or lost
+    because of it. Several apel-load processes may share one queue and one
+    database.
+    """
+    config = ctx.config
+    if daemon and sources:
+        raise click.UsageError("--daemon loads the queue; it takes no FILE arguments")
+    interval = interval if interval is not None else config.get_float("loader", "interval", 5.0)
+    if max_wait is None and not daemon:
+        max_wait = ONE_SHOT_MAX_WAIT
+    backoff = Backoff(give_up_after=max_wait)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: backoff.stop.set())
+
+    reject_dir = reject_dir or config.get("loader", "reject_dir")
+    if not sources:
+        queue_dir = queue_dir or config.get("loader", "msg_dir") or config.get("messaging", "path") or DEFAULT_QUEUE
+        reject_dir = reject_dir or DEFAULT_REJECT
+    rejects = queues.reject_queue(reject_dir) if reject_dir else None
+    if accepted_dir is None and config.get_bool("loader", "save_messages", False):
+        accepted_dir = config.get("loader", "accepted_dir")
+    accepted = queues.incoming_queue(accepted_dir) if accepted_dir else None
+
+    with ctx.database(db_url) as db:
+        loader = loading.Loader(db, rejects=rejects, accepted=accepted, backoff=backoff)
+        try:
+            backoff.call(lambda: require_schema(db), TransientDatabaseError, "checking the database")
+            if sources:
+                loader.run(loading.file_items(sources, signer, _read))
+            elif daemon:
+                loading.run_daemon(loader, queues.incoming_queue(queue_dir), interval)
+            else:
+                loading.load_queue(loader, queues.incoming_queue(queue_dir), show_progress=None)
+        except Interrupted as stop:
+            log.info(loader.tally.summary())
+            if str(stop) == "stopped":
+                return
+            raise ApelError(f"database unavailable, stopped loading: {stop}") from None
+    tally = loader.tally
+    log.info(tally.summary())
+    if sources and rejects is None and (tally.rejected_records or tally.rejected_messages):
+        raise ApelError(
+            f"{tally.rejected_records} records and {tally.rejected_messages} messages were rejected "
+            "(see above; give --reject DIR to keep them)"
+        )

@@ -1,0 +1,262 @@
+"""Loading messages into the database: parse, store good records, reject bad ones, never lose one.
+
+A message's good records are stored (replacing by natural key) in one
+transaction; its bad records go to the reject queue with their reasons. A
+database that is down or restarting is waited for with backoff: a message is
+never rejected or dropped because of a transient fault. Parsing runs one
+message ahead of storing, in a second thread, so that the database works
+while Python parses.
+"""
+
+import logging
+import queue as queue_module
+import threading
+import time
+from dataclasses import dataclass, field
+
+from apeltools.errors import DataRejected, MessageError, TransientDatabaseError
+from apeltools.messaging import queues
+from apeltools.progress import Progress
+from apeltools.records.message import describe_errors, parse_message, reject_body
+from apeltools.records.types import now as current_time
+from apeltools.retry import Backoff, Interrupted
+
+log = logging.getLogger(__name__)
+
+PREFETCH = 4  # messages parsed ahead of the one being stored
+
+
+@dataclass
+class Message:
+    """One message to load, from a queue element or a file."""
+
+    body: str
+    signer: str | None = None
+    empaid: str | None = None
+    source: str = "-"
+    problem: str | None = None  # set when the message could not even be read as text
+
+    @property
+    def label(self):
+        return self.empaid or self.source
+
+    @property
+    def publisher(self):
+        return self.signer or "no signer"
+
+
+@dataclass
+class Tally:
+    """Counts of a run, for the summary line."""
+
+    messages: int = 0
+    records: int = 0
+    rejected_records: int = 0
+    rejected_messages: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def summary(self):
+        seconds = max(time.monotonic() - self.started, 1e-9)
+        rate = self.records / seconds
+        return (
+            f"loaded {self.messages} messages: {self.records} records, "
+            f"{self.rejected_records} rejected records, {self.rejected_messages} rejected messages "
+            f"in {seconds:.1f} s ({rate:,.0f} records/s)"
+        )
+
+
+class Loader:
+    """Loads messages into one database, rejecting what cannot be loaded."""
+
+    def __init__(self, db, rejects=None, accepted=None, backoff=None, clock=current_time):
+        self.db = db
+        self.rejects = rejects
+        self.accepted = accepted
+        self.backoff = backoff or Backoff()
+        self.clock = clock
+        self.tally = Tally()
+
+    @property
+    def stop(self):
+        return self.backoff.stop
+
+    def parse(self, message):
+        """Parse a message: a ParsedMessage, or the MessageError that rejects it whole."""
+        if message.problem:
+            return MessageError(message.problem)
+        try:
+            return parse_message(message.body, self.clock())
+        except MessageError as error:
+            return error
+
+    def commit(self, message, parsed):
+        """Store a parsed message and reject what was bad in it; safe to repeat."""
+        if isinstance(parsed, MessageError):
+            self._reject(message, message.body, str(parsed))
+            self._retrying(lambda: self.db.note_rejected_message(message.empaid, message.signer), message)
+            self.tally.rejected_messages += 1
+            log.warning("rejected message %s from %s: %s", message.label, message.publisher, parsed)
+            return
+        note = (message.empaid, parsed.format, len(parsed.errors))
+        try:
+            stored = self._retrying(
+                lambda: self.db.store(parsed.rtype, parsed.records, message.signer, note), message
+            )
+        except DataRejected as error:
+            self._reject(message, message.body, str(error))
+            self.tally.rejected_messages += 1
+            log.warning("rejected message %s from %s: %s", message.label, message.publisher, error)
+            return
+        if parsed.errors:
+            body = reject_body(parsed) or message.body
+            self._reject(message, body, describe_errors(parsed, limit=1000))
+        if self.accepted is not None:
+            self._save_accepted(message)
+        self.tally.messages += 1
+        self.tally.records += stored
+        self.tally.rejected_records += len(parsed.errors)
+        log.info(
+            "loaded %s from %s: %d %s records (%s), %d rejected",
+            message.label, message.publisher, stored, parsed.rtype.name, parsed.format, len(parsed.errors),
+        )
+        for error in parsed.errors[:5]:
+            log.warning("message %s: rejected %s", message.label, error)
+
+    def _retrying(self, action, message):
+        return self.backoff.call(action, TransientDatabaseError, f"loading {message.label}")
+
+    def _reject(self, message, body, reason):
+        if self.rejects is None:  # loading files by hand: the warnings are the report
+            return
+        queues.add(self.rejects, {
+            "body": body,
+            "signer": message.signer or "None",
+            "empaid": message.empaid or message.source,
+            "error": f"message {message.label}: {reason}",
+        })
+
+    def _save_accepted(self, message):
+        element = {"body": message.body, "signer": message.signer or "None"}
+        if message.empaid:
+            element["empaid"] = message.empaid
+        try:
+            queues.add(self.accepted, element)
+        except Exception as error:  # the data is loaded; a failed copy must not undo that
+            log.warning("cannot keep a copy of %s: %s", message.label, error)
+
+    def run(self, items, progress=None):
+        """Load ``items``: (Message, finish) pairs; ``finish(True)`` after the message is
+        loaded or rejected, ``finish(False)`` when it must stay for a later run.
+
+        Parsing runs in a helper thread, up to PREFETCH messages ahead.
+        Returns the tally; raises ``Interrupted`` when stopped while waiting
+        for the database (everything not finished stays queued).
+        """
+        handoff = queue_module.Queue(maxsize=PREFETCH)
+        abort = threading.Event()
+        end = object()
+
+        def read_ahead():
+            try:
+                for message, finish in items:
+                    if abort.is_set() or self.stop.is_set():
+                        finish(False)
+                        break
+                    item = (message, finish, self.parse(message))
+                    while not abort.is_set():
+                        try:
+                            handoff.put(item, timeout=0.2)
+                            break
+                        except queue_module.Full:
+                            continue
+                    else:
+                        finish(False)
+                        break
+            except BaseException as error:  # handed to the storing thread, which raises it
+                handoff.put(error)
+            finally:
+                handoff.put(end)
+
+        reader = threading.Thread(target=read_ahead, name="apel-load-parser", daemon=True)
+        reader.start()
+        try:
+            while True:
+                item = handoff.get()
+                if item is end:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                message, finish, parsed = item
+                try:
+                    self.commit(message, parsed)
+                except BaseException:
+                    finish(False)
+                    raise
+                finish(True)
+                if progress is not None:
+                    progress.update(self.tally.records, self.tally.messages)
+        finally:
+            abort.set()
+            while reader.is_alive() or not handoff.empty():
+                try:
+                    item = handoff.get(timeout=0.2)
+                except queue_module.Empty:
+                    continue
+                if isinstance(item, tuple):
+                    item[1](False)
+            reader.join()
+        return self.tally
+
+
+def queue_items(incoming):
+    """(Message, finish) pairs for the elements of an incoming queue this process can lock."""
+    for name, element, problem in queues.locked_elements(incoming):
+        message = Message(
+            body=element.get("body", ""),
+            signer=element.get("signer"),
+            empaid=element.get("empaid"),
+            source=f"{incoming.path}/{name}",
+            problem=problem,
+        )
+
+        def finish(done, name=name):
+            try:
+                if done:
+                    incoming.remove(name)
+                else:
+                    incoming.unlock(name)
+            except OSError as error:
+                log.warning("cannot %s %s: %s", "remove" if done else "unlock", name, error)
+
+        yield message, finish
+
+
+def file_items(paths, signer=None, read=None):
+    """(Message, finish) pairs for files holding one message each (``-`` is stdin)."""
+    for path in paths:
+        text, problem = read(path)
+        yield Message(body=text, signer=signer, source=path, problem=problem), lambda done: None
+
+
+def load_queue(loader, incoming, show_progress=False):
+    """Load everything that is in an incoming queue now; returns the tally."""
+    queues.purge(incoming)
+    with Progress("loading", enabled=show_progress) as progress:
+        return loader.run(queue_items(incoming), progress)
+
+
+def run_daemon(loader, incoming, interval):
+    """Load the queue every ``interval`` seconds until ``loader.stop`` is set (SIGTERM)."""
+    log.info("loader daemon started on %s, polling every %s s", incoming.path, interval)
+    while not loader.stop.is_set():
+        before = loader.tally.messages + loader.tally.rejected_messages
+        try:
+            loader.run(queue_items(incoming))
+        except Interrupted:
+            break
+        if loader.tally.messages + loader.tally.rejected_messages != before:
+            log.info(loader.tally.summary())
+        queues.purge(incoming)
+        loader.stop.wait(interval)
+    log.info("loader daemon stopping: %s", loader.tally.summary())
+    return loader.tally

@@ -1,0 +1,38 @@
+"""Packaging for apeltools: the library, every program as a console script, and the SQL schema."""
+
+from setuptools import find_packages, setup
+
+PROGRAMS = {
+    "apeltools": "apeltools.cli.main:main",
+    "apel-load": "apeltools.cli.load:main",
+    "apel-send": "apeltools.cli.send:main",
+    "apel-receive": "apeltools.cli.receive:main",
+}
+
+setup(
+    name="apeltools",
+    version="0.1.0",
+    description="Grid accounting programs, wire-compatible with the deployed APEL infrastructure",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["apeltools", "apeltools.*"]) + ["apeltools.sql"],
+    # The schema files live at the top of the source tree (sql/) and install inside the package.
+    package_dir={"apeltools.sql": "sql"},
+    package_data={"apeltools.sql": ["mysql/*.sql", "sqlite/*.sql"], "apeltools": ["py.typed"]},
+    install_requires=[
+        "click>=8.1",
+        "stomp.py>=8.1",
+        "dirq>=1.8",
+        # 9.x: its C extension loads on Debian 12 (26.x needs OpenSSL 3.2 and silently
+        # falls back to pure Python, several times slower).
+        "mysql-connector-python>=8.0,<26",
+        "ldap3>=2.9",
+        "jinja2>=3.1",
+        "cryptography>=42",
+        "nagiosplugin>=1.3",
+        "defusedxml>=0.7",
+    ],
+    extras_require={"test": ["pytest>=7", "click-man>=0.4", "jsonschema>=4"]},
+    entry_points={"console_scripts": [f"{name} = {target}" for name, target in PROGRAMS.items()]},
+)
