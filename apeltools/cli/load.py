@@ -117,3 +117,7 @@ def main(ctx, sources, db_url, queue_dir, reject_dir, accepted_dir, daemon, inte
             f"{tally.rejected_records} records and {tally.rejected_messages} messages were rejected "
             "(see above; give --reject DIR to keep them)"
         )
+
+
+if __name__ == "__main__":
+    main()

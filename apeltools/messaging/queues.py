@@ -81,21 +81,33 @@ def locked_elements(queue):
         except OSError:
             continue
         try:
-            yield name, queue.get(name), None
-        except UnicodeDecodeError as error:
-            yield name, _raw_element(queue, name), f"element is not UTF-8 text: {error}"
-        except OSError as error:
-            log.warning("cannot read queue element %s/%s: %s", queue.path, name, error)
-            try:
-                queue.unlock(name)
-            except OSError:
-                pass
+            element = queue.get(name)
+        except (UnicodeDecodeError, OSError) as error:
+            # dirq reports undecodable text as an IOError without an errno.
+            element, problem = None, f"element is not UTF-8 text: {error}"
+            if not (isinstance(error, OSError) and error.errno is not None):
+                try:
+                    element = _raw_element(queue, name)
+                except OSError:
+                    pass
+            if element is None:
+                log.warning("cannot read queue element %s/%s: %s", queue.path, name, error)
+                try:
+                    queue.unlock(name)
+                except OSError:
+                    pass
+                continue
+            yield name, element, problem
+            continue
+        yield name, element, None
 
 
 def _raw_element(queue, name):
     element = {}
     directory = os.path.join(queue.path, name)
     for field in os.listdir(directory):
+        if not os.path.isfile(os.path.join(directory, field)):
+            continue  # dirq's "locked" marker directory
         with open(os.path.join(directory, field), "rb") as handle:
             element[field] = handle.read().decode("utf-8", errors="backslashreplace")
     return element
