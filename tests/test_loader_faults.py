@@ -1,0 +1,97 @@
+"""apel-load under faults and contention: a database restart mid-run, and four loaders on one queue."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from apeltools import db as databases
+from apeltools import sample
+from apeltools.messaging import queues
+from apeltools.records import text
+from apeltools.db.schema import migrate
+from tests.conftest import fresh_mysql
+
+SITE = sample.SITES[0]
+
+
+def fill(queue, messages, records_per_message, seed=7):
+    """Queue ``messages`` job messages; every fourth shares new lookup names with its neighbours."""
+    rng = sample.rng_for(seed)
+    total = 0
+    for n in range(messages):
+        batch = sample.jobs(SITE, 2026, 10, records_per_message, rng, first_id=n * records_per_message)
+        for job in batch:
+            # New names appear in several messages at once, so loaders race to add them.
+            job.GlobalUserName = f"/C=UK/O=eScience/CN=user {n // 4}"
+            job.MachineName = f"wn{n // 4}.example.org"
+        queue.add({"body": text.write_message(text.JOB_V03, batch), "signer": f"/CN=host{n % 3}",
+                   "empaid": f"msg-{n:05d}"})
+        total += len(batch)
+    return total
+
+
+def apel_load(db_url, queue_dir, reject_dir, *extra):
+    env = dict(os.environ, APELTOOLS_CONFIG=os.devnull)
+    return subprocess.Popen(
+        [sys.executable, "-m", "apeltools.cli.load", "--db", db_url, "--queue", str(queue_dir),
+         "--reject", str(reject_dir), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+
+
+def check_loaded_once(db_url, messages, records):
+    with databases.connect(db_url) as db:
+        assert db.query("SELECT COUNT(*), COUNT(DISTINCT LocalJobId) FROM JobRecords") == [(records, records)]
+        assert db.query("SELECT COUNT(*), COUNT(DISTINCT EmpaId), SUM(RejectedCount) FROM LoadedMessages") == [
+            (messages, messages, 0)
+        ]
+        for table in ("DNs", "MachineNames", "Sites", "VOs"):
+            assert db.query(f"SELECT name FROM {table} GROUP BY name HAVING COUNT(*) > 1") == []
+        assert db.query("SELECT COUNT(*) FROM DNs") == [((messages + 3) // 4 + 3,)]
+
+
+@pytest.mark.mariadb
+@pytest.mark.slow
+def test_a_database_restart_while_loading_loses_and_rejects_nothing(mariadb_service, tmp_path, monkeypatch):
+    monkeypatch.setenv("APELTOOLS_DB_PASSWORD", mariadb_service.password)
+    db_url, drop = fresh_mysql(mariadb_service)
+    try:
+        with databases.connect(db_url) as db:
+            migrate(db)
+        incoming = queues.incoming_queue(tmp_path / "in")
+        messages, per_message = 300, 200
+        records = fill(incoming, messages, per_message)
+        loader = apel_load(db_url, tmp_path / "in", tmp_path / "rej", "--max-wait", "300", "-v")
+        try:
+            deadline = time.monotonic() + 120
+            while incoming.count() > messages * 3 // 4 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert incoming.count() > 0, "the loader finished before the database could be stopped"
+            mariadb_service.stop()
+            time.sleep(3)
+        finally:
+            mariadb_service.start()
+        _, stderr = loader.communicate(timeout=600)
+        assert loader.returncode == 0, stderr
+        assert "retrying in" in stderr  # it really met the outage
+        assert incoming.count() == 0
+        assert queues.reject_queue(tmp_path / "rej").count() == 0
+        check_loaded_once(db_url, messages, records)
+    finally:
+        drop()
+
+
+def test_four_loaders_on_one_queue_load_every_message_once(db_url, tmp_path):
+    incoming = queues.incoming_queue(tmp_path / "in")
+    messages = 2000
+    records = fill(incoming, messages, 3)
+    loaders = [apel_load(db_url, tmp_path / "in", tmp_path / "rej") for _ in range(4)]
+    for process in loaders:
+        _, stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, stderr
+    assert incoming.count() == 0
+    assert queues.reject_queue(tmp_path / "rej").count() == 0
+    check_loaded_once(db_url, messages, records)
