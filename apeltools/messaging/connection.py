@@ -34,13 +34,15 @@ CONNECT_TIMEOUT = 30.0
 class Events(stomp.ConnectionListener):
     """What happened on a connection, for a thread that waits: receipts, errors, loss, messages."""
 
-    def __init__(self, on_message=None):
+    def __init__(self, on_message=None, on_lost=None):
         self.changed = threading.Condition()
         self.receipts: deque[str] = deque()
         self.errors: deque[tuple[str | None, str]] = deque()
         self.lost = threading.Event()
         self.server = ""
+        self.connection = None  # the stomp.py connection these events come from
         self._on_message = on_message
+        self._on_lost = on_lost
 
     def on_connected(self, frame):
         self.server = frame.headers.get("server", "")
@@ -62,13 +64,15 @@ class Events(stomp.ConnectionListener):
         with self.changed:
             self.lost.set()
             self.changed.notify_all()
+        if self._on_lost is not None:
+            self._on_lost()
 
     def on_heartbeat_timeout(self):
         log.warning("broker heartbeat timed out")
 
     def on_message(self, frame):
         if self._on_message is not None:
-            self._on_message(frame)
+            self._on_message(frame, self)
 
     def wait(self, timeout: float) -> None:
         """Block until something happens (receipt, error, loss) or ``timeout`` seconds pass."""
@@ -148,7 +152,8 @@ class Link:
     """One connected STOMP session to the first broker of a list that answers."""
 
     def __init__(self, brokers: list[Broker], *, username=None, password=None, capath=None,
-                 certificate=None, key=None, heartbeat=10.0, vhost="/", on_message=None):
+                 certificate=None, key=None, heartbeat=10.0, vhost="/", on_message=None,
+                 on_lost=None):
         if not brokers:
             raise ConfigError("no broker to connect to")
         self.brokers = list(brokers)
@@ -160,8 +165,9 @@ class Link:
         self.heartbeat_ms = int(heartbeat * 1000)
         self.vhost = vhost
         self.on_message = on_message
+        self.on_lost = on_lost
         self.connection = None
-        self.events = Events(on_message)
+        self.events = Events()
         self.broker: Broker | None = None
         self._next = 0
         self._ca_file = None
@@ -201,7 +207,8 @@ class Link:
                 self._ca_file = ca_bundle(self.capath)
             connection.set_ssl(for_hosts=[address], ca_certs=self._ca_file, cert_file=self.certificate,
                                key_file=self.key, ssl_version=ssl.PROTOCOL_TLS_CLIENT)
-        events = Events(self.on_message)
+        events = Events(self.on_message, self.on_lost)
+        events.connection = connection
         connection.set_listener("apeltools", events)
         try:
             connection.connect(self.username, self.password, wait=True,
@@ -228,16 +235,16 @@ class Link:
         except (stomp.exception.StompException, OSError) as error:
             raise BrokerError(f"cannot subscribe to {destination}: {_describe(error)}") from None
 
-    def ack(self, frame, connection=None) -> bool:
+    def ack(self, frame, events: Events) -> bool:
         """Acknowledge a message on the connection it came from; False when that connection is gone."""
-        return self._answer("ack", frame, connection)
+        return self._answer("ack", frame, events)
 
-    def nack(self, frame, connection=None) -> bool:
-        return self._answer("nack", frame, connection)
+    def nack(self, frame, events: Events) -> bool:
+        return self._answer("nack", frame, events)
 
-    def _answer(self, verb, frame, connection):
-        connection = connection or self.connection
-        if connection is None or not connection.is_connected():
+    def _answer(self, verb, frame, events):
+        connection = events.connection
+        if events is not self.events or connection is None or not connection.is_connected():
             return False
         ident = frame.headers.get("ack") or frame.headers.get("message-id")
         try:

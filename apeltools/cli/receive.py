@@ -1,0 +1,135 @@
+"""``apel-receive``: receive signed messages, verify and authorise them, and queue them for apel-load."""
+
+import logging
+import os
+import signal
+import threading
+
+import click
+
+from apeltools.cli.common import command
+from apeltools.errors import BrokerError, CryptoError, QueueError
+from apeltools.messaging import crypto, queues
+from apeltools.messaging.acceptor import Acceptor
+from apeltools.messaging.dnlist import DNList
+from apeltools.messaging.local import receive_wire, wire_queue
+from apeltools.messaging.settings import MessagingSettings
+from apeltools.retry import Backoff, Interrupted
+
+log = logging.getLogger(__name__)
+
+
+@command(
+    "apel-receive",
+    epilog="""\b
+Examples:
+  apel-receive --config /etc/apel/receiver.cfg --dn-file /etc/apel/dns
+  APELTOOLS_BROKER_HOSTS=mq1.example.org:6162,mq2.example.org:6162 \\
+  APELTOOLS_BROKER_USE_SSL=true apel-receive --config receiver.cfg --dn-file dns -v
+  apel-receive --config local.cfg --dn-file dns --once    # local transport: file what waits
+""",
+)
+@click.option("--dn-file", metavar="FILE",
+              help="Authorised signer DNs, one a line [default: [messaging] dn_file, else /etc/apel/dns].")
+@click.option("--queue", "queue_dir", metavar="DIR",
+              help="Incoming queue [default: [messaging] path, else /var/spool/apel/incoming].")
+@click.option("--reject", "reject_dir", metavar="DIR",
+              help="Reject queue [default: [messaging] reject_path, else 'reject' next to the incoming queue].")
+@click.option("--workers", type=click.IntRange(1, 32), default=3, show_default=True,
+              help="Messages verified and written in parallel.")
+@click.option("--once", is_flag=True,
+              help="Local transport only: file the messages waiting in the wire directory, then exit.")
+@click.option("--interval", type=float, metavar="SECONDS", default=5.0, show_default=True,
+              help="Local transport: seconds between looks at the wire directory.")
+def main(ctx, dn_file, queue_dir, reject_dir, workers, once, interval):
+    """Receive signed accounting messages and queue them for apel-load.
+
+    Subscribes to [messaging] destination on the first broker of [broker]
+    hosts that answers (or of those a [broker] bdii lists for [broker]
+    network), acknowledging each message individually. Each message is
+    decrypted when it is encrypted (with [certificates] certificate and key),
+    its signature and the signer's certificate chain are verified against
+    [certificates] capath (and its CRLs with check_crls = true), and the
+    signer's DN must be in the DN list. Accepted messages go to the incoming
+    queue ([messaging] path) with their signer and empa-id; the others go to
+    the reject queue with the reason and the original message. A message is
+    acknowledged only once it is on disk; when the disk is full the broker
+    keeps it and the receiver retries with backoff.
+
+    The DN list file is re-read when it changes; an empty or unreadable new
+    list keeps the previous one. Runs until SIGTERM; no pidfile ([daemon]
+    pidfile is ignored). With [messaging] transport = local, reads the wire
+    directory that apel-send writes on the same host.
+    """
+    config = ctx.config
+    settings = MessagingSettings.from_config(config, "receiver")
+    if queue_dir:
+        settings.path = queue_dir
+        if not reject_dir and not config.get("messaging", "reject_path"):
+            settings.reject_path = os.path.join(os.path.dirname(os.path.abspath(queue_dir)), "reject")
+    settings.reject_path = reject_dir or settings.reject_path
+    settings.dn_file = dn_file or settings.dn_file
+    if once and settings.transport != "local":
+        raise click.UsageError("--once is only for the local transport")
+    os.umask(queues.SAFE_UMASK)
+
+    identity = settings.read_identity(required=False)
+    if identity[0]:
+        try:
+            crypto.check_cert_and_key(*identity)
+        except CryptoError as error:
+            log.error("host certificate problem: %s", error)
+    acceptor = Acceptor(queues.incoming_queue(settings.path), queues.reject_queue(settings.reject_path),
+                        settings.require_capath(), DNList(settings.dn_file), crl_path=settings.crl_path,
+                        cert_pem=identity[0], key_pem=identity[1])
+    backoff = Backoff(initial=1.0, maximum=300.0)
+    if settings.transport == "local":
+        _receive_local(acceptor, settings, backoff, once, interval)
+        return
+
+    from apeltools.messaging.connection import Link
+    from apeltools.messaging.receiver import Receiver
+
+    _on_signals(backoff.stop.set)
+    try:
+        brokers = backoff.call(settings.resolve_brokers, BrokerError, "asking the BDII for brokers")
+    except Interrupted:
+        return
+    link = Link(brokers, username=settings.username, password=settings.password, capath=settings.capath,
+                certificate=settings.certificate, key=settings.key, heartbeat=settings.heartbeat,
+                vhost=settings.vhost)
+    receiver = Receiver(link, settings.destination, acceptor, backoff=backoff, workers=workers,
+                        identity=identity if identity[0] else None)
+    _on_signals(receiver.request_stop)
+    receiver.run()
+
+
+def _on_signals(action):
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers can only be installed there (e.g. when a test runs us in a thread)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: action())
+
+
+def _receive_local(acceptor, settings, backoff, once, interval):
+    stop = backoff.stop
+    _on_signals(stop.set)
+    wire = wire_queue(settings.wire_path)
+    failures = 0
+    while not stop.is_set():
+        try:
+            receive_wire(wire, acceptor, stop)
+            failures = 0
+        except QueueError as error:
+            failures += 1
+            delay = min(backoff.initial * 2 ** (failures - 1), backoff.maximum)
+            log.error("%s; retrying in %.0f s", error, delay)
+            if once:
+                raise
+            stop.wait(delay)
+            continue
+        if once:
+            break
+        stop.wait(interval)
+    log.info(acceptor.tally.summary())
+

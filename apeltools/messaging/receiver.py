@@ -1,0 +1,141 @@
+"""The receiving daemon: subscribe with client acknowledgement, file each message durably, then ACK.
+
+Messages arrive on stomp.py's thread and are handed to a few worker threads
+(so that the fsyncs of several messages share the disk's journal commits).
+Each worker runs the :class:`~apeltools.messaging.acceptor.Acceptor` (decrypt,
+verify, authorise, write to the incoming or reject queue, fsync) and only then
+acknowledges the message on the connection it came from. When a write fails
+(disk full, read-only) the message is not acknowledged: RabbitMQ gets a NACK
+and requeues it; ActiveMQ would move a NACKed message to its dead-letter queue,
+so there the message is simply left unacknowledged. Either way the receiver
+drops the connection, waits with exponential backoff and reconnects, and the
+broker delivers the unacknowledged messages again. Broker loss is handled the
+same way, with failover to the next broker of the list.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+
+from apeltools.errors import BrokerError, CryptoError, QueueError
+from apeltools.messaging import crypto, queues
+from apeltools.messaging.acceptor import Acceptor
+from apeltools.messaging.connection import Link
+from apeltools.retry import Backoff, Interrupted
+
+log = logging.getLogger(__name__)
+
+HOUSEKEEPING_INTERVAL = 3600.0
+DEFAULT_WORKERS = 3
+DEFAULT_PREFETCH = 200
+
+
+class Receiver:
+    """Runs until :meth:`request_stop`; see the module docstring."""
+
+    def __init__(self, link: Link, destination: str, acceptor: Acceptor, *, backoff: Backoff | None = None,
+                 workers: int = DEFAULT_WORKERS, prefetch: int = DEFAULT_PREFETCH,
+                 identity: tuple[bytes, bytes] | None = None):
+        self.link = link
+        self.destination = destination
+        self.acceptor = acceptor
+        self.backoff = backoff or Backoff()
+        self.stop = self.backoff.stop
+        self.prefetch = prefetch
+        self.identity = identity
+        self._work: queue.Queue = queue.Queue(maxsize=prefetch)
+        self._wake = threading.Event()
+        self._trouble: str | None = None
+        self._stored = 0  # messages filed and acknowledged, so a reconnection knows it made progress
+        self._workers = [threading.Thread(target=self._worker, name=f"receiver-{i}", daemon=True)
+                         for i in range(workers)]
+        link.on_message = self._arrived
+        link.on_lost = self._wake.set
+
+    def request_stop(self) -> None:
+        """Stop soon (a signal handler may call this)."""
+        self.stop.set()
+        self._wake.set()
+
+    def run(self) -> None:
+        """Receive until stopped; reconnect with backoff and failover whenever something breaks."""
+        for worker in self._workers:
+            worker.start()
+        failures, stored = 0, 0
+        last_housekeeping = 0.0
+        try:
+            while not self.stop.is_set():
+                if time.monotonic() - last_housekeeping >= HOUSEKEEPING_INTERVAL:
+                    self._housekeeping()
+                    last_housekeeping = time.monotonic()
+                try:
+                    self.backoff.call(self._subscribe, BrokerError, "connecting to the broker")
+                except Interrupted:
+                    break
+                self._wake.wait(HOUSEKEEPING_INTERVAL)
+                self._wake.clear()
+                if self.stop.is_set():
+                    break
+                trouble, self._trouble = self._trouble, None
+                self.link.close()
+                if trouble:
+                    failures = 1 if self._stored != stored else failures + 1
+                    stored = self._stored
+                    delay = min(self.backoff.initial * 2 ** (failures - 1), self.backoff.maximum)
+                    log.error("%s; not acknowledging, reconnecting in %.0f s", trouble, delay)
+                    self.stop.wait(delay)
+                elif self.link.events.lost.is_set():
+                    log.warning("connection to %s lost; reconnecting", self.link.broker)
+                    failures = 0
+        finally:
+            self.link.close()
+            for _ in self._workers:
+                self._work.put(None)
+            for worker in self._workers:
+                worker.join(timeout=60)
+            log.info(self.acceptor.tally.summary())
+
+    def _subscribe(self) -> None:
+        self.link.open()
+        self.link.subscribe(self.destination, {"prefetch-count": str(self.prefetch),
+                                               "activemq.prefetchSize": str(self.prefetch)})
+        log.info("receiving from %s on %s", self.destination, self.link.broker)
+
+    def _arrived(self, frame, events) -> None:
+        # stomp.py's thread: a full work queue holds it, and so the broker, back.
+        self._work.put((frame, events))
+
+    def _worker(self) -> None:
+        while True:
+            item = self._work.get()
+            if item is None:
+                return
+            frame, events = item
+            if events is not self.link.events or self.stop.is_set():
+                continue  # its connection is gone: the broker delivers it again
+            body = frame.body if isinstance(frame.body, bytes) else frame.body.encode("utf-8")
+            empaid = frame.headers.get("empa-id")
+            try:
+                self.acceptor.handle(body, empaid)
+            except QueueError as error:
+                if self.link.is_rabbitmq:
+                    self.link.nack(frame, events)
+                self._trouble = f"cannot store message {empaid or frame.headers.get('message-id')}: {error}"
+                self._wake.set()
+                continue
+            if self.link.ack(frame, events):
+                self._stored += 1
+            else:
+                log.info("message %s was filed but its connection is gone; it will come again", empaid)
+
+    def _housekeeping(self) -> None:
+        queues.purge(self.acceptor.incoming)
+        queues.purge(self.acceptor.rejects)
+        if self.identity:
+            try:
+                crypto.check_cert_and_key(*self.identity)
+            except CryptoError as error:
+                log.error("host certificate problem: %s", error)
