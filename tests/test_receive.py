@@ -1,0 +1,226 @@
+"""Receiving: what the acceptor files where, the DN list, and apel-receive on the local transport."""
+
+import logging
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from dirq.queue import Queue
+
+from apeltools.cli.receive import main as receive_main
+from apeltools.errors import ConfigError, QueueError
+from apeltools.messaging import crypto, queues
+from apeltools.messaging.acceptor import Acceptor
+from apeltools.messaging.dnlist import DNList
+from apeltools.messaging.local import wire_queue
+from tests import pki as testpki
+
+BODY = b"APEL-summary-job-message: v0.2\nSite: RAL-LCG2\nMonth: 3\n%%\n"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return testpki.build(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def dn_file(tmp_path, pki):
+    path = tmp_path / "dns"
+    path.write_text(f"# authorised\n\n{crypto.signer_dn(pki.site.cert)}\n")
+    return path
+
+
+@pytest.fixture
+def acceptor(tmp_path, pki, dn_file):
+    return Acceptor(queues.incoming_queue(tmp_path / "incoming"), queues.reject_queue(tmp_path / "reject"),
+                    str(pki.capath), DNList(str(dn_file)), cert_pem=pki.site.cert_pem, key_pem=pki.site.key_pem)
+
+
+def elements(path, schema):
+    """Every element of a queue, read with dirq's own Queue class and the given schema."""
+    queue = Queue(str(path), schema=schema)
+    found = []
+    for name in queue:
+        assert queue.lock(name)
+        found.append(queue.get(name))
+        queue.unlock(name)
+    return found
+
+
+def incoming(path):
+    return elements(path, queues.INCOMING_SCHEMA)
+
+
+def rejected(path):
+    return elements(path, queues.REJECT_SCHEMA)
+
+
+def test_signed_message_from_a_listed_signer_goes_to_incoming(acceptor, pki, tmp_path):
+    outcome = acceptor.handle(crypto.sign(BODY, pki.site.cert_pem, pki.site.key_pem), "0001/abc")
+    assert outcome.accepted
+    assert incoming(tmp_path / "incoming") == [
+        {"body": BODY.decode(), "signer": testpki.SITE_DN, "empaid": "0001/abc"}]
+    assert rejected(tmp_path / "reject") == []
+
+
+def test_encrypted_message_is_decrypted_then_verified(acceptor, pki, tmp_path):
+    signed = crypto.sign(BODY, pki.site.cert_pem, pki.site.key_pem)
+    assert acceptor.handle(crypto.encrypt(signed, pki.site.cert_pem), "e").accepted
+    assert incoming(tmp_path / "incoming")[0]["body"] == BODY.decode()
+
+
+@pytest.mark.parametrize("case, reason", [
+    ("tampered", "signature not verified"),
+    ("unknown signer", "is not in the DN list"),
+    ("untrusted CA", "signature not verified"),
+    ("expired", "signature not verified"),
+    ("not S/MIME", "signature not verified"),
+    ("not UTF-8", "not UTF-8"),
+    ("garbage bytes", "signature not verified"),
+])
+def test_bad_messages_are_rejected_with_the_reason_and_the_original(acceptor, pki, tmp_path, case, reason):
+    sign = lambda identity, body=BODY: crypto.sign(body, identity.cert_pem, identity.key_pem)  # noqa: E731
+    raw = {
+        "tampered": sign(pki.site).replace(b"RAL-LCG2", b"RAL-LCG3"),
+        "unknown signer": sign(pki.other_site),
+        "untrusted CA": sign(pki.rogue),
+        "expired": sign(pki.expired),
+        "not S/MIME": BODY,
+        "not UTF-8": sign(pki.site, b"Site: \xff\xfe\n"),
+        "garbage bytes": b"\x00\x01\xff" * 100,
+    }[case]
+    outcome = acceptor.handle(raw, "id-1")
+    assert not outcome.accepted and reason in outcome.reason
+    [element] = rejected(tmp_path / "reject")
+    assert reason in element["error"] and element["empaid"] == "id-1"
+    assert element["body"] == raw.decode("utf-8", "backslashreplace")
+    assert incoming(tmp_path / "incoming") == []
+
+
+def test_unknown_signer_keeps_the_signer_in_the_reject_queue(acceptor, pki, tmp_path):
+    acceptor.handle(crypto.sign(BODY, pki.other_site.cert_pem, pki.other_site.key_pem))
+    [element] = rejected(tmp_path / "reject")
+    assert element["signer"] == crypto.signer_dn(pki.other_site.cert)
+    # The original signed message is kept: it verifies again once the DN list allows it.
+    assert crypto.verify(element["body"].encode(), str(pki.capath))[0] == BODY
+
+
+def test_message_signed_by_openssl_command_is_accepted(acceptor, pki, tmp_path):
+    cert, key = pki.files(pki.site)
+    (tmp_path / "body.txt").write_bytes(BODY)
+    signed = subprocess.run(["openssl", "smime", "-sign", "-text", "-signer", cert, "-inkey", key,
+                             "-in", str(tmp_path / "body.txt")], check=True, capture_output=True).stdout
+    assert acceptor.handle(signed, "openssl").accepted
+    assert incoming(tmp_path / "incoming")[0]["body"] == BODY.decode()
+
+
+def test_write_failure_raises_and_files_nothing(acceptor, pki, tmp_path, monkeypatch):
+    def full(*_):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(QueueError, match="No space left"):
+        acceptor.handle(crypto.sign(BODY, pki.site.cert_pem, pki.site.key_pem), "x")
+
+
+def test_dn_list_is_reread_when_the_file_changes(tmp_path, caplog):
+    path = tmp_path / "dns"
+    path.write_text("/CN=one\n")
+    dns = DNList(str(path), check_interval=0)
+    assert "/CN=one" in dns and "/CN=two" not in dns
+    path.write_text("/CN=two\n# comment\n")
+    os.utime(path, ns=(1, 1))  # a different mtime even within the clock's resolution
+    assert "/CN=two" in dns and "/CN=one" not in dns
+
+
+@pytest.mark.parametrize("damage", ["empty", "comments only", "removed", "not UTF-8"])
+def test_a_bad_new_dn_list_keeps_the_last_good_one(tmp_path, caplog, damage):
+    path = tmp_path / "dns"
+    path.write_text("/CN=one\n")
+    dns = DNList(str(path), check_interval=0)
+    if damage == "removed":
+        path.unlink()
+    else:
+        path.write_bytes({"empty": b"", "comments only": b"# nothing\n", "not UTF-8": b"\xff\n"}[damage])
+    with caplog.at_level(logging.ERROR):
+        assert "/CN=one" in dns
+    assert "keeping the previous list of 1 DNs" in caplog.text
+
+
+def test_an_empty_dn_list_at_startup_is_a_configuration_error(tmp_path):
+    (tmp_path / "dns").write_text("# nobody yet\n")
+    with pytest.raises(ConfigError, match="empty"):
+        DNList(str(tmp_path / "dns"))
+
+
+def local_config(tmp_path, pki, dn_file):
+    cert, key = pki.files(pki.site)
+    config = tmp_path / "receiver.cfg"
+    config.write_text(f"""
+[certificates]
+certificate: {cert}
+key: {key}
+capath: {pki.capath}
+[messaging]
+transport: local
+path: {tmp_path}/incoming
+wire_path: {tmp_path}/wire
+dn_file: {dn_file}
+[daemon]
+pidfile: {tmp_path}/ignored.pid
+""")
+    return config
+
+
+def test_apel_receive_once_files_the_local_wire(tmp_path, pki, dn_file):
+    wire = wire_queue(tmp_path / "wire")
+    wire.add({"message": crypto.sign(BODY, pki.site.cert_pem, pki.site.key_pem), "empaid": "a"})
+    wire.add({"message": b"not signed", "empaid": "b"})
+    result = CliRunner().invoke(receive_main, ["--config", str(local_config(tmp_path, pki, dn_file)),
+                                               "--once", "-v"])
+    assert result.exit_code == 0, result.output
+    assert "1 accepted, 1 rejected" in result.output
+    assert [e["empaid"] for e in incoming(tmp_path / "incoming")] == ["a"]
+    assert [e["empaid"] for e in rejected(tmp_path / "reject")] == ["b"]
+    assert wire.count() == 0
+    assert not (tmp_path / "ignored.pid").exists()
+    # No world-writable (or world-readable) spool.
+    assert os.stat(tmp_path / "incoming").st_mode & 0o007 == 0
+
+
+def test_apel_receive_leaves_the_wire_alone_when_the_disk_is_full(tmp_path, pki, dn_file, monkeypatch):
+    wire = wire_queue(tmp_path / "wire")
+    wire.add({"message": crypto.sign(BODY, pki.site.cert_pem, pki.site.key_pem), "empaid": "a"})
+    real_fsync = os.fsync
+
+    def full(fd):
+        if "incoming" in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(28, "No space left on device")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full)
+    result = CliRunner().invoke(receive_main, ["--config", str(local_config(tmp_path, pki, dn_file)), "--once"])
+    assert result.exit_code == 1 and "No space left on device" in result.output
+    assert wire.count() == 1  # still there for the next run
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    result = CliRunner().invoke(receive_main, ["--config", str(local_config(tmp_path, pki, dn_file)), "--once"])
+    assert result.exit_code == 0, result.output
+    assert wire.count() == 0 and len(incoming(tmp_path / "incoming")) >= 1
+
+
+def test_help_has_an_example():
+    result = CliRunner().invoke(receive_main, ["--help"])
+    assert result.exit_code == 0 and "Examples:" in result.output and "apel-receive --config" in result.output
+
+
+def test_receiver_cfg_sample_is_accepted():
+    from apeltools.config import Config
+    from apeltools.messaging.settings import MessagingSettings
+
+    root = Path(__file__).resolve().parent.parent
+    settings = MessagingSettings.from_config(Config.load(str(root / "etc" / "receiver.cfg"), environ={}),
+                                             "receiver")
+    assert settings.transport == "stomp" and settings.bdii and settings.use_ssl
+    assert settings.path == "/var/spool/apel/incoming" and settings.reject_path == "/var/spool/apel/reject"
