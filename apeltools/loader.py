@@ -3,14 +3,15 @@
 A message's good records are stored (replacing by natural key) in one
 transaction; its bad records go to the reject queue with their reasons. A
 database that is down or restarting is waited for with backoff: a message is
-never rejected or dropped because of a transient fault. Parsing runs one
-message ahead of storing, in a second thread, so that the database works
-while Python parses.
+never rejected or dropped because of a transient fault. Several loaders may
+share a queue (each element is locked by one of them); ``in_processes`` runs
+several in parallel, which is how a loader uses more than one core.
 """
 
 import logging
-import queue as queue_module
-import threading
+import multiprocessing
+import os
+import signal
 import time
 from dataclasses import dataclass, field
 
@@ -22,9 +23,6 @@ from apeltools.records.types import now as current_time
 from apeltools.retry import Backoff, Interrupted
 
 log = logging.getLogger(__name__)
-
-PREFETCH = 4  # messages parsed ahead of the one being stored
-
 
 @dataclass
 class Message:
@@ -100,7 +98,8 @@ class Loader:
         note = (message.empaid, parsed.format, len(parsed.errors))
         try:
             stored = self._retrying(
-                lambda: self.db.store(parsed.rtype, parsed.records, message.signer, note), message
+                lambda: self.db.store(parsed.rtype, parsed.records, message.signer, note, parsed.plain),
+                message,
             )
         except DataRejected as error:
             self._reject(message, message.body, str(error))
@@ -148,63 +147,21 @@ class Loader:
         """Load ``items``: (Message, finish) pairs; ``finish(True)`` after the message is
         loaded or rejected, ``finish(False)`` when it must stay for a later run.
 
-        Parsing runs in a helper thread, up to PREFETCH messages ahead.
         Returns the tally; raises ``Interrupted`` when stopped while waiting
         for the database (everything not finished stays queued).
         """
-        handoff = queue_module.Queue(maxsize=PREFETCH)
-        abort = threading.Event()
-        end = object()
-
-        def read_ahead():
+        for message, finish in items:
+            if self.stop.is_set():
+                finish(False)
+                break
             try:
-                for message, finish in items:
-                    if abort.is_set() or self.stop.is_set():
-                        finish(False)
-                        break
-                    item = (message, finish, self.parse(message))
-                    while not abort.is_set():
-                        try:
-                            handoff.put(item, timeout=0.2)
-                            break
-                        except queue_module.Full:
-                            continue
-                    else:
-                        finish(False)
-                        break
-            except BaseException as error:  # handed to the storing thread, which raises it
-                handoff.put(error)
-            finally:
-                handoff.put(end)
-
-        reader = threading.Thread(target=read_ahead, name="apel-load-parser", daemon=True)
-        reader.start()
-        try:
-            while True:
-                item = handoff.get()
-                if item is end:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                message, finish, parsed = item
-                try:
-                    self.commit(message, parsed)
-                except BaseException:
-                    finish(False)
-                    raise
-                finish(True)
-                if progress is not None:
-                    progress.update(self.tally.records, self.tally.messages)
-        finally:
-            abort.set()
-            while reader.is_alive() or not handoff.empty():
-                try:
-                    item = handoff.get(timeout=0.2)
-                except queue_module.Empty:
-                    continue
-                if isinstance(item, tuple):
-                    item[1](False)
-            reader.join()
+                self.commit(message, self.parse(message))
+            except BaseException:
+                finish(False)
+                raise
+            finish(True)
+            if progress is not None:
+                progress.update(self.tally.records, self.tally.messages)
         return self.tally
 
 
@@ -260,3 +217,55 @@ def run_daemon(loader, incoming, interval):
         loader.stop.wait(interval)
     log.info("loader daemon stopping: %s", loader.tally.summary())
     return loader.tally
+
+
+def in_processes(workers, work):
+    """Run ``work()`` (which returns a Tally) in ``workers`` forked processes; combine the tallies.
+
+    ``work`` runs in each child and must open its own database connection.
+    SIGTERM or SIGINT to this process is passed on to the children, which
+    finish their current message and stop. Raises ``ApelError`` with the
+    first child's error if any child failed.
+    """
+    from apeltools.errors import ApelError
+
+    context = multiprocessing.get_context("fork")
+    results = context.SimpleQueue()
+
+    def child():
+        try:
+            tally = work()
+            results.put(("ok", tally.messages, tally.records, tally.rejected_records, tally.rejected_messages))
+        except BaseException as error:  # reported to the parent, which decides the exit code
+            results.put(("error", str(error) or type(error).__name__))
+            os._exit(1)
+
+    processes = [context.Process(target=child, name=f"apel-load-{n}") for n in range(workers)]
+    for process in processes:
+        process.start()
+
+    def forward(signum, _frame):
+        for process in processes:
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGTERM)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for process in processes:
+            process.join()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    total, errors = Tally(), []
+    while not results.empty():
+        outcome = results.get()
+        if outcome[0] == "error":
+            errors.append(outcome[1])
+            continue
+        total.messages += outcome[1]
+        total.records += outcome[2]
+        total.rejected_records += outcome[3]
+        total.rejected_messages += outcome[4]
+    if errors:
+        raise ApelError(errors[0])
+    return total

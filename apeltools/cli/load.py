@@ -57,11 +57,15 @@ Examples:
 @click.option("--daemon", is_flag=True, help="Keep running, polling the queue, until SIGTERM.")
 @click.option("--interval", type=float, metavar="SECONDS",
               help="Seconds between polls of the queue as a daemon [default: 5].")
+@click.option("--workers", type=click.IntRange(1, 64), metavar="N",
+              help="Load the queue with N processes in parallel, to use more cores [default: [loader] "
+                   "workers, else 1].")
 @click.option("--signer", metavar="DN", help="Publisher DN to record for messages loaded from files.")
 @click.option("--max-wait", type=float, metavar="SECONDS",
               help="How long to wait for an unavailable database before giving up "
                    f"[default: {ONE_SHOT_MAX_WAIT:.0f}; as a daemon: for ever].")
-def main(ctx, sources, db_url, queue_dir, reject_dir, accepted_dir, daemon, interval, signer, max_wait):
+def main(ctx, sources, db_url, queue_dir, reject_dir, accepted_dir, daemon, interval, workers, signer,
+         max_wait):
     """Load accounting messages into the database.
 
     Without FILE arguments, loads every message waiting in the incoming queue
@@ -80,6 +84,7 @@ def main(ctx, sources, db_url, queue_dir, reject_dir, accepted_dir, daemon, inte
     if daemon and sources:
         raise click.UsageError("--daemon loads the queue; it takes no FILE arguments")
     interval = interval if interval is not None else config.get_float("loader", "interval", 5.0)
+    workers = workers or int(config.get_float("loader", "workers", 1))
     if max_wait is None and not daemon:
         max_wait = ONE_SHOT_MAX_WAIT
     backoff = Backoff(give_up_after=max_wait)
@@ -95,22 +100,27 @@ def main(ctx, sources, db_url, queue_dir, reject_dir, accepted_dir, daemon, inte
         accepted_dir = config.get("loader", "accepted_dir")
     accepted = queues.incoming_queue(accepted_dir) if accepted_dir else None
 
-    with ctx.database(db_url) as db:
-        loader = loading.Loader(db, rejects=rejects, accepted=accepted, backoff=backoff)
-        try:
-            backoff.call(lambda: require_schema(db), TransientDatabaseError, "checking the database")
-            if sources:
-                loader.run(loading.file_items(sources, signer, _read))
-            elif daemon:
-                loading.run_daemon(loader, queues.incoming_queue(queue_dir), interval)
-            else:
-                loading.load_queue(loader, queues.incoming_queue(queue_dir), show_progress=None)
-        except Interrupted as stop:
-            log.info(loader.tally.summary())
-            if str(stop) == "stopped":
-                return
-            raise ApelError(f"database unavailable, stopped loading: {stop}") from None
-    tally = loader.tally
+    def work():
+        with ctx.database(db_url) as db:
+            loader = loading.Loader(db, rejects=rejects, accepted=accepted, backoff=backoff)
+            try:
+                backoff.call(lambda: require_schema(db), TransientDatabaseError, "checking the database")
+                if sources:
+                    loader.run(loading.file_items(sources, signer, _read))
+                elif daemon:
+                    loading.run_daemon(loader, queues.incoming_queue(queue_dir), interval)
+                else:
+                    loading.load_queue(loader, queues.incoming_queue(queue_dir), show_progress=workers == 1 and None)
+            except Interrupted as stop:
+                log.info(loader.tally.summary())
+                if str(stop) != "stopped":
+                    raise ApelError(f"database unavailable, stopped loading: {stop}") from None
+            return loader.tally
+
+    if workers > 1 and not sources:
+        tally = loading.in_processes(workers, work)
+    else:
+        tally = work()
     log.info(tally.summary())
     if sources and rejects is None and (tally.rejected_records or tally.rejected_messages):
         raise ApelError(

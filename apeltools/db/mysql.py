@@ -1,6 +1,5 @@
 """MySQL 8 / MariaDB: connection, error classes, and the bulk write through LOAD DATA."""
 
-import csv
 import logging
 import os
 import shutil
@@ -136,8 +135,15 @@ class MySQLDatabase(Database):
             (kind,),
         )
 
-    def _replace_rows(self, plan, rows):
+    def _payload(self, plan, records, ids, publisher_id, plain):
+        """LOAD DATA lines, or rows when that path is not used for this record type."""
         if plan.rtype.newer is None and self._local_infile:
+            build = plan.tsv if plain else plan.tsv_escaped
+            return _Lines(build(records, ids, publisher_id))
+        return plan.rows(records, ids, publisher_id)
+
+    def _replace_rows(self, plan, rows):
+        if isinstance(rows, _Lines):
             try:
                 return self._load_data(plan, rows)
             except DatabaseError as error:
@@ -146,32 +152,28 @@ class MySQLDatabase(Database):
                     raise
                 log.warning("the server refuses LOAD DATA LOCAL (%s): using INSERT", cause)
                 self._local_infile = False
+                raise TransientDatabaseError("switching to INSERT; retry") from error
         return self._upsert(plan, rows)
 
-    def _load_data(self, plan, rows):
+    def _load_data(self, plan, lines):
         """Bulk replace through LOAD DATA LOCAL INFILE: the server's fastest path.
 
-        Values go through user variables so that an empty field is NULL (our
-        records never hold empty strings: they are null tokens on the wire)
-        and times are converted from epoch seconds in UTC. With LOCAL the
-        server turns value errors into warnings, so any warning fails the load.
+        Times go through user variables to be converted from epoch seconds
+        (the session time zone is UTC). With LOCAL the server turns value
+        errors into warnings, so any warning fails the load.
         """
-        targets, assignments = [], []
-        for column in plan.columns:
-            targets.append(f"@{column}")
-            value = f"NULLIF(@{column}, '')"
-            if column in plan.time_columns:
-                value = f"FROM_UNIXTIME({value})"
-            assignments.append(f"`{column}` = {value}")
+        targets = [f"@{c}" if c in plan.time_columns else f"`{c}`" for c in plan.columns]
+        assignments = [f"`{c}` = FROM_UNIXTIME(@{c})" for c in plan.columns if c in plan.time_columns]
         fd, path = tempfile.mkstemp(dir=self._infile_dir, suffix=".tsv")
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-                csv.writer(out, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\",
-                           quotechar=None, lineterminator="\n").writerows(rows)
+                out.write("\n".join(lines))
+                out.write("\n")
             sql = (
                 f"LOAD DATA LOCAL INFILE '{path}' REPLACE INTO TABLE `{plan.rtype.table}` "
                 "CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' "
-                f"LINES TERMINATED BY '\\n' ({', '.join(targets)}) SET {', '.join(assignments)}"
+                f"LINES TERMINATED BY '\\n' ({', '.join(targets)})"
+                + (f" SET {', '.join(assignments)}" if assignments else "")
             )
             with self._errors():
                 cursor = self.conn.cursor()
@@ -214,6 +216,10 @@ class MySQLDatabase(Database):
                     cursor.executemany(sql, rows[start:start + 1000])
             finally:
                 cursor.close()
+
+
+class _Lines(list):
+    """Rows already written as LOAD DATA lines."""
 
 
 class _Connection:

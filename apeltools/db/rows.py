@@ -2,9 +2,17 @@
 
 from dataclasses import dataclass
 
-from apeltools.records.fields import TIME
+from apeltools.records.fields import STR, TIME
 
 PUBLISHER_COLUMN = "PublisherDNID"
+TSV_NULL = "\\N"
+
+
+def tsv_escape(value):
+    """A text value for LOAD DATA's default escaping (backslash, tab, newline, CR)."""
+    if value is None:
+        return TSV_NULL
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 @dataclass(frozen=True, eq=False)
@@ -15,6 +23,11 @@ class RowPlan:
     lookup ids, absent key values replaced by their ``key_default``), the
     derived ``extra_columns``, and the publisher's DN id. Times stay epoch
     seconds; the dialect converts them in SQL.
+
+    The builders are generated per record type so that the per-record work is
+    one expression instead of a loop over field descriptions: records are
+    loaded at tens of thousands a second. They raise ``KeyError`` for a name
+    missing from ``ids``; the caller then adds the names and builds again.
     """
 
     rtype: object
@@ -27,15 +40,10 @@ class RowPlan:
         set_("time_columns", frozenset(f.column for f in stored if f.kind is TIME))
         set_("key_columns", tuple(rtype.by_name[k].column if k in rtype.by_name else k for k in rtype.key))
         set_("lookup_tables", tuple(sorted({f.lookup for f in stored if f.lookup} | {"DNs"})))
-        set_("_build", _compile(rtype))
-
-    def rows(self, records, ids, publisher_id):
-        """The rows of ``records``; ``ids`` maps each lookup table to {name: id}."""
-        return self._build(records, ids, publisher_id)
-
-    def names(self, records):
-        """Lookup table → set of names that these records use."""
-        return self._build(records, None, None)
+        set_("names", _compile(rtype, "names"))
+        set_("rows", _compile(rtype, "rows"))
+        set_("tsv", _compile(rtype, "tsv"))
+        set_("tsv_escaped", _compile(rtype, "tsv_escaped"))
 
 
 def _value(field, expr):
@@ -44,39 +52,45 @@ def _value(field, expr):
     return expr
 
 
-def _compile(rtype):
-    """A function that builds rows, or collects lookup names when ``ids`` is None.
-
-    Generated per record type so that the per-record work is one tuple
-    expression instead of a loop over field descriptions; records are loaded
-    at tens of thousands a second.
-    """
-    lines = ["def build(records, ids, pub):"]
+def _compile(rtype, kind):
+    """Generate one builder: ``names(records)``, ``rows(records, ids, pub)``, or
+    ``tsv(records, ids, pub)`` / ``tsv_escaped(...)`` giving LOAD DATA lines."""
     derived = bool(rtype.extra_columns)
-    if derived:
-        lines.append("    extras = [_derived(r) for r in records]")
     fields = [(f, f"r.{f.name}") for f in rtype.fields]
     fields += [(f, f"d[{i}]") for i, f in enumerate(rtype.extra_columns)]
     loop = "for r, d in zip(records, extras)" if derived else "for r in records"
     lookups = sorted({f.lookup for f, _ in fields if f.lookup})
-    # Names pass: one set per lookup table.
-    lines.append("    if ids is None:")
-    lines.append("        names = {t: set() for t in %r}" % (lookups,))
-    for field, expr in fields:
-        if field.lookup:
-            lines.append(f"        names[{field.lookup!r}].update({_value(field, expr)} {loop})")
-    lines.append("        return names")
-    # Rows pass.
-    for table in lookups:
-        lines.append(f"    ids_{table} = ids[{table!r}]")
-    cells = []
-    for field, expr in fields:
-        value = _value(field, expr)
-        cells.append(f"ids_{field.lookup}[{value}]" if field.lookup else value)
-    cells.append("pub")
-    lines.append(f"    return [({', '.join(cells)},) {loop}]")
-    namespace = {"_derived": rtype.derived}
-    exec(compile("\n".join(lines), f"<rows {rtype.name}>", "exec"), namespace)
+    lines = ["def build(records, ids=None, pub=None):"]
+    if derived:
+        lines.append("    extras = [_derived(r) for r in records]")
+    if kind == "names":
+        lines.append("    names = {t: set() for t in %r}" % (lookups,))
+        for field, expr in fields:
+            if field.lookup:
+                lines.append(f"    names[{field.lookup!r}].update({_value(field, expr)} {loop})")
+        lines.append("    return names")
+    else:
+        for table in lookups:
+            lines.append(f"    ids_{table} = ids[{table!r}]")
+        cells = []
+        for field, expr in fields:
+            value = _value(field, expr)
+            if field.lookup:
+                cells.append(f"ids_{field.lookup}[{value}]")
+            elif kind == "tsv_escaped" and field.kind is STR:
+                cells.append(f"_escape({value})")
+            elif kind == "rows" or field.key_default is not None:
+                cells.append(value)
+            else:
+                cells.append(f"({expr} if {expr} is not None else _null)")
+        cells.append("pub")
+        if kind == "rows":
+            lines.append(f"    return [({', '.join(cells)},) {loop}]")
+        else:
+            template = "\t".join(["%s"] * len(cells))
+            lines.append(f"    return [{template!r} % ({', '.join(cells)},) {loop}]")
+    namespace = {"_derived": rtype.derived, "_escape": tsv_escape, "_null": TSV_NULL}
+    exec(compile("\n".join(lines), f"<{kind} {rtype.name}>", "exec"), namespace)
     return namespace["build"]
 
 

@@ -28,13 +28,13 @@ def compile_canonical(fmt, dict_fields):
     dict; the benchmark type they name becomes ``ServiceLevelType``.
     """
     rtype = fmt.rtype
-    pattern, body, group = [r"\n*"], [], 0
+    pattern, body, group = [], [], 0
     names = {}
     for field in fmt.wire:
         var = f"v_{field.name}"
         names[field.name] = var
         if field.name in dict_fields:
-            pattern.append(re.escape(field.name) + ": " + _DICT_ONE % _NUMBER[field.kind] + r"\n")
+            pattern.append(re.escape(field.name) + ": " + _DICT_ONE % _NUMBER[field.kind])
             body.append(f"t = _types.get(g[{group}].lower())")
             body.append("if t is None or (level_type is not None and t != level_type): return None")
             body.append("level_type = t")
@@ -43,20 +43,21 @@ def compile_canonical(fmt, dict_fields):
             group += 2
             continue
         if field.kind in _NUMBER:
-            pattern.append(re.escape(field.name) + ": " + _NUMBER[field.kind] + r"\n")
+            pattern.append(re.escape(field.name) + ": " + _NUMBER[field.kind])
             convert = "float" if field.kind is FLOAT else "int"
             body.append(f"{var} = {convert}(g[{group}])")
         else:
-            pattern.append(re.escape(field.name) + r": ([^\n]*)\n")
-            body.append(f"{var} = g[{group}].strip()")
-            body.append(f"if len({var}) <= 4 and {var}.lower() in _nulls: {var} = None")
+            # Leading and trailing blanks stay outside the group: no strip() needed.
+            pattern.append(re.escape(field.name) + r":[ \t]*(\S(?:[^\n]*\S)?)?[ \t]*")
+            body.append(f"{var} = g[{group}]")
+            body.append(f"if {var} is not None and len({var}) <= 4 and {var}.lower() in _nulls: {var} = None")
             if field.mandatory:
                 body.append(f"if {var} is None: return None")
             body.append(f"if {var} is not None and len({var}) > {field.size}: return None")
         group += 1
         if field.minimum is not None:
             body.append(f"if {var} is not None and {var} < {field.minimum!r}: return None")
-    pattern.append(r"\n*")
+    # Fields are separated by single newlines; blank lines may surround the record.
     for field in rtype.fields:
         if field.name not in names:
             # Not on the wire: the benchmark type, named by the dicts or implied by the header.
@@ -69,7 +70,7 @@ def compile_canonical(fmt, dict_fields):
         + [f"r = _cls({args})", "try: _check(r, now)", "except _Problem: return None", "return r"]
     )
     namespace = {
-        "_match": re.compile("".join(pattern)).fullmatch,
+        "_match": re.compile(r"\n*" + r"\n".join(pattern) + r"\n*").fullmatch,
         "_types": _CANONICAL_TYPES,
         "_nulls": NULL_TOKENS,
         "_cls": rtype.cls,

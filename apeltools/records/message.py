@@ -21,6 +21,8 @@ class ParsedMessage:
     records: list = field(default_factory=list)
     errors: list = field(default_factory=list)
     rejected: list = field(default_factory=list)
+    # True when no value can hold a backslash, tab or line break (lets storage skip escaping).
+    plain: bool = False
 
     @property
     def total(self):
@@ -35,6 +37,7 @@ def _parse_text(body, now):
     header, blocks = text.split_records(body)
     fmt = text.format_for_header(header)
     message = ParsedMessage(fmt.header, fmt.rtype)
+    message.plain = "\\" not in body and "\t" not in body and "\r" not in body
     parse_block, records = text.parse_block, message.records
     for index, block in enumerate(blocks):
         try:

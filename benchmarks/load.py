@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Loader throughput: job records/s of apel-load against the database's own bulk path.
+
+For each backend, the same job records are loaded twice into fresh databases:
+
+* by apeltools: text messages of 1,000 records in an incoming queue, loaded
+  by ``apel-load --workers N`` run as a program (parse, validate, lookups,
+  bulk replace, one transaction per message; N processes share the queue);
+* by the baseline: the same rows, already in the table's own layout, through
+  the server's bulk path: ``LOAD DATA LOCAL INFILE`` per 1,000 rows for
+  MariaDB, one ``executemany`` in a single transaction for SQLite.
+
+Prints records/s for both and their ratio. MariaDB is the server from
+``tests/services/mariadb.sh`` (started when needed) unless ``--mysql URL``
+is given (password in APELTOOLS_DB_PASSWORD).
+
+    python benchmarks/load.py                     # 300,000 records, both backends
+    python benchmarks/load.py --records 20000 --backend sqlite
+"""
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from apeltools import db as databases  # noqa: E402
+from apeltools import sample  # noqa: E402
+from apeltools.db.rows import plan_for  # noqa: E402
+from apeltools.db.schema import migrate  # noqa: E402
+from apeltools.messaging import queues  # noqa: E402
+from apeltools.records import text  # noqa: E402
+from apeltools.records.types import JOB  # noqa: E402
+
+PER_MESSAGE = 1000
+SIGNER = "/C=UK/O=eScience/CN=apel.example.org"
+
+
+def make_records(count):
+    rng = sample.rng_for(1)
+    records = []
+    for index, site in enumerate(sample.SITES):
+        share = count // len(sample.SITES) + (1 if index < count % len(sample.SITES) else 0)
+        records += sample.jobs(site, 2026, 10, share, rng, first_id=len(records))
+    return records
+
+
+def fill_queue(directory, records):
+    incoming = queues.incoming_queue(directory)
+    for start in range(0, len(records), PER_MESSAGE):
+        body = text.write_message(text.JOB_V03, records[start:start + PER_MESSAGE])
+        incoming.add({"body": body, "signer": SIGNER, "empaid": f"bench-{start}"})
+    return incoming
+
+
+def time_loader(db_url, queue_dir, workers):
+    """apel-load itself, as a separate program, on the queue; returns (records, seconds)."""
+    env = dict(os.environ, APELTOOLS_CONFIG=os.devnull)
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "apeltools.cli.load", "--db", db_url, "--queue", queue_dir,
+         "--reject", queue_dir + "-rejects", "--workers", str(workers)],
+        check=True, env=env,
+    )
+    seconds = time.perf_counter() - started
+    with databases.connect(db_url) as db:
+        return db.query("SELECT COUNT(*) FROM JobRecords")[0][0], seconds
+
+
+def baseline_rows(db_url, records):
+    """The rows exactly as the table stores them (ids resolved), prepared untimed."""
+    with databases.connect(db_url) as db:
+        plan = plan_for(JOB)
+        ids = {table: db.lookup_ids(table, names) for table, names in plan.names(records).items()}
+        publisher = db.lookup_ids("DNs", [SIGNER])[SIGNER]
+        return plan, plan.rows(records, ids, publisher)
+
+
+def baseline_mysql(db_url, records, workdir):
+    plan, rows = baseline_rows(db_url, records)
+    files = []
+    for start in range(0, len(rows), PER_MESSAGE):
+        path = os.path.join(workdir, f"rows-{start}.tsv")
+        with open(path, "w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\",
+                                quotechar=None, lineterminator="\n")
+            writer.writerows(["\\N" if v is None else v for v in row] for row in rows[start:start + PER_MESSAGE])
+        files.append(path)
+    import mysql.connector
+
+    with databases.connect(db_url) as db:
+        params = dict(db._params)
+    conn = mysql.connector.connect(**params, allow_local_infile=True, use_pure=False)
+    cursor = conn.cursor()
+    cursor.execute("SET time_zone = '+00:00'")
+    targets = ", ".join(f"@{c}" if c in plan.time_columns else f"`{c}`" for c in plan.columns)
+    sets = ", ".join(f"`{c}` = FROM_UNIXTIME(@{c})" for c in plan.time_columns)
+    started = time.perf_counter()
+    for path in files:
+        cursor.execute(f"LOAD DATA LOCAL INFILE '{path}' REPLACE INTO TABLE JobRecords "
+                       f"FIELDS TERMINATED BY '\\t' ({targets}) SET {sets}")
+        conn.commit()
+    seconds = time.perf_counter() - started
+    conn.close()
+    return len(rows), seconds
+
+
+def baseline_sqlite(db_url, records):
+    import sqlite3
+
+    plan, rows = baseline_rows(db_url, records)
+    marks = ", ".join("datetime(?, 'unixepoch')" if c in plan.time_columns else "?" for c in plan.columns)
+    conn = sqlite3.connect(db_url[len("sqlite:///"):])
+    started = time.perf_counter()
+    with conn:
+        conn.executemany(f"INSERT OR REPLACE INTO JobRecords ({', '.join(plan.columns)}) VALUES ({marks})", rows)
+    seconds = time.perf_counter() - started
+    conn.close()
+    return len(rows), seconds
+
+
+def fresh_database(backend, workdir, mysql_url):
+    if backend == "sqlite":
+        url = f"sqlite:///{workdir}/{uuid.uuid4().hex[:8]}.db"
+    else:
+        url = f"{mysql_url}/apelbench_{uuid.uuid4().hex[:8]}"
+    db = databases.connect(url)
+    db.create_database()
+    migrate(db)
+    db.close()
+    return url
+
+
+def drop(url):
+    if url.startswith("mysql"):
+        with databases.connect(url) as db:
+            db.execute(f"DROP DATABASE `{url.rsplit('/', 1)[1]}`")
+
+
+def mariadb_url():
+    script = ROOT / "tests" / "services" / "mariadb.sh"
+    subprocess.run(["bash", str(script), "start"], check=True, stdout=subprocess.DEVNULL)
+    os.environ.setdefault("APELTOOLS_DB_PASSWORD", "apel")
+    return f"mysql://apel@127.0.0.1:{os.environ.get('APELTOOLS_MARIADB_PORT', '13306')}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=300_000)
+    parser.add_argument("--backend", choices=("mysql", "sqlite", "both"), default="both")
+    parser.add_argument("--mysql", metavar="URL", help="mysql://user@host:port (without database)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="apel-load --workers (default: one per CPU)")
+    args = parser.parse_args()
+    backends = ("mysql", "sqlite") if args.backend == "both" else (args.backend,)
+    mysql_url = args.mysql or (mariadb_url() if "mysql" in backends else None)
+    records = make_records(args.records)
+    print(f"{len(records):,} job records in messages of {PER_MESSAGE}; {os.cpu_count()} CPUs")
+    with tempfile.TemporaryDirectory(prefix="apelbench-") as workdir:
+        for backend in backends:
+            ours_url = fresh_database(backend, workdir, mysql_url)
+            base_url = fresh_database(backend, workdir, mysql_url)
+            try:
+                queue_dir = os.path.join(workdir, f"queue-{backend}")
+                fill_queue(queue_dir, records)
+                count, seconds = time_loader(ours_url, queue_dir, args.workers)
+                assert count == len(records), f"loaded {count} of {len(records)}"
+                if backend == "mysql":
+                    base_count, base_seconds = baseline_mysql(base_url, records, workdir)
+                    base_name = "LOAD DATA LOCAL INFILE per 1,000 rows"
+                else:
+                    base_count, base_seconds = baseline_sqlite(base_url, records)
+                    base_name = "one executemany in one transaction"
+            finally:
+                drop(ours_url)
+                drop(base_url)
+            ours, base = count / seconds, base_count / base_seconds
+            name = "MariaDB" if backend == "mysql" else "SQLite"
+            print(f"{name:8} apel-load: {ours:>10,.0f} records/s  ({seconds:.2f} s, --workers {args.workers}, "
+                  "including program start-up)")
+            print(f"{name:8} baseline:  {base:>10,.0f} records/s  ({base_seconds:.2f} s, {base_name})")
+            print(f"{name:8} ratio:     {ours / base:>10.2f}  of the baseline")
+
+
+if __name__ == "__main__":
+    main()
