@@ -1,19 +1,18 @@
 """Packaging for apeltools: the library, every program as a console script, and the SQL schema."""
 
+import os
+import runpy
+
 from setuptools import find_packages, setup
 
-PROGRAMS = {
-    "apeltools": "apeltools.cli.main:main",
-    "apel-load": "apeltools.cli.load:main",
-    "apel-send": "apeltools.cli.send:main",
-    "apel-receive": "apeltools.cli.receive:main",
-}
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROGRAMS = runpy.run_path(os.path.join(HERE, "apeltools", "cli", "programs.py"))["CONSOLE_SCRIPTS"]
 
 setup(
     name="apeltools",
     version="0.1.0",
     description="Grid accounting programs, wire-compatible with the deployed APEL infrastructure",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=open(os.path.join(HERE, "README.md"), encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=find_packages(include=["apeltools", "apeltools.*"]) + ["apeltools.sql"],

@@ -60,7 +60,8 @@ def db(db_url):
 
 def pytest_generate_tests(metafunc):
     """Tests that use ``db`` or ``db_url`` run on SQLite and on MariaDB."""
-    if "db_url" in metafunc.fixturenames and "backend" not in metafunc.fixturenames:
+    chosen = any("db_url" in str(m.args[0]) for m in metafunc.definition.iter_markers("parametrize"))
+    if "db_url" in metafunc.fixturenames and not chosen:
         metafunc.parametrize("db_url", BACKENDS, indirect=True)
 
 

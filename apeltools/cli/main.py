@@ -4,14 +4,13 @@ import importlib
 
 import click
 
-# Subcommand → "module:command"; modules are imported only when their command runs.
-SUBCOMMANDS = {
-    "load": "apeltools.cli.load:main",
-    "send": "apeltools.cli.send:main",
-    "receive": "apeltools.cli.receive:main",
-    "db": "apeltools.cli.db:main",
-    "demo": "apeltools.cli.demo:main",
-}
+from apeltools.cli.programs import SUBCOMMANDS
+
+
+def load_command(target):
+    """The click command named by "module:attribute" (modules load only when needed)."""
+    module, attribute = target.split(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
 class LazyGroup(click.Group):
@@ -20,13 +19,7 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx, name):
         target = SUBCOMMANDS.get(name)
-        if target is None:
-            return None
-        module, attribute = target.split(":")
-        try:
-            return getattr(importlib.import_module(module), attribute)
-        except ImportError:
-            return None
+        return load_command(target) if target else None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
