@@ -111,7 +111,7 @@ def report(result):
         "",
         f"1. Generated {result.records_sent:,} records for {result.year}-{result.month:02d} from "
         f"{len(sample.SITES)} sites in {result.messages} messages (jobs v0.3 and v0.4, summaries, sync),",
-        "   signed-in as each site's host, in the incoming queue:",
+        "   signed by each site's host, in the incoming queue:",
         f"   {result.directory}/incoming",
         f"2. Loaded them into {result.db_url}:",
         f"   {tally.records:,} records from {tally.messages} messages, {tally.rejected_records} record rejected.",

@@ -86,9 +86,9 @@ def test_slapd_finds_sample_brokers(slapd_service):
     try:
         conn.search("o=grid", "(&(objectClass=GlueService)(GlueServiceType=msg.broker.stomp))",
                     attributes=["GlueServiceEndpoint", "GlueServiceUniqueID"])
-        endpoints = sorted(str(e.GlueServiceEndpoint) for e in conn.entries)
-        assert endpoints == ["stomp://broker-prod.example.org:6163/",
-                             "stomp://broker-test.example.org:6163/"]
+        # Other tests may load entries of their own into the shared server: look for ours.
+        endpoints = {str(e.GlueServiceEndpoint) for e in conn.entries}
+        assert {"stomp://broker-prod.example.org:6163/", "stomp://broker-test.example.org:6163/"} <= endpoints
         conn.search("o=grid", "(&(GlueServiceDataKey=cluster)"
                     "(GlueChunkKey=GlueServiceUniqueID=broker-test.example.org_msg.broker.stomp))",
                     attributes=["GlueServiceDataValue"])
@@ -96,9 +96,9 @@ def test_slapd_finds_sample_brokers(slapd_service):
         conn.search("GLUE2GroupID=grid,o=glue",
                     "(&(objectClass=GLUE2Endpoint)(GLUE2EndpointInterfaceName=msg.broker.stomp-ssl))",
                     attributes=["GLUE2EndpointURL"])
-        assert len(conn.entries) == 2
+        assert len(conn.entries) >= 2
         conn.search("o=grid", "(objectClass=GlueSubCluster)", attributes=["GlueHostBenchmarkSI00"])
-        assert [str(e.GlueHostBenchmarkSI00) for e in conn.entries] == ["2500"]
+        assert "2500" in [str(e.GlueHostBenchmarkSI00) for e in conn.entries]
     finally:
         conn.unbind()
 
