@@ -197,7 +197,7 @@ BAD_CASES = {
     "missing mandatory field": ("LocalJobId: 3.ce01\n", "", "LocalJobId", "mandatory"),
     "bad integer": ("WallDuration: {wall}\n", "WallDuration: 1h\n", "WallDuration", "not an integer"),
     "end before start": ("EndTime: {end}\n", "EndTime: {start_minus}\n", "EndTime", "before StartTime"),
-    "future time": ("EndTime: {end}\n", "EndTime: 4102444800\n", "EndTime", "future"),
+    "future time": ("EndTime: {end}\n", "EndTime: 4000000000\n", "EndTime", "future"),
     "unknown benchmark": ("ServiceLevelType: HEPscore23\n", "ServiceLevelType: bogomips\n", "ServiceLevelType",
                           "unknown benchmark"),
     "unknown field": ("Queue: ", "Colour: blue\nQueue: ", "Colour", "Unknown field"),

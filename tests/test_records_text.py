@@ -379,9 +379,11 @@ def test_floats_use_python_float_syntax(text, value):
     [
         ("ten", "not a number: 'ten'"),
         ("1,5", "not a number: '1,5'"),
-        ("nan", "not a finite number: 'nan'"),
-        ("inf", "not a finite number: 'inf'"),
-        ("-Infinity", "not a finite number: '-Infinity'"),
+        ("nan", "not a number: 'nan'"),
+        ("inf", "not a number: 'inf'"),
+        ("-Infinity", "not a number: '-Infinity'"),
+        ("1_000", "not a number: '1_000'"),
+        ("١٢", "not a number: '١٢'"),
     ],
 )
 def test_floats_that_are_not_finite_numbers_are_errors(text, reason):

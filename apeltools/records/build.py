@@ -1,7 +1,7 @@
 """Turning raw field values from any codec into a checked record of a record type."""
 
 from apeltools.errors import RecordError
-from apeltools.records.fields import FLOAT, INT, TIME, text_converter
+from apeltools.records.fields import FLOAT, INT, TIME, check_time, text_converter
 from apeltools.records.types import FieldProblem
 
 
@@ -17,8 +17,10 @@ def _convert_typed(field, value):
     if kind in (INT, TIME) and isinstance(value, int):
         if value < 0:
             raise ValueError(f"must not be negative: {value}")
-        return value
+        return check_time(value) if kind is TIME else value
     if kind is FLOAT and isinstance(value, (int, float)):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"not a finite number: {value!r}")
         return float(value)
     raise ValueError(f"not a {kind.name}: {value!r}")
 

@@ -13,7 +13,7 @@ record; the codec tests check that.
 import re
 
 from apeltools.records.benchmark import BENCHMARK_TYPES
-from apeltools.records.fields import FLOAT, INT, NULL_TOKENS, TIME
+from apeltools.records.fields import FLOAT, INT, LATEST_TIME, NULL_TOKENS, TIME
 from apeltools.records.types import FieldProblem
 
 _CANONICAL_TYPES = {name.lower(): name for name in BENCHMARK_TYPES}
@@ -46,6 +46,8 @@ def compile_canonical(fmt, dict_fields):
             pattern.append(re.escape(field.name) + ": " + _NUMBER[field.kind])
             convert = "float" if field.kind is FLOAT else "int"
             body.append(f"{var} = {convert}(g[{group}])")
+            if field.kind is TIME:
+                body.append(f"if {var} >= {LATEST_TIME}: return None")
         else:
             # Leading and trailing blanks stay outside the group: no strip() needed.
             pattern.append(re.escape(field.name) + r":[ \t]*(\S(?:[^\n]*\S)?)?[ \t]*")

@@ -2,6 +2,7 @@
 
 import calendar
 import datetime
+import re
 import time
 from dataclasses import dataclass
 
@@ -22,27 +23,39 @@ def parse_int(text):
     return int(text)
 
 
+# float() also takes "1_000", "١٢", "nan" and "inf": the wire format means plain decimals.
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_ISO_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?")
+# Times must fit every platform's time functions and the databases' DATETIME.
+LATEST_TIME = 4102444800  # 2100-01-01T00:00:00Z
+
+
 def parse_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"not a number: {text!r}") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError(f"not a finite number: {text!r}")
-    return value
+    if not _FLOAT.fullmatch(text):
+        raise ValueError(f"not a number: {text!r}")
+    return float(text)
+
+
+def check_time(epoch):
+    """An epoch time, if it is between 1970 and 2100."""
+    if not 0 <= epoch < LATEST_TIME:
+        raise ValueError(f"time {epoch} is outside 1970..2099")
+    return epoch
 
 
 def parse_time(text):
     """Epoch seconds from integer epoch text or ISO 8601 ``YYYY-MM-DDTHH:MM:SSZ`` (UTC)."""
     if text.isdigit() and text.isascii():
-        return int(text)
+        return check_time(int(text))
     try:
-        moment = datetime.datetime.fromisoformat(text)
+        if not _ISO_TIME.fullmatch(text):
+            raise ValueError
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"not an epoch or ISO 8601 time: {text!r}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return int(moment.timestamp())
+    return check_time(int(moment.timestamp()))
 
 
 def format_time(epoch):

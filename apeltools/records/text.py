@@ -131,7 +131,9 @@ def _unfold_benchmarks(fmt, raw):
             raise RecordError(f"Unknown field: {name}", field=name)
     if fmt.benchmarks == DICT:
         value = raw.get("ServiceLevel")
-        if value is not None and not is_null(value):
+        if value is None or is_null(value.strip()):
+            raise RecordError("mandatory field is missing", field="ServiceLevel")
+        else:
             try:
                 raw["ServiceLevelType"], raw["ServiceLevel"] = _benchmark_dict(raw, "ServiceLevel", parse_float)
             except ValueError as error:

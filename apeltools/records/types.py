@@ -8,7 +8,9 @@ import time
 from dataclasses import dataclass, make_dataclass, fields as dataclass_fields
 
 from apeltools.records.benchmark import canonical_type
-from apeltools.records.fields import FLOAT, INT, STR, TIME, Field, month_bounds, month_of, text_converter
+from apeltools.records.fields import (
+    FLOAT, INT, LATEST_TIME, STR, TIME, Field, month_bounds, month_of, text_converter,
+)
 from apeltools.records.fqan import split_fqan
 
 FUTURE_TOLERANCE = 2 * 86400  # how far in the future a job may end (clock skew, time zones)
@@ -164,8 +166,11 @@ def _check_cloud(r, now):
         r.Status = r.Status.lower()
     if r.StartTime is not None and r.EndTime is not None and r.EndTime < r.StartTime:
         raise FieldProblem("EndTime", "EndTime is before StartTime")
-    if cloud_measurement_time(r) is None:
+    measured = cloud_measurement_time(r)
+    if measured is None:
         raise FieldProblem("RecordCreateTime", "no measurement time: give RecordCreateTime or StartTime")
+    if measured >= LATEST_TIME:
+        raise FieldProblem("WallDuration", f"measurement time {measured} is after 2099")
 
 
 def _check_cloud_summary(r, now):
@@ -246,7 +251,7 @@ JOB = RecordType(
         Field("MemoryReal", INT),
         Field("MemoryVirtual", INT),
         Field("ServiceLevelType", mandatory=True, size=50),
-        Field("ServiceLevel", FLOAT, mandatory=True),
+        Field("ServiceLevel", FLOAT, mandatory=True, minimum=0),
     ),
     key=("Site", "LocalJobId", "EndTime"),
     check=_check_job,
@@ -274,7 +279,7 @@ SUMMARY = RecordType(
         Field("InfrastructureType", key_default="None", size=20),
         Field("InfrastructureDescription"),
         Field("ServiceLevelType", mandatory=True, size=50),
-        Field("ServiceLevel", FLOAT, mandatory=True),
+        Field("ServiceLevel", FLOAT, mandatory=True, minimum=0),
         Field("NodeCount", INT, key_default=0),
         Field("Processors", INT, key_default=0),
         Field("EarliestEndTime", TIME),
@@ -359,7 +364,7 @@ CLOUD = RecordType(
         Field("Memory", INT),
         Field("Disk", INT),
         Field("BenchmarkType", size=50),
-        Field("Benchmark", FLOAT),
+        Field("Benchmark", FLOAT, minimum=0),
         Field("StorageRecordId"),
         Field("ImageId"),
         Field("CloudType", size=50),
@@ -460,7 +465,7 @@ ACCELERATOR = RecordType(
         Field("ActiveDuration", INT),
         Field("AvailableDuration", INT, mandatory=True),
         Field("BenchmarkType", size=50),
-        Field("Benchmark", FLOAT),
+        Field("Benchmark", FLOAT, minimum=0),
         Field("Type", mandatory=True, size=20),
         Field("Model", key_default="None", size=100),
     ),
