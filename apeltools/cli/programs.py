@@ -9,6 +9,8 @@ CONSOLE_SCRIPTS = {
     "apel-load": "apeltools.cli.load:main",
     "apel-send": "apeltools.cli.send:main",
     "apel-receive": "apeltools.cli.receive:main",
+    "apel-parse": "apeltools.cli.parse:main",
+    "apel-join": "apeltools.cli.join:main",
 }
 
 # ``apeltools <name>`` → "module:click command". Every apel-* program is also a subcommand.
