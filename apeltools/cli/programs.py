@@ -11,6 +11,15 @@ CONSOLE_SCRIPTS = {
     "apel-receive": "apeltools.cli.receive:main",
     "apel-parse": "apeltools.cli.parse:main",
     "apel-join": "apeltools.cli.join:main",
+    "apel-auth": "apeltools.cli.auth:main",
+    "apel-report": "apeltools.cli.report:main",
+    "apel-metrics-to-nagios": "apeltools.cli.metrics_to_nagios:main",
+    "check_apel_pub": "apeltools.probes.pub:main",
+    "check_apel_sync": "apeltools.probes.sync:main",
+    "check_apel_queue": "apeltools.probes.queue:main",
+    "check_apel_loader": "apeltools.probes.loader:main",
+    "check_apel_cert": "apeltools.probes.cert:main",
+    "check_apel_broker": "apeltools.probes.broker:main",
 }
 
 # ``apeltools <name>`` → "module:click command". Every apel-* program is also a subcommand.
