@@ -7,6 +7,7 @@ Kept free of imports so that packaging can read it before anything is installed.
 CONSOLE_SCRIPTS = {
     "apeltools": "apeltools.cli.main:main",
     "apel-load": "apeltools.cli.load:main",
+    "apel-summarise": "apeltools.cli.summarise:main",
     "apel-send": "apeltools.cli.send:main",
     "apel-receive": "apeltools.cli.receive:main",
     "apel-parse": "apeltools.cli.parse:main",
