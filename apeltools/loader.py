@@ -15,9 +15,10 @@ import signal
 import time
 from dataclasses import dataclass, field
 
-from apeltools.errors import DataRejected, MessageError, TransientDatabaseError
+from apeltools.errors import DataRejected, MessageError, RecordError, TransientDatabaseError
 from apeltools.messaging import queues
 from apeltools.progress import Progress
+from apeltools.records import text
 from apeltools.records.message import describe_errors, parse_message, reject_body
 from apeltools.records.types import now as current_time
 from apeltools.retry import Backoff, Interrupted
@@ -66,8 +67,10 @@ class Tally:
 class Loader:
     """Loads messages into one database, rejecting what cannot be loaded."""
 
-    def __init__(self, db, rejects=None, accepted=None, backoff=None, clock=current_time):
+    def __init__(self, db, rejects=None, accepted=None, backoff=None, clock=current_time, site_check=None):
         self.db = db
+        # site_check(signer, records) -> [(record, reason)] to refuse (apel-load --check-site).
+        self.site_check = site_check
         self.rejects = rejects
         self.accepted = accepted
         self.backoff = backoff or Backoff()
@@ -95,6 +98,8 @@ class Loader:
             self.tally.rejected_messages += 1
             log.warning("rejected message %s from %s: %s", message.label, message.publisher, parsed)
             return
+        if self.site_check is not None and parsed.records:
+            self._refuse_other_sites(message, parsed)
         note = (message.empaid, parsed.format, len(parsed.errors))
         try:
             stored = self._retrying(
@@ -120,6 +125,18 @@ class Loader:
         )
         for error in parsed.errors[:5]:
             log.warning("message %s: rejected %s", message.label, error)
+
+    def _refuse_other_sites(self, message, parsed):
+        """Move the records the signer may not publish (their Site) to the message's rejected ones."""
+        refused = self.site_check(message.signer, parsed.records)
+        if not refused:
+            return
+        out = {id(record) for record, _ in refused}
+        parsed.records = [record for record in parsed.records if id(record) not in out]
+        fmt = text.format_for_header(parsed.format) if parsed.format.startswith("APEL-") else None
+        for record, reason in refused:
+            parsed.errors.append(RecordError(reason, field="Site"))
+            parsed.rejected.append(text.write_record(fmt, record) if fmt else "")
 
     def _retrying(self, action, message):
         return self.backoff.call(action, TransientDatabaseError, f"loading {message.label}")

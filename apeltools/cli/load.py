@@ -7,6 +7,7 @@ import sys
 import click
 
 from apeltools import loader as loading
+from apeltools.authz import sitemap
 from apeltools.cli.common import command
 from apeltools.db.schema import require_schema
 from apeltools.errors import ApelError, TransientDatabaseError
@@ -61,11 +62,18 @@ Examples:
               help="Load the queue with N processes in parallel, to use more cores [default: [loader] "
                    "workers, else 1].")
 @click.option("--signer", metavar="DN", help="Publisher DN to record for messages loaded from files.")
+@click.option("--check-site", type=click.Choice(["off", "warn", "enforce"]),
+              help="Check that the signer's host belongs (in GOCDB, from apel-auth's site map) to each "
+                   "record's Site: warn only, or enforce by rejecting the other records "
+                   "[default: [loader] check_site, else off].")
+@click.option("--site-map", metavar="FILE",
+              help="DN → sites map written by apel-auth [default: [auth] site-map, else "
+                   "<[auth] dn-file>.sites.json, else /etc/apel/dns.sites.json].")
 @click.option("--max-wait", type=float, metavar="SECONDS",
               help="How long to wait for an unavailable database before giving up "
                    f"[default: {ONE_SHOT_MAX_WAIT:.0f}; as a daemon: for ever].")
 def main(ctx, sources, db_url, queue_dir, reject_dir, accepted_dir, daemon, interval, workers, signer,
-         max_wait):
+         check_site, site_map, max_wait):
     """Load accounting messages into the database.
 
     Without FILE arguments, loads every message waiting in the incoming queue
@@ -99,10 +107,14 @@ def main(ctx, sources, db_url, queue_dir, reject_dir, accepted_dir, daemon, inte
     if accepted_dir is None and config.get_bool("loader", "save_messages", False):
         accepted_dir = config.get("loader", "accepted_dir")
     accepted = queues.incoming_queue(accepted_dir) if accepted_dir else None
+    check_site = (check_site or config.get("loader", "check_site") or "off").strip().lower()
+    site_map = (site_map or config.get("auth", "site-map")
+                or sitemap.default_path(config.get("auth", "dn-file") or "/etc/apel/dns"))
+    site_check = sitemap.site_check(check_site, site_map)
 
     def work():
         with ctx.database(db_url) as db:
-            loader = loading.Loader(db, rejects=rejects, accepted=accepted, backoff=backoff)
+            loader = loading.Loader(db, rejects=rejects, accepted=accepted, backoff=backoff, site_check=site_check)
             try:
                 backoff.call(lambda: require_schema(db), TransientDatabaseError, "checking the database")
                 if sources:
