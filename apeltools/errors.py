@@ -59,6 +59,10 @@ class DataRejected(DatabaseError):
     """The database refused the values of a message: they cannot be stored as they are."""
 
 
+class BusyError(ApelError):
+    """Another process holds the lock this work needs (e.g. a second apel-summarise)."""
+
+
 class QueueError(ApelError):
     """A directory queue cannot be read or written."""
 

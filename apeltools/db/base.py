@@ -9,6 +9,7 @@ import contextlib
 import logging
 
 from apeltools.db.rows import plan_for
+from apeltools.db.summaries import SUPER_COLUMNS, TIME_COLUMNS, job_deltas
 from apeltools.errors import DatabaseError, TransientDatabaseError
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class Database:
         self.url = url
         self._conn = None
         self._ids = {}  # lookup table -> {name: id}; only ids of committed rows
+        self._depth = 0  # nesting of transaction() blocks
 
     # -- connection -------------------------------------------------------
 
@@ -42,6 +44,7 @@ class Database:
         return self._conn
 
     def close(self):
+        self._depth = 0
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 self._conn.close()
@@ -80,18 +83,35 @@ class Database:
             raise mapped from error
 
     @contextlib.contextmanager
-    def transaction(self):
-        """Run a block in one transaction: commit at the end, roll back on any error."""
+    def transaction(self, snapshot=False):
+        """Run a block in one transaction: commit at the end, roll back on any error.
+
+        Nested blocks join the outer transaction. ``snapshot`` makes every read
+        of the block see one consistent state of the database (writers that
+        commit meanwhile stay invisible), which summarising needs.
+        """
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
         with self._errors():
             conn = self.conn
-            conn.begin()
+            conn.begin(snapshot)
+            self._depth = 1
             try:
                 yield
                 conn.commit()
             except BaseException:
                 with contextlib.suppress(Exception):
                     conn.rollback()
+                # Names added inside the rolled-back transaction are gone again.
+                self._ids = {}
                 raise
+            finally:
+                self._depth = 0
 
     def execute(self, sql, params=()):
         """Run one statement (no result rows)."""
@@ -178,9 +198,12 @@ class Database:
             for table, names in plan.names(records).items():
                 self.lookup_ids(table, names)
             payload = self._payload(plan, records, self._ids, publisher_id, plain)
+        deltas = job_deltas(records, self._ids) if rtype.name == "job" else None
         with self.transaction():
             if records:
                 self._replace_rows(plan, payload)
+            if deltas:
+                self.insert_rows("SummaryDeltas", SUPER_COLUMNS, deltas, TIME_COLUMNS)
             if note is not None:
                 empaid, fmt, rejected = note
                 self._note(empaid, publisher_dn, fmt, len(records), rejected)
@@ -201,6 +224,42 @@ class Database:
 
     def _replace_rows(self, plan, rows):
         raise NotImplementedError
+
+    # -- generic bulk statements -------------------------------------------------
+    # Dialects set: TIME_MARK (epoch seconds -> DATETIME), LEAST and GREATEST (scalar
+    # functions), NEW (how an upsert refers to the proposed value of a column) and
+    # upsert_clause(table, keys, assignments).
+
+    def insert_rows(self, table, columns, rows, time_columns=frozenset()):
+        """Insert rows (times as epoch seconds) with one multi-row statement per chunk."""
+        marks = ", ".join(self.TIME_MARK if c in time_columns else "?" for c in columns)
+        sql = f"INSERT INTO `{table}` ({', '.join(f'`{c}`' for c in columns)}) VALUES ({marks})"
+        self._executemany(sql, rows)
+
+    def add_rows(self, table, keys, columns, rows, time_columns=frozenset(), add=(), least=(), greatest=()):
+        """Insert rows; where the key exists, add ``add`` columns, keep the least of ``least``
+        and the greatest of ``greatest`` (NULL counts as unknown, not as smallest)."""
+        new, assignments = self.NEW, []
+        for c in add:
+            assignments.append(f"`{c}` = `{table}`.`{c}` + {new.format(c)}")
+        for c, function in [(c, self.LEAST) for c in least] + [(c, self.GREATEST) for c in greatest]:
+            old = f"`{table}`.`{c}`"
+            assignments.append(f"`{c}` = COALESCE({function}({old}, {new.format(c)}), {old}, {new.format(c)})")
+        marks = ", ".join(self.TIME_MARK if c in time_columns else "?" for c in columns)
+        sql = (f"INSERT INTO `{table}` ({', '.join(f'`{c}`' for c in columns)}) VALUES ({marks}) "
+               + self.upsert_clause(keys, assignments))
+        self._executemany(sql, rows)
+
+    def _executemany(self, sql, rows):
+        if not rows:
+            return
+        with self._errors():
+            cursor = self.conn.cursor()
+            try:
+                for start in range(0, len(rows), 1000):
+                    cursor.executemany(self._sql(sql), rows[start:start + 1000])
+            finally:
+                cursor.close()
 
     def _touch(self, kind):
         """Record that processing of ``kind`` just happened (the LastUpdated table)."""

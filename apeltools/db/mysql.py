@@ -1,12 +1,13 @@
 """MySQL 8 / MariaDB: connection, error classes, and the bulk write through LOAD DATA."""
 
+import contextlib
 import logging
 import os
 import shutil
 import tempfile
 
 from apeltools.db.base import Database
-from apeltools.errors import ConfigError, DataRejected, DatabaseError, TransientDatabaseError
+from apeltools.errors import BusyError, ConfigError, DataRejected, DatabaseError, TransientDatabaseError
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,13 @@ LOCAL_INFILE_REFUSED = frozenset({1148, 2068, 3948, 3950})
 
 class MySQLDatabase(Database):
     dialect = "mysql"
+    TIME_MARK = "FROM_UNIXTIME(?)"
+    LEAST, GREATEST = "LEAST", "GREATEST"
+    NEW = "VALUES(`{}`)"
+
+    @staticmethod
+    def upsert_clause(keys, assignments):
+        return "ON DUPLICATE KEY UPDATE " + ", ".join(assignments)
 
     def __init__(self, url, host, port, user, password, database):
         super().__init__(url)
@@ -47,7 +55,9 @@ class MySQLDatabase(Database):
             conn = mysql.connector.connect(
                 **self._params,
                 use_pure=False,
-                autocommit=False,
+                # Reads outside transaction() blocks must not hold a transaction (and its
+                # metadata locks) open; transaction() starts one explicitly.
+                autocommit=True,
                 charset="utf8mb4",
                 connection_timeout=10,
                 allow_local_infile=True,
@@ -64,7 +74,6 @@ class MySQLDatabase(Database):
         # loaders, probes reading fresh data) and REPLACE takes fewer gap locks.
         cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
         cursor.close()
-        conn.commit()
         return _Connection(conn)
 
     def create_database(self):
@@ -114,6 +123,19 @@ class MySQLDatabase(Database):
 
     def _sql(self, sql):
         return sql.replace("?", "%s")
+
+    @contextlib.contextmanager
+    def exclusive(self, name):
+        """Hold a server-side named lock (freed by the server if this process dies)."""
+        lock = f"apeltools.{name}.{self._params['database']}"[:64]
+        if self.query("SELECT GET_LOCK(?, 0)", (lock,))[0][0] != 1:
+            raise BusyError(f"another apel-{name} is running on {self.url}")
+        try:
+            yield
+        finally:
+            if self._conn is not None:
+                with contextlib.suppress(Exception):
+                    self.query("SELECT RELEASE_LOCK(?)", (lock,))
 
     def executescript(self, script):
         with self._errors():
@@ -223,7 +245,7 @@ class _Lines(list):
 
 
 class _Connection:
-    """A mysql-connector connection; transactions begin implicitly (autocommit is off)."""
+    """A mysql-connector connection in autocommit mode; ``begin`` starts a transaction."""
 
     def __init__(self, raw):
         self.raw = raw
@@ -232,8 +254,14 @@ class _Connection:
         self.rollback = raw.rollback
         self.close = raw.close
 
-    def begin(self):
-        pass
+    def begin(self, snapshot=False):
+        cursor = self.raw.cursor()
+        if snapshot:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        else:
+            cursor.execute("START TRANSACTION")
+        cursor.close()
 
 
 def split_statements(script):

@@ -1,15 +1,24 @@
 """SQLite, the embedded default: connection, error classes, and the bulk write."""
 
+import contextlib
+import fcntl
 import sqlite3
 
 from apeltools.db.base import Database
-from apeltools.errors import ConfigError, DatabaseError, TransientDatabaseError
+from apeltools.errors import BusyError, ConfigError, DatabaseError, TransientDatabaseError
 
 BUSY_TIMEOUT_MS = 30000
 
 
 class SQLiteDatabase(Database):
     dialect = "sqlite"
+    TIME_MARK = "datetime(?, 'unixepoch')"
+    LEAST, GREATEST = "MIN", "MAX"
+    NEW = "excluded.`{}`"
+
+    @staticmethod
+    def upsert_clause(keys, assignments):
+        return f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET " + ", ".join(assignments)
 
     def __init__(self, url, path):
         super().__init__(url)
@@ -24,6 +33,8 @@ class SQLiteDatabase(Database):
         # WAL lets readers (reports, probes) run while a loader writes.
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        # REPLACE fires delete triggers (which mark months for re-summarising) only with this.
+        conn.execute("PRAGMA recursive_triggers = ON")
         return _Connection(conn)
 
     def create_database(self):
@@ -35,6 +46,23 @@ class SQLiteDatabase(Database):
             os.makedirs(directory, exist_ok=True)
         except OSError as error:
             raise ConfigError(f"cannot create {directory}: {error.strerror}") from None
+
+    @contextlib.contextmanager
+    def exclusive(self, name):
+        """Hold an OS lock beside the database file (freed by the kernel if this process dies)."""
+        path = f"{self.path}.{name}.lock"
+        try:
+            handle = open(path, "a")
+        except OSError as error:
+            raise ConfigError(f"cannot open lock file {path}: {error.strerror}") from None
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise BusyError(f"another apel-{name} is running on {self.url}") from None
+            yield
+        finally:
+            handle.close()
 
     def _classify(self, error):
         if not isinstance(error, sqlite3.Error):
@@ -92,7 +120,8 @@ class _Connection:
     def __init__(self, raw):
         self.raw = raw
 
-    def begin(self):
+    def begin(self, snapshot=False):
+        # The write lock taken up front also makes every read of the block consistent.
         self.raw.execute("BEGIN IMMEDIATE")
 
     def cursor(self):

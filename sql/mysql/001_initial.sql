@@ -275,6 +275,9 @@ CREATE TABLE AcceleratorRecords (
 
 -- Merged monthly summaries of every source (jobs, summaries, normalised summaries),
 -- filled by apel-summarise; read through VSuperSummaries and VNormalisedSuperSummaries.
+-- Normalised durations are kept unrounded (sums of duration x factor) so that adding
+-- new jobs to a month gives exactly what summarising the month again gives; the view
+-- rounds them.
 CREATE TABLE SuperSummaries (
   SiteID INT UNSIGNED NOT NULL,
   Month INT NOT NULL,
@@ -294,8 +297,8 @@ CREATE TABLE SuperSummaries (
   LatestEndTime DATETIME,
   WallDuration BIGINT NOT NULL,
   CpuDuration BIGINT NOT NULL,
-  NormalisedWallDuration BIGINT NOT NULL,
-  NormalisedCpuDuration BIGINT NOT NULL,
+  NormalisedWallDuration DOUBLE NOT NULL,
+  NormalisedCpuDuration DOUBLE NOT NULL,
   NumberOfJobs BIGINT NOT NULL,
   UpdateTime TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
   PRIMARY KEY (SiteID, Month, Year, GlobalUserNameID, VOID, VORoleID, VOGroupID, SubmitHostID, InfrastructureType, ServiceLevelType, ServiceLevel, NodeCount, Processors)
@@ -614,8 +617,8 @@ SELECT
   t.LatestEndTime,
   t.WallDuration,
   t.CpuDuration,
-  t.NormalisedWallDuration,
-  t.NormalisedCpuDuration,
+  CAST(FLOOR(t.NormalisedWallDuration + 0.5) AS SIGNED) AS NormalisedWallDuration,
+  CAST(FLOOR(t.NormalisedCpuDuration + 0.5) AS SIGNED) AS NormalisedCpuDuration,
   t.NumberOfJobs,
   t.UpdateTime
 FROM SuperSummaries AS t

@@ -265,6 +265,9 @@ CREATE TABLE AcceleratorRecords (
 
 -- Merged monthly summaries of every source (jobs, summaries, normalised summaries),
 -- filled by apel-summarise; read through VSuperSummaries and VNormalisedSuperSummaries.
+-- Normalised durations are kept unrounded (sums of duration x factor) so that adding
+-- new jobs to a month gives exactly what summarising the month again gives; the view
+-- rounds them.
 CREATE TABLE SuperSummaries (
   SiteID INTEGER NOT NULL,
   Month INTEGER NOT NULL,
@@ -284,8 +287,8 @@ CREATE TABLE SuperSummaries (
   LatestEndTime TEXT,
   WallDuration INTEGER NOT NULL,
   CpuDuration INTEGER NOT NULL,
-  NormalisedWallDuration INTEGER NOT NULL,
-  NormalisedCpuDuration INTEGER NOT NULL,
+  NormalisedWallDuration REAL NOT NULL,
+  NormalisedCpuDuration REAL NOT NULL,
   NumberOfJobs INTEGER NOT NULL,
   UpdateTime TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
   PRIMARY KEY (SiteID, Month, Year, GlobalUserNameID, VOID, VORoleID, VOGroupID, SubmitHostID, InfrastructureType, ServiceLevelType, ServiceLevel, NodeCount, Processors)
@@ -604,8 +607,8 @@ SELECT
   t.LatestEndTime,
   t.WallDuration,
   t.CpuDuration,
-  t.NormalisedWallDuration,
-  t.NormalisedCpuDuration,
+  CAST(t.NormalisedWallDuration + 0.5 AS INTEGER) AS NormalisedWallDuration,
+  CAST(t.NormalisedCpuDuration + 0.5 AS INTEGER) AS NormalisedCpuDuration,
   t.NumberOfJobs,
   t.UpdateTime
 FROM SuperSummaries AS t

@@ -1,0 +1,224 @@
+"""The site client's SQL: batch and blah records, parsed files, benchmark history, join state.
+
+Tables are created by ``sql/<dialect>/003_site.sql``. Times are epoch
+seconds. The join reads pending batch records in id order, in chunks, each
+with every blah record of the same batch job id; deciding which blah record
+and benchmark apply is the caller's (``apeltools.joiner``).
+"""
+
+from apeltools.records.site import BATCH_FIELDS, BLAH_FIELDS
+
+# JoinStatus values of BatchRecords.
+PENDING, JOINED, LOCAL, NO_BLAH, OUTSIDE_WINDOW, NO_BENCHMARK, INVALID = range(7)
+# Statuses that a newly parsed blah record for the same job id may change.
+WAITING_FOR_BLAH = (LOCAL, NO_BLAH, OUTSIDE_WINDOW)
+
+WRITE_CHUNK = 1000
+IN_CHUNK = 500
+
+
+def _upsert(db, table, columns, key, update):
+    """INSERT that updates ``update`` columns of an existing row with the same ``key``."""
+    names = ", ".join(f"`{c}`" for c in columns)
+    marks = ", ".join("?" * len(columns))
+    if db.dialect == "mysql":
+        sets = ", ".join(f"`{c}` = VALUES(`{c}`)" for c in update)
+        return f"INSERT INTO `{table}` ({names}) VALUES ({marks}) ON DUPLICATE KEY UPDATE {sets}"
+    sets = ", ".join(f"`{c}` = excluded.`{c}`" for c in update)
+    conflict = ", ".join(f"`{c}`" for c in key)
+    return f"INSERT INTO `{table}` ({names}) VALUES ({marks}) ON CONFLICT ({conflict}) DO UPDATE SET {sets}"
+
+
+BATCH_KEY = ("BatchSystem", "LocalJobId", "EndTime")
+BLAH_KEY = ("LrmsId", "Timestamp", "CeId")
+
+
+def _writemany(db, sql, rows):
+    with db._errors():
+        cursor = db.conn.cursor()
+        try:
+            for start in range(0, len(rows), WRITE_CHUNK):
+                cursor.executemany(db._sql(sql), rows[start:start + WRITE_CHUNK])
+        finally:
+            cursor.close()
+
+
+def store_site_records(db, records):
+    """Store batch and blah records (a re-parsed record replaces its values, keeps its join status).
+
+    Runs inside the caller's transaction.
+    """
+    batch = [tuple(getattr(r, f) for f in BATCH_FIELDS) for r in records if r.kind == "batch"]
+    blah = [tuple(getattr(r, f) for f in BLAH_FIELDS) for r in records if r.kind == "blah"]
+    if batch:
+        update = [c for c in BATCH_FIELDS if c not in BATCH_KEY]
+        _writemany(db, _upsert(db, "BatchRecords", BATCH_FIELDS, BATCH_KEY, update), batch)
+    if blah:
+        update = [c for c in BLAH_FIELDS if c not in BLAH_KEY]
+        _writemany(db, _upsert(db, "BlahRecords", BLAH_FIELDS, BLAH_KEY, update), blah)
+    return len(batch) + len(blah)
+
+
+# -- parsed files ---------------------------------------------------------
+
+FILE_BY_HEAD = (
+    "SELECT id, HeadSize, ReadOffset, ReadLines FROM ParsedFiles WHERE Parser = ? AND HeadHash = ?"
+)
+SHORT_HEADS = "SELECT id, HeadHash, HeadSize, ReadOffset, ReadLines FROM ParsedFiles WHERE Parser = ? AND HeadSize < ?"
+ADD_FILE = (
+    "INSERT INTO ParsedFiles (Parser, HeadHash, HeadSize, ReadOffset, ReadLines, Path, UpdateTime) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+UPDATE_FILE = (
+    "UPDATE ParsedFiles SET HeadHash = ?, HeadSize = ?, ReadOffset = ?, ReadLines = ?, Path = ?, "
+    "UpdateTime = ? WHERE id = ?"
+)
+
+
+def file_by_head(db, parser, head_hash):
+    """(id, head size, offset, lines) of a file known by the hash of its first bytes, or None."""
+    rows = db.query(FILE_BY_HEAD, (parser, head_hash))
+    return tuple(rows[0]) if rows else None
+
+
+def short_head_files(db, parser, head_size):
+    """[(id, hash, head size, offset, lines)] of files that were shorter than a full head when read."""
+    return [tuple(row) for row in db.query(SHORT_HEADS, (parser, head_size))]
+
+
+def save_file(db, file_id, parser, head_hash, head_size, offset, lines, path, now):
+    """Record how far a file was read (inside the caller's transaction)."""
+    if file_id is None:
+        db.execute(ADD_FILE, (parser, head_hash, head_size, offset, lines, path, now))
+    else:
+        db.execute(UPDATE_FILE, (head_hash, head_size, offset, lines, path, now, file_id))
+
+
+# -- benchmark history ----------------------------------------------------
+
+SPEC_HISTORY = (
+    "SELECT CE, ServiceLevelType, ServiceLevel, StartTime, StopTime, Source FROM SpecHistory "
+    "ORDER BY CE, StartTime"
+)
+CURRENT_SPEC = (
+    "SELECT id, ServiceLevelType, ServiceLevel, StartTime FROM SpecHistory "
+    "WHERE CE = ? AND StopTime IS NULL"
+)
+CLOSE_SPEC = "UPDATE SpecHistory SET StopTime = ? WHERE id = ?"
+OPEN_SPEC = (
+    "INSERT INTO SpecHistory (CE, ServiceLevelType, ServiceLevel, StartTime, StopTime, Source) "
+    "VALUES (?, ?, ?, ?, NULL, ?)"
+)
+
+
+def spec_history(db):
+    """Every benchmark period: [(ce, type, value, start, stop or None, source)], by CE and start."""
+    return [tuple(row) for row in db.query(SPEC_HISTORY)]
+
+
+def set_spec(db, ce, benchmark_type, value, at, source):
+    """Make (type, value) the CE's benchmark from ``at`` on; True when that changed anything.
+
+    A different current benchmark is closed at ``at`` and a new period opened;
+    the same one is left as it is.
+    """
+    with db.transaction():
+        rows = db.query(CURRENT_SPEC, (ce,))
+        if rows:
+            period_id, current_type, current_value, started = rows[0]
+            if current_type == benchmark_type and float(current_value) == float(value):
+                return False
+            at = max(at, started + 1)
+            db.execute(CLOSE_SPEC, (at, period_id))
+        db.execute(OPEN_SPEC, (ce, benchmark_type, float(value), at, source))
+    return True
+
+
+# -- join -----------------------------------------------------------------
+
+JOIN_COLUMNS = (
+    "id", "BatchSystem", "LocalJobId", "LocalUserId", "Queue", "MachineName", "WallDuration",
+    "CpuDuration", "Processors", "NodeCount", "StartTime", "EndTime", "MemoryReal", "MemoryVirtual",
+)
+# Pending batch records after an id, each with every blah record of its job id
+# (none: one row of NULLs). Both lookups use an index: (JoinStatus, id) and
+# BlahRecords' unique key, which starts with LrmsId.
+PENDING_WITH_BLAH = (
+    "SELECT " + ", ".join(f"b.`{c}`" for c in JOIN_COLUMNS) + ", "
+    "h.`Timestamp`, h.GlobalUserName, h.FQAN, h.CeId, h.LocalUserId "
+    "FROM (SELECT " + ", ".join(f"`{c}`" for c in JOIN_COLUMNS) + ", LrmsId FROM BatchRecords "
+    "WHERE JoinStatus = 0 AND id > ? ORDER BY id LIMIT ?) b "
+    "LEFT JOIN BlahRecords h ON h.LrmsId = b.LrmsId ORDER BY b.id, h.`Timestamp`"
+)
+MARK_RANGE_JOINED = "UPDATE BatchRecords SET JoinStatus = 1 WHERE JoinStatus = 0 AND id > ? AND id <= ?"
+MARK_IDS = "UPDATE BatchRecords SET JoinStatus = ? WHERE id IN ({marks})"
+REOPEN_FOR_NEW_BLAH = (
+    "UPDATE BatchRecords SET JoinStatus = 0 WHERE JoinStatus IN ({statuses}) "
+    "AND LrmsId IN (SELECT LrmsId FROM BlahRecords WHERE id > ?)"
+)
+REOPEN_STATUS = "UPDATE BatchRecords SET JoinStatus = 0 WHERE JoinStatus = ?"
+NEWEST_BLAH = "SELECT MAX(id) FROM BlahRecords"
+GET_STATE = "SELECT Value FROM JoinState WHERE Name = ?"
+STATUS_COUNTS = "SELECT JoinStatus, COUNT(*) FROM BatchRecords GROUP BY JoinStatus"
+UNJOINED = (
+    "SELECT BatchSystem, LocalJobId, LrmsId, EndTime, JoinStatus FROM BatchRecords "
+    "WHERE JoinStatus IN (3, 4, 5, 6) ORDER BY id"
+)
+
+
+def reopen(db, blah_since, statuses_for_new_blah, retry_statuses):
+    """Make batch records pending again: those in ``statuses_for_new_blah`` whose job id has a
+    blah record newer than id ``blah_since``, and every one in ``retry_statuses``."""
+    reopened = 0
+    with db.transaction():
+        if statuses_for_new_blah:
+            sql = REOPEN_FOR_NEW_BLAH.format(statuses=", ".join("?" * len(statuses_for_new_blah)))
+            reopened += db.execute(sql, (*statuses_for_new_blah, blah_since))
+        for status in retry_statuses:
+            reopened += db.execute(REOPEN_STATUS, (status,))
+    return reopened
+
+
+def pending_with_blah(db, after_id, limit):
+    """Rows of up to ``limit`` pending batch records after ``after_id`` with their blah records.
+
+    Each row: the ``JOIN_COLUMNS`` of the batch record, then the blah record's
+    Timestamp, GlobalUserName, FQAN, CeId and LocalUserId (all None without one).
+    """
+    return db.query(PENDING_WITH_BLAH, (after_id, limit))
+
+
+def mark(db, first_after, last, statuses):
+    """Set join statuses of one processed chunk: ``statuses`` {status: [ids]} for the batch
+    records that did not join, JOINED for every other pending one in (first_after, last]."""
+    with db.transaction():
+        for status, ids in statuses.items():
+            for start in range(0, len(ids), IN_CHUNK):
+                chunk = ids[start:start + IN_CHUNK]
+                db.execute(MARK_IDS.format(marks=", ".join("?" * len(chunk))), (status, *chunk))
+        db.execute(MARK_RANGE_JOINED, (first_after, last))
+
+
+def newest_blah_id(db):
+    value = db.query(NEWEST_BLAH)[0][0]
+    return int(value or 0)
+
+
+def get_state(db, name, default=0):
+    rows = db.query(GET_STATE, (name,))
+    return int(rows[0][0]) if rows else default
+
+
+def set_state(db, name, value):
+    """Set one JoinState value (inside the caller's transaction or on its own)."""
+    db.execute(_upsert(db, "JoinState", ("Name", "Value"), ("Name",), ("Value",)), (name, value))
+
+
+def status_counts(db):
+    """{JoinStatus: number of batch records}."""
+    return {int(status): int(count) for status, count in db.query(STATUS_COUNTS)}
+
+
+def unjoined(db):
+    """[(batch system, local job id, lrms id, end time, status)] of batch records that did not join."""
+    return [tuple(row) for row in db.query(UNJOINED)]

@@ -1,0 +1,173 @@
+"""SQL of summarising: reading sources per site-month, super-summary rows, deltas and marks.
+
+A super-summary key is (site, month, year, DN, VO, VO group, VO role, submit
+host, infrastructure type, benchmark type, benchmark value, node count,
+processors), all as ids or values of the SuperSummaries columns. Values are
+[InfrastructureDescription, EarliestEndTime, LatestEndTime, WallDuration,
+CpuDuration, NormalisedWallDuration, NormalisedCpuDuration, NumberOfJobs] with
+times as epoch seconds and normalised durations unrounded.
+"""
+
+from apeltools.records.benchmark import factor
+from apeltools.records.fields import epoch_of_sql_time, month_of
+
+KEY_COLUMNS = (
+    "SiteID", "Month", "Year", "GlobalUserNameID", "VOID", "VOGroupID", "VORoleID", "SubmitHostID",
+    "InfrastructureType", "ServiceLevelType", "ServiceLevel", "NodeCount", "Processors",
+)
+VALUE_COLUMNS = (
+    "InfrastructureDescription", "EarliestEndTime", "LatestEndTime", "WallDuration", "CpuDuration",
+    "NormalisedWallDuration", "NormalisedCpuDuration", "NumberOfJobs",
+)
+SUPER_COLUMNS = KEY_COLUMNS + VALUE_COLUMNS
+TIME_COLUMNS = frozenset({"EarliestEndTime", "LatestEndTime"})
+
+_JOB_GROUP = (
+    "SiteID, EndMonth, EndYear, GlobalUserNameID, VOID, VOGroupID, VORoleID, SubmitHostID, "
+    "COALESCE(InfrastructureType, 'None'), ServiceLevelType, ServiceLevel, COALESCE(NodeCount, 0), "
+    "COALESCE(Processors, 0)"
+)
+JOB_AGGREGATE = (
+    f"SELECT {_JOB_GROUP}, MAX(InfrastructureDescription), MIN(EndTime), MAX(EndTime), "
+    "SUM(WallDuration), SUM(CpuDuration), SUM(CASE WHEN WallDuration > 0 THEN WallDuration ELSE 0 END), "
+    "SUM(CASE WHEN CpuDuration > 0 THEN CpuDuration ELSE 0 END), COUNT(*) "
+    "FROM JobRecords {where} GROUP BY " + _JOB_GROUP
+)
+SUMMARY_ROWS = (
+    "SELECT SiteID, Month, Year, GlobalUserNameID, VOID, VOGroupID, VORoleID, SubmitHostID, "
+    "InfrastructureType, ServiceLevelType, ServiceLevel, NodeCount, Processors, InfrastructureDescription, "
+    "EarliestEndTime, LatestEndTime, WallDuration, CpuDuration, NumberOfJobs FROM Summaries {where}"
+)
+# Normalised summaries carry no benchmark value: they are merged under ServiceLevel 0.
+NORMALISED_ROWS = (
+    "SELECT SiteID, Month, Year, GlobalUserNameID, VOID, VOGroupID, VORoleID, SubmitHostID, "
+    "Infrastructure, ServiceLevelType, 0, NodeCount, Processors, InfrastructureDescription, "
+    "EarliestEndTime, LatestEndTime, WallDuration, CpuDuration, NormalisedWallDuration, "
+    "NormalisedCpuDuration, NumberOfJobs FROM NormalisedSummaries {where}"
+)
+JOB_MONTH = "WHERE SiteID = ? AND EndYear = ? AND EndMonth = ?"
+SUMMARY_MONTH = "WHERE SiteID = ? AND Year = ? AND Month = ?"
+DELETE_SUPER_MONTH = "DELETE FROM SuperSummaries WHERE SiteID = ? AND Year = ? AND Month = ?"
+DELETE_SUPER_ALL = "DELETE FROM SuperSummaries"
+SELECT_DIRTY = "SELECT Kind, SiteID, Year, Month, Version FROM SummaryDirty"
+CLEAR_DIRTY = "DELETE FROM SummaryDirty WHERE Kind = ? AND SiteID = ? AND Year = ? AND Month = ? AND Version = ?"
+SELECT_DELTAS = f"SELECT Id, {', '.join(SUPER_COLUMNS)} FROM SummaryDeltas"
+DELETE_DELTAS = "DELETE FROM SummaryDeltas WHERE Id IN ({marks})"
+DELTA_INSERT_COLUMNS = SUPER_COLUMNS
+
+
+def merge(groups, key, values):
+    """Add one contribution (values in VALUE_COLUMNS order) to ``groups[key]``."""
+    current = groups.get(key)
+    if current is None:
+        groups[key] = list(values)
+        return
+    description, earliest, latest = values[0], values[1], values[2]
+    if description is not None and (current[0] is None or description > current[0]):
+        current[0] = description
+    if earliest is not None and (current[1] is None or earliest < current[1]):
+        current[1] = earliest
+    if latest is not None and (current[2] is None or latest > current[2]):
+        current[2] = latest
+    for i in range(3, 8):
+        current[i] += values[i]
+
+
+def job_aggregate_row(row):
+    """(key, values) from a JOB_AGGREGATE row; normalised by the group's benchmark."""
+    key = tuple(row[:13])
+    level_type, level = key[9], key[10]
+    (description, earliest, latest, wall, cpu, positive_wall, positive_cpu, count) = row[13:]
+    f = factor(level_type, level)
+    return key, [description, epoch_of_sql_time(earliest), epoch_of_sql_time(latest), int(wall), int(cpu),
+                 int(positive_wall) * f, int(positive_cpu) * f, int(count)]
+
+
+def summary_row(row):
+    key = tuple(row[:13])
+    (description, earliest, latest, wall, cpu, count) = row[13:]
+    f = factor(key[9], key[10])
+    return key, [description, epoch_of_sql_time(earliest), epoch_of_sql_time(latest), int(wall), int(cpu),
+                 max(int(wall), 0) * f, max(int(cpu), 0) * f, int(count)]
+
+
+def normalised_row(row):
+    key = tuple(row[:13])
+    (description, earliest, latest, wall, cpu, nwall, ncpu, count) = row[13:]
+    return key, [description, epoch_of_sql_time(earliest), epoch_of_sql_time(latest), int(wall), int(cpu),
+                 float(nwall), float(ncpu), int(count)]
+
+
+def job_deltas(records, ids):
+    """Super-summary contributions of job records, aggregated by key (for SummaryDeltas)."""
+    sites, dns, vos = ids["Sites"], ids["DNs"], ids["VOs"]
+    groups_, roles, hosts = ids["VOGroups"], ids["VORoles"], ids["SubmitHosts"]
+    groups = {}
+    for r in records:
+        year, month = month_of(r.EndTime)
+        key = (
+            sites[r.Site], month, year,
+            dns[r.GlobalUserName if r.GlobalUserName is not None else "None"],
+            vos[r.VO if r.VO is not None else "None"],
+            groups_[r.VOGroup if r.VOGroup is not None else "None"],
+            roles[r.VORole if r.VORole is not None else "None"],
+            hosts[r.SubmitHost if r.SubmitHost is not None else "None"],
+            r.InfrastructureType if r.InfrastructureType is not None else "None",
+            r.ServiceLevelType, r.ServiceLevel,
+            r.NodeCount if r.NodeCount is not None else 0,
+            r.Processors if r.Processors is not None else 0,
+        )
+        f = factor(r.ServiceLevelType, r.ServiceLevel)
+        wall, cpu = r.WallDuration, r.CpuDuration
+        merge(groups, key, [r.InfrastructureDescription, r.EndTime, r.EndTime, wall, cpu,
+                            max(wall, 0) * f, max(cpu, 0) * f, 1])
+    return [key + tuple(values) for key, values in groups.items()]
+
+
+# -- cloud ----------------------------------------------------------------------------
+
+CLOUD_SUMMARY_KEY = (
+    "SiteName", "CloudComputeService", "Month", "Year", "GlobalUserName", "VO", "VOGroup", "VORole",
+    "Status", "CloudType", "ImageId", "BenchmarkType", "Benchmark",
+)
+# Cumulative per VM (usage is the difference between months) and summed as they are.
+CLOUD_CUMULATIVE = ("WallDuration", "CpuDuration", "NetworkInbound", "NetworkOutbound")
+CLOUD_SUMMED = CLOUD_CUMULATIVE + ("CpuCount", "Memory", "Disk")
+CLOUD_RECORDS = (
+    "SELECT t.SiteNameID, s.name AS SiteName, c.name AS CloudComputeService, "
+    "t.MeasurementMonth AS Month, t.MeasurementYear AS Year, t.MeasurementMonth, t.MeasurementYear, "
+    "d.name AS GlobalUserName, vo.name AS VO, g.name AS VOGroup, r.name AS VORole, "
+    "t.Status, t.CloudType, t.ImageId, t.BenchmarkType, t.Benchmark, t.VMUUID, t.StartTime, "
+    "t.WallDuration, t.CpuDuration, t.NetworkInbound, t.NetworkOutbound, t.CpuCount, t.Memory, t.Disk "
+    "FROM CloudRecords AS t "
+    "JOIN Sites AS s ON s.id = t.SiteNameID "
+    "JOIN CloudComputeServices AS c ON c.id = t.CloudComputeServiceID "
+    "JOIN DNs AS d ON d.id = t.GlobalUserNameID "
+    "JOIN VOs AS vo ON vo.id = t.VOID "
+    "JOIN VOGroups AS g ON g.id = t.VOGroupID "
+    "JOIN VORoles AS r ON r.id = t.VORoleID "
+    "{where} ORDER BY t.VMUUID, t.MeasurementYear, t.MeasurementMonth"
+)
+CLOUD_SITES = "WHERE t.SiteNameID IN ({marks})"
+DELETE_COMPUTED_CLOUD_ALL = "DELETE FROM CloudSummaries WHERE PublisherDNID = ?"
+DELETE_COMPUTED_CLOUD_FROM = (
+    "DELETE FROM CloudSummaries WHERE PublisherDNID = ? AND SiteNameID = ? AND Year * 12 + Month >= ?"
+)
+
+# -- accelerators -----------------------------------------------------------------------
+
+ACCELERATOR_COLUMNS = (
+    "SiteNameID", "Month", "Year", "GlobalUserNameID", "AssociatedRecordType", "Type", "Model",
+    "BenchmarkType", "Benchmark", "Count", "Cores", "ActiveDuration", "AvailableDuration", "NumberOfRecords",
+)
+_ACCELERATOR_GROUP = (
+    "SiteNameID, MeasurementMonth, MeasurementYear, GlobalUserNameID, AssociatedRecordType, Type, "
+    "COALESCE(Model, 'None'), COALESCE(BenchmarkType, 'None'), COALESCE(Benchmark, 0)"
+)
+ACCELERATOR_AGGREGATE = (
+    f"SELECT {_ACCELERATOR_GROUP}, SUM(Count), SUM(COALESCE(Cores, 0)), SUM(ActiveDuration), "
+    "SUM(AvailableDuration), COUNT(*) FROM AcceleratorRecords {where} GROUP BY " + _ACCELERATOR_GROUP
+)
+ACCELERATOR_MONTH = "WHERE SiteNameID = ? AND MeasurementYear = ? AND MeasurementMonth = ?"
+DELETE_ACCELERATOR_ALL = "DELETE FROM AcceleratorSummaries"
+DELETE_ACCELERATOR_MONTH = "DELETE FROM AcceleratorSummaries WHERE SiteNameID = ? AND Year = ? AND Month = ?"
