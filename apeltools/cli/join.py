@@ -1,0 +1,113 @@
+"""``apel-join``: turn parsed batch and blah records, with each CE's benchmark, into job records."""
+
+import logging
+import socket
+
+import click
+
+from apeltools import joiner, spec
+from apeltools.cli.common import command
+from apeltools.db import site
+from apeltools.db.schema import require_schema
+from apeltools.progress import Progress
+from apeltools.records.fields import format_time
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BDII_PORT = "2170"
+
+
+def _site_name(config, given):
+    name = given or config.get("site_info", "site_name") or config.get("spec_updater", "site_name")
+    if not name:
+        raise click.UsageError("no site name: give --site or set [site_info] site_name in the configuration")
+    return name
+
+
+def _bdii_url(config, given):
+    if given:
+        return given
+    host = config.get("spec_updater", "ldap_host")
+    if not host:
+        return None
+    return f"ldap://{host}:{config.get('spec_updater', 'ldap_port', DEFAULT_BDII_PORT)}"
+
+
+def update_benchmarks(db, config, bdii_url, site_name):
+    """Record the configured benchmarks and, for the other CEs, those the BDII publishes."""
+    configured = spec.from_config(config)
+    spec.update(db, configured, "config")
+    if not bdii_url:
+        return
+    try:
+        discovered = spec.discover(bdii_url, site_name)
+    except spec.SpecError as error:
+        log.warning("%s; joining with the benchmarks known before", error)
+        return
+    manual = {b.ce for b in configured}
+    spec.update(db, [b for b in discovered if b.ce not in manual], "bdii")
+
+
+@command(
+    "apel-join",
+    epilog="""\b
+Examples:
+  apel-join --db sqlite:///var/lib/apeltools/site.db --site UKI-EXAMPLE
+  apel-join --local-jobs --local-submit-host batch.example.org
+  apel-join --bdii ldap://site-bdii.example.org:2170 --unjoined > unjoined.tsv
+""",
+)
+@click.option("--db", "db_url", metavar="URL", help="Site database URL [default: [db] of the configuration].")
+@click.option("--site", "site_name", metavar="NAME",
+              help="Site name of the job records [default: [site_info] site_name].")
+@click.option("--local-jobs/--no-local-jobs", default=None,
+              help="Make batch records that no blah record claims local job records "
+                   "[default: [joiner] local_jobs, else no].")
+@click.option("--local-submit-host", metavar="HOST",
+              help="SubmitHost of local jobs, and the CE name of their benchmark "
+                   "[default: [joiner] local_submit_host, else this host's name].")
+@click.option("--ce-type", metavar="TYPE",
+              help="CE type in InfrastructureDescription, e.g. CREAM or HTCONDORCE "
+                   "[default: [joiner] ce_type, else guessed from each CE id].")
+@click.option("--bdii", "bdii_url", metavar="URL",
+              help="Site BDII to read benchmarks from [default: [spec_updater] ldap_host/ldap_port].")
+@click.option("--no-bdii", is_flag=True, help="Do not ask a BDII; use configured and known benchmarks.")
+@click.option("--unjoined", "list_unjoined", is_flag=True,
+              help="Then print every batch record that is not joined, with the reason, as TSV on stdout.")
+def main(ctx, db_url, site_name, local_jobs, local_submit_host, ce_type, bdii_url, no_bdii, list_unjoined):
+    """Join batch records with blah records and benchmarks into job records.
+
+    A batch record joins the blah record with the same batch job id whose
+    window (from one day before to 28 days after the blah timestamp) holds the
+    job's end, and takes the benchmark its CE had at that moment (from
+    [spec_updater] manual_spec entries or the site BDII, kept as a history).
+    The job records go to the database's JobRecords, for apel-summarise and
+    apel-publish.
+
+    Only batch records not joined before are read. Those that cannot be
+    joined are reported with the reason (no blah record, blah record outside
+    its window, no benchmark for the CE) and kept: they join on a later run
+    once their blah record or benchmark is there.
+    """
+    config = ctx.config
+    settings = joiner.JoinSettings(
+        site=_site_name(config, site_name),
+        local_jobs=local_jobs if local_jobs is not None else config.get_bool("joiner", "local_jobs", False),
+        local_submit_host=local_submit_host or config.get("joiner", "local_submit_host") or socket.getfqdn(),
+        ce_type=ce_type or config.get("joiner", "ce_type"),
+    )
+    with ctx.database(db_url) as db:
+        require_schema(db)
+        update_benchmarks(db, config, None if no_bdii else _bdii_url(config, bdii_url), settings.site)
+        with Progress("joining") as progress:
+            report = joiner.join(db, settings, progress=progress)
+        log.info(report.summary())
+        for line in report.problem_lines():
+            log.warning(line)
+        if list_unjoined:
+            for system, job_id, lrms_id, end, status in site.unjoined(db):
+                click.echo(f"{system}\t{job_id}\t{lrms_id}\t{format_time(int(end))}\t{joiner.REASONS[status]}")
+
+
+if __name__ == "__main__":
+    main()

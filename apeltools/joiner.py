@@ -1,0 +1,225 @@
+"""The site join: batch records + blah records + the CE's benchmark → job records.
+
+A batch record joins the blah record with the same batch job id (``lrmsID``)
+whose validity window holds the job's end: from one day before to 28 days
+after the blah timestamp (the latest such blah record before the end wins,
+since batch job ids are reused). The job takes the benchmark its CE had when
+it ended. Grid jobs get SubmitHost = ceID, GlobalUserName = userDN, FQAN = the
+first userFQAN, InfrastructureType ``grid``; with local jobs enabled, a batch
+record that no blah record claims becomes a ``local`` job. Job records are
+stored with ``Database.store`` like loaded ones, so they replace by natural key.
+
+Incremental: only pending batch records are read (an index on JoinStatus),
+in id order and in chunks, each chunk's blah records by an index lookup. A
+record that cannot join keeps its reason in BatchRecords.JoinStatus and is
+reported; it is tried again when a blah record with its job id arrives, and
+records without a benchmark on every run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from apeltools.db import site
+from apeltools.records.types import JOB, FieldProblem
+from apeltools.spec import History
+
+log = logging.getLogger(__name__)
+
+WINDOW_BEFORE = 86400  # a job may end up to a day before its blah timestamp (clock skew)
+WINDOW_AFTER = 28 * 86400
+CHUNK = 20000
+EXAMPLES = 10
+BLAH_MARK = "blah_id"
+
+REASONS = {
+    site.NO_BLAH: "no blah record",
+    site.OUTSIDE_WINDOW: "blah record outside its validity window",
+    site.NO_BENCHMARK: "no benchmark for the CE",
+    site.INVALID: "not a valid job record",
+}
+
+
+@dataclass
+class JoinSettings:
+    """What the join needs besides the data: the site name and how to treat local jobs."""
+
+    site: str
+    local_jobs: bool = False
+    local_submit_host: str | None = None  # SubmitHost (and benchmark key) of local jobs
+    ce_type: str | None = None  # e.g. CREAM; None: guessed from each CE id
+    chunk: int = CHUNK
+
+
+@dataclass
+class JoinReport:
+    """What one join did: jobs made, and the batch records that could not join, by reason."""
+
+    joined: int = 0
+    local: int = 0
+    unjoined: Counter = field(default_factory=Counter)  # reason → count
+    examples: dict = field(default_factory=dict)  # reason → [(batch system, job id, end, detail)]
+    reopened: int = 0
+    seconds: float = 0.0
+
+    def note(self, status, batch_system, job_id, end, detail=""):
+        reason = REASONS[status]
+        self.unjoined[reason] += 1
+        shown = self.examples.setdefault(reason, [])
+        if len(shown) < EXAMPLES:
+            shown.append((batch_system, job_id, end, detail))
+
+    def summary(self):
+        made = self.joined + self.local
+        text = (f"joined {self.joined} grid jobs and {self.local} local jobs in {self.seconds:.1f} s "
+                f"({made / max(self.seconds, 1e-9):,.0f}/s)")
+        if self.unjoined:
+            text += "; not joined: " + ", ".join(f"{count} {reason}" for reason, count in
+                                                 sorted(self.unjoined.items()))
+        return text
+
+    def problem_lines(self):
+        """One line per reason with examples, for people."""
+        lines = []
+        for reason, count in sorted(self.unjoined.items()):
+            shown = ", ".join(f"{system} {job}" + (f" ({detail})" if detail else "")
+                              for system, job, _, detail in self.examples.get(reason, []))
+            lines.append(f"{count} batch records not joined: {reason}: {shown}"
+                         + (" ..." if count > len(self.examples.get(reason, [])) else ""))
+        return lines
+
+
+def guess_ce_type(ce_id):
+    """The CE type for InfrastructureDescription, from a CE id."""
+    lowered = ce_id.lower()
+    if "/cream-" in lowered or ":8443/" in lowered:
+        return "CREAM"
+    if ":9619" in lowered or "condor" in lowered:
+        return "HTCONDORCE"
+    if "arc" in lowered.split(".", 1)[0] or ":2811" in lowered:
+        return "ARC"
+    return "CE"
+
+
+def pick_blah(end, candidates):
+    """The blah record (a row tail starting with its timestamp) whose window holds ``end``: the
+    latest one at or before the end, else the earliest after it; None when no window holds it."""
+    before = after = None
+    for candidate in candidates:
+        stamp = candidate[0]
+        if stamp <= end:
+            if end - stamp <= WINDOW_AFTER and (before is None or stamp > before[0]):
+                before = candidate
+        elif stamp - end <= WINDOW_BEFORE and (after is None or stamp < after[0]):
+            after = candidate
+    return before or after
+
+
+class Joiner:
+    """Joins the pending batch records of a site database."""
+
+    def __init__(self, db, settings, now=None, progress=None):
+        self.db = db
+        self.settings = settings
+        self.now = int(time.time()) if now is None else now
+        self.progress = progress
+        self._ce_types = {}
+
+    def run(self):
+        started = time.monotonic()
+        report = JoinReport()
+        db, settings = self.db, self.settings
+        history = History.load(db)
+        newest_blah = site.newest_blah_id(db)
+        report.reopened = site.reopen(db, site.get_state(db, BLAH_MARK), site.WAITING_FOR_BLAH,
+                                      (site.NO_BENCHMARK,))
+        after = 0
+        while True:
+            rows = site.pending_with_blah(db, after, settings.chunk)
+            if not rows:
+                break
+            jobs, failures = self._chunk(rows, history, report)
+            if jobs:
+                db.store(JOB, jobs, None)
+            last = rows[-1][0]
+            site.mark(db, after, last, failures)
+            after = last
+            if self.progress is not None:
+                self.progress.update(report.joined + report.local)
+        with db.transaction():
+            site.set_state(db, BLAH_MARK, newest_blah)
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _chunk(self, rows, history, report):
+        """Job records and {status: [batch ids]} of the failures, for the rows of one chunk."""
+        jobs, failures = [], {}
+        index, count = 0, len(rows)
+        while index < count:
+            row = rows[index]
+            batch_id = row[0]
+            candidates = []
+            while index < count and rows[index][0] == batch_id:
+                if rows[index][14] is not None:
+                    candidates.append(rows[index][14:])
+                index += 1
+            status, job, detail = self._job(row, candidates, history)
+            if job is not None:
+                jobs.append(job)
+                if status == site.LOCAL:
+                    report.local += 1
+                    failures.setdefault(site.LOCAL, []).append(batch_id)
+                else:
+                    report.joined += 1
+            else:
+                failures.setdefault(status, []).append(batch_id)
+                report.note(status, row[1], row[2], row[11], detail)
+        return jobs, failures
+
+    def _job(self, row, candidates, history):
+        """(status, job record or None, detail) for one batch record and its blah records."""
+        settings = self.settings
+        (_, system, job_id, user, queue, machine, wall, cpu, processors, nodes, start, end, real,
+         virtual) = row[:14]
+        blah = pick_blah(end, candidates) if candidates else None
+        if blah is None:
+            status = site.OUTSIDE_WINDOW if candidates else site.NO_BLAH
+            if not settings.local_jobs:
+                return status, None, ""
+            submit_host, dn, fqan, kind, ce_type = settings.local_submit_host, None, None, "local", \
+                settings.ce_type or "CE"
+        else:
+            _, dn, fqan, submit_host, blah_user = blah
+            user = user or blah_user
+            kind = "grid"
+            ce_type = settings.ce_type or self._ce_type(submit_host)
+        benchmark = history.at(submit_host, end) if submit_host else None
+        if benchmark is None:
+            return site.NO_BENCHMARK, None, submit_host or "no local submit host configured"
+        job = JOB.make(
+            Site=settings.site, SubmitHost=submit_host, MachineName=machine, Queue=queue,
+            LocalJobId=job_id, LocalUserId=user, GlobalUserName=dn, FQAN=fqan,
+            WallDuration=wall, CpuDuration=cpu, Processors=processors, NodeCount=nodes,
+            StartTime=start, EndTime=end, InfrastructureDescription=f"APEL-{ce_type}-{system}",
+            InfrastructureType=kind, MemoryReal=real, MemoryVirtual=virtual,
+            ServiceLevelType=benchmark[0], ServiceLevel=benchmark[1],
+        )
+        try:
+            JOB.check(job, self.now)
+        except FieldProblem as problem:
+            return site.INVALID, None, f"{problem.field}: {problem}"
+        return (site.JOINED if kind == "grid" else site.LOCAL), job, ""
+
+    def _ce_type(self, ce_id):
+        found = self._ce_types.get(ce_id)
+        if found is None:
+            found = self._ce_types[ce_id] = guess_ce_type(ce_id)
+        return found
+
+
+def join(db, settings, now=None, progress=None):
+    """Join every pending batch record; returns a ``JoinReport``."""
+    return Joiner(db, settings, now, progress).run()

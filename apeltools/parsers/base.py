@@ -1,0 +1,112 @@
+"""What a log parser is: the plugin contract, its errors, and helpers shared by the formats.
+
+A parser reads one log file, line by line. ``parse(line)`` returns a record
+(``BatchRecord`` or ``BlahRecord``) to output, ``None`` for a line that is
+not a finished job (ignored), or ``FOLDED`` for a line that was understood
+but belongs to a record that comes out later (a SLURM job step); it raises
+``ParseError`` for a line it cannot read. A parser that holds records back
+sets ``holds`` and appends them to ``ready`` when they are complete;
+``finish()`` returns what is still held when the file ends. One parser
+instance reads one file.
+
+A site adds a batch system by publishing a subclass under the entry point
+group ``apeltools.parsers`` (see ``apeltools.parsers.registry``).
+"""
+
+import calendar
+import datetime
+import time
+
+FOLDED = object()  # a line that was parsed into a record held for later
+
+
+class ParseError(ValueError):
+    """A line that cannot be parsed. The message should not quote the line's values, so
+    that one error repeated on many lines is counted as one distinct error."""
+
+
+class Parser:
+    """Base class of the parsers; ``name`` is what ``apel-parse TYPE`` calls it."""
+
+    name = ""
+    batch_system = ""  # as in InfrastructureDescription, e.g. "SLURM"; empty for blah
+    holds = False
+
+    def __init__(self, timezone=None):
+        # Only logs that write local wall-clock times (SLURM) need the time zone.
+        self.timezone = timezone
+
+    def parse(self, line):
+        raise NotImplementedError
+
+    def finish(self):
+        return ()
+
+
+def duration(text):
+    """Seconds of ``[D-]HH:MM:SS``, ``[[D:]HH:]MM:SS``, ``MM:SS.sss`` or plain seconds."""
+    days = 0
+    if "-" in text:
+        day_text, _, text = text.partition("-")
+        days = int(day_text)
+    parts = text.split(":")
+    if not 1 <= len(parts) <= 4 or not all(parts):
+        raise ValueError(text)
+    seconds = float(parts[-1])
+    scale = (60, 3600, 86400)
+    for position, part in enumerate(reversed(parts[:-1])):
+        seconds += int(part) * scale[position]
+    if seconds < 0 or (days and len(parts) == 4):
+        raise ValueError(text)
+    return int(round(seconds)) + days * 86400
+
+
+MEMORY_UNITS = {"": 1 / 1024, "b": 1 / 1024, "k": 1, "kb": 1, "m": 1024, "mb": 1024, "g": 1024 ** 2,
+                "gb": 1024 ** 2, "t": 1024 ** 3, "tb": 1024 ** 3, "p": 1024 ** 4, "pb": 1024 ** 4}
+
+
+def memory_kb(text, default_unit=""):
+    """KB of a memory value with an optional unit suffix (K, M, G, T, P, kb, mb, ...; none: bytes
+    unless ``default_unit`` says otherwise); blank is unknown (None)."""
+    text = text.strip()
+    if not text:
+        return None
+    end = len(text)
+    while end and text[end - 1].isalpha():
+        end -= 1
+    unit = text[end:].lower() or default_unit
+    factor = MEMORY_UNITS.get(unit)
+    if factor is None:
+        raise ValueError(text)
+    value = float(text[:end])
+    if value < 0:
+        raise ValueError(text)
+    return int(round(value * factor))
+
+
+def epoch(text):
+    """Epoch seconds of a non-negative integer (or decimal) text."""
+    value = float(text) if "." in text else int(text)
+    if value < 0:
+        raise ValueError(text)
+    return int(value)
+
+
+def utc_epoch(text):
+    """Epoch seconds of ``YYYY-MM-DD HH:MM:SS`` or ``YYYY-MM-DDTHH:MM:SS`` in UTC."""
+    if len(text) != 19 or text[4] != "-" or text[7] != "-" or text[13] != ":" or text[16] != ":":
+        raise ValueError(text)
+    return calendar.timegm((int(text[0:4]), int(text[5:7]), int(text[8:10]),
+                            int(text[11:13]), int(text[14:16]), int(text[17:19])))
+
+
+def local_epoch(text, timezone=None):
+    """Epoch seconds of a local wall-clock ``YYYY-MM-DDTHH:MM:SS`` in ``timezone``
+    (a ``zoneinfo.ZoneInfo``; None: the system's local time zone)."""
+    if len(text) != 19 or text[4] != "-" or text[7] != "-" or text[13] != ":" or text[16] != ":":
+        raise ValueError(text)
+    parts = (int(text[0:4]), int(text[5:7]), int(text[8:10]),
+             int(text[11:13]), int(text[14:16]), int(text[17:19]))
+    if timezone is None:
+        return int(time.mktime(parts + (0, 0, -1)))
+    return int(datetime.datetime(*parts, tzinfo=timezone).timestamp())

@@ -1,0 +1,281 @@
+"""Reading log files: plain, gzip or bzip2, from where the last run stopped, with per-file counts.
+
+A file is known by a hash of its first ``HEAD_SIZE`` bytes of (decompressed)
+content, so a log renamed or compressed by logrotate is the same file as
+before: its read offset applies, and only what was appended since the last
+run is parsed. A file shorter than a full head is recognised later by the
+prefix it had then. In a plain file, a last line without its newline is still
+being written and is left for the next run.
+"""
+
+import bz2
+import gzip
+import hashlib
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+from apeltools.db import site
+from apeltools.parsers.base import FOLDED, ParseError
+
+log = logging.getLogger(__name__)
+
+HEAD_SIZE = 4096
+CHUNK = 10000  # records written per transaction
+MAX_ERRORS_LISTED = 20
+
+
+def open_log(path):
+    """A binary stream of a log's content, decompressing gzip and bzip2; (stream, complete).
+
+    ``complete`` says that nothing more will be written to the stream, so a
+    last line without a newline is a whole line (a compressed file, stdin).
+    """
+    if path == "-":
+        return sys.stdin.buffer, True
+    with open(path, "rb") as probe:
+        magic = probe.read(3)
+    if magic[:2] == b"\x1f\x8b":
+        return gzip.open(path, "rb"), True
+    if magic == b"BZh":
+        return bz2.open(path, "rb"), True
+    return open(path, "rb"), False
+
+
+@dataclass
+class FileReport:
+    """What reading one file did: line counts, and each distinct error with its count and first line."""
+
+    path: str
+    parsed: int = 0
+    ignored: int = 0
+    failed: int = 0
+    records: int = 0
+    skipped_lines: int = 0  # read by earlier runs
+    offset: int = 0  # bytes of content read so far, by this and earlier runs
+    lines: int = 0  # lines read so far
+    errors: dict = field(default_factory=dict)  # reason -> [count, first line number]
+    problem: str | None = None  # the file could not be read (to the end)
+
+    def note_error(self, reason, line_number):
+        self.failed += 1
+        seen = self.errors.get(reason)
+        if seen is None:
+            self.errors[reason] = [1, line_number]
+        else:
+            seen[0] += 1
+
+    def summary(self):
+        text = (f"{self.path}: {self.parsed} lines parsed, {self.ignored} ignored, {self.failed} failed, "
+                f"{self.records} records")
+        if self.skipped_lines:
+            text += f" ({self.skipped_lines} lines read before)"
+        return text
+
+    def error_lines(self):
+        """One line per distinct error: reason, count, first line number."""
+        ordered = sorted(self.errors.items(), key=lambda item: item[1][1])
+        lines = [f"{self.path}:{first}: {reason} ({count} line{'s' if count > 1 else ''})"
+                 for reason, (count, first) in ordered[:MAX_ERRORS_LISTED]]
+        if len(ordered) > MAX_ERRORS_LISTED:
+            lines.append(f"{self.path}: ... and {len(ordered) - MAX_ERRORS_LISTED} more distinct errors")
+        return lines
+
+    def as_dict(self):
+        return {"path": self.path, "parsed": self.parsed, "ignored": self.ignored, "failed": self.failed,
+                "records": self.records, "skipped_lines": self.skipped_lines, "problem": self.problem,
+                "errors": [{"reason": r, "count": c, "first_line": f} for r, (c, f) in self.errors.items()]}
+
+
+class FileMemory:
+    """How far each log file was read, kept in the site database (ParsedFiles)."""
+
+    def __init__(self, db, parser_name):
+        self.db = db
+        self.parser_name = parser_name
+
+    def find(self, head):
+        """(file id, offset, lines) of a known file with this head, or (None, 0, 0)."""
+        found = site.file_by_head(self.db, self.parser_name, _hash(head))
+        if found:
+            file_id, _, offset, lines = found
+            return file_id, offset, lines
+        best = None
+        for file_id, head_hash, head_size, offset, lines in site.short_head_files(
+                self.db, self.parser_name, len(head)):
+            if (best is None or head_size > best[0]) and _hash(head[:head_size]) == head_hash:
+                best = (head_size, file_id, offset, lines)
+        if best:
+            # Bytes read then are the same bytes now: it is that file, grown since.
+            return best[1], best[2], best[3]
+        return None, 0, 0
+
+    def save(self, file_id, head, offset, lines, path):
+        site.save_file(self.db, file_id, self.parser_name, _hash(head), len(head), offset, lines,
+                       os.path.abspath(path), int(time.time()))
+
+
+def _hash(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def parse_file(path, parser, output, memory=None, chunk=CHUNK):
+    """Parse one log file with ``parser`` (a fresh instance) into ``output``.
+
+    ``output.write(records, then=None)`` takes a chunk of records and, with
+    the last chunk, a function to run in the same transaction (remembering the
+    offset). ``memory`` (a ``FileMemory``) makes the read start where the last
+    one stopped; without it the whole file is read. Never raises for the
+    content of the file: bad lines are counted in the report.
+    """
+    report = FileReport(path)
+    try:
+        stream, complete = open_log(path)
+    except OSError as error:
+        report.problem = f"cannot read {path}: {error.strerror}"
+        return report
+    with stream:
+        try:
+            head = stream.read(HEAD_SIZE)
+        except (OSError, EOFError) as error:
+            report.problem = f"cannot read {path}: {error}"
+            return report
+        file_id, offset, lines = memory.find(head) if memory else (None, 0, 0)
+        if offset and not complete and os.path.getsize(path) < offset:
+            log.warning("%s is shorter than when it was last read: reading it again from the start", path)
+            offset = lines = 0
+        report.skipped_lines = report.lines = lines
+        report.offset = offset
+        _read_lines(stream, head, complete, parser, output, report, chunk)
+    then = (lambda: memory.save(file_id, head, report.offset, report.lines, path)) if memory else None
+    tail = list(parser.finish())
+    report.records += len(tail)
+    output.write(tail, then)
+    return report
+
+
+def _read_lines(stream, head, complete, parser, output, report, chunk):
+    """Read and parse the lines after ``report.offset``, advancing it and ``report.lines``."""
+    offset, lines = report.offset, report.lines
+    if offset <= len(head):
+        rest = _Prefixed(head[offset:], stream)
+    elif complete:
+        _skip(stream, offset - len(head))
+        rest = _Prefixed(b"", stream)
+    else:
+        stream.seek(offset)
+        rest = _Prefixed(b"", stream)
+    parse, holds = parser.parse, parser.holds
+    pending = []
+    try:
+        for raw in rest:
+            if not raw.endswith(b"\n") and not complete:
+                break  # still being written
+            offset += len(raw)
+            lines += 1
+            try:
+                result = parse(raw.decode("utf-8", "replace"))
+            except ParseError as error:
+                result = error
+            except (ValueError, IndexError, TypeError) as error:  # a case the parser missed
+                result = ParseError(f"unexpected {type(error).__name__}")
+            if result is None:
+                report.ignored += 1
+            elif isinstance(result, ParseError):
+                report.note_error(str(result), lines)
+            else:
+                report.parsed += 1
+                if result is not FOLDED:
+                    pending.append(result)
+            if holds and parser.ready:
+                pending.extend(parser.ready)
+                parser.ready.clear()
+            if len(pending) >= chunk:
+                report.records += len(pending)
+                output.write(pending)
+                pending = []
+            report.offset, report.lines = offset, lines
+    except (OSError, EOFError) as error:
+        # What came before the damage stands; the lines after it cannot be read.
+        report.problem = f"{report.path} is damaged after line {report.lines}: {error}"
+    report.records += len(pending)
+    output.write(pending)
+
+
+def _skip(stream, count):
+    while count > 0:
+        data = stream.read(min(count, 1 << 20))
+        if not data:
+            return
+        count -= len(data)
+
+
+class _Prefixed:
+    """Lines of ``prefix`` followed by the rest of ``stream``."""
+
+    def __init__(self, prefix, stream):
+        self.prefix = prefix
+        self.stream = stream
+
+    def __iter__(self):
+        if not self.prefix:
+            yield from self.stream
+            return
+        first, nl, rest = self.prefix.partition(b"\n")
+        while nl:
+            yield first + nl
+            first, nl, rest = rest.partition(b"\n")
+        # ``first`` is the start of a line that continues in the stream.
+        following = self.stream.readline()
+        if first or following:
+            yield first + following
+        yield from self.stream
+
+
+class DatabaseOutput:
+    """Writes parsed records to the site database, a chunk per transaction."""
+
+    def __init__(self, db):
+        self.db = db
+        self.written = 0
+
+    def write(self, records, then=None):
+        if not records and then is None:
+            return
+        with self.db.transaction():
+            self.written += site.store_site_records(self.db, records)
+            if then is not None:
+                then()
+
+
+class NDJSONOutput:
+    """Writes parsed records as one JSON object a line."""
+
+    def __init__(self, stream):
+        import json
+
+        from apeltools.records.site import as_dict
+
+        self.stream = stream
+        self._dumps = json.dumps
+        self._as_dict = as_dict
+        self.written = 0
+
+    def write(self, records, then=None):
+        for record in records:
+            self.stream.write(self._dumps(self._as_dict(record)) + "\n")
+        self.written += len(records)
+
+
+def parse_files(paths, parser_class, output, memory=None, timezone=None, progress=None):
+    """Parse several files of one log type; returns their reports. A file that cannot be read
+    is reported, and the others are still parsed."""
+    reports = []
+    for path in paths:
+        report = parse_file(path, parser_class(timezone=timezone), output, memory)
+        reports.append(report)
+        if progress is not None:
+            progress.update(sum(r.records for r in reports), len(reports))
+    return reports

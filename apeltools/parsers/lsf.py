@@ -1,0 +1,99 @@
+"""LSF: ``lsb.acct`` event records, space-separated; strings in double quotes (``""`` is a
+quote inside one), numbers bare. Versions 9 and 10 place the fields used here alike.
+
+Only ``"JOB_FINISH"`` events are jobs. Items (0-based): 2 event time (the end),
+3 job id, 6 number of processors, 10 start time, 11 user, 12 queue,
+22 numAskedHosts followed by that many names, then numExHosts followed by one
+execution host name per slot. With offset = numAsked + numEx: 28+offset user
+CPU and 29+offset system CPU (seconds, -1 when unknown), 54+offset maximum
+resident and 55+offset maximum swap memory (KB, -1 when unknown).
+"""
+
+import re
+
+from apeltools.parsers.base import ParseError, Parser
+from apeltools.records.site import BatchRecord
+
+ITEM = re.compile(r'"((?:[^"]|"")*)"|(\S+)')
+MIN_ITEMS = 56  # with no hosts
+
+
+def items(line):
+    """The items of an lsb.acct line: strings unquoted, numbers as their text."""
+    found = []
+    for match in ITEM.finditer(line):
+        quoted = match.group(1)
+        if quoted is None:
+            word = match.group(2)
+            if '"' in word:
+                raise ParseError("unbalanced double quote")
+            found.append(word)
+        else:
+            found.append(quoted.replace('""', '"'))
+    return found
+
+
+def _seconds(text):
+    value = float(text)
+    return max(value, 0.0)  # -1: not available
+
+
+def _memory(text):
+    value = int(float(text))
+    return value if value > 0 else None
+
+
+class LSFParser(Parser):
+    name = "lsf"
+    batch_system = "LSF"
+
+    def parse(self, line):
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            return None
+        if not line.startswith('"JOB_FINISH"'):
+            return None
+        values = items(line)
+        try:
+            asked = int(values[22])
+            executed = int(values[23 + asked])
+            offset = asked + executed
+            if asked < 0 or executed < 0:
+                raise ValueError
+        except (IndexError, ValueError):
+            raise ParseError("numAskedHosts or numExHosts missing or not a number") from None
+        if len(values) < MIN_ITEMS + offset:
+            raise ParseError(f"expected at least {MIN_ITEMS} items plus hosts, found {len(values)}")
+        try:
+            end = int(values[2])
+            start = int(values[10])
+            processors = int(values[6])
+            cpu = _seconds(values[28 + offset]) + _seconds(values[29 + offset])
+            real, swap = _memory(values[54 + offset]), _memory(values[55 + offset])
+        except ValueError:
+            raise ParseError("a time, CPU or memory item is not a number") from None
+        if start <= 0:
+            return None  # never started
+        if end < start:
+            raise ParseError("event time is before the start time")
+        job_id = values[3]
+        if not job_id.isdigit():
+            raise ParseError("job id is not a number")
+        hosts = values[24 + asked:24 + offset]
+        return BatchRecord(
+            BatchSystem=self.batch_system,
+            LocalJobId=job_id,
+            LrmsId=job_id,
+            LocalUserId=values[11] or None,
+            LocalGroup=None,
+            Queue=values[12] or None,
+            MachineName=None,
+            WallDuration=end - start,
+            CpuDuration=int(round(cpu)),
+            Processors=len(hosts) or processors,
+            NodeCount=len(set(hosts)) or None,
+            StartTime=start,
+            EndTime=end,
+            MemoryReal=real,
+            MemoryVirtual=swap,
+        )

@@ -1,0 +1,114 @@
+"""PBS / Torque accounting: ``MM/DD/YYYY HH:MM:SS;<type>;<job id>;key=value key=value ...``.
+
+Only ``E`` (job end) records are jobs. ``start``/``end`` are epoch seconds;
+``resources_used.walltime``/``cput`` are ``[[D:]HH:]MM:SS`` or, on Torque 5.1
+and later, plain seconds; memory is ``<n>kb``. ``exec_host`` lists one
+``host/slot`` per slot (``node1/0+node1/1+node2/0``), or ranges of slots on
+Torque 5.1 and later (``node1/0-3,5+node2/0``): NodeCount is the number of
+distinct hosts, Processors the number of slots.
+"""
+
+from apeltools.parsers.base import ParseError, Parser, duration, epoch, memory_kb
+from apeltools.records.site import BatchRecord
+
+
+class PBSParser(Parser):
+    name = "pbs"
+    batch_system = "PBS"
+
+    def parse(self, line):
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            return None
+        parts = line.split(";", 3)
+        if len(parts) != 4:
+            raise ParseError("expected 'date;type;job id;attributes'")
+        _, kind, job_id, text = parts
+        if kind != "E":
+            return None
+        if not job_id:
+            raise ParseError("empty job id")
+        attrs = _attributes(text)
+        if not attrs.get("start") or attrs.get("start") == "0":
+            return None  # deleted before it ran
+        try:
+            start, end = epoch(attrs["start"]), epoch(attrs["end"])
+        except KeyError:
+            raise ParseError("no end time") from None
+        except ValueError:
+            raise ParseError("start or end is not epoch seconds") from None
+        try:
+            wall = duration(attrs["resources_used.walltime"]) if "resources_used.walltime" in attrs \
+                else max(end - start, 0)
+            cpu = duration(attrs.get("resources_used.cput", "0"))
+        except ValueError:
+            raise ParseError("walltime or cput is not a duration") from None
+        try:
+            real = memory_kb(attrs.get("resources_used.mem", ""), "b")
+            virtual = memory_kb(attrs.get("resources_used.vmem", ""), "b")
+        except ValueError:
+            raise ParseError("mem or vmem is not a memory size") from None
+        processors = nodes = None
+        if attrs.get("exec_host"):
+            try:
+                processors, nodes = exec_host_counts(attrs["exec_host"])
+            except ValueError:
+                raise ParseError("exec_host is not host/slots+host/slots...") from None
+        return BatchRecord(
+            BatchSystem=self.batch_system,
+            LocalJobId=job_id,
+            LrmsId=job_id,
+            LocalUserId=attrs.get("user") or None,
+            LocalGroup=attrs.get("group") or None,
+            Queue=attrs.get("queue") or None,
+            MachineName=job_id.partition(".")[2] or None,
+            WallDuration=wall,
+            CpuDuration=cpu,
+            Processors=processors,
+            NodeCount=nodes,
+            StartTime=start,
+            EndTime=end,
+            MemoryReal=real,
+            MemoryVirtual=virtual,
+        )
+
+
+def _attributes(text):
+    """``key=value`` pairs separated by spaces; a word without ``=`` continues the value before it."""
+    attrs = {}
+    key = None
+    for word in text.split(" "):
+        name, sep, value = word.partition("=")
+        if sep and name:
+            key = name
+            attrs[key] = value
+        elif key is not None and word:
+            attrs[key] += " " + word
+    return attrs
+
+
+def exec_host_counts(text):
+    """(slots, distinct hosts) of an exec_host value."""
+    hosts = set()
+    slots = 0
+    for item in text.split("+"):
+        host, sep, spec = item.partition("/")
+        if not host:
+            raise ValueError(item)
+        hosts.add(host)
+        if not sep:
+            slots += 1
+            continue
+        if "*" in spec:  # PBS Pro: host/slot*count
+            spec, _, count = spec.partition("*")
+            slots += int(count)
+            continue
+        for piece in spec.split(","):
+            first, dash, last = piece.partition("-")
+            count = int(last) - int(first) + 1 if dash else 1
+            if count <= 0 or int(first) < 0:
+                raise ValueError(piece)
+            slots += count
+    if slots <= 0:
+        raise ValueError(text)
+    return slots, len(hosts)

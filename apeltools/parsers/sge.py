@@ -1,0 +1,76 @@
+"""SGE / OGE / Univa Grid Engine: the ``accounting`` file, colon-separated, one job per line.
+
+Fields (0-based): 0 queue, 1 host, 2 group, 3 owner, 5 job number, 9 start
+and 10 end time (epoch seconds, or milliseconds on Univa 8.2 and later),
+13 ru_wallclock, 17 ru_maxrss (KB), 34 slots, 36 cpu (s), 42 maxvmem
+(bytes). Field 37 (``mem``) is an integral in GB-seconds, not a size, so it is
+not used as memory. ``#`` lines are comments; a start time of 0 is a job that
+never ran.
+"""
+
+from apeltools.parsers.base import ParseError, Parser
+from apeltools.records.site import BatchRecord
+
+MIN_FIELDS = 43
+MILLISECONDS = 10 ** 11  # an epoch this large is in milliseconds (seconds would be after year 5000)
+
+
+def _time(text):
+    value = int(float(text))
+    if value < 0:
+        raise ValueError(text)
+    return value // 1000 if value >= MILLISECONDS else value
+
+
+def _number(text):
+    value = float(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+class SGEParser(Parser):
+    name = "sge"
+    batch_system = "SGE"
+
+    def parse(self, line):
+        line = line.rstrip("\r\n")
+        if not line.strip() or line.startswith("#"):
+            return None
+        cells = line.split(":")
+        if len(cells) < MIN_FIELDS:
+            raise ParseError(f"expected at least {MIN_FIELDS} ':'-separated fields, found {len(cells)}")
+        try:
+            start, end = _time(cells[9]), _time(cells[10])
+        except ValueError:
+            raise ParseError("start or end time is not a number") from None
+        if start == 0:
+            return None
+        job_id = cells[5]
+        if not job_id.isdigit():
+            raise ParseError("job number is not a number")
+        try:
+            wall = int(round(_number(cells[13])))
+            cpu = int(round(_number(cells[36])))
+            slots = int(cells[34])
+            max_rss = int(round(_number(cells[17])))
+            max_vmem = _number(cells[42])
+        except ValueError:
+            raise ParseError("ru_wallclock, slots, cpu, ru_maxrss or maxvmem is not a number") from None
+        return BatchRecord(
+            BatchSystem=self.batch_system,
+            LocalJobId=job_id,
+            LrmsId=job_id,
+            LocalUserId=cells[3] or None,
+            LocalGroup=cells[2] or None,
+            Queue=cells[0] or None,
+            MachineName=cells[1] or None,
+            WallDuration=wall,
+            CpuDuration=cpu,
+            Processors=slots,
+            NodeCount=None,
+            StartTime=start,
+            EndTime=end,
+            MemoryReal=max_rss or None,
+            MemoryVirtual=int(round(max_vmem / 1024)) or None,
+        )

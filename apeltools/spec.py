@@ -1,0 +1,285 @@
+"""Benchmarks (ServiceLevel) of each CE over time: from configuration or the site BDII, with history.
+
+Configuration lists ``manual_spec1 = <CE id>,<type>,<value>[,<since YYYY-MM-DD>]``
+(``manual_spec2``, ... likewise) in ``[spec_updater]``, as the existing
+client.cfg does. A BDII publishes GLUE 1.3 ``GlueCECapability:
+CPUScalingReferenceSI00=<v>`` on the CE (or ``GlueHostBenchmarkSI00`` on its
+subclusters), both si2k, and GLUE 2 ``GLUE2Benchmark`` entries
+(``GLUE2BenchmarkType``/``GLUE2BenchmarkValue``, e.g. ``hep-spec06``) below
+the CE's computing service.
+
+The history keeps one period per benchmark: a change closes the current
+period and opens a new one. A CE's first benchmark applies back to the
+beginning (jobs that ended before it was first recorded still need one),
+unless its configuration entry names a ``since`` date. A CE is named by its
+full CE id (GLUE 1, configuration) or by its host name (GLUE 2); a job's CE id
+is looked up as it is first, then by its host.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import re
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from apeltools.db import site
+from apeltools.errors import ApelError, ConfigError
+from apeltools.records.benchmark import BENCHMARK_TYPES, canonical_type
+
+log = logging.getLogger(__name__)
+
+GLUE1_BASE = "o=grid"
+GLUE2_BASE = "GLUE2GroupID=grid,o=glue"
+LDAP_TIMEOUT = 30
+MANUAL_SPEC = re.compile(r"^manual_spec\d*$")
+# GLUE 2 benchmark type names → our benchmark types.
+GLUE2_TYPES = {"hep-spec06": "HEPSPEC", "hepspec06": "HEPSPEC", "hepspec": "HEPSPEC",
+               "hepscore23": "HEPscore23", "hep-score23": "HEPscore23",
+               "specint2000": "si2k", "si2k": "si2k", "si00": "si2k"}
+CAPABILITY = "CPUScalingReferenceSI00="
+
+
+class SpecError(ApelError):
+    """Benchmarks could not be read from the configuration or the BDII."""
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """The benchmark of one CE: type (HEPscore23, HEPSPEC, si2k) and value; ``since`` (epoch) or None."""
+
+    ce: str
+    type: str
+    value: float
+    since: int | None = None
+
+
+def ce_host(ce_id):
+    """The host part of a CE id (``ce01.example.org:8443/cream-pbs-long`` → ``ce01.example.org``)."""
+    return ce_id.split("/", 1)[0].split(":", 1)[0]
+
+
+def _benchmark(ce, type_name, value_text, since=None):
+    try:
+        kind = canonical_type(type_name)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    try:
+        value = float(value_text)
+    except ValueError:
+        raise ConfigError(f"benchmark value {value_text!r} of {ce} is not a number") from None
+    if value <= 0:
+        raise ConfigError(f"benchmark value of {ce} must be positive, not {value_text}")
+    return Benchmark(ce, kind, value, since)
+
+
+def from_config(config):
+    """Benchmarks named in ``[spec_updater] manual_spec*`` entries."""
+    parser = config.parser
+    if not parser.has_section("spec_updater"):
+        return []
+    found = []
+    for key in sorted(parser.options("spec_updater")):
+        if not MANUAL_SPEC.match(key):
+            continue
+        text = config.get("spec_updater", key)
+        items = [item.strip() for item in text.split(",")]
+        if len(items) not in (3, 4) or not items[0]:
+            raise ConfigError(f"[spec_updater] {key} must be '<CE id>,<type>,<value>[,<YYYY-MM-DD>]', not {text!r}")
+        since = None
+        if len(items) == 4:
+            try:
+                since = calendar.timegm(time.strptime(items[3], "%Y-%m-%d"))
+            except ValueError:
+                raise ConfigError(f"[spec_updater] {key}: {items[3]!r} is not a YYYY-MM-DD date") from None
+        found.append(_benchmark(items[0], items[1], items[2], since))
+    return found
+
+
+# -- BDII ----------------------------------------------------------------
+
+
+def _values(attrs, name):
+    value = attrs.get(name) or []
+    return [value] if isinstance(value, (str, bytes, int, float)) else list(value)
+
+
+def _search(connection, base, query, attributes):
+    import ldap3
+
+    try:
+        connection.search(base, query, search_scope=ldap3.SUBTREE, attributes=attributes)
+    except ldap3.core.exceptions.LDAPNoSuchObjectResult:
+        return []
+    except ldap3.core.exceptions.LDAPException as error:
+        raise SpecError(f"BDII search under {base} failed: {error}") from None
+    return [(entry["dn"], entry["attributes"]) for entry in connection.response or []
+            if entry.get("type") == "searchResEntry"]
+
+
+def _glue1(connection, base):
+    found = []
+    for _, attrs in _search(connection, base, "(objectClass=GlueCE)",
+                            ["GlueCEUniqueID", "GlueCECapability", "GlueForeignKey"]):
+        ce = next((str(v) for v in _values(attrs, "GlueCEUniqueID")), None)
+        if not ce:
+            continue
+        value = None
+        for capability in _values(attrs, "GlueCECapability"):
+            if str(capability).startswith(CAPABILITY):
+                value = str(capability)[len(CAPABILITY):]
+        if value is None:
+            value = _subcluster_si00(connection, base, attrs)
+        if value is None:
+            log.warning("BDII: CE %s publishes no CPUScalingReferenceSI00 nor GlueHostBenchmarkSI00", ce)
+            continue
+        try:
+            found.append(_benchmark(ce, "si2k", value))
+        except ConfigError as error:
+            log.warning("BDII: CE %s: %s", ce, error)
+    return found
+
+
+def _subcluster_si00(connection, base, ce_attrs):
+    """The mean GlueHostBenchmarkSI00 of the subclusters of the CE's cluster, as text, or None."""
+    values = []
+    for key in _values(ce_attrs, "GlueForeignKey"):
+        if not str(key).startswith("GlueClusterUniqueID="):
+            continue
+        query = f"(&(objectClass=GlueSubCluster)(GlueChunkKey={_escape(str(key))}))"
+        for _, attrs in _search(connection, base, query, ["GlueHostBenchmarkSI00"]):
+            for value in _values(attrs, "GlueHostBenchmarkSI00"):
+                try:
+                    if float(value) > 0:
+                        values.append(float(value))
+                except ValueError:
+                    continue
+    return str(sum(values) / len(values)) if values else None
+
+
+def _escape(text):
+    from ldap3.utils.conv import escape_filter_chars
+
+    return escape_filter_chars(text)
+
+
+def _glue2(connection, base):
+    """Benchmarks of GLUE 2 computing services, by CE host: the manager's own benchmark,
+    else the mean over its execution environments; the preferred type when there are several."""
+    by_host = {}  # host -> {type: (manager values, environment values)}
+    query = "(objectClass=GLUE2Benchmark)"
+    attributes = ["GLUE2BenchmarkType", "GLUE2BenchmarkValue", "GLUE2BenchmarkExecutionEnvironmentForeignKey"]
+    hosts_of = {}
+    for dn, attrs in _search(connection, base, query, attributes):
+        kind = GLUE2_TYPES.get(str(next(iter(_values(attrs, "GLUE2BenchmarkType")), "")).lower())
+        if kind is None:
+            continue
+        try:
+            value = float(next(iter(_values(attrs, "GLUE2BenchmarkValue"))))
+        except (StopIteration, ValueError):
+            continue
+        service_dn = _service_dn(dn)
+        if service_dn is None:
+            continue
+        if service_dn not in hosts_of:
+            hosts_of[service_dn] = _service_hosts(connection, service_dn)
+        level = 1 if _values(attrs, "GLUE2BenchmarkExecutionEnvironmentForeignKey") else 0
+        for host in hosts_of[service_dn]:
+            by_host.setdefault(host, {}).setdefault(kind, ([], []))[level].append(value)
+    found = []
+    for host, kinds in sorted(by_host.items()):
+        for kind in BENCHMARK_TYPES:
+            if kind in kinds:
+                manager, environments = kinds[kind]
+                values = manager or environments
+                found.append(Benchmark(host, kind, sum(values) / len(values)))
+                break
+    return found
+
+
+def _service_dn(dn):
+    parts = dn.split(",")
+    for index, part in enumerate(parts):
+        if part.lower().startswith("glue2serviceid="):
+            return ",".join(parts[index:])
+    return None
+
+
+def _service_hosts(connection, service_dn):
+    """Hosts of a computing service: its endpoints' URL hosts, else the service id's host part."""
+    hosts = set()
+    for _, attrs in _search(connection, service_dn, "(objectClass=GLUE2Endpoint)", ["GLUE2EndpointURL"]):
+        for url in _values(attrs, "GLUE2EndpointURL"):
+            host = urlsplit(str(url)).hostname
+            if host:
+                hosts.add(host)
+    if not hosts:
+        service_id = service_dn.split(",", 1)[0].split("=", 1)[1]
+        hosts.add(service_id.split("_", 1)[0])
+    return sorted(hosts)
+
+
+def discover(bdii_url, site_name=None):
+    """Benchmarks published in a BDII (GLUE 2 and GLUE 1.3), optionally only those of one site."""
+    import ldap3
+
+    glue1_base, glue2_base = GLUE1_BASE, GLUE2_BASE
+    if site_name:
+        glue1_base = f"Mds-Vo-name={site_name},Mds-Vo-name=local,{GLUE1_BASE}"
+        glue2_base = f"GLUE2DomainID={site_name},{GLUE2_BASE}"
+    try:
+        server = ldap3.Server(bdii_url, connect_timeout=LDAP_TIMEOUT, get_info=ldap3.NONE)
+        connection = ldap3.Connection(server, auto_bind=True, receive_timeout=LDAP_TIMEOUT, read_only=True)
+    except ldap3.core.exceptions.LDAPException as error:
+        raise SpecError(f"cannot query BDII {bdii_url}: {error}") from None
+    try:
+        found = _glue2(connection, glue2_base) + _glue1(connection, glue1_base)
+    finally:
+        connection.unbind()
+    log.info("BDII %s: benchmarks of %d CEs", bdii_url, len(found))
+    return found
+
+
+# -- history ---------------------------------------------------------------
+
+
+def update(db, benchmarks, source, now=None):
+    """Record benchmarks in the history; returns those that changed it."""
+    now = int(time.time()) if now is None else now
+    known = {ce for ce, *_ in site.spec_history(db)}
+    changed = []
+    for benchmark in benchmarks:
+        at = benchmark.since if benchmark.since is not None else (now if benchmark.ce in known else 0)
+        if site.set_spec(db, benchmark.ce, benchmark.type, benchmark.value, at, source):
+            log.info("benchmark of %s is now %s %s (%s)", benchmark.ce, benchmark.type, benchmark.value, source)
+            changed.append(benchmark)
+        known.add(benchmark.ce)
+    return changed
+
+
+class History:
+    """The benchmark history, to find the benchmark of a CE at a moment."""
+
+    def __init__(self, periods):
+        self._periods = {}
+        for ce, kind, value, start, stop, _ in periods:
+            self._periods.setdefault(ce, []).append((int(start), None if stop is None else int(stop),
+                                                     kind, float(value)))
+
+    @classmethod
+    def load(cls, db):
+        return cls(site.spec_history(db))
+
+    def at(self, ce_id, moment):
+        """(type, value) of the CE's benchmark at ``moment`` (epoch), or None."""
+        periods = self._periods.get(ce_id)
+        if periods is None:
+            periods = self._periods.get(ce_host(ce_id))
+            if periods is None:
+                return None
+        for start, stop, kind, value in periods:
+            if start <= moment and (stop is None or moment < stop):
+                return kind, value
+        return None
