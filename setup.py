@@ -33,5 +33,16 @@ setup(
         "defusedxml>=0.7",
     ],
     extras_require={"test": ["pytest>=7", "click-man>=0.4", "jsonschema>=4"]},
-    entry_points={"console_scripts": [f"{name} = {target}" for name, target in PROGRAMS.items()]},
+    entry_points={
+        "console_scripts": [f"{name} = {target}" for name, target in PROGRAMS.items()],
+        # Log parsers; a site package adds its own batch system to this group.
+        "apeltools.parsers": [
+            "blah = apeltools.parsers.blah:BlahParser",
+            "slurm = apeltools.parsers.slurm:SlurmParser",
+            "pbs = apeltools.parsers.pbs:PBSParser",
+            "sge = apeltools.parsers.sge:SGEParser",
+            "lsf = apeltools.parsers.lsf:LSFParser",
+            "htcondor = apeltools.parsers.htcondor:HTCondorParser",
+        ],
+    },
 )
