@@ -13,7 +13,7 @@ period and opens a new one. A CE's first benchmark applies back to the
 beginning (jobs that ended before it was first recorded still need one),
 unless its configuration entry names a ``since`` date. A CE is named by its
 full CE id (GLUE 1, configuration) or by its host name (GLUE 2); a job's CE id
-is looked up as it is first, then by its host.
+is looked up as it is first, then by its host; a host name finds a CE id on it.
 """
 
 from __future__ import annotations
@@ -267,6 +267,9 @@ class History:
         for ce, kind, value, start, stop, _ in periods:
             self._periods.setdefault(ce, []).append((int(start), None if stop is None else int(stop),
                                                      kind, float(value)))
+        # A host name also finds the periods of a CE id on that host (the first, when several).
+        for ce in sorted(self._periods):
+            self._periods.setdefault(ce_host(ce), self._periods[ce])
 
     @classmethod
     def load(cls, db):
