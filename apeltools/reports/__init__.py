@@ -1,0 +1,1 @@
+"""Reports rendered from the repository database with jinja2 templates (``templates/``)."""
