@@ -18,7 +18,8 @@ setup(
     packages=find_packages(include=["apeltools", "apeltools.*"]) + ["apeltools.sql"],
     # The schema files live at the top of the source tree (sql/) and install inside the package.
     package_dir={"apeltools.sql": "sql"},
-    package_data={"apeltools.sql": ["mysql/*.sql", "sqlite/*.sql"], "apeltools": ["py.typed"]},
+    package_data={"apeltools.sql": ["mysql/*.sql", "sqlite/*.sql"],
+                  "apeltools": ["py.typed", "reports/templates/*.html"]},
     install_requires=[
         "click>=8.1",
         "stomp.py>=8.1",
