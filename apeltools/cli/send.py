@@ -104,9 +104,10 @@ def main(ctx, queue_dir, daemon, interval, max_wait):
             sender.drain()
     except Interrupted as stop:
         log.info(sender.tally.summary())
+        left = f"{outgoing.count()} messages left in {settings.path}"
         if str(stop) == "stopped":
-            raise ApelError(f"stopped before everything was sent ({sender.tally.summary()})") from None
-        raise ApelError(f"broker unavailable, {sender.tally.summary()}: {stop}") from None
+            raise ApelError(f"stopped before everything was sent: {left}") from None
+        raise ApelError(f"broker unavailable, {left}: {stop}") from None
     finally:
         sender.close()
     tally = sender.tally

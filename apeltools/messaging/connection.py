@@ -65,7 +65,7 @@ class Events(stomp.ConnectionListener):
             self.lost.set()
             self.changed.notify_all()
         if self._on_lost is not None:
-            self._on_lost()
+            self._on_lost(self)
 
     def on_heartbeat_timeout(self):
         log.warning("broker heartbeat timed out")
@@ -257,20 +257,25 @@ class Link:
     def is_rabbitmq(self) -> bool:
         return self.events.server.lower().startswith("rabbitmq")
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
+        """Disconnect; with ``failed`` the next :meth:`open` starts with the next broker of the list."""
+        if failed:
+            self._next += 1
         if self.connection is not None:
             self._drop(self.connection)
             self.connection = None
 
     @staticmethod
     def _drop(connection) -> None:
+        """Close without waiting for the broker: a broker that stopped answering must not hang us."""
         try:
             if connection.is_connected():
                 connection.disconnect()
         except (stomp.exception.StompException, OSError):
             pass
         try:
-            connection.transport.stop()
+            # Closing the socket ends stomp.py's reading thread even when the peer is silent.
+            connection.transport.disconnect_socket()
         except Exception:  # noqa: BLE001 - a half-open stomp.py transport may fail in many ways
             pass
 

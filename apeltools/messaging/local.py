@@ -61,7 +61,7 @@ class LocalChannel:
         done, self._done = self._done, []
         return done, [], False
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
         pass
 
 

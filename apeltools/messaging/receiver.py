@@ -53,7 +53,7 @@ class Receiver:
         self._workers = [threading.Thread(target=self._worker, name=f"receiver-{i}", daemon=True)
                          for i in range(workers)]
         link.on_message = self._arrived
-        link.on_lost = self._wake.set
+        link.on_lost = self._connection_lost
 
     def request_stop(self) -> None:
         """Stop soon (a signal handler may call this)."""
@@ -80,7 +80,7 @@ class Receiver:
                 if self.stop.is_set():
                     break
                 trouble, self._trouble = self._trouble, None
-                self.link.close()
+                self.link.close(failed=not trouble)
                 if trouble:
                     failures = 1 if self._stored != stored else failures + 1
                     stored = self._stored
@@ -103,6 +103,10 @@ class Receiver:
         self.link.subscribe(self.destination, {"prefetch-count": str(self.prefetch),
                                                "activemq.prefetchSize": str(self.prefetch)})
         log.info("receiving from %s on %s", self.destination, self.link.broker)
+
+    def _connection_lost(self, events) -> None:
+        if events is self.link.events:  # not an old connection we closed ourselves
+            self._wake.set()
 
     def _arrived(self, frame, events) -> None:
         # stomp.py's thread: a full work queue holds it, and so the broker, back.

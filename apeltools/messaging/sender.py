@@ -43,7 +43,8 @@ class Channel(Protocol):
     def wait(self, timeout: float) -> tuple[list[str], list[tuple[str | None, str]], bool]:
         """Block until receipts, errors or loss: (receipted tokens, (token, reason) errors, lost)."""
 
-    def close(self) -> None: ...
+    def close(self, failed: bool = False) -> None:
+        """Disconnect; ``failed`` says the destination misbehaved (try another broker next)."""
 
 
 class StompChannel:
@@ -69,8 +70,8 @@ class StompChannel:
         receipts, errors = events.take()
         return receipts, errors, events.lost.is_set()
 
-    def close(self) -> None:
-        self.link.close()
+    def close(self, failed: bool = False) -> None:
+        self.link.close(failed)
 
 
 @dataclass
@@ -259,7 +260,7 @@ class Sender:
             self._lost(f"{reason}; sending {len(self._flights)} unacknowledged messages again")
             return
         if any(f.token and time.monotonic() - f.sent_at >= self.receipt_timeout for f in self._flights.values()):
-            self._lost(f"no receipt within {self.receipt_timeout:.0f} s; reconnecting and sending "
+            self._lost(f"no receipt within {self.receipt_timeout:g} s; reconnecting and sending "
                        f"{len(self._flights)} messages again")
 
     def _strike(self, token, reason) -> None:
@@ -284,7 +285,7 @@ class Sender:
         """Drop the connection; every message awaiting a receipt will be sent again."""
         log.warning("%s", why)
         self._connected = False
-        self.channel.close()
+        self.channel.close(failed=True)
         self._tokens.clear()
         for flight in self._flights.values():
             flight.token = None
