@@ -2,7 +2,7 @@
 
 Fields (0-based): 0 queue, 1 host, 2 group, 3 owner, 5 job number, 9 start
 and 10 end time (epoch seconds, or milliseconds on Univa 8.2 and later),
-13 ru_wallclock, 17 ru_maxrss (KB), 34 slots, 36 cpu (s), 42 maxvmem
+13 ru_wallclock, 16 ru_maxrss (KB), 34 slots, 36 cpu (s), 42 maxvmem
 (bytes). Field 37 (``mem``) is an integral in GB-seconds, not a size, so it is
 not used as memory. ``#`` lines are comments; a start time of 0 is a job that
 never ran.
@@ -53,7 +53,7 @@ class SGEParser(Parser):
             wall = int(round(_number(cells[13])))
             cpu = int(round(_number(cells[36])))
             slots = int(cells[34])
-            max_rss = int(round(_number(cells[17])))
+            max_rss = int(round(_number(cells[16])))
             max_vmem = _number(cells[42])
         except ValueError:
             raise ParseError("ru_wallclock, slots, cpu, ru_maxrss or maxvmem is not a number") from None
