@@ -1,0 +1,263 @@
+"""End to end: apel-send → real broker (RabbitMQ, ActiveMQ) → apel-receive, and what survives faults.
+
+apel-receive runs as a real subprocess, so that it can be stopped with
+SIGTERM or killed with SIGKILL; apel-send runs in-process (CliRunner) or as
+the library's Sender in a thread when a fault must hit it mid-run.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+from click.testing import CliRunner
+from dirq.queue import Queue
+from dirq.QueueSimple import QueueSimple
+
+from apeltools.cli.send import main as send_main
+from apeltools.messaging import crypto, queues
+from apeltools.messaging.brokers import Broker
+from apeltools.messaging.connection import Link
+from apeltools.messaging.sender import Sender, StompChannel, signer_for
+from apeltools.retry import Backoff
+from tests import pki as testpki
+
+RECEIVE = [sys.executable, "-c", "from apeltools.cli.receive import main; main()"]
+BODY = "APEL-summary-job-message: v0.2\nSite: SITE-{i}\nMonth: 3\n%%\n"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return testpki.build(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(params=["rabbitmq", "activemq"])
+def broker(request):
+    return request.getfixturevalue(f"{request.param}_service")
+
+
+class Setup:
+    """Directories, configuration files and helpers of one sender → broker → receiver test."""
+
+    def __init__(self, tmp_path, pki, service, incoming=None):
+        self.tmp, self.pki, self.service = tmp_path, pki, service
+        self.destination = f"/queue/apeltools.e2e.{uuid.uuid4().hex[:10]}"
+        self.incoming = incoming or tmp_path / "incoming"
+        self.reject = tmp_path / "reject"
+        (tmp_path / "dns").write_text(crypto.signer_dn(pki.site.cert) + "\n")
+        login = "" if service.name == "activemq" else "username: guest\npassword: guest\n"
+        self.config = {}
+        for role, identity, path in (("sender", pki.site, tmp_path / "outgoing"),
+                                     ("receiver", pki.other_site, self.incoming)):
+            cert, key = pki.files(identity)
+            config = tmp_path / f"{role}.cfg"
+            config.write_text(f"""
+[broker]
+host: {service.host}
+port: {service.port}
+heartbeat: 2
+{login}
+[certificates]
+certificate: {cert}
+key: {key}
+capath: {pki.capath}
+[messaging]
+destination: {self.destination}
+path: {path}
+reject_path: {self.reject}
+receipt_timeout: 5
+""")
+            self.config[role] = str(config)
+
+    def queue(self, count, first=0):
+        outgoing = QueueSimple(str(self.tmp / "outgoing"))
+        return [outgoing.add(BODY.format(i=i).encode()) for i in range(first, first + count)]
+
+    def send(self):
+        result = CliRunner().invoke(send_main, ["--config", self.config["sender"]])
+        assert result.exit_code == 0, result.output
+        return result
+
+    def start_receiver(self):
+        log = open(self.tmp / "receiver.log", "ab")
+        return subprocess.Popen(RECEIVE + ["--config", self.config["receiver"], "--dn-file",
+                                           str(self.tmp / "dns"), "-v"],
+                                stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, APELTOOLS_CONFIG=""))
+
+    def log(self):
+        return (self.tmp / "receiver.log").read_text()
+
+    def elements(self, which="incoming"):
+        path, schema = {"incoming": (self.incoming, queues.INCOMING_SCHEMA),
+                        "reject": (self.reject, queues.REJECT_SCHEMA)}[which]
+        queue = Queue(str(path), schema=schema)  # dirq's own class reads what we wrote
+        found = []
+        for name in queue:
+            if queue.lock(name):
+                found.append(queue.get(name))
+                queue.unlock(name)
+        return found
+
+    def wait_for(self, count, which="incoming", timeout=60, receiver=None):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if Queue(str(self.incoming if which == "incoming" else self.reject),
+                     schema=queues.INCOMING_SCHEMA if which == "incoming" else queues.REJECT_SCHEMA
+                     ).count() >= count:
+                return
+            if receiver is not None and receiver.poll() is not None:
+                pytest.fail(f"apel-receive exited {receiver.returncode}:\n{self.log()}")
+            time.sleep(0.2)
+        pytest.fail(f"only some of {count} messages arrived in {which}:\n{self.log()[-3000:]}")
+
+
+def stop(receiver):
+    receiver.send_signal(signal.SIGTERM)
+    return receiver.wait(timeout=60)
+
+
+def test_send_and_receive_through_a_real_broker(broker, tmp_path, pki):
+    setup = Setup(tmp_path, pki, broker)
+    names = setup.queue(30)
+    setup.send()
+    # Two bad messages straight onto the broker: tampered, and from a signer not in the DN list.
+    link = Link([Broker(broker.host, broker.port)], username=broker.user, password=broker.password,
+                heartbeat=0)
+    link.open()
+    good = crypto.sign(b"Site: X\n", pki.site.cert_pem, pki.site.key_pem)
+    link.send(setup.destination, good.replace(b"Site: X", b"Site: Y"), {"empa-id": "tampered", "persistent": "true"})
+    link.send(setup.destination, crypto.sign(b"Site: X\n", pki.other_site.cert_pem, pki.other_site.key_pem),
+              {"empa-id": "stranger", "persistent": "true"})
+    link.close()
+    receiver = setup.start_receiver()
+    try:
+        setup.wait_for(30, receiver=receiver)
+        setup.wait_for(2, "reject", receiver=receiver)
+    finally:
+        assert stop(receiver) == 0
+    accepted = setup.elements()
+    assert sorted(e["empaid"] for e in accepted) == sorted(names)
+    assert {e["signer"] for e in accepted} == {testpki.SITE_DN}
+    assert {e["body"] for e in accepted} == {BODY.format(i=i) for i in range(30)}
+    reasons = {e["empaid"]: e["error"] for e in setup.elements("reject")}
+    assert "signature not verified" in reasons["tampered"]
+    assert "is not in the DN list" in reasons["stranger"]
+    assert "received 32 messages" in setup.log() and "30 accepted, 2 rejected" in setup.log()
+
+
+def test_local_transport_through_the_programs(tmp_path, pki):
+    cert, key = pki.files(pki.site)
+    (tmp_path / "dns").write_text(crypto.signer_dn(pki.site.cert) + "\n")
+    config = tmp_path / "local.cfg"
+    config.write_text(f"""
+[certificates]
+certificate: {cert}
+key: {key}
+capath: {pki.capath}
+[messaging]
+path: {tmp_path}/outgoing
+wire_path: {tmp_path}/wire
+dn_file: {tmp_path}/dns
+""")
+    outgoing = QueueSimple(str(tmp_path / "outgoing"))
+    names = [outgoing.add(BODY.format(i=i).encode()) for i in range(5)]
+    assert CliRunner().invoke(send_main, ["--config", str(config)]).exit_code == 0
+    receive_config = config.read_text().replace(f"path: {tmp_path}/outgoing", f"path: {tmp_path}/incoming")
+    (tmp_path / "receiver.cfg").write_text(receive_config)
+    done = subprocess.run(RECEIVE + ["--config", str(tmp_path / "receiver.cfg"), "--once"], capture_output=True)
+    assert done.returncode == 0 and done.stderr == b""  # quiet success
+    incoming = Queue(str(tmp_path / "incoming"), schema=queues.INCOMING_SCHEMA)
+    assert sorted(incoming.get(n)["empaid"] for n in incoming if incoming.lock(n)) == sorted(names)
+
+
+@pytest.mark.slow
+def test_broker_restart_while_messages_are_in_flight_loses_nothing(rabbitmq_service, tmp_path, pki):
+    setup = Setup(tmp_path, pki, rabbitmq_service)
+    names = setup.queue(3000)
+    receiver = setup.start_receiver()
+    link = Link([Broker(rabbitmq_service.host, rabbitmq_service.port)], username="guest", password="guest",
+                heartbeat=2)
+    sender = Sender(queues.outgoing_queue(tmp_path / "outgoing"), StompChannel(link, setup.destination),
+                    signer_for(pki.site.cert_pem, pki.site.key_pem), receipt_timeout=5,
+                    backoff=Backoff(initial=0.5, maximum=2, give_up_after=120))
+    outcome = {}
+    thread = threading.Thread(target=lambda: outcome.update(tally=sender.drain(show_progress=False)))
+    try:
+        thread.start()
+        while Queue(str(setup.incoming), schema=queues.INCOMING_SCHEMA).count() < 300:
+            time.sleep(0.05)
+        rabbitmq_service.restart()
+        thread.join(timeout=180)
+        assert (outcome["tally"].sent, outcome["tally"].dead_letters) == (3000, 0)
+        setup.wait_for(3000, receiver=receiver, timeout=120)
+    finally:
+        sender.close()
+        if not rabbitmq_service.is_running():
+            rabbitmq_service.start()
+        stop(receiver)
+    received = [e["empaid"] for e in setup.elements()]
+    assert set(received) == set(names)  # every message, duplicates at most (at least once)
+    assert QueueSimple(str(tmp_path / "outgoing")).count() == 0
+    assert setup.elements("reject") == []
+
+
+@pytest.mark.slow
+def test_receiver_killed_mid_stream_and_restarted_loses_nothing(rabbitmq_service, tmp_path, pki):
+    setup = Setup(tmp_path, pki, rabbitmq_service)
+    names = setup.queue(1500)
+    setup.send()
+    receiver = setup.start_receiver()
+    setup.wait_for(200, receiver=receiver)
+    receiver.send_signal(signal.SIGKILL)
+    receiver.wait()
+    receiver = setup.start_receiver()  # no pidfile: nothing blocks the restart
+    try:
+        setup.wait_for(1500, receiver=receiver, timeout=120)
+    finally:
+        stop(receiver)
+    assert set(e["empaid"] for e in setup.elements()) == set(names)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 2 MB tmpfs for the incoming queue (needs root); yields its path."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs (not root?)")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("service", ["rabbitmq", "activemq"])
+def test_full_disk_keeps_messages_with_the_broker_until_space_returns(request, service, tmp_path, pki,
+                                                                     tiny_disk):
+    broker_service = request.getfixturevalue(f"{service}_service")
+    setup = Setup(tmp_path, pki, broker_service, incoming=tiny_disk / "incoming")
+    filler = tiny_disk / "filler"
+    with open(filler, "wb") as handle:
+        try:
+            handle.write(b"\0" * (4 * 1024 * 1024))
+        except OSError:
+            pass  # the disk is full now
+    names = setup.queue(40)
+    setup.send()
+    receiver = setup.start_receiver()
+    try:
+        deadline = time.monotonic() + 30
+        while "No space left on device" not in setup.log() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "No space left on device" in setup.log()
+        assert receiver.poll() is None  # still running, retrying
+        filler.unlink()
+        setup.wait_for(40, receiver=receiver, timeout=90)
+    finally:
+        stop(receiver)
+    assert set(e["empaid"] for e in setup.elements()) == set(names)
+    assert setup.elements("reject") == []
