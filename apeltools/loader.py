@@ -20,6 +20,7 @@ from apeltools.messaging import queues
 from apeltools.progress import Progress
 from apeltools.records import text
 from apeltools.records.message import describe_errors, parse_message, reject_body
+from apeltools.records.text import split_stream
 from apeltools.records.types import now as current_time
 from apeltools.retry import Backoff, Interrupted
 
@@ -206,10 +207,14 @@ def queue_items(incoming):
 
 
 def file_items(paths, signer=None, read=None):
-    """(Message, finish) pairs for files holding one message each (``-`` is stdin)."""
+    """(Message, finish) pairs for files (``-`` is stdin), each holding a message or a stream
+    of text messages one after another (as ``apel-publish --stdout`` writes them)."""
     for path in paths:
-        text, problem = read(path)
-        yield Message(body=text, signer=signer, source=path, problem=problem), lambda done: None
+        body, problem = read(path)
+        parts = [body] if problem else split_stream(body)
+        for n, part in enumerate(parts):
+            source = path if len(parts) == 1 else f"{path}#{n + 1}"
+            yield Message(body=part, signer=signer, source=source, problem=problem), lambda done: None
 
 
 def load_queue(loader, incoming, show_progress=False):

@@ -8,6 +8,8 @@ CONSOLE_SCRIPTS = {
     "apeltools": "apeltools.cli.main:main",
     "apel-load": "apeltools.cli.load:main",
     "apel-summarise": "apeltools.cli.summarise:main",
+    "apel-publish": "apeltools.cli.publish:main",
+    "apel-query": "apeltools.cli.query:main",
     "apel-send": "apeltools.cli.send:main",
     "apel-receive": "apeltools.cli.receive:main",
     "apel-parse": "apeltools.cli.parse:main",

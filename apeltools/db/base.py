@@ -144,6 +144,41 @@ class Database:
             finally:
                 cursor.close()
 
+    def iterate(self, sql, params=(), size=5000):
+        """Yield the rows of a query as dicts, fetched ``size`` at a time (for large tables)."""
+        with self._errors():
+            cursor = self.conn.cursor()
+            try:
+                cursor.execute(self._sql(sql), tuple(params))
+                names = [d[0] for d in cursor.description]
+                while True:
+                    rows = cursor.fetchmany(size)
+                    if not rows:
+                        break
+                    for row in rows:
+                        yield dict(zip(names, row))
+            finally:
+                cursor.close()
+
+    def now(self):
+        """The database's current time (UTC) as epoch seconds."""
+        from apeltools.records.fields import epoch_of_sql_time
+
+        return epoch_of_sql_time(self.query(f"SELECT {self.NOW}")[0][0])
+
+    def get_mark(self, kind):
+        """Epoch seconds stored for ``kind`` in LastUpdated, or None."""
+        from apeltools.records.fields import epoch_of_sql_time
+
+        rows = self.query("SELECT UpdateTime FROM LastUpdated WHERE Type = ?", (kind,))
+        return epoch_of_sql_time(rows[0][0]) if rows else None
+
+    def set_mark(self, kind, epoch):
+        """Store epoch seconds for ``kind`` in LastUpdated."""
+        with self.transaction():
+            self.execute("DELETE FROM LastUpdated WHERE Type = ?", (kind,))
+            self.execute(f"INSERT INTO LastUpdated (Type, UpdateTime) VALUES (?, {self.TIME_MARK})", (kind, epoch))
+
     def executescript(self, script):
         """Run a schema file: statements separated by ``;`` at the end of a line."""
         raise NotImplementedError

@@ -36,6 +36,7 @@ class MySQLDatabase(Database):
     TIME_MARK = "FROM_UNIXTIME(?)"
     LEAST, GREATEST = "LEAST", "GREATEST"
     NEW = "VALUES(`{}`)"
+    NOW = "UTC_TIMESTAMP()"
 
     @staticmethod
     def upsert_clause(keys, assignments):

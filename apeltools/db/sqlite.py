@@ -15,9 +15,12 @@ class SQLiteDatabase(Database):
     TIME_MARK = "datetime(?, 'unixepoch')"
     LEAST, GREATEST = "MIN", "MAX"
     NEW = "excluded.`{}`"
+    NOW = "datetime('now')"
 
     @staticmethod
     def upsert_clause(keys, assignments):
+        # MySQL's ON UPDATE CURRENT_TIMESTAMP does this by itself.
+        assignments = list(assignments) + ["UpdateTime = CURRENT_TIMESTAMP"]
         return f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET " + ", ".join(assignments)
 
     def __init__(self, url, path):

@@ -165,7 +165,8 @@ _ACCELERATOR_GROUP = (
     "COALESCE(Model, 'None'), COALESCE(BenchmarkType, 'None'), COALESCE(Benchmark, 0)"
 )
 ACCELERATOR_AGGREGATE = (
-    f"SELECT {_ACCELERATOR_GROUP}, SUM(Count), SUM(COALESCE(Cores, 0)), SUM(ActiveDuration), "
+    f"SELECT {_ACCELERATOR_GROUP}, SUM(Count), SUM(COALESCE(Cores, 0)), "
+    "SUM(COALESCE(ActiveDuration, AvailableDuration)), "
     "SUM(AvailableDuration), COUNT(*) FROM AcceleratorRecords {where} GROUP BY " + _ACCELERATOR_GROUP
 )
 ACCELERATOR_MONTH = "WHERE SiteNameID = ? AND MeasurementYear = ? AND MeasurementMonth = ?"

@@ -100,6 +100,23 @@ def split_records(body):
     return header.strip(), blocks
 
 
+_HEADER_LINE = re.compile(r"^APEL(?:-[a-z]+)+-message: v[0-9]+\.[0-9]+\r?$", re.M)
+
+
+def split_stream(body):
+    """The messages of a stream of text messages written one after another.
+
+    A header line cannot be a record line (no field is named like one), so
+    each header starts a message. XML, JSON and single messages come back whole.
+    """
+    if body.lstrip()[:1] in ("<", "{"):
+        return [body]
+    starts = [m.start() for m in _HEADER_LINE.finditer(body)]
+    if len(starts) <= 1:
+        return [body]
+    return [body[a:b] for a, b in zip([0] + starts[1:], starts[1:] + [len(body)])]
+
+
 def first_line(block):
     """The first non-blank line of a record block, for error messages."""
     return block.strip().split("\n", 1)[0].strip()

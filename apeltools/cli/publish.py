@@ -1,0 +1,119 @@
+"""``apel-publish``: records from the database as messages, into an outgoing queue or stdout."""
+
+import calendar
+import datetime
+import sys
+
+import click
+
+from apeltools import publisher
+from apeltools.cli.common import command
+from apeltools.db.schema import require_schema
+from apeltools.messaging import queues
+
+
+def _date(value):
+    """Epoch seconds of the start of a YYYY-MM-DD (or YYYY-MM) day in UTC."""
+    for fmt in ("%Y-%m-%d", "%Y-%m"):
+        try:
+            return calendar.timegm(datetime.datetime.strptime(value, fmt).timetuple())
+        except ValueError:
+            continue
+    raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD or YYYY-MM)")
+
+
+def _end(value):
+    """Epoch seconds just after the end of a YYYY-MM-DD day (or of a YYYY-MM month)."""
+    start = _date(value)
+    if len(value) == 7:
+        year, month = map(int, value.split("-"))
+        return calendar.timegm((year + month // 12, month % 12 + 1, 1, 0, 0, 0))
+    return start + 86400
+
+
+def _list(value):
+    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
+
+
+@command(
+    "apel-publish",
+    epilog="""\b
+Examples:
+  apel-publish summaries --db mysql://apel@localhost/apelserver --queue /var/spool/apel/outgoing
+  apel-publish jobs --interval gap --start 2026-10-01 --end 2026-10-31 --queue /var/spool/apel/outgoing
+  apel-publish jobs --db sqlite:///var/lib/apeltools/site.db --stdout --records-per-message 100
+  apel-publish normalised-summaries --syntax v0.4 --withhold-dns --queue /var/spool/apel/portal
+""",
+)
+@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...",
+                type=click.Choice(sorted(publisher.SOURCES)))
+@click.option("--db", "db_url", metavar="URL", help="Database URL [default: [db] of the configuration].")
+@click.option("--queue", "queue_dir", metavar="DIR",
+              help="Outgoing queue for apel-send [default: [unloader] dir_location].")
+@click.option("--stdout", "to_stdout", is_flag=True, help="Write the messages to stdout instead of a queue.")
+@click.option("--interval", type=click.Choice(["latest", "gap", "all"]),
+              help="latest: what changed since the last publish to this destination [default]; "
+                   "gap: --start to --end; all: everything.")
+@click.option("--start", metavar="DATE", help="First day (YYYY-MM-DD) or month (YYYY-MM) of a gap.")
+@click.option("--end", metavar="DATE", help="Last day (YYYY-MM-DD) or month (YYYY-MM) of a gap, included.")
+@click.option("--records-per-message", "per_message", type=click.IntRange(1, 5000), default=1000,
+              show_default=True, help="Records in each message.")
+@click.option("--syntax", type=click.Choice(["legacy", "v0.4"]),
+              help="Benchmark syntax: legacy (job v0.3, summary v0.2) or v0.4 dicts [default: legacy].")
+@click.option("--car", is_flag=True, help="Write job records as CAR XML.")
+@click.option("--include-vos", metavar="VO,...", help="Only these VOs.")
+@click.option("--exclude-vos", metavar="VO,...", help="All but these VOs.")
+@click.option("--local-jobs", is_flag=True, help="Also publish jobs run outside the grid (InfrastructureType local).")
+@click.option("--withhold-dns", is_flag=True, help="Leave user DNs out (summaries that then coincide are merged).")
+@click.option("--no-sync", is_flag=True, help="Do not add sync records for the months published.")
+def main(ctx, sources, db_url, queue_dir, to_stdout, interval, start, end, per_message, syntax, car,
+         include_vos, exclude_vos, local_jobs, withhold_dns, no_sync):
+    """Publish records from the database as messages.
+
+    SOURCE is jobs, summaries (the merged monthly summaries), normalised-summaries,
+    received-summaries, sync, cloud, cloud-summaries, storage (StAR XML) or
+    accelerator (JSON). Messages go to an outgoing queue that apel-send drains,
+    or to stdout. Publishing jobs or summaries adds sync records for every
+    month published, which the repository compares with what it holds.
+    """
+    config = ctx.config
+    interval = interval or config.get("unloader", "interval", "latest")
+    if interval not in ("latest", "gap", "all"):
+        raise click.BadParameter(f"interval must be latest, gap or all, not {interval!r}", param_hint="--interval")
+    if interval == "gap" and not (start and end):
+        raise click.UsageError("--interval gap needs --start and --end")
+    if (start or end) and interval != "gap":
+        raise click.UsageError("--start and --end only go with --interval gap")
+    queue_dir = queue_dir or (None if to_stdout else config.get("unloader", "dir_location"))
+    if bool(queue_dir) == bool(to_stdout):
+        raise click.UsageError("give either --queue DIR or --stdout")
+    options = publisher.Options(
+        interval=interval,
+        start=_date(start) if start else None,
+        end=_end(end) if end else None,
+        per_message=per_message,
+        dict_syntax=syntax == "v0.4",
+        car=car or config.get_bool("unloader", "send_ur", False),
+        include_vos=_list(include_vos),
+        exclude_vos=_list(exclude_vos),
+        local_jobs=local_jobs,
+        withhold_dns=withhold_dns or config.get_bool("unloader", "withhold_dns", False),
+        sync=not no_sync,
+    )
+    if queue_dir:
+        outgoing = queues.outgoing_queue(queue_dir)
+
+        def sink(body):
+            queues.add(outgoing, body)
+        destination = str(queue_dir)
+    else:
+        def sink(body):
+            sys.stdout.write(body if body.endswith("\n") else body + "\n")
+        destination = "stdout"
+    with ctx.database(db_url) as db:
+        require_schema(db)
+        publisher.publish(db, sources, sink, destination, options)
+
+
+if __name__ == "__main__":
+    main()
