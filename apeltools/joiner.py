@@ -64,6 +64,8 @@ class JoinReport:
     examples: dict = field(default_factory=dict)  # reason → [(batch system, job id, end, detail)]
     reopened: int = 0
     seconds: float = 0.0
+    waiting: dict = field(default_factory=dict)  # reason → batch records not joined so far, all runs
+
 
     def note(self, status, batch_system, job_id, end, detail=""):
         reason = REASONS[status]
@@ -79,6 +81,9 @@ class JoinReport:
         if self.unjoined:
             text += "; not joined: " + ", ".join(f"{count} {reason}" for reason, count in
                                                  sorted(self.unjoined.items()))
+        waiting = sum(self.waiting.values())
+        if waiting:
+            text += f"; {waiting} batch records in all wait to be joined (apel-join --unjoined lists them)"
         return text
 
     def problem_lines(self):
@@ -151,6 +156,8 @@ class Joiner:
                 self.progress.update(report.joined + report.local)
         with db.transaction():
             site.set_state(db, BLAH_MARK, newest_blah)
+        report.waiting = {REASONS[status]: count for status, count in site.status_counts(db).items()
+                          if status in REASONS}
         report.seconds = time.monotonic() - started
         return report
 
