@@ -36,6 +36,7 @@ class MySQLDatabase(Database):
     TIME_MARK = "FROM_UNIXTIME(?)"
     LEAST, GREATEST = "LEAST", "GREATEST"
     NEW = "VALUES(`{}`)"
+    YEAR_OF, MONTH_OF = "YEAR({})", "MONTH({})"
     NOW = "UTC_TIMESTAMP()"
 
     @staticmethod

@@ -92,3 +92,30 @@ class Selection:
             sql += " LIMIT ? OFFSET ?"
             params += [limit, offset or 0]
         return sql, params
+
+
+# -- questions (apel-query) -------------------------------------------------------------
+
+_FACTOR = "(CASE WHEN LOWER(ServiceLevelType) = 'si2k' THEN ServiceLevel / 250 ELSE ServiceLevel END)"
+_CORES = "COALESCE(NULLIF(Processors, 0), 1)"
+JOB_FIGURES = (
+    "COUNT(*) AS Jobs, SUM(WallDuration) AS WallSeconds, SUM(CpuDuration) AS CpuSeconds, "
+    f"SUM(WallDuration * {_CORES}) AS CoreSeconds, "
+    f"SUM(WallDuration * {_FACTOR}) AS NormalisedWallSeconds, SUM(CpuDuration * {_FACTOR}) AS NormalisedCpuSeconds"
+)
+SUMMARY_FIGURES = (
+    "SUM(NumberOfJobs) AS Jobs, SUM(WallDuration) AS WallSeconds, SUM(CpuDuration) AS CpuSeconds, "
+    f"SUM(WallDuration * {_CORES}) AS CoreSeconds, "
+    "SUM(NormalisedWallDuration) AS NormalisedWallSeconds, SUM(NormalisedCpuDuration) AS NormalisedCpuSeconds"
+)
+JOB_COLUMNS = ("Site, SubmitHost, LocalJobId, GlobalUserName, VO, FQAN, InfrastructureType, StartTime, EndTime, "
+               "WallDuration, CpuDuration, Processors, ServiceLevelType, ServiceLevel")
+LATEST_PER_SITE = "SELECT Site, MAX(LatestEndTime) FROM VSuperSummaries GROUP BY Site ORDER BY Site"
+
+
+def month_expressions(db, columns):
+    """(expressions, labels) for grouping columns; VJobRecords has no month columns, so
+    EndYear/EndMonth become the year and month of EndTime in the database's dialect."""
+    expressions = {"EndYear": db.YEAR_OF.format("EndTime"), "EndMonth": db.MONTH_OF.format("EndTime")}
+    labels = {"EndYear": "Year", "EndMonth": "Month"}
+    return [expressions.get(c, c) for c in columns], [labels.get(c, c) for c in columns]

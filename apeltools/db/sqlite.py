@@ -15,6 +15,7 @@ class SQLiteDatabase(Database):
     TIME_MARK = "datetime(?, 'unixepoch')"
     LEAST, GREATEST = "MIN", "MAX"
     NEW = "excluded.`{}`"
+    YEAR_OF, MONTH_OF = "CAST(strftime('%Y', {}) AS INTEGER)", "CAST(strftime('%m', {}) AS INTEGER)"
     NOW = "datetime('now')"
 
     @staticmethod

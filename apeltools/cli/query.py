@@ -1,0 +1,100 @@
+"""``apel-query``: answers to ad-hoc questions as a table, CSV or NDJSON."""
+
+import csv
+import json
+import sys
+
+import click
+
+from apeltools import query
+from apeltools.cli.common import command
+from apeltools.cli.publish import _date, _end, _list
+from apeltools.db.schema import require_schema
+from apeltools.records.types import now as current_time
+
+
+def _table(answer, out):
+    cells = [[str(c) for c in answer.columns]] + [["" if v is None else str(v) for v in row] for row in answer.rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(answer.columns))]
+    numeric = [all(isinstance(row[i], (int, float)) or row[i] is None for row in answer.rows)
+               for i in range(len(answer.columns))]
+    for n, row in enumerate(cells):
+        out.write("  ".join(v.rjust(w) if numeric[i] and n else v.ljust(w)
+                            for i, (v, w) in enumerate(zip(row, widths))).rstrip() + "\n")
+        if n == 0:
+            out.write("  ".join("-" * w for w in widths) + "\n")
+
+
+def _csv(answer, out):
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(answer.columns)
+    writer.writerows(answer.rows)
+
+
+def _ndjson(answer, out):
+    for row in answer.rows:
+        out.write(json.dumps(dict(zip(answer.columns, row)), default=str) + "\n")
+
+
+FORMATS = {"table": _table, "csv": _csv, "ndjson": _ndjson}
+
+
+@command(
+    "apel-query",
+    epilog="""\b
+Examples:
+  # my jobs that ended on this CE in February
+  apel-query jobs --dn "/C=UK/O=eScience/CN=Jane Doe" --ce ce01.example.org:8443/cream-pbs-grid \\
+      --from 2026-02 --to 2026-02
+  # CPU hours per VO per month at a site
+  apel-query summaries --site RAL-LCG2 --group-by vo,month
+  # which sites have not published for 7 days
+  apel-query silent-sites --days 7
+  apel-query summaries --group-by site --format csv > sites.csv
+""",
+)
+@click.argument("what", type=click.Choice(["jobs", "summaries", "silent-sites"]))
+@click.option("--db", "db_url", metavar="URL", help="Database URL [default: [db] of the configuration].")
+@click.option("--site", metavar="NAME,...", help="Only these sites.")
+@click.option("--ce", "--submit-host", "submit_hosts", metavar="HOST,...", help="Only these submit hosts (CEs).")
+@click.option("--vo", metavar="VO,...", help="Only these VOs.")
+@click.option("--dn", "dns", metavar="DN", multiple=True, help="Only this user DN (repeatable).")
+@click.option("--fqan", "fqans", metavar="FQAN", multiple=True, help="Only this FQAN (jobs; repeatable).")
+@click.option("--infrastructure", type=click.Choice(["grid", "local"]), help="Only grid or only local jobs.")
+@click.option("--from", "start", metavar="DATE", help="First month (YYYY-MM) or day (YYYY-MM-DD).")
+@click.option("--to", "end", metavar="DATE", help="Last month (YYYY-MM) or day (YYYY-MM-DD), included.")
+@click.option("--group-by", metavar="DIM,...",
+              help="Group by site, vo, vogroup, vorole, dn, submithost (ce), infrastructure, benchmark, month, "
+                   "fqan (jobs): one row per group with jobs, hours, efficiency and normalised hours.")
+@click.option("--days", type=int, default=7, show_default=True, help="For silent-sites: days without new jobs.")
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)),
+              help="Output format [default: table on a terminal, else csv].")
+@click.option("--limit", type=click.IntRange(1), help="At most this many rows.")
+@click.option("--offset", type=click.IntRange(0), default=0, help="Skip this many rows first (paging).")
+def main(ctx, what, db_url, site, submit_hosts, vo, dns, fqans, infrastructure, start, end, group_by, days, fmt,
+         limit, offset):
+    """Answer questions about the accounting data.
+
+    WHAT is jobs (individual job records), summaries (the monthly summaries:
+    fast, for figures per site, VO, user or month) or silent-sites (sites
+    whose newest job is older than --days). Filters combine; --group-by turns
+    records into one row per group with the job count, wall and CPU hours,
+    efficiency (CPU time / (wall time x cores)) and normalised (HEPSPEC-equivalent)
+    hours.
+    """
+    filters = query.Filters(
+        sites=_list(site), submit_hosts=_list(submit_hosts), vos=_list(vo), dns=tuple(dns), fqans=tuple(fqans),
+        infrastructure=infrastructure, start=_date(start) if start else None, end=_end(end) if end else None,
+    )
+    with ctx.database(db_url) as db:
+        require_schema(db)
+        if what == "silent-sites":
+            answer = query.silent_sites(db, days, current_time())
+        else:
+            answer = query.ask(db, what, filters, _list(group_by), limit, offset)
+    fmt = fmt or ("table" if sys.stdout.isatty() else "csv")
+    FORMATS[fmt](answer, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""Ad-hoc questions about the accounting data: filtered, grouped job and summary figures."""
+
+from dataclasses import dataclass, field
+
+from apeltools.db.publishing import (
+    JOB_COLUMNS, JOB_FIGURES, LATEST_PER_SITE, SUMMARY_FIGURES, VIEWS, Selection, month_expressions,
+)
+from apeltools.errors import ApelError
+from apeltools.records.fields import epoch_of_sql_time, format_time
+
+# Dimension name → view columns (jobs, summaries). Month is a year and a month.
+DIMENSIONS = {
+    "site": (("Site",), ("Site",)),
+    "vo": (("VO",), ("VO",)),
+    "vogroup": (("VOGroup",), ("VOGroup",)),
+    "vorole": (("VORole",), ("VORole",)),
+    "dn": (("GlobalUserName",), ("GlobalUserName",)),
+    "submithost": (("SubmitHost",), ("SubmitHost",)),
+    "infrastructure": (("InfrastructureType",), ("InfrastructureType",)),
+    "benchmark": (("ServiceLevelType",), ("ServiceLevelType",)),
+    "month": (("EndYear", "EndMonth"), ("Year", "Month")),
+    "fqan": (("FQAN",), None),
+}
+ALIASES = {"ce": "submithost", "user": "dn", "infra": "infrastructure"}
+@dataclass
+class Filters:
+    sites: tuple = ()
+    submit_hosts: tuple = ()
+    vos: tuple = ()
+    dns: tuple = ()
+    fqans: tuple = ()
+    infrastructure: str | None = None
+    start: int | None = None  # epoch seconds (first month/day included)
+    end: int | None = None  # epoch seconds (exclusive)
+
+
+@dataclass
+class Answer:
+    columns: list
+    rows: list = field(default_factory=list)
+
+
+def _dimensions(group_by, source):
+    columns = []
+    for name in group_by:
+        name = ALIASES.get(name, name)
+        if name not in DIMENSIONS:
+            raise ApelError(f"cannot group by {name!r}: choose from {', '.join(sorted(DIMENSIONS))}")
+        found = DIMENSIONS[name][0 if source == "jobs" else 1]
+        if found is None:
+            raise ApelError(f"{name} is only known for individual jobs, not summaries")
+        columns += found
+    return columns
+
+
+def _filter(selection, filters, source):
+    selection.in_list("Site", filters.sites)
+    selection.in_list("SubmitHost", filters.submit_hosts)
+    selection.in_list("VO", filters.vos)
+    selection.in_list("GlobalUserName", filters.dns)
+    if filters.fqans:
+        if source != "jobs":
+            raise ApelError("FQANs are only known for individual jobs, not summaries")
+        selection.in_list("FQAN", filters.fqans)
+    if filters.infrastructure:
+        selection.equals("InfrastructureType", filters.infrastructure)
+    if filters.start is not None or filters.end is not None:
+        selection.between(filters.start or 0, filters.end or 4102444800)
+
+
+def _finish(answer, figures):
+    """Add efficiency and hours; seconds become hours with two decimals."""
+    index = {name: i for i, name in enumerate(answer.columns)}
+    if not figures:
+        if "WallDuration" in index:
+            answer.columns.append("Efficiency")
+            for row in answer.rows:
+                wall, cpu = row[index["WallDuration"]], row[index["CpuDuration"]]
+                cores = row[index["Processors"]] if "Processors" in index else None
+                core_seconds = (wall or 0) * (cores or 1)
+                row.append(round(cpu / core_seconds, 3) if core_seconds else None)
+        return answer
+    names = ["WallSeconds", "CpuSeconds", "CoreSeconds", "NormalisedWallSeconds", "NormalisedCpuSeconds"]
+    keep = [c for c in answer.columns if c not in names]
+    rows = []
+    for row in answer.rows:
+        values = {c: row[i] for c, i in index.items()}
+        wall, cpu = float(values["WallSeconds"] or 0), float(values["CpuSeconds"] or 0)
+        core = float(values["CoreSeconds"] or 0)
+        rows.append([values[c] if c != "Jobs" else int(values[c] or 0) for c in keep] + [
+            round(wall / 3600, 2), round(cpu / 3600, 2), round(cpu / core, 3) if core else None,
+            round(float(values["NormalisedWallSeconds"] or 0) / 3600, 2),
+            round(float(values["NormalisedCpuSeconds"] or 0) / 3600, 2),
+        ])
+    answer.columns = keep + ["WallHours", "CpuHours", "Efficiency", "NormalisedWallHours", "NormalisedCpuHours"]
+    answer.rows = rows
+    return answer
+
+
+def ask(db, source, filters, group_by=(), limit=None, offset=0):
+    """Rows answering a question about ``jobs`` (individual records) or ``summaries`` (monthly).
+
+    With ``group_by`` dimensions, one row per group with job counts, wall and
+    CPU hours, efficiency (CPU time over wall time times cores) and normalised
+    hours; without, the matching jobs (or summaries) themselves.
+    """
+    view = VIEWS["jobs" if source == "jobs" else "normalised-summaries"]
+    selection = Selection(db, view)
+    _filter(selection, filters, source)
+    dims = _dimensions(group_by, source)
+    exprs, labels = month_expressions(db, dims)
+    if dims:
+        figures = JOB_FIGURES if source == "jobs" else SUMMARY_FIGURES
+        select = ", ".join(f"{e} AS {label}" for e, label in zip(exprs, labels)) + ", " + figures
+        sql, params = selection.select(select, group=", ".join(exprs), order=", ".join(exprs),
+                                       limit=limit, offset=offset)
+    elif source == "jobs":
+        sql, params = selection.select(JOB_COLUMNS, limit=limit, offset=offset)
+    else:
+        sql, params = selection.select(limit=limit, offset=offset)
+    rows = db.query_dicts(sql, params)
+    columns = list(rows[0]) if rows else (labels + ["Jobs", "WallSeconds", "CpuSeconds", "CoreSeconds",
+                                                    "NormalisedWallSeconds", "NormalisedCpuSeconds"] if dims else [])
+    answer = Answer(columns, [[_plain(row[c]) for c in columns] for row in rows])
+    return _finish(answer, bool(dims))
+
+
+def silent_sites(db, days, now):
+    """Sites whose newest job ended more than ``days`` days before ``now``: (site, newest end, days)."""
+    rows = db.query(LATEST_PER_SITE)
+    limit = now - days * 86400
+    found = []
+    for site, latest in rows:
+        latest = epoch_of_sql_time(latest)
+        if latest is None or latest < limit:
+            found.append([site, format_time(latest) if latest else None,
+                          (now - latest) // 86400 if latest else None])
+    return Answer(["Site", "LatestEndTime", "DaysSince"], found)
+
+
+def _plain(value):
+    """Database values as plain Python: Decimals as int or float, datetimes as text."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat(sep=" ")
+    return value
