@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 
 from apeltools import db as databases
 from apeltools import loader as loading
-from apeltools import sample
+from apeltools import publisher, query, sample
 from apeltools.db.schema import migrate
 from apeltools.messaging import queues
 from apeltools.records import text
+from apeltools.summariser import summarise
 
 JOBS_PER_SITE = (2400, 900, 700)
 RECORDS_PER_MESSAGE = 1000
@@ -97,6 +98,14 @@ def run(directory=None, seed=2026):
         result.synced = db.query(
             "SELECT Site, SUM(NumberOfJobs) FROM VSyncRecords GROUP BY Site ORDER BY Site"
         )
+        result.summarised_run = summarise(db)
+        result.super_rows = db.query("SELECT COUNT(*) FROM SuperSummaries")[0][0]
+        outgoing = queues.outgoing_queue(os.path.join(directory, "outgoing"))
+        result.published = publisher.publish(
+            db, ["summaries"], lambda body: queues.add(outgoing, body), outgoing.path,
+            publisher.Options(interval="all"),
+        )
+        result.answer = query.ask(db, "summaries", query.Filters(), ("site",))
     for _, element, _ in queues.locked_elements(rejects):
         result.rejects.append(element["error"])
     return result
@@ -127,16 +136,32 @@ def report(result):
     for site, jobs in result.synced:
         lines.append(f"     {site:<16} {jobs:>6,} jobs")
     if result.rejects:
-        lines += ["", f"3. Rejected, kept with the reason in {result.directory}/reject:"]
-        lines += [f"   {error}" for error in result.rejects]
-    db_path = result.db_url[len("sqlite:///"):]
+        lines += [f"   Rejected, kept with the reason in {result.directory}/reject:"]
+        lines += [f"     {error}" for error in result.rejects]
+    run = result.summarised_run
+    lines += [
+        "",
+        f"3. Summarised them into {result.super_rows} monthly super-summary rows (VSuperSummaries): new jobs",
+        f"   added in place ({run.deltas} groups), {run.months} site-month recomputed from the summaries it received.",
+        f"4. Published {sum(result.published.records.values()):,} records "
+        f"({', '.join(f'{n} {k}' for k, n in result.published.records.items())}) in "
+        f"{result.published.messages} messages to the outgoing queue for apel-send:",
+        f"   {result.directory}/outgoing",
+        "5. Asked: hours per site (apel-query summaries --group-by site):",
+        "",
+    ]
+    widths = [max(len(str(v)) for v in column) for column in zip(result.answer.columns, *result.answer.rows)]
+    for row in [result.answer.columns] + result.answer.rows:
+        lines.append("   " + "  ".join(str(v).rjust(w) if i else str(v).ljust(w)
+                                       for i, (v, w) in enumerate(zip(row, widths))))
+    db = result.db_url
     lines += [
         "",
         "Next:",
-        f"  sqlite3 {db_path} 'SELECT Site, VO, COUNT(*) FROM VJobRecords GROUP BY Site, VO'",
-        f"  apel-load --db {result.db_url} --queue {result.directory}/incoming \\",
-        f"            --reject {result.directory}/reject      # load whatever arrives next",
-        f"  apel-load --db {result.db_url} --signer /CN=me message.txt   # load a message file",
-        "  apel-load --help",
+        f"  apel-query summaries --db {db} --group-by vo,month",
+        f"  apel-query jobs --db {db} --site DEMO-NORTH-T2 --group-by dn --limit 5",
+        f"  apel-publish jobs --db {db} --interval all --stdout | head -30",
+        f"  apel-load --db {db} --queue {result.directory}/incoming --reject {result.directory}/reject",
+        f"  apel-summarise --db {db} --full",
     ]
     return "\n".join(lines)
