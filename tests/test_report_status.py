@@ -1,0 +1,102 @@
+"""apel-report status: per-site Pub and Sync pages with OK/WARN/ERROR, JSON, and probes reading it over HTTP."""
+
+import datetime as dt
+import functools
+import json
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from click.testing import CliRunner
+
+from apeltools.cli.report import main as report_main
+from apeltools.probes import pub, sync
+from tests.test_probes import NOW, NOW_DT, add_summary, add_sync, run
+
+
+def report(db_url, tmp_path, *args):
+    """Run apel-report status into ``tmp_path/www``; returns that directory."""
+    out = tmp_path / "www"
+    result = CliRunner().invoke(report_main, ["status", "--db", db_url, "--out", str(out), "--now", NOW, *args])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture
+def sites(db):
+    add_summary(db, "SITE-OK", 2026, 11, 100, NOW_DT - dt.timedelta(days=3))
+    add_sync(db, "SITE-OK", 2026, 11, 100)
+    add_summary(db, "SITE-LATE", 2026, 11, 10, NOW_DT - dt.timedelta(days=10))
+    add_summary(db, "SITE-GONE", 2026, 9, 10, NOW_DT - dt.timedelta(days=60))
+    add_sync(db, "SITE-GONE", 2026, 9, 12)
+    add_sync(db, "SITE-GONE", 2026, 10, 0)
+    add_sync(db, "SITE-SYNC-ONLY", 2026, 11, 5)
+
+
+def words(path):
+    text = path.read_text()
+    return {word for word in ("OK", "WARN", "ERROR") if word in text}
+
+
+def test_pages_carry_the_status_words(db_url, sites, tmp_path):
+    www = report(db_url, tmp_path)
+    assert sorted(p.name for p in www.iterdir()) == sorted(
+        f"{site}{suffix}" for site in ("SITE-OK", "SITE-LATE", "SITE-GONE", "SITE-SYNC-ONLY")
+        for suffix in ("_Pub.html", "_Sync.html", ".json"))
+    assert "OK [ last published 3 days ago: 2026-11-18 ]" in (www / "SITE-OK_Pub.html").read_text()
+    assert words(www / "SITE-OK_Pub.html") == {"OK"}
+    assert "WARN [ last published 10 days ago: 2026-11-11 ]" in (www / "SITE-LATE_Pub.html").read_text()
+    assert words(www / "SITE-LATE_Pub.html") == {"WARN"}
+    assert "ERROR [ last published 60 days ago: 2026-09-22 ]" in (www / "SITE-GONE_Pub.html").read_text()
+    assert words(www / "SITE-GONE_Pub.html") == {"ERROR"}
+    assert "ERROR [ no accounting data for SITE-SYNC-ONLY in the repository ]" in (
+        www / "SITE-SYNC-ONLY_Pub.html").read_text()
+    assert words(www / "SITE-OK_Sync.html") == {"OK"}
+
+
+def test_sync_page_shows_one_sided_months_and_zero_counts(db_url, sites, tmp_path):
+    www = report(db_url, tmp_path)
+    page = (www / "SITE-GONE_Sync.html").read_text()
+    assert "ERROR [ Please use the Gap Publisher to synchronise this dataset]" in page
+    assert "<td>2026-09</td><td>all</td>\n<td>10</td><td>12</td>" in page
+    assert "<td>2026-10</td><td>all</td>\n<td>not reported</td><td>0</td>" in page  # zero, shown
+    document = json.loads((www / "SITE-GONE.json").read_text())
+    assert [(m["year"], m["month"], m["repository"], m["site"], m["status"]) for m in document["sync"]["months"]] == [
+        (2026, 9, 10, 12, "ERROR"), (2026, 10, None, 0, "OK")]
+    late = (www / "SITE-LATE_Sync.html").read_text()
+    assert "<td>2026-11</td><td>all</td>\n<td>10</td><td>not reported</td>" in late and "ERROR" in late
+
+
+def test_only_the_sites_asked_for(db_url, sites, tmp_path):
+    www = report(db_url, tmp_path, "--site", "SITE-OK")
+    assert sorted(p.name for p in www.iterdir()) == ["SITE-OK.json", "SITE-OK_Pub.html", "SITE-OK_Sync.html"]
+
+
+@pytest.fixture
+def web(tmp_path):
+    (tmp_path / "www").mkdir()
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path / "www"))
+    handler.log_message = lambda *a: None
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_probes_read_the_json_over_http_with_the_same_results(db_url, sites, tmp_path, web):
+    report(db_url, tmp_path)  # into the directory the web fixture serves
+    for site in ("SITE-OK", "SITE-LATE", "SITE-GONE", "SITE-SYNC-ONLY"):
+        for command in (pub.main, sync.main):
+            from_db = run(command, "--site", site, "--db", db_url, "--now", NOW)[:3]
+            over_http = run(command, "--site", site, "--url", web, "--now", NOW)[:3]
+            assert from_db == over_http, (site, command.name)
+    assert run(pub.main, "--site", "SITE-NONE", "--url", web)[:2] == (
+        3, f"UNKNOWN: {web}SITE-NONE.json: HTTP 404 File not found")
+
+
+def test_help_has_examples():
+    for args in (["--help"], ["status", "--help"]):
+        result = CliRunner().invoke(report_main, args)
+        assert result.exit_code == 0 and "Examples:" in result.output
