@@ -5,6 +5,10 @@ import click
 from apeltools.cli.common import command
 from apeltools.db import schema
 
+def _report(db, applied):
+    click.echo(f"{db.url}: applied {', '.join(applied)}" if applied else f"{db.url}: already up to date")
+
+
 DB_OPTION = click.option("--db", "db_url", metavar="URL", help="Database URL [default: [db] of the configuration].")
 
 
@@ -25,16 +29,14 @@ def main():
 def init(ctx, db_url):
     with ctx.database(db_url) as db:
         db.create_database()
-        applied = schema.migrate(db)
-        click.echo(f"{db.url}: applied {', '.join(applied)}" if applied else f"{db.url}: already up to date")
+        _report(db, schema.migrate(db))
 
 
 @command("migrate", help="Apply the schema migrations that the database lacks.")
 @DB_OPTION
 def migrate(ctx, db_url):
     with ctx.database(db_url) as db:
-        applied = schema.migrate(db)
-        click.echo(f"{db.url}: applied {', '.join(applied)}" if applied else f"{db.url}: already up to date")
+        _report(db, schema.migrate(db))
 
 
 @command("status", help="List the schema migrations and whether each is applied.")
