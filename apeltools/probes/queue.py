@@ -97,7 +97,8 @@ Examples:
   check_apel_queue --queue /var/spool/apel/incoming -w 5000 -c 50000 --age-warning 3600 --age-critical 86400
   check_apel_queue --queue /var/spool/apel/reject -w 0 -c 100        # any reject is a WARNING
 """)
-@click.option("--queue", "queue_dir", required=True, metavar="DIR", help="Queue directory (outgoing, incoming or reject).")
+@click.option("--queue", "queue_dir", required=True, metavar="DIR",
+              help="Queue directory (outgoing, incoming or reject).")
 @click.option("-w", "--warning", default="1000", show_default=True, metavar="RANGE", callback=_range,
               help="Number of elements that is still OK (Nagios range).")
 @click.option("-c", "--critical", default="10000", show_default=True, metavar="RANGE", callback=_range,
