@@ -9,11 +9,12 @@ first userFQAN, InfrastructureType ``grid``; with local jobs enabled, a batch
 record that no blah record claims becomes a ``local`` job. Job records are
 stored with ``Database.store`` like loaded ones, so they replace by natural key.
 
-Incremental: only pending batch records are read (an index on JoinStatus),
-in id order and in chunks, each chunk's blah records by an index lookup. A
-record that cannot join keeps its reason in BatchRecords.JoinStatus and is
-reported; it is tried again when a blah record with its job id arrives, and
-records without a benchmark on every run.
+Incremental: only batch records after the last one joined are read (by
+primary key), plus those marked to retry (an index on JoinStatus), in id order
+and in chunks, each chunk's blah records by an index lookup; a record that
+joins is not written to again. A record that cannot join keeps its reason in
+BatchRecords.JoinStatus and is reported; it is retried when a blah record with
+its job id arrives, and records without a benchmark on every run.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ WINDOW_BEFORE = 86400  # a job may end up to a day before its blah timestamp (cl
 WINDOW_AFTER = 28 * 86400
 CHUNK = 20000
 EXAMPLES = 10
-BLAH_MARK = "blah_id"
+BLAH_MARK = "blah_id"  # the newest blah record the last join saw
+BATCH_MARK = "batch_id"  # the newest batch record joined (or found unjoinable)
 
 REASONS = {
     site.NO_BLAH: "no blah record",
@@ -124,7 +126,7 @@ def pick_blah(end, candidates):
 
 
 class Joiner:
-    """Joins the pending batch records of a site database."""
+    """Joins the new batch records of a site database, and those to retry."""
 
     def __init__(self, db, settings, now=None, progress=None):
         self.db = db
@@ -141,25 +143,30 @@ class Joiner:
         newest_blah = site.newest_blah_id(db)
         report.reopened = site.reopen(db, site.get_state(db, BLAH_MARK), site.WAITING_FOR_BLAH,
                                       (site.NO_BENCHMARK,))
-        after = 0
-        while True:
-            rows = site.pending_with_blah(db, after, settings.chunk)
-            if not rows:
-                break
-            jobs, failures = self._chunk(rows, history, report)
-            if jobs:
-                db.store(JOB, jobs, None)
-            last = rows[-1][0]
-            site.mark(db, after, last, failures)
-            after = last
-            if self.progress is not None:
-                self.progress.update(report.joined + report.local)
+        self._pass(True, 0, history, report)
+        self._pass(False, site.get_state(db, BATCH_MARK), history, report)
         with db.transaction():
             site.set_state(db, BLAH_MARK, newest_blah)
         report.waiting = {REASONS[status]: count for status, count in site.status_counts(db).items()
                           if status in REASONS}
         report.seconds = time.monotonic() - started
         return report
+
+    def _pass(self, retry, after, history, report):
+        """Join the records to retry, or the new ones after the mark, chunk by chunk."""
+        db = self.db
+        while True:
+            rows = site.with_blah(db, retry, after, self.settings.chunk)
+            if not rows:
+                return
+            jobs, failures = self._chunk(rows, history, report)
+            if jobs:
+                db.store(JOB, jobs, None)
+            last = rows[-1][0]
+            site.mark(db, retry, after, last, failures, BATCH_MARK)
+            after = last
+            if self.progress is not None:
+                self.progress.update(report.joined + report.local)
 
     def _chunk(self, rows, history, report):
         """Job records and {status: [batch ids]} of the failures, for the rows of one chunk."""
@@ -218,7 +225,7 @@ class Joiner:
             JOB.check(job, self.now)
         except FieldProblem as problem:
             return site.INVALID, None, f"{problem.field}: {problem}"
-        return (site.JOINED if kind == "grid" else site.LOCAL), job, ""
+        return (site.FINE if kind == "grid" else site.LOCAL), job, ""
 
     def _ce_type(self, ce_id):
         found = self._ce_types.get(ce_id)
@@ -228,5 +235,5 @@ class Joiner:
 
 
 def join(db, settings, now=None, progress=None):
-    """Join every pending batch record; returns a ``JoinReport``."""
+    """Join every new batch record and those to retry; returns a ``JoinReport``."""
     return Joiner(db, settings, now, progress).run()

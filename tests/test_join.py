@@ -64,7 +64,7 @@ def test_a_grid_job_takes_its_blah_record_and_the_benchmark_at_its_end(db):
         "ServiceLevel": 10.0,
     }
     assert found["2.torque"]["ServiceLevel"] == 12.0  # the benchmark had changed by then
-    assert statuses(db) == {"1.torque": site.JOINED, "2.torque": site.JOINED}
+    assert statuses(db) == {"1.torque": site.FINE, "2.torque": site.FINE}
 
 
 def test_missing_blah_records_missing_benchmarks_and_late_jobs_are_reported_not_dropped(db):

@@ -1,15 +1,16 @@
 """The site client's SQL: batch and blah records, parsed files, benchmark history, join state.
 
 Tables are created by ``sql/<dialect>/003_site.sql``. Times are epoch
-seconds. The join reads pending batch records in id order, in chunks, each
+seconds. The join reads new (or to-be-retried) batch records in id order, in chunks, each
 with every blah record of the same batch job id; deciding which blah record
 and benchmark apply is the caller's (``apeltools.joiner``).
 """
 
 from apeltools.records.site import BATCH_FIELDS, BLAH_FIELDS
 
-# JoinStatus values of BatchRecords.
-PENDING, JOINED, LOCAL, NO_BLAH, OUTSIDE_WINDOW, NO_BENCHMARK, INVALID = range(7)
+# JoinStatus values of BatchRecords. FINE is a joined record, or a new one (an id above the
+# JoinState "batch_id" mark): joining a record that needs nothing else then writes nothing to it.
+FINE, RETRY, LOCAL, NO_BLAH, OUTSIDE_WINDOW, NO_BENCHMARK, INVALID = range(7)
 # Statuses that a newly parsed blah record for the same job id may change.
 WAITING_FOR_BLAH = (LOCAL, NO_BLAH, OUTSIDE_WINDOW)
 
@@ -140,23 +141,26 @@ JOIN_COLUMNS = (
     "id", "BatchSystem", "LocalJobId", "LocalUserId", "Queue", "MachineName", "WallDuration",
     "CpuDuration", "Processors", "NodeCount", "StartTime", "EndTime", "MemoryReal", "MemoryVirtual",
 )
-# Pending batch records after an id, each with every blah record of its job id
-# (none: one row of NULLs). Both lookups use an index: (JoinStatus, id) and
-# BlahRecords' unique key, which starts with LrmsId.
-PENDING_WITH_BLAH = (
+# Batch records after an id (new ones, or those to retry), each with every blah
+# record of its job id (none: one row of NULLs). The batch records come by the
+# primary key or the (JoinStatus, id) index, their blah records by BlahRecords'
+# unique key, which starts with LrmsId.
+_WITH_BLAH = (
     "SELECT " + ", ".join(f"b.`{c}`" for c in JOIN_COLUMNS) + ", "
     "h.`Timestamp`, h.GlobalUserName, h.FQAN, h.CeId, h.LocalUserId "
     "FROM (SELECT " + ", ".join(f"`{c}`" for c in JOIN_COLUMNS) + ", LrmsId FROM BatchRecords "
-    "WHERE JoinStatus = 0 AND id > ? ORDER BY id LIMIT ?) b "
-    "LEFT JOIN BlahRecords h ON h.LrmsId = b.LrmsId ORDER BY b.id, h.`Timestamp`"
+    "WHERE {where} AND id > ? ORDER BY id LIMIT ?) b "
+    "LEFT JOIN BlahRecords h ON h.LrmsId = b.LrmsId ORDER BY b.id"
 )
-MARK_RANGE_JOINED = "UPDATE BatchRecords SET JoinStatus = 1 WHERE JoinStatus = 0 AND id > ? AND id <= ?"
+NEW_WITH_BLAH = _WITH_BLAH.format(where="1 = 1")
+RETRY_WITH_BLAH = _WITH_BLAH.format(where="JoinStatus = 1")
+MARK_RETRIED_FINE = "UPDATE BatchRecords SET JoinStatus = 0 WHERE JoinStatus = 1 AND id > ? AND id <= ?"
 MARK_IDS = "UPDATE BatchRecords SET JoinStatus = ? WHERE id IN ({marks})"
 REOPEN_FOR_NEW_BLAH = (
-    "UPDATE BatchRecords SET JoinStatus = 0 WHERE JoinStatus IN ({statuses}) "
+    "UPDATE BatchRecords SET JoinStatus = 1 WHERE JoinStatus IN ({statuses}) "
     "AND LrmsId IN (SELECT LrmsId FROM BlahRecords WHERE id > ?)"
 )
-REOPEN_STATUS = "UPDATE BatchRecords SET JoinStatus = 0 WHERE JoinStatus = ?"
+REOPEN_STATUS = "UPDATE BatchRecords SET JoinStatus = 1 WHERE JoinStatus = ?"
 NEWEST_BLAH = "SELECT MAX(id) FROM BlahRecords"
 GET_STATE = "SELECT Value FROM JoinState WHERE Name = ?"
 STATUS_COUNTS = "SELECT JoinStatus, COUNT(*) FROM BatchRecords GROUP BY JoinStatus"
@@ -167,8 +171,8 @@ UNJOINED = (
 
 
 def reopen(db, blah_since, statuses_for_new_blah, retry_statuses):
-    """Make batch records pending again: those in ``statuses_for_new_blah`` whose job id has a
-    blah record newer than id ``blah_since``, and every one in ``retry_statuses``."""
+    """Mark batch records to be joined again (RETRY): those in ``statuses_for_new_blah`` whose
+    job id has a blah record newer than id ``blah_since``, and every one in ``retry_statuses``."""
     reopened = 0
     with db.transaction():
         if statuses_for_new_blah:
@@ -179,24 +183,29 @@ def reopen(db, blah_since, statuses_for_new_blah, retry_statuses):
     return reopened
 
 
-def pending_with_blah(db, after_id, limit):
-    """Rows of up to ``limit`` pending batch records after ``after_id`` with their blah records.
+def with_blah(db, retry, after_id, limit):
+    """Rows of up to ``limit`` batch records after ``after_id`` with their blah records: records
+    to retry, or (``retry`` false) every record, for the new ones above the mark.
 
     Each row: the ``JOIN_COLUMNS`` of the batch record, then the blah record's
     Timestamp, GlobalUserName, FQAN, CeId and LocalUserId (all None without one).
     """
-    return db.query(PENDING_WITH_BLAH, (after_id, limit))
+    return db.query(RETRY_WITH_BLAH if retry else NEW_WITH_BLAH, (after_id, limit))
 
 
-def mark(db, first_after, last, statuses):
-    """Set join statuses of one processed chunk: ``statuses`` {status: [ids]} for the batch
-    records that did not join, JOINED for every other pending one in (first_after, last]."""
+def mark(db, retry, first_after, last, statuses, mark_name):
+    """Record the outcome of one chunk of (first_after, last]: ``statuses`` {status: [ids]} for
+    the batch records that did not join as grid jobs; the others are FINE. New records only
+    move the ``mark_name`` mark; retried ones are set FINE."""
     with db.transaction():
         for status, ids in statuses.items():
             for start in range(0, len(ids), IN_CHUNK):
                 chunk = ids[start:start + IN_CHUNK]
                 db.execute(MARK_IDS.format(marks=", ".join("?" * len(chunk))), (status, *chunk))
-        db.execute(MARK_RANGE_JOINED, (first_after, last))
+        if retry:
+            db.execute(MARK_RETRIED_FINE, (first_after, last))
+        else:
+            set_state(db, mark_name, last)
 
 
 def newest_blah_id(db):

@@ -9,9 +9,9 @@
 
 -- One finished batch job as its batch system logged it. LrmsId is the id the
 -- CE's blah log knows the job by (the join key); JoinStatus says what apel-join
--- made of it: 0 pending, 1 joined (grid job), 2 local job, 3 no blah record,
--- 4 blah record outside its validity window, 5 no benchmark for the CE,
--- 6 invalid as a job record.
+-- made of it: 0 joined as a grid job, or new (id above JoinState batch_id),
+-- 1 to be joined again, 2 local job, 3 no blah record, 4 blah record outside
+-- its validity window, 5 no benchmark for the CE, 6 invalid as a job record.
 CREATE TABLE BatchRecords (
   id INTEGER PRIMARY KEY,
   BatchSystem TEXT NOT NULL,
