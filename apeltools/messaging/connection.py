@@ -31,6 +31,15 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 30.0
 
 
+def _not_our_business(record) -> bool:
+    # stomp.py logs a traceback when a frame cannot be written to a socket that just
+    # closed; we see the same failure as an exception and handle it (reconnect, resend).
+    return record.getMessage() != "error sending frame"
+
+
+logging.getLogger("stomp.py").addFilter(_not_our_business)
+
+
 class Events(stomp.ConnectionListener):
     """What happened on a connection, for a thread that waits: receipts, errors, loss, messages."""
 
@@ -250,7 +259,7 @@ class Link:
         try:
             getattr(connection, verb)(ident)
             return True
-        except (stomp.exception.StompException, OSError):
+        except Exception:  # noqa: BLE001 - stomp.py fails in many ways when its socket just closed
             return False
 
     @property
@@ -262,8 +271,10 @@ class Link:
         if failed:
             self._next += 1
         if self.connection is not None:
-            self._drop(self.connection)
-            self.connection = None
+            connection, self.connection = self.connection, None
+            # Fresh events first, so that the closing connection's last callbacks look stale.
+            self.events = Events()
+            self._drop(connection)
 
     @staticmethod
     def _drop(connection) -> None:

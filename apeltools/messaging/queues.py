@@ -54,7 +54,7 @@ def add(queue, element):
     try:
         return queue.add(element)
     except OSError as error:
-        raise QueueError(f"cannot write to queue {queue.path}: {error.strerror}") from None
+        raise QueueError(f"cannot write to queue {queue.path}: {error.strerror or error}") from None
 
 
 def purge(queue):

@@ -65,18 +65,22 @@ class Receiver:
         for worker in self._workers:
             worker.start()
         failures, stored = 0, 0
-        last_housekeeping = 0.0
+        self._housekeeping()
+        last_housekeeping = time.monotonic()
         try:
             while not self.stop.is_set():
-                if time.monotonic() - last_housekeeping >= HOUSEKEEPING_INTERVAL:
-                    self._housekeeping()
-                    last_housekeeping = time.monotonic()
                 try:
                     self.backoff.call(self._subscribe, BrokerError, "connecting to the broker")
                 except Interrupted:
                     break
-                self._wake.wait(HOUSEKEEPING_INTERVAL)
-                self._wake.clear()
+                # Wait for trouble, loss of the connection or a stop; wake-ups from a
+                # connection we closed ourselves are ignored.
+                while not (self.stop.is_set() or self._trouble or self.link.events.lost.is_set()):
+                    self._wake.wait(HOUSEKEEPING_INTERVAL)
+                    self._wake.clear()
+                    if time.monotonic() - last_housekeeping >= HOUSEKEEPING_INTERVAL:
+                        self._housekeeping()
+                        last_housekeeping = time.monotonic()
                 if self.stop.is_set():
                     break
                 trouble, self._trouble = self._trouble, None
@@ -87,7 +91,7 @@ class Receiver:
                     delay = min(self.backoff.initial * 2 ** (failures - 1), self.backoff.maximum)
                     log.error("%s; not acknowledging, reconnecting in %.0f s", trouble, delay)
                     self.stop.wait(delay)
-                elif self.link.events.lost.is_set():
+                else:
                     log.warning("connection to %s lost; reconnecting", self.link.broker)
                     failures = 0
         finally:
@@ -120,20 +124,27 @@ class Receiver:
             frame, events = item
             if events is not self.link.events or self.stop.is_set():
                 continue  # its connection is gone: the broker delivers it again
-            body = frame.body if isinstance(frame.body, bytes) else frame.body.encode("utf-8")
-            empaid = frame.headers.get("empa-id")
             try:
-                self.acceptor.handle(body, empaid)
-            except QueueError as error:
-                if self.link.is_rabbitmq:
-                    self.link.nack(frame, events)
-                self._trouble = f"cannot store message {empaid or frame.headers.get('message-id')}: {error}"
-                self._wake.set()
-                continue
-            if self.link.ack(frame, events):
-                self._stored += 1
-            else:
-                log.info("message %s was filed but its connection is gone; it will come again", empaid)
+                self._file(frame, events)
+            except Exception:  # noqa: BLE001 - a worker must outlive any one message
+                log.exception("unexpected failure on message %s; not acknowledged",
+                              frame.headers.get("message-id"))
+
+    def _file(self, frame, events) -> None:
+        body = frame.body if isinstance(frame.body, bytes) else frame.body.encode("utf-8")
+        empaid = frame.headers.get("empa-id")
+        try:
+            self.acceptor.handle(body, empaid)
+        except QueueError as error:
+            self._trouble = f"cannot store message {empaid or frame.headers.get('message-id')}: {error}"
+            if self.link.is_rabbitmq:
+                self.link.nack(frame, events)
+            self._wake.set()
+            return
+        if self.link.ack(frame, events):
+            self._stored += 1
+        else:
+            log.info("message %s was filed but its connection is gone; it will come again", empaid)
 
     def _housekeeping(self) -> None:
         queues.purge(self.acceptor.incoming)
