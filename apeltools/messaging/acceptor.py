@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ from apeltools.messaging import crypto, queues
 
 log = logging.getLogger(__name__)
 
-ALLOWED_CONTROLS = {"\t", "\n", "\r"}
+# Control characters other than tab, LF and CR have no place in a text message.
+FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass
@@ -65,9 +67,9 @@ def _as_text(data: bytes) -> tuple[str, str | None]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         return data.decode("utf-8", "backslashreplace"), f"message is not UTF-8 text ({error})"
-    bad = next((c for c in text if (c < " " and c not in ALLOWED_CONTROLS) or c == "\x7f"), None)
-    if bad is not None:
-        return text, f"message contains the control character {bad!r}"
+    bad = FORBIDDEN.search(text)
+    if bad:
+        return text, f"message contains the control character {bad.group()!r}"
     return text, None
 
 
