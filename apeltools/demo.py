@@ -1,4 +1,13 @@
-"""The demo: a month of accounting from a few made-up sites, loaded into SQLite, start to finish."""
+"""The demo: a month of accounting from made-up sites, through the whole pipeline, on SQLite.
+
+Site side: batch (SLURM, Torque) and CE (blah) logs are parsed, joined with
+the CEs' benchmarks, summarised and published by the real programs; three
+more sites' messages (jobs, summaries, sync counts, one broken record) join
+them. Messaging: everything is signed with throw-away host certificates and
+handed over by the local transport, where the receiver verifies signatures
+and the DN list (a host not on it is rejected). Repository side: loaded,
+summarised, published for the portal, and queried.
+"""
 
 import datetime
 import os
@@ -6,15 +15,20 @@ import tempfile
 from dataclasses import dataclass, field
 
 from apeltools import db as databases
-from apeltools import loader as loading
-from apeltools import publisher, query, sample
+from apeltools import publisher, query, sample, sample_logs
 from apeltools.db.schema import migrate
-from apeltools.messaging import queues
+from apeltools.messaging import local, pki, queues
+from apeltools.messaging.crypto import signer_dn
 from apeltools.records import text
+from apeltools.records.types import SYNC
 from apeltools.summariser import summarise
 
 JOBS_PER_SITE = (2400, 900, 700)
 RECORDS_PER_MESSAGE = 1000
+LOG_JOBS_PER_DAY = 40
+REPOSITORY_HOST = "apel-repository.demo.example.org"
+OTHERS_HOST = "apel-regional.demo.example.org"  # publishes for the three sample sites
+ROGUE_HOST = "not-in-gocdb.demo.example.org"  # a valid certificate, but not an authorised sender
 
 
 @dataclass
@@ -23,10 +37,9 @@ class DemoResult:
     db_url: str
     year: int
     month: int
-    messages: int = 0
-    records_sent: int = 0
-    tally: object = None
+    steps: list = field(default_factory=list)
     rejects: list = field(default_factory=list)
+    answer: object = None
 
 
 def previous_month(today=None):
@@ -39,28 +52,25 @@ def _chunks(records, size):
     return [records[i:i + size] for i in range(0, len(records), size)]
 
 
-def write_messages(incoming, year, month, seed=2026):
-    """Put a month of messages from the sample sites into an incoming queue.
+def write_messages(outgoing, year, month, seed=2026):
+    """Queue a month of messages from the sample sites in an outgoing queue; returns (messages, records).
 
-    Returns (messages, records). The first site sends its jobs as v0.4, the
-    second monthly summaries, the third v0.3 jobs with one broken record;
-    every site also sends its sync counts.
+    The first site sends its jobs as v0.4, the second monthly summaries, the
+    third v0.3 jobs with one broken record; every site also sends its sync counts.
     """
     rng = sample.rng_for(seed)
     messages = records = 0
 
-    def put(fmt, batch, signer):
+    def put(fmt, batch):
         nonlocal messages, records
-        queues.add(incoming, {"body": text.write_message(fmt, batch), "signer": signer,
-                              "empaid": f"demo-{messages:04d}"})
+        queues.add(outgoing, text.write_message(fmt, batch))
         messages += 1
         records += len(batch)
 
     for site, count in zip(sample.SITES, JOBS_PER_SITE):
-        signer = site.dn(f"apel.{site.domain}")
         jobs = sample.jobs(site, year, month, count, rng)
         if site is sample.SITES[1]:
-            put(text.SUMMARY_V02, sample.summaries(site, year, month, jobs), signer)
+            put(text.SUMMARY_V02, sample.summaries(site, year, month, jobs))
         else:
             fmt = text.JOB_V04 if site is sample.SITES[0] else text.JOB_V03
             batches = _chunks(jobs, RECORDS_PER_MESSAGE)
@@ -68,100 +78,177 @@ def write_messages(incoming, year, month, seed=2026):
                 broken = batches[0][0]
                 broken.StartTime, broken.EndTime = broken.EndTime, broken.StartTime
             for batch in batches:
-                put(fmt, batch, signer)
-        put(text.SYNC_V01, sample.syncs(site, year, month, jobs), signer)
+                put(fmt, batch)
+        put(text.SYNC_V01, sample.syncs(site, year, month, jobs))
     return messages, records
 
 
-def run(directory=None, seed=2026):
-    """Generate, queue and load the demo month; returns what happened."""
-    directory = directory or tempfile.mkdtemp(prefix="apeltools-demo-")
-    os.makedirs(directory, exist_ok=True)
-    year, month = previous_month()
-    db_url = "sqlite:///" + os.path.join(os.path.abspath(directory), "apel.db")
-    result = DemoResult(directory, db_url, year, month)
-    incoming = queues.incoming_queue(os.path.join(directory, "incoming"))
-    rejects = queues.reject_queue(os.path.join(directory, "reject"))
-    result.messages, result.records_sent = write_messages(incoming, year, month, seed)
+def _program(target, args):
+    """Run one of our programs in this process, as a person would from the shell."""
+    from apeltools.cli.main import load_command
+
+    load_command(target).main(args=list(args), prog_name=target.split(".")[2], standalone_mode=False)
+
+
+def _site(directory, year, month, outgoing_dir):
+    """The site's own chain: parse logs, join, summarise, publish jobs (with sync) to its queue."""
+    logs = sample_logs.generate(os.path.join(directory, "logs"), year, month, jobs_per_day=LOG_JOBS_PER_DAY)
+    db_url = "sqlite:///" + os.path.join(directory, "site.db")
+    config = os.path.join(directory, "site.cfg")
+    with open(config, "w", encoding="utf-8") as handle:
+        handle.write(logs.config_text(db_url))
     with databases.connect(db_url) as db:
         db.create_database()
         migrate(db)
-        loader = loading.Loader(db, rejects=rejects)
-        result.tally = loading.load_queue(loader, incoming)
-        result.per_site = db.query(
-            "SELECT Site, COUNT(*), SUM(WallDuration), SUM(CpuDuration) FROM VJobRecords "
-            "GROUP BY Site ORDER BY Site"
-        )
-        result.summarised = db.query(
-            "SELECT Site, SUM(NumberOfJobs), SUM(WallDuration) FROM VSummaries GROUP BY Site ORDER BY Site"
-        )
-        result.synced = db.query(
-            "SELECT Site, SUM(NumberOfJobs) FROM VSyncRecords GROUP BY Site ORDER BY Site"
-        )
-        result.summarised_run = summarise(db)
-        result.super_rows = db.query("SELECT COUNT(*) FROM SuperSummaries")[0][0]
-        outgoing = queues.outgoing_queue(os.path.join(directory, "outgoing"))
-        result.published = publisher.publish(
-            db, ["summaries"], lambda body: queues.add(outgoing, body), outgoing.path,
-            publisher.Options(interval="all"),
-        )
+    for parser, paths in sorted(logs.files.items()):
+        _program("apeltools.cli.parse:main", ["--config", config, "-q", parser, *paths])
+    _program("apeltools.cli.join:main", ["--config", config, "-q", "--no-bdii"])
+    _program("apeltools.cli.summarise:main", ["--config", config, "-q"])
+    _program("apeltools.cli.publish:main", ["--config", config, "-q", "jobs", "--interval", "all",
+                                            "--syntax", "v0.4", "--queue", outgoing_dir])
+    with databases.connect(db_url) as db:
+        joined = db.query("SELECT COUNT(*) FROM JobRecords")[0][0]
+    lines = sum(len(paths) for paths in logs.files.values())
+    return logs, joined, lines
+
+
+def _pki(directory, hosts):
+    ca = pki.make_ca("/C=XX/O=apeltools demo/CN=apeltools demo CA")
+    capath = pki.write_ca_dir(os.path.join(directory, "ca"), [ca])
+    identities = {}
+    for host in hosts:
+        identity = pki.make_host(ca, host, dn=f"/C=XX/O=apeltools demo/CN={host}")
+        cert, key = identity.write(directory, host)
+        identities[host] = (str(cert), str(key), signer_dn(identity.cert_pem))
+    return str(capath), identities
+
+
+def run(directory=None, seed=2026):
+    """Run the whole pipeline on a month of made-up data; returns what happened."""
+    directory = os.path.abspath(directory or tempfile.mkdtemp(prefix="apeltools-demo-"))
+    os.makedirs(directory, exist_ok=True)
+    path = lambda *parts: os.path.join(directory, *parts)  # noqa: E731
+    year, month = previous_month()
+    db_url = "sqlite:///" + path("apel.db")
+    result = DemoResult(directory, db_url, year, month)
+    steps = result.steps
+
+    # 1. The site with logs, and the other sites' messages.
+    site_out = path("site", "outgoing")
+    logs, joined, files = _site(path("site"), year, month, site_out)
+    steps.append(f"Site {logs.site}: parsed {files} log files (SLURM, Torque, blah; older days gzipped), "
+                 f"joined {joined:,} job records with their CE's benchmark, summarised, and published them "
+                 f"with sync counts to {site_out}")
+    others_out = path("regional", "outgoing")
+    messages, records = write_messages(queues.outgoing_queue(others_out), year, month, seed)
+    steps.append(f"Sites {', '.join(s.name for s in sample.SITES)}: {records:,} records (jobs v0.3 and "
+                 f"v0.4, summaries, sync, one broken record) in {messages} messages to {others_out}")
+    rogue_out = path("rogue", "outgoing")
+    forged = SYNC.make(Site=sample.SITES[0].name, SubmitHost="ce01.north.example.org", NumberOfJobs=1,
+                       Month=month, Year=year)
+    queues.add(queues.outgoing_queue(rogue_out), text.write_message(text.SYNC_V01, [forged]))
+
+    # 2. Signed messaging through the local transport.
+    capath, hosts = _pki(path("pki"), [logs_host(logs), OTHERS_HOST, REPOSITORY_HOST, ROGUE_HOST])
+    dn_file = path("pki", "authorised-dns")
+    with open(dn_file, "w", encoding="utf-8") as handle:
+        handle.write("".join(hosts[h][2] + "\n" for h in (logs_host(logs), OTHERS_HOST)))
+    incoming, reject = path("incoming"), path("reject")
+    sent = received = 0
+    for host, outgoing in ((logs_host(logs), site_out), (OTHERS_HOST, others_out), (ROGUE_HOST, rogue_out)):
+        cert, key, _ = hosts[host]
+        sender, receiver = local.deliver_local(outgoing, path("wire"), incoming, reject, cert, key, capath, dn_file)
+        sent += sender.sent
+        received += receiver.accepted
+    steps.append(f"apel-send signed {sent} messages with each host's certificate (throw-away CA in "
+                 f"{path('pki')}); apel-receive verified them and accepted {received} from the hosts in the "
+                 f"DN list into {incoming}, rejecting the one from {ROGUE_HOST}")
+
+    # 3. The repository.
+    with databases.connect(db_url) as db:
+        db.create_database()
+        migrate(db)
+    _program("apeltools.cli.load:main", ["--db", db_url, "--queue", incoming, "--reject", reject, "-q"])
+    with databases.connect(db_url) as db:
+        loaded = db.query("SELECT COUNT(*) FROM LoadedMessages")[0][0]
+        jobs = db.query("SELECT COUNT(*) FROM JobRecords")[0][0]
+        steps.append(f"apel-load loaded {loaded} messages into {db_url}: {jobs:,} job records, "
+                     f"{db.query('SELECT COUNT(*) FROM Summaries')[0][0]} summaries, "
+                     f"{db.query('SELECT COUNT(*) FROM SyncRecords')[0][0]} sync records; "
+                     f"the broken record went to {reject} with its reason")
+        run_ = summarise(db)
+        rows = db.query("SELECT COUNT(*) FROM SuperSummaries")[0][0]
+        steps.append(f"apel-summarise: {rows} monthly super-summary rows (new jobs added in place, "
+                     f"{run_.months} site-month recomputed from the summaries it received)")
+        portal = queues.outgoing_queue(path("portal", "outgoing"))
+        published = publisher.publish(db, ["summaries"], lambda body: queues.add(portal, body), portal.path,
+                                      publisher.Options(interval="all"))
+        steps.append(f"apel-publish: {sum(published.records.values()):,} summary and sync records in "
+                     f"{published.messages} messages to {portal.path}, for the portal")
+        result.sync = _sync_check(db)
         result.answer = query.ask(db, "summaries", query.Filters(), ("site",))
-    for _, element, _ in queues.locked_elements(rejects):
+        result.site_totals = (_log_totals(logs), _repository_totals(db, logs.site))
+    for _, element, _ in queues.locked_elements(queues.reject_queue(reject)):
         result.rejects.append(element["error"])
     return result
 
 
+def logs_host(logs):
+    return f"apel.{logs.site.lower()}.example.org"
+
+
+def _log_totals(logs):
+    total = [0, 0]
+    for count, wall, _ in logs.totals().values():
+        total[0] += count
+        total[1] += wall
+    return tuple(total)
+
+
+def _repository_totals(db, site):
+    jobs, wall = db.query("SELECT SUM(NumberOfJobs), SUM(WallDuration) FROM VSuperSummaries "
+                          "WHERE Site = ? AND InfrastructureType = 'grid'", (site,))[0]
+    return int(jobs or 0), int(wall or 0)
+
+
+def _sync_check(db):
+    """Per site: does the repository's job count match the site's own sync count for the month?"""
+    held = dict(db.query("SELECT Site, SUM(NumberOfJobs) FROM VSuperSummaries "
+                         "WHERE InfrastructureType = 'grid' GROUP BY Site"))
+    told = dict(db.query("SELECT Site, SUM(NumberOfJobs) FROM VSyncRecords GROUP BY Site"))
+    return {site: (int(held.get(site) or 0), int(told[site])) for site in sorted(told)}
+
+
 def report(result):
     """What the demo did and what to run next, for people."""
-    hours = lambda seconds: f"{(seconds or 0) / 3600:,.0f} h"  # noqa: E731
-    tally = result.tally
-    lines = [
-        f"apeltools demo in {result.directory}",
-        "",
-        f"1. Generated {result.records_sent:,} records for {result.year}-{result.month:02d} from "
-        f"{len(sample.SITES)} sites in {result.messages} messages (jobs v0.3 and v0.4, summaries, sync),",
-        "   signed by each site's host, in the incoming queue:",
-        f"   {result.directory}/incoming",
-        f"2. Loaded them into {result.db_url}:",
-        f"   {tally.records:,} records from {tally.messages} messages, {tally.rejected_records} record rejected.",
-        "",
-        "   Jobs per site (VJobRecords):",
-    ]
-    for site, count, wall, cpu in result.per_site:
-        lines.append(f"     {site:<16} {count:>6,} jobs  wall {hours(wall):>10}  cpu {hours(cpu):>10}")
-    lines.append("   Summaries sent directly (VSummaries):")
-    for site, jobs, wall in result.summarised:
-        lines.append(f"     {site:<16} {jobs:>6,} jobs  wall {hours(wall):>10}")
-    lines.append("   Sites' own counts (VSyncRecords):")
-    for site, jobs in result.synced:
-        lines.append(f"     {site:<16} {jobs:>6,} jobs")
+    lines = [f"apeltools demo for {result.year}-{result.month:02d}, in {result.directory}", ""]
+    for number, step in enumerate(result.steps, 1):
+        lines.append(f"{number}. {step}")
     if result.rejects:
-        lines += [f"   Rejected, kept with the reason in {result.directory}/reject:"]
-        lines += [f"     {error}" for error in result.rejects]
-    run = result.summarised_run
-    lines += [
-        "",
-        f"3. Summarised them into {result.super_rows} monthly super-summary rows (VSuperSummaries): new jobs",
-        f"   added in place ({run.deltas} groups), {run.months} site-month recomputed from the summaries it received.",
-        f"4. Published {sum(result.published.records.values()):,} records "
-        f"({', '.join(f'{n} {k}' for k, n in result.published.records.items())}) in "
-        f"{result.published.messages} messages to the outgoing queue for apel-send:",
-        f"   {result.directory}/outgoing",
-        "5. Asked: hours per site (apel-query summaries --group-by site):",
-        "",
-    ]
-    widths = [max(len(str(v)) for v in column) for column in zip(result.answer.columns, *result.answer.rows)]
-    for row in [result.answer.columns] + result.answer.rows:
-        lines.append("   " + "  ".join(str(v).rjust(w) if i else str(v).ljust(w)
-                                       for i, (v, w) in enumerate(zip(row, widths))))
+        lines += ["", "Rejected, kept with the reason for re-processing:"]
+        lines += [f"  {error}" for error in result.rejects]
+    logs_total, repository_total = result.site_totals
+    lines += ["", f"Check: the site's grid jobs from its logs {logs_total[0]:,} ({logs_total[1] / 3600:,.0f} h "
+                  f"wall), in the repository {repository_total[0]:,} ({repository_total[1] / 3600:,.0f} h): "
+                  f"{'equal' if logs_total == repository_total else 'DIFFERENT'}",
+              "Sync (repository / site's own count):"]
+    for site, (held, told) in result.sync.items():
+        word = "OK" if held == told else f"ERROR: {told - held:+,} jobs; a rejected record above explains it"
+        lines.append(f"  {site:<16} {held:>6,} / {told:<6,} {word}")
+    lines += ["", "Hours per site (apel-query summaries --group-by site):", ""]
+    answer = result.answer
+    widths = [max(len(str(v)) for v in column) for column in zip(answer.columns, *answer.rows)]
+    for row in [answer.columns] + answer.rows:
+        lines.append("  " + "  ".join(str(v).rjust(w) if i else str(v).ljust(w)
+                                      for i, (v, w) in enumerate(zip(row, widths))))
     db = result.db_url
     lines += [
         "",
         "Next:",
         f"  apel-query summaries --db {db} --group-by vo,month",
-        f"  apel-query jobs --db {db} --site DEMO-NORTH-T2 --group-by dn --limit 5",
+        f"  apel-query jobs --db {db} --site DEMO-SITE --group-by dn",
+        f"  check_apel_sync --site DEMO-SITE --db {db}",
         f"  apel-publish jobs --db {db} --interval all --stdout | head -30",
-        f"  apel-load --db {db} --queue {result.directory}/incoming --reject {result.directory}/reject",
         f"  apel-summarise --db {db} --full",
     ]
     return "\n".join(lines)

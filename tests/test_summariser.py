@@ -214,15 +214,3 @@ def test_apel_summarise_program(db_url):
     assert result.exit_code == 0, result.output
     assert "incremental summarise:" in result.output
     assert "Examples:" in CliRunner().invoke(apel_summarise, ["--help"]).output
-
-
-def test_summarising_the_demo_month_matches_the_sites_sync_counts(tmp_path):
-    from apeltools import demo
-
-    result = demo.run(str(tmp_path / "demo"))
-    with databases.connect(result.db_url) as db:
-        summarise(db)
-        synced = dict(db.query("SELECT Site, SUM(NumberOfJobs) FROM VSyncRecords GROUP BY Site"))
-        summed = dict(db.query("SELECT Site, SUM(NumberOfJobs) FROM VSuperSummaries GROUP BY Site"))
-    assert {k: int(v) for k, v in summed.items()} == {
-        site: n - (1 if site == sample.SITES[2].name else 0) for site, n in synced.items()}
