@@ -61,7 +61,8 @@ def ce_host(ce_id):
     return ce_id.split("/", 1)[0].split(":", 1)[0]
 
 
-def _benchmark(ce, type_name, value_text, since=None):
+def make_benchmark(ce, type_name, value_text, since=None):
+    """A checked ``Benchmark`` from configuration text; ConfigError names what is wrong."""
     try:
         kind = canonical_type(type_name)
     except ValueError as error:
@@ -94,7 +95,7 @@ def from_config(config):
                 since = calendar.timegm(time.strptime(items[3], "%Y-%m-%d"))
             except ValueError:
                 raise ConfigError(f"[spec_updater] {key}: {items[3]!r} is not a YYYY-MM-DD date") from None
-        found.append(_benchmark(items[0], items[1], items[2], since))
+        found.append(make_benchmark(items[0], items[1], items[2], since))
     return found
 
 
@@ -136,7 +137,7 @@ def _glue1(connection, base):
             log.warning("BDII: CE %s publishes no CPUScalingReferenceSI00 nor GlueHostBenchmarkSI00", ce)
             continue
         try:
-            found.append(_benchmark(ce, "si2k", value))
+            found.append(make_benchmark(ce, "si2k", value))
         except ConfigError as error:
             log.warning("BDII: CE %s: %s", ce, error)
     return found

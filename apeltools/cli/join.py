@@ -27,15 +27,27 @@ def _site_name(config, given):
 def _bdii_url(config, given):
     if given:
         return given
+    if not config.get_bool("spec_updater", "enabled", True):
+        return None
     host = config.get("spec_updater", "ldap_host")
     if not host:
         return None
     return f"ldap://{host}:{config.get('spec_updater', 'ldap_port', DEFAULT_BDII_PORT)}"
 
 
-def update_benchmarks(db, config, bdii_url, site_name):
+def _local_benchmark(config, local_submit_host):
+    """The benchmark of local jobs as client.cfg gives it: [spec_updater] spec_type and spec_value."""
+    kind, value = config.get("spec_updater", "spec_type"), config.get("spec_updater", "spec_value")
+    if not (kind and value):
+        return []
+    return [spec.make_benchmark(local_submit_host, kind, value)]
+
+
+def update_benchmarks(db, config, bdii_url, site_name, local_submit_host=None):
     """Record the configured benchmarks and, for the other CEs, those the BDII publishes."""
     configured = spec.from_config(config)
+    if local_submit_host and local_submit_host not in {b.ce for b in configured}:
+        configured += _local_benchmark(config, local_submit_host)
     spec.update(db, configured, "config")
     if not bdii_url:
         return
@@ -77,6 +89,10 @@ Examples:
 def main(ctx, db_url, site_name, local_jobs, local_submit_host, ce_type, bdii_url, no_bdii, list_unjoined):
     """Join batch records with blah records and benchmarks into job records.
 
+    Reads the keys of the existing client.cfg: [spec_updater] site_name,
+    enabled, ldap_host, ldap_port, manual_specN, and for local jobs
+    lrms_server, spec_type and spec_value; [joiner] local_jobs.
+
     A batch record joins the blah record with the same batch job id whose
     window (from one day before to 28 days after the blah timestamp) holds the
     job's end, and takes the benchmark its CE had at that moment (from
@@ -93,12 +109,14 @@ def main(ctx, db_url, site_name, local_jobs, local_submit_host, ce_type, bdii_ur
     settings = joiner.JoinSettings(
         site=_site_name(config, site_name),
         local_jobs=local_jobs if local_jobs is not None else config.get_bool("joiner", "local_jobs", False),
-        local_submit_host=local_submit_host or config.get("joiner", "local_submit_host") or socket.getfqdn(),
+        local_submit_host=(local_submit_host or config.get("joiner", "local_submit_host")
+                           or config.get("spec_updater", "lrms_server") or socket.getfqdn()),
         ce_type=ce_type or config.get("joiner", "ce_type"),
     )
     with ctx.database(db_url) as db:
         require_schema(db)
-        update_benchmarks(db, config, None if no_bdii else _bdii_url(config, bdii_url), settings.site)
+        update_benchmarks(db, config, None if no_bdii else _bdii_url(config, bdii_url), settings.site,
+                          settings.local_submit_host if settings.local_jobs else None)
         with Progress("joining") as progress:
             report = joiner.join(db, settings, progress=progress)
         log.info(report.summary())

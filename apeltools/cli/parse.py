@@ -9,7 +9,7 @@ import click
 from apeltools.cli.common import command
 from apeltools.db.schema import require_schema
 from apeltools.errors import ApelError, ConfigError
-from apeltools.parsers import files, registry
+from apeltools.parsers import files, registry, sources
 from apeltools.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -32,12 +32,13 @@ def _timezone(name):
 Examples:
   apel-parse slurm --db sqlite:///var/lib/apeltools/site.db /var/log/apel/sacct-*.txt
   apel-parse blah /var/log/cream/accounting/blahp.log-*
+  apel-parse --config /etc/apel/parser.cfg      # what [blah] and [batch] (and [parser:NAME]) describe
   apel-parse pbs --stdout /var/spool/torque/server_priv/accounting/20240415.gz | jq .
   sacct -P -n --format=... | apel-parse slurm --timezone Europe/London --stdout -
 """,
 )
-@click.argument("log_type", metavar="TYPE")
-@click.argument("paths", nargs=-1, required=True, metavar="FILE...")
+@click.argument("log_type", metavar="[TYPE", required=False)
+@click.argument("paths", nargs=-1, metavar="FILE...]")
 @click.option("--db", "db_url", metavar="URL", help="Site database URL [default: [db] of the configuration].")
 @click.option("--stdout", "to_stdout", is_flag=True,
               help="Write the records to stdout as NDJSON instead of storing them (files are not remembered).")
@@ -51,6 +52,13 @@ def main(ctx, log_type, paths, db_url, to_stdout, timezone):
     parser plugin (entry point group apeltools.parsers). Files may be plain,
     gzip or bzip2; - reads stdin.
 
+    Without TYPE and FILE, parses the logs the configuration describes, as
+    the existing parser.cfg does: [blah] and [batch] (enabled, type, dir,
+    filename_prefix, subdirs, reparse), and one [parser:NAME] section (same
+    keys, or glob = a shell pattern of file names) for each further batch
+    system. [site_info] lrms_server names the batch server of records whose
+    log does not.
+
     Each file is remembered in the database by a hash of its first bytes and
     how far it was read: a log that grew is read from where the last run
     stopped, and a rotated or compressed copy of a log already read is not
@@ -58,22 +66,57 @@ def main(ctx, log_type, paths, db_url, to_stdout, timezone):
     distinct error once, with its count and first line number) and never
     stops the file; only a file that cannot be read makes the run fail.
     """
-    parser_class = registry.get(log_type)
-    zone = _timezone(timezone or ctx.config.get("parser", "timezone"))
+    if log_type and not paths:
+        raise click.UsageError("give the FILEs of TYPE (or neither, to parse what the configuration describes)")
+    if log_type:
+        source = sources.LogSource("command line", log_type, ".", timezone=ctx.config.get("parser", "timezone"),
+                                   machine_name=ctx.config.get("site_info", "lrms_server"))
+        batches = [(source, list(paths))]
+    else:
+        batches = [(source, source.files()) for source in sources.configured(ctx.config)]
+        if not batches:
+            raise click.UsageError("give TYPE and FILEs, or configure [blah], [batch] or [parser:NAME] "
+                                   "sections (see --help)")
+    if to_stdout and db_url:
+        raise click.UsageError("--stdout writes records instead of storing them: give --db or --stdout")
     started = time.monotonic()
+    reports = []
     if to_stdout:
-        if db_url:
-            raise click.UsageError("--stdout writes records instead of storing them: give --db or --stdout")
-        reports = _parse(paths, parser_class, files.NDJSONOutput(sys.stdout), None, zone)
+        output = files.NDJSONOutput(sys.stdout)
+        for source, found in batches:
+            reports += _parse(found, source, _output(output, source), None, timezone)
     else:
         with ctx.database(db_url) as db:
             require_schema(db)
-            memory = files.FileMemory(db, parser_class.name)
-            reports = _parse(paths, parser_class, files.DatabaseOutput(db), memory, zone)
+            output = files.DatabaseOutput(db)
+            for source, found in batches:
+                parser_class = registry.get(source.type)
+                memory = files.FileMemory(db, parser_class.name, reparse=source.reparse)
+                reports += _parse(found, source, _output(output, source), memory, timezone)
     _report(reports, time.monotonic() - started)
 
 
-def _parse(paths, parser_class, output, memory, zone):
+class _NamedMachine:
+    """An output that gives records without a MachineName the configured batch server's name."""
+
+    def __init__(self, output, name):
+        self.output = output
+        self.name = name
+
+    def write(self, records, then=None):
+        for record in records:
+            if getattr(record, "MachineName", self.name) is None:
+                record.MachineName = self.name
+        self.output.write(records, then)
+
+
+def _output(output, source):
+    return _NamedMachine(output, source.machine_name) if source.machine_name else output
+
+
+def _parse(paths, source, output, memory, timezone):
+    parser_class = registry.get(source.type)
+    zone = _timezone(timezone or source.timezone)
     reports = []
     with Progress(f"parsing {parser_class.name}") as progress:
         for path in paths:

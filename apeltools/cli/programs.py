@@ -32,8 +32,10 @@ SUBCOMMANDS = {
 SUBCOMMANDS.update({
     "db": "apeltools.cli.db:main",
     "demo": "apeltools.cli.demo:main",
+    "config": "apeltools.cli.config:main",
 })
 
 # Man pages: each console script, plus the subcommands that are not programs of their own.
 MAN_PAGES = dict(CONSOLE_SCRIPTS)
-MAN_PAGES.update({"apeltools db": SUBCOMMANDS["db"], "apeltools demo": SUBCOMMANDS["demo"]})
+MAN_PAGES.update({"apeltools db": SUBCOMMANDS["db"], "apeltools demo": SUBCOMMANDS["demo"],
+                  "apeltools config": SUBCOMMANDS["config"]})

@@ -2,6 +2,7 @@
 
 import calendar
 import datetime
+import os
 import sys
 
 import click
@@ -45,11 +46,11 @@ Examples:
   apel-publish normalised-summaries --syntax v0.4 --withhold-dns --queue /var/spool/apel/portal
 """,
 )
-@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...",
+@click.argument("sources", nargs=-1, metavar="[SOURCE...]",
                 type=click.Choice(sorted(publisher.SOURCES)))
 @click.option("--db", "db_url", metavar="URL", help="Database URL [default: [db] of the configuration].")
 @click.option("--queue", "queue_dir", metavar="DIR",
-              help="Outgoing queue for apel-send [default: [unloader] dir_location].")
+              help="Outgoing queue for apel-send [default: 'outgoing' in [unloader] dir_location].")
 @click.option("--stdout", "to_stdout", is_flag=True, help="Write the messages to stdout instead of a queue.")
 @click.option("--interval", type=click.Choice(["latest", "gap", "all"]),
               help="latest: what changed since the last publish to this destination [default]; "
@@ -75,18 +76,37 @@ def main(ctx, sources, db_url, queue_dir, to_stdout, interval, start, end, per_m
     accelerator (JSON). Messages go to an outgoing queue that apel-send drains,
     or to stdout. Publishing jobs or summaries adds sync records for every
     month published, which the repository compares with what it holds.
+
+    Reads the [unloader] keys of the existing client.cfg: without SOURCE,
+    send_summaries = true publishes summaries and false jobs; dir_location
+    (the queue is its "outgoing" directory), interval (with gap_start and
+    gap_end), include_vos, exclude_vos, withhold_dns, send_ur (CAR), and
+    local_jobs for --local-jobs (apel-site-run also passes --local-jobs when
+    [joiner] local_jobs is true, as the existing client publishes the local
+    jobs it makes).
     """
     config = ctx.config
+    if not sources:
+        sources = ("summaries",) if config.get_bool("unloader", "send_summaries", False) else ("jobs",)
     interval = interval or config.get("unloader", "interval", "latest")
     if interval not in ("latest", "gap", "all"):
         raise click.BadParameter(f"interval must be latest, gap or all, not {interval!r}", param_hint="--interval")
+    if interval == "gap" and not (start or end):
+        start, end = config.get("unloader", "gap_start"), config.get("unloader", "gap_end")
     if interval == "gap" and not (start and end):
         raise click.UsageError("--interval gap needs --start and --end")
     if (start or end) and interval != "gap":
         raise click.UsageError("--start and --end only go with --interval gap")
-    queue_dir = queue_dir or (None if to_stdout else config.get("unloader", "dir_location"))
+    if not queue_dir and not to_stdout and config.get("unloader", "dir_location"):
+        # As the existing unloader does: messages go to <dir_location>/outgoing, where
+        # sender.cfg's [messaging] path points.
+        queue_dir = os.path.join(config.get("unloader", "dir_location"), "outgoing")
     if bool(queue_dir) == bool(to_stdout):
         raise click.UsageError("give either --queue DIR or --stdout")
+    if not (include_vos or exclude_vos):
+        # The existing unloader: include_vos, when set, overrides exclude_vos.
+        include_vos = config.get("unloader", "include_vos")
+        exclude_vos = None if include_vos else config.get("unloader", "exclude_vos")
     options = publisher.Options(
         interval=interval,
         start=_date(start) if start else None,
@@ -96,7 +116,7 @@ def main(ctx, sources, db_url, queue_dir, to_stdout, interval, start, end, per_m
         car=car or config.get_bool("unloader", "send_ur", False),
         include_vos=_list(include_vos),
         exclude_vos=_list(exclude_vos),
-        local_jobs=local_jobs,
+        local_jobs=local_jobs or config.get_bool("unloader", "local_jobs", False),
         withhold_dns=withhold_dns or config.get_bool("unloader", "withhold_dns", False),
         sync=not no_sync,
     )

@@ -92,16 +92,17 @@ class FileReport:
 class FileMemory:
     """How far each log file was read, kept in the site database (ParsedFiles)."""
 
-    def __init__(self, db, parser_name):
+    def __init__(self, db, parser_name, reparse=False):
         self.db = db
         self.parser_name = parser_name
+        self.reparse = reparse  # read known files again from their start
 
     def find(self, head):
         """(file id, offset, lines) of a known file with this head, or (None, 0, 0)."""
         found = site.file_by_head(self.db, self.parser_name, _hash(head))
         if found:
             file_id, _, offset, lines = found
-            return file_id, offset, lines
+            return (file_id, 0, 0) if self.reparse else (file_id, offset, lines)
         best = None
         for file_id, head_hash, head_size, offset, lines in site.short_head_files(
                 self.db, self.parser_name, len(head)):
@@ -109,7 +110,7 @@ class FileMemory:
                 best = (head_size, file_id, offset, lines)
         if best:
             # Bytes read then are the same bytes now: it is that file, grown since.
-            return best[1], best[2], best[3]
+            return (best[1], 0, 0) if self.reparse else (best[1], best[2], best[3])
         return None, 0, 0
 
     def save(self, file_id, head, offset, lines, path):
