@@ -5,6 +5,7 @@ logs say, with check_apel_sync OK for the site."""
 
 import calendar
 import datetime
+import fcntl
 import gzip
 import os
 import subprocess
@@ -171,3 +172,94 @@ def test_logs_to_repository_super_summaries_through_apel_site_run(tmp_path, db_u
     assert again.returncode == 0 and again.stderr == "", again.stderr
     repository_side(tmp_path, receiver, db_url)
     assert repository_totals(db_url, logs.site) == expected
+
+
+def test_apel_site_run_takes_the_existing_parser_client_and_sender_files(tmp_path, certificates):
+    logs = sample_logs.generate(str(tmp_path / "logs"), *previous_month(), jobs_per_day=4)
+    capath, cert, key, _ = certificates
+    site_db = f"sqlite:///{tmp_path}/site.db"
+    parser = write(tmp_path / "parser.cfg", f"""[db]
+url = {site_db}
+[site_info]
+site_name = {logs.site}
+lrms_server = slurm.example.org
+[blah]
+enabled = true
+dir = {logs.directory}/blah
+filename_prefix = blahp.log
+subdirs = false
+[batch]
+enabled = true
+reparse = false
+type = SLURM
+parallel = false
+dir = {logs.directory}/slurm
+filename_prefix = sacct-
+subdirs = false
+[parser]
+timezone = UTC
+""")
+    specs = "\n".join(line for line in logs.config_text().splitlines() if line.startswith("manual_spec"))
+    client = write(tmp_path / "client.cfg", f"""[db]
+url = {site_db}
+[spec_updater]
+enabled = false
+site_name = {logs.site}
+{specs}
+[joiner]
+enabled = true
+local_jobs = false
+[unloader]
+enabled = true
+dir_location = {tmp_path}/spool/
+send_summaries = true
+withhold_dns = false
+interval = latest
+send_ur = false
+[ssm]
+enabled = false
+""")
+    sender = write(tmp_path / "sender.cfg", f"""[messaging]
+transport = local
+path = {tmp_path}/spool/outgoing
+wire_path = {tmp_path}/wire
+[certificates]
+certificate = {cert}
+key = {key}
+capath = {capath}
+""")
+    command = [SITE_RUN, "--config", client, "--parser-config", parser, "--sender-config", sender]
+    done = run(command, tmp_path)
+    assert done.returncode == 0, done.stderr
+    # Local jobs are off, so the local SLURM jobs are reported (once, a warning cron mails), not dropped.
+    local = sorted(j.job_id for j in logs.jobs if not j.grid and j.system == "SLURM")
+    assert done.stderr == (f"apel-join: {len(local)} batch records not joined: no blah record: "
+                           + ", ".join(f"SLURM {job_id}" for job_id in local) + "\n")
+    outgoing = tmp_path / "spool" / "outgoing"
+    bodies = [p.read_text() for p in outgoing.glob("*/*") if not p.name.endswith((".tmp", ".lck"))]
+    grid_slurm = sum(1 for j in logs.jobs if j.grid and j.system == "SLURM")
+    assert sum(int(line.split(":")[1]) for body in bodies if body.startswith("APEL-summary-job-message")
+               for line in body.splitlines() if line.startswith("NumberOfJobs")) == grid_slurm
+    assert any(body.startswith("APEL-sync-message") for body in bodies)
+    assert not (tmp_path / "wire").exists()  # [ssm] enabled = false: nothing sent
+
+    write(Path(client), Path(client).read_text().replace("[ssm]\nenabled = false", "[ssm]\nenabled = true"))
+    done = run([*command, "-v"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "apel-site-run: sending" in done.stderr and "apel-site-run: done" in done.stderr
+    assert not [p for p in outgoing.glob("*/*")] and list((tmp_path / "wire").rglob("message"))
+
+
+def test_apel_site_run_usage_errors_and_a_second_run_at_once(tmp_path):
+    assert run([SITE_RUN, "--no-such-option"], tmp_path).returncode == 2
+    missing = run([SITE_RUN, "--config", tmp_path / "none.cfg"], tmp_path)
+    assert missing.returncode == 1 and "cannot read configuration" in missing.stderr
+    config = write(tmp_path / "site.cfg", "[db]\nurl = sqlite:///" + str(tmp_path / "site.db") + "\n")
+    lock = tmp_path / "run.lock"
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        busy = run([SITE_RUN, "--config", config, "--lock", lock], tmp_path)
+    assert busy.returncode == 1 and "another apel-site-run" in busy.stderr
+    # Nothing configured to parse: the parse step fails, the run stops there and says so.
+    stopped = run([SITE_RUN, "--config", config, "--lock", lock], tmp_path)
+    assert stopped.returncode == 2 and "the parse step failed (exit 2)" in stopped.stderr
