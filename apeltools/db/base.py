@@ -267,9 +267,7 @@ class Database:
 
     def insert_rows(self, table, columns, rows, time_columns=frozenset()):
         """Insert rows (times as epoch seconds) with one multi-row statement per chunk."""
-        marks = ", ".join(self.TIME_MARK if c in time_columns else "?" for c in columns)
-        sql = f"INSERT INTO `{table}` ({', '.join(f'`{c}`' for c in columns)}) VALUES ({marks})"
-        self._executemany(sql, rows)
+        self._insert_many(self._insert_head(table, columns), self._row_marks(columns, time_columns), "", rows)
 
     def add_rows(self, table, keys, columns, rows, time_columns=frozenset(), add=(), least=(), greatest=()):
         """Insert rows; where the key exists, add ``add`` columns, keep the least of ``least``
@@ -280,21 +278,22 @@ class Database:
         for c, function in [(c, self.LEAST) for c in least] + [(c, self.GREATEST) for c in greatest]:
             old = f"`{table}`.`{c}`"
             assignments.append(f"`{c}` = COALESCE({function}({old}, {new.format(c)}), {old}, {new.format(c)})")
-        marks = ", ".join(self.TIME_MARK if c in time_columns else "?" for c in columns)
-        sql = (f"INSERT INTO `{table}` ({', '.join(f'`{c}`' for c in columns)}) VALUES ({marks}) "
-               + self.upsert_clause(keys, assignments))
-        self._executemany(sql, rows)
+        self._insert_many(self._insert_head(table, columns), self._row_marks(columns, time_columns),
+                          " " + self.upsert_clause(keys, assignments), rows)
 
-    def _executemany(self, sql, rows):
+    @staticmethod
+    def _insert_head(table, columns):
+        return f"INSERT INTO `{table}` ({', '.join(f'`{c}`' for c in columns)}) VALUES "
+
+    def _row_marks(self, columns, time_columns):
+        return "(" + ", ".join(self.TIME_MARK if c in time_columns else "?" for c in columns) + ")"
+
+    def _insert_many(self, head, row, tail, rows):
+        """``head row tail`` for every row (SQLite prepares it once and runs it per row)."""
         if not rows:
             return
         with self._errors():
-            cursor = self.conn.cursor()
-            try:
-                for start in range(0, len(rows), 1000):
-                    cursor.executemany(self._sql(sql), rows[start:start + 1000])
-            finally:
-                cursor.close()
+            self.conn.executemany(self._sql(head + row + tail), rows)
 
     def _touch(self, kind):
         """Record that processing of ``kind`` just happened (the LastUpdated table)."""

@@ -159,6 +159,20 @@ class MySQLDatabase(Database):
             (kind,),
         )
 
+    def _insert_many(self, head, row, tail, rows):
+        """One multi-row statement per 500 rows: each statement is a round trip to the server."""
+        if not rows:
+            return
+        with self._errors():
+            cursor = self.conn.cursor()
+            try:
+                for start in range(0, len(rows), 500):
+                    chunk = rows[start:start + 500]
+                    sql = self._sql(head + ", ".join([row] * len(chunk)) + tail)
+                    cursor.execute(sql, [value for values in chunk for value in values])
+            finally:
+                cursor.close()
+
     def _payload(self, plan, records, ids, publisher_id, plain):
         """LOAD DATA lines, or rows when that path is not used for this record type."""
         if plan.rtype.newer is None and self._local_infile:
@@ -213,14 +227,13 @@ class MySQLDatabase(Database):
             os.unlink(path)
 
     def _upsert(self, plan, rows):
-        """Multi-row INSERT ... ON DUPLICATE KEY UPDATE, in chunks.
+        """Multi-row INSERT ... ON DUPLICATE KEY UPDATE.
 
         With ``newer`` set, a stored row is only overwritten by a row whose
         ``newer`` column is at least as recent; that column is assigned last
         because MySQL applies the assignments in order.
         """
         columns = plan.columns
-        marks = ", ".join("FROM_UNIXTIME(%s)" if c in plan.time_columns else "%s" for c in columns)
         newer = plan.rtype.newer
         keys = set(plan.key_columns)
         updated = [c for c in columns if c not in keys and c != newer] + ([newer] if newer else [])
@@ -229,17 +242,8 @@ class MySQLDatabase(Database):
             sets = [f"`{c}` = IF({condition}, VALUES(`{c}`), `{c}`)" for c in updated]
         else:
             sets = [f"`{c}` = VALUES(`{c}`)" for c in updated]
-        sql = (
-            f"INSERT INTO `{plan.rtype.table}` ({', '.join(f'`{c}`' for c in columns)}) "
-            f"VALUES ({marks}) ON DUPLICATE KEY UPDATE {', '.join(sets)}"
-        )
-        with self._errors():
-            cursor = self.conn.cursor()
-            try:
-                for start in range(0, len(rows), 1000):
-                    cursor.executemany(sql, rows[start:start + 1000])
-            finally:
-                cursor.close()
+        self._insert_many(self._insert_head(plan.rtype.table, columns), self._row_marks(columns, plan.time_columns),
+                          " ON DUPLICATE KEY UPDATE " + ", ".join(sets), rows)
 
 
 class _Lines(list):
@@ -253,6 +257,7 @@ class _Connection:
         self.raw = raw
         self.cursor = raw.cursor
         self.commit = raw.commit
+        self.executemany = None  # multi-row statements instead: see MySQLDatabase._insert_many
         self.rollback = raw.rollback
         self.close = raw.close
 
