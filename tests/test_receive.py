@@ -2,6 +2,7 @@
 
 import logging
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from dirq.queue import Queue
 from apeltools.cli.receive import main as receive_main
 from apeltools.errors import ConfigError, QueueError
 from apeltools.messaging import crypto, queues
-from apeltools.messaging.acceptor import Acceptor
+from apeltools.messaging import acceptor as acceptor_module
+from apeltools.messaging.acceptor import Acceptor, make_durable
 from apeltools.messaging.dnlist import DNList
 from apeltools.messaging.local import wire_queue
 from tests import pki as testpki
@@ -116,13 +118,40 @@ def test_message_signed_by_openssl_command_is_accepted(acceptor, pki, tmp_path):
     assert incoming(tmp_path / "incoming")[0]["body"] == BODY.decode()
 
 
-def test_write_failure_raises_and_files_nothing(acceptor, pki, tmp_path, monkeypatch):
+@pytest.mark.parametrize("syncfs", [True, False], ids=["syncfs", "fsync-each"])
+def test_write_failure_raises_and_files_nothing(acceptor, pki, tmp_path, monkeypatch, syncfs):
     def full(*_):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full)
+    monkeypatch.setattr(acceptor_module, "_sync_filesystem", full)
+    if not syncfs:
+        monkeypatch.setattr(acceptor_module, "_syncfs", None)
     with pytest.raises(QueueError, match="No space left"):
         acceptor.handle(crypto.sign(BODY, pki.site.cert_pem, pki.site.key_pem), "x")
+
+
+def test_a_batch_is_made_durable_at_once(acceptor, pki, tmp_path, monkeypatch):
+    signed = crypto.sign(BODY, pki.site.cert_pem, pki.site.key_pem)
+    paths = [acceptor.handle(signed, f"m{i}", durable=False).path for i in range(3)]
+    synced = []
+    monkeypatch.setattr(acceptor_module, "_sync_filesystem", synced.append)
+    make_durable(paths)
+    assert synced == [str(tmp_path / "incoming")]  # one syncfs for the whole batch
+
+    # Without syncfs (not Linux): every file and directory once, then the directories above.
+    monkeypatch.setattr(acceptor_module, "_syncfs", None)
+    monkeypatch.setattr(acceptor_module, "_fsync", synced.append)
+    synced.clear()
+    make_durable(paths)
+    files = {os.path.join(p, f) for p in paths for f in ("body", "signer", "empaid")}
+    assert set(synced) == files | set(paths) | {os.path.dirname(paths[0]), str(tmp_path / "incoming")}
+    assert len(synced) == len(set(synced))
+    # An element a loader took meanwhile needs no sync and is no error.
+    shutil.rmtree(paths[0])
+    synced.clear()
+    make_durable(paths)
+    assert paths[0] not in synced and paths[1] in synced
 
 
 def test_dn_list_is_reread_when_the_file_changes(tmp_path, caplog):
@@ -201,6 +230,7 @@ def test_apel_receive_leaves_the_wire_alone_when_the_disk_is_full(tmp_path, pki,
         return real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", full)
+    monkeypatch.setattr(acceptor_module, "_syncfs", None)  # fsync per path, so that only incoming fails
     result = CliRunner().invoke(receive_main, ["--config", str(local_config(tmp_path, pki, dn_file)), "--once"])
     assert result.exit_code == 1 and "No space left on device" in result.output
     assert wire.count() == 1  # still there for the next run

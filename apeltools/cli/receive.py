@@ -35,8 +35,8 @@ Examples:
               help="Incoming queue [default: [messaging] path, else /var/spool/apel/incoming].")
 @click.option("--reject", "reject_dir", metavar="DIR",
               help="Reject queue [default: [messaging] reject_path, else 'reject' next to the incoming queue].")
-@click.option("--workers", type=click.IntRange(1, 32), default=3, show_default=True,
-              help="Messages verified and written in parallel.")
+@click.option("--workers", type=click.IntRange(1, 32), default=2, show_default=True,
+              help="Messages verified and written in parallel (one more thread syncs them to disk in batches).")
 @click.option("--once", is_flag=True,
               help="Local transport only: file the messages waiting in the wire directory, then exit.")
 @click.option("--interval", type=float, metavar="SECONDS", default=5.0, show_default=True,

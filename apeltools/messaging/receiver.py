@@ -1,10 +1,12 @@
 """The receiving daemon: subscribe with client acknowledgement, file each message durably, then ACK.
 
-Messages arrive on stomp.py's thread and are handed to a few worker threads
-(so that the fsyncs of several messages share the disk's journal commits).
-Each worker runs the :class:`~apeltools.messaging.acceptor.Acceptor` (decrypt,
-verify, authorise, write to the incoming or reject queue, fsync) and only then
-acknowledges the message on the connection it came from. When a write fails
+Messages arrive on stomp.py's thread and are handed to a few worker threads,
+which run the :class:`~apeltools.messaging.acceptor.Acceptor` (decrypt, verify,
+authorise, write to the incoming or reject queue) without syncing. A committer
+thread takes every message filed since its last round, fsyncs them together
+(group commit: one journal commit covers the whole batch, and the batch grows
+by itself while the disk is slow) and only then acknowledges each of them on
+the connection it came from. When a write or a sync fails
 (disk full, read-only) the message is not acknowledged: RabbitMQ gets a NACK
 and requeues it; ActiveMQ would move a NACKed message to its dead-letter queue,
 so there the message is simply left unacknowledged. Either way the receiver
@@ -22,14 +24,14 @@ import time
 
 from apeltools.errors import BrokerError, CryptoError, QueueError
 from apeltools.messaging import crypto, queues
-from apeltools.messaging.acceptor import Acceptor
+from apeltools.messaging.acceptor import Acceptor, make_durable
 from apeltools.messaging.connection import Link
 from apeltools.retry import Backoff, Interrupted
 
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_INTERVAL = 3600.0
-DEFAULT_WORKERS = 3
+DEFAULT_WORKERS = 2
 DEFAULT_PREFETCH = 200
 
 
@@ -52,6 +54,9 @@ class Receiver:
         self._stored = 0  # messages filed and acknowledged, so a reconnection knows it made progress
         self._workers = [threading.Thread(target=self._worker, name=f"receiver-{i}", daemon=True)
                          for i in range(workers)]
+        self._filed: list = []  # (frame, events, element path) written, awaiting sync and ACK
+        self._filed_changed = threading.Condition()
+        self._committer = threading.Thread(target=self._commit_loop, name="receiver-commit", daemon=True)
         link.on_message = self._arrived
         link.on_lost = self._connection_lost
 
@@ -64,6 +69,7 @@ class Receiver:
         """Receive until stopped; reconnect with backoff and failover whenever something breaks."""
         for worker in self._workers:
             worker.start()
+        self._committer.start()
         failures, stored = 0, 0
         self._housekeeping()
         last_housekeeping = time.monotonic()
@@ -100,6 +106,10 @@ class Receiver:
                 self._work.put(None)
             for worker in self._workers:
                 worker.join(timeout=60)
+            with self._filed_changed:
+                self._filed.append(None)
+                self._filed_changed.notify()
+            self._committer.join(timeout=60)
             log.info(self.acceptor.tally.summary())
 
     def _subscribe(self) -> None:
@@ -134,17 +144,56 @@ class Receiver:
         body = frame.body if isinstance(frame.body, bytes) else frame.body.encode("utf-8")
         empaid = frame.headers.get("empa-id")
         try:
-            self.acceptor.handle(body, empaid)
+            outcome = self.acceptor.handle(body, empaid, durable=False)
         except QueueError as error:
-            self._trouble = f"cannot store message {empaid or frame.headers.get('message-id')}: {error}"
-            if self.link.is_rabbitmq:
-                self.link.nack(frame, events)
-            self._wake.set()
+            self._refuse([frame], events, f"cannot store message {empaid or frame.headers.get('message-id')}: "
+                                          f"{error}")
             return
-        if self.link.ack(frame, events):
-            self._stored += 1
-        else:
-            log.info("message %s was filed but its connection is gone; it will come again", empaid)
+        with self._filed_changed:
+            self._filed.append((frame, events, outcome.path))
+            self._filed_changed.notify()
+
+    def _commit_loop(self) -> None:
+        while True:
+            with self._filed_changed:
+                while not self._filed:
+                    self._filed_changed.wait()
+                batch, self._filed = self._filed, []
+            done = batch[-1] is None
+            batch = [item for item in batch if item is not None]
+            if batch:
+                try:
+                    self._commit(batch)
+                except Exception:  # noqa: BLE001 - the committer must outlive any one batch
+                    log.exception("unexpected failure committing %d messages; not acknowledged", len(batch))
+            if done:
+                return
+
+    def _commit(self, batch) -> None:
+        """Make a batch of filed messages durable, then acknowledge each; NACK them all if that fails."""
+        try:
+            make_durable(path for _, _, path in batch)
+        except QueueError as error:
+            by_connection: dict = {}
+            for frame, events, _ in batch:
+                by_connection.setdefault(id(events), (events, []))[1].append(frame)
+            for events, frames in by_connection.values():
+                self._refuse(frames, events, f"cannot store {len(batch)} messages: {error}")
+            return
+        for frame, events, _ in batch:
+            if self.link.ack(frame, events):
+                self._stored += 1
+            else:
+                log.info("message %s was filed but its connection is gone; it will come again",
+                         frame.headers.get("empa-id") or frame.headers.get("message-id"))
+
+    def _refuse(self, frames, events, trouble: str) -> None:
+        """Leave messages with the broker (NACK on RabbitMQ) and have the main loop reconnect later."""
+        self._trouble = trouble
+        if self.link.is_rabbitmq:
+            for frame in frames:
+                self.link.nack(frame, events)
+        self._wake.set()
 
     def _housekeeping(self) -> None:
         queues.purge(self.acceptor.incoming)
