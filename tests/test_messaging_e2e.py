@@ -1,11 +1,16 @@
-"""End to end: apel-send → real broker (RabbitMQ, ActiveMQ) → apel-receive, and what survives faults.
+"""End to end: apel-publish → apel-send → real broker (RabbitMQ, ActiveMQ) → apel-receive → apel-load, and faults.
 
 apel-receive runs as a real subprocess, so that it can be stopped with
-SIGTERM or killed with SIGKILL; apel-send runs in-process (CliRunner) or as
-the library's Sender in a thread when a fault must hit it mid-run.
+SIGTERM or killed with SIGKILL; apel-publish, apel-send and apel-load run
+in-process (CliRunner), apel-send as the library's Sender in a thread when a
+fault must hit it mid-run. The fault tests end in the repository database:
+every published record is there exactly once (delivery is at least once, and
+loading replaces by natural key), every message is in LoadedMessages, and
+nothing is rejected.
 """
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -18,16 +23,26 @@ from click.testing import CliRunner
 from dirq.queue import Queue
 from dirq.QueueSimple import QueueSimple
 
+from apeltools import db as databases
+from apeltools.cli.load import main as load_main
+from apeltools.cli.publish import main as publish_main
 from apeltools.cli.send import main as send_main
+from apeltools.db.schema import migrate
 from apeltools.messaging import crypto, queues
 from apeltools.messaging.brokers import Broker
 from apeltools.messaging.connection import Link
 from apeltools.messaging.sender import Sender, StompChannel, signer_for
+from apeltools.records.types import JOB
 from apeltools.retry import Backoff
+from apeltools.summariser import summarise
 from tests import pki as testpki
+from tests.conftest import fresh_mysql
+from tests.test_summariser import job
 
 RECEIVE = [sys.executable, "-c", "from apeltools.cli.receive import main; main()"]
 BODY = "APEL-summary-job-message: v0.2\nSite: SITE-{i}\nMonth: 3\n%%\n"
+JOBS = ("SELECT Site, LocalJobId, SubmitHost, GlobalUserName, FQAN, WallDuration, CpuDuration, StartTime, "
+        "EndTime, ServiceLevelType, ServiceLevel FROM VJobRecords")
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +53,34 @@ def pki(tmp_path_factory):
 @pytest.fixture(params=["rabbitmq", "activemq"])
 def broker(request):
     return request.getfixturevalue(f"{request.param}_service")
+
+
+@pytest.fixture
+def repository_url(request, tmp_path, db_url):
+    """A second fresh database, on the same backend as ``db_url`` (the site's): the repository's."""
+    if db_url.startswith("sqlite"):
+        url, drop = f"sqlite:///{tmp_path}/repository.db", None
+    else:
+        url, drop = fresh_mysql(request.getfixturevalue("mariadb_service"))
+    with databases.connect(url) as db:
+        migrate(db)
+    yield url
+    if drop:
+        drop()
+
+
+def site_jobs(url, count):
+    """``count`` grid job records of three sites in the site database."""
+    rng = random.Random(count)
+    records = [job(rng, f"SITE-{n % 3}", 2026, 9, n, InfrastructureType="grid") for n in range(count)]
+    with databases.connect(url) as db:
+        db.store(JOB, records, "/CN=site-database")
+        summarise(db)  # sync records are counted from the summaries
+
+
+def rows(url, sql):
+    with databases.connect(url) as db:
+        return sorted(tuple(str(v) for v in row) for row in db.query(sql))
 
 
 class Setup:
@@ -72,6 +115,33 @@ reject_path: {self.reject}
 receipt_timeout: 5
 """)
             self.config[role] = str(config)
+
+    def publish(self, db_url, per_message, *options):
+        """apel-publish every job of the site database into the outgoing queue; returns the element names."""
+        result = CliRunner().invoke(publish_main, ["jobs", "--db", db_url, "--queue", str(self.tmp / "outgoing"),
+                                                   "--interval", "all", "--records-per-message", str(per_message),
+                                                   *options])
+        assert result.exit_code == 0, result.output
+        return list(QueueSimple(str(self.tmp / "outgoing")))
+
+    def load(self, repository_url):
+        """apel-load the incoming queue into the repository database; nothing may be rejected."""
+        rejects = self.tmp / "load-reject"
+        result = CliRunner().invoke(load_main, ["--db", repository_url, "--queue", str(self.incoming),
+                                                "--reject", str(rejects)])
+        assert result.exit_code == 0, result.output
+        assert sum(1 for _ in Queue(str(rejects))) == 0, result.output
+        assert self.count() == 0  # every element loaded and removed
+
+    def assert_loaded_once(self, db_url, repository_url, names, duplicates):
+        """Every published job exactly once, every message loaded, all from the sender's host DN."""
+        assert rows(repository_url, JOBS) == rows(db_url, JOBS)
+        assert rows(repository_url, "SELECT DISTINCT PublisherDN FROM VJobRecords") == [(testpki.SITE_DN,)]
+        loaded = rows(repository_url, "SELECT EmpaId, SignerDN, RejectedCount FROM LoadedMessages")
+        assert {empaid for empaid, _, _ in loaded} == set(names)
+        assert {(signer, rejected) for _, signer, rejected in loaded} == {(testpki.SITE_DN, "0")}
+        # At least once: a message delivered twice is loaded twice, onto the same rows.
+        assert len(loaded) == len(names) + duplicates
 
     def queue(self, count, first=0):
         outgoing = QueueSimple(str(self.tmp / "outgoing"))
@@ -163,6 +233,31 @@ def test_send_and_receive_through_a_real_broker(broker, tmp_path, pki):
     assert "received 32 messages" in setup.log() and "30 accepted, 2 rejected" in setup.log()
 
 
+@pytest.mark.parametrize("service, db_url", [
+    ("rabbitmq", "sqlite"),
+    ("activemq", "sqlite"),
+    pytest.param("rabbitmq", "mysql", marks=pytest.mark.mariadb),
+], indirect=["db_url"])
+def test_publish_send_receive_load_through_a_real_broker(request, service, db_url, repository_url, tmp_path, pki):
+    setup = Setup(tmp_path, pki, request.getfixturevalue(f"{service}_service"))
+    site_jobs(db_url, 250)
+    names = setup.publish(db_url, 100)
+    assert len(names) == 4  # 100 + 100 + 50 jobs, and the sync records of the month
+    setup.send()
+    receiver = setup.start_receiver()
+    try:
+        setup.wait_for_all(names, receiver=receiver)
+    finally:
+        assert stop(receiver) == 0
+    duplicates = setup.count() - len(names)
+    setup.load(repository_url)
+    setup.assert_loaded_once(db_url, repository_url, names, duplicates)
+    synced = rows(repository_url, "SELECT Site, NumberOfJobs, Month, Year, PublisherDN FROM VSyncRecords")
+    assert sum(int(jobs) for _, jobs, _, _, _ in synced) == 250
+    assert {(site, month, year, dn) for site, _, month, year, dn in synced} == \
+        {(f"SITE-{n}", "9", "2026", testpki.SITE_DN) for n in range(3)}
+
+
 def test_local_transport_through_the_programs(tmp_path, pki):
     cert, key = pki.files(pki.site)
     (tmp_path / "dns").write_text(crypto.signer_dn(pki.site.cert) + "\n")
@@ -188,10 +283,20 @@ dn_file: {tmp_path}/dns
     assert sorted(incoming.get(n)["empaid"] for n in incoming if incoming.lock(n)) == sorted(names)
 
 
+def received_names(setup):
+    """The empa-ids in the incoming queue and how many of them came more than once."""
+    empaids = [e["empaid"] for e in setup.elements()]
+    return set(empaids), len(empaids) - len(set(empaids))
+
+
 @pytest.mark.slow
-def test_broker_restart_while_messages_are_in_flight_loses_nothing(rabbitmq_service, tmp_path, pki):
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_broker_restart_while_5000_messages_are_in_flight_loses_nothing(rabbitmq_service, db_url, repository_url,
+                                                                        tmp_path, pki):
     setup = Setup(tmp_path, pki, rabbitmq_service)
-    names = setup.queue(3000)
+    site_jobs(db_url, 5000)
+    names = setup.publish(db_url, 1, "--no-sync")
+    assert len(names) == 5000
     receiver = setup.start_receiver()
     link = Link([Broker(rabbitmq_service.host, rabbitmq_service.port)], username="guest", password="guest",
                 heartbeat=2)
@@ -204,36 +309,46 @@ def test_broker_restart_while_messages_are_in_flight_loses_nothing(rabbitmq_serv
         thread.start()
         while setup.count() < 300:
             time.sleep(0.05)
-        rabbitmq_service.restart()
+        rabbitmq_service.restart()  # thousands still queued, on the wire or awaiting receipts
         thread.join(timeout=180)
-        assert (outcome["tally"].sent, outcome["tally"].dead_letters) == (3000, 0)
-        setup.wait_for_all(names, receiver=receiver, timeout=120)
+        assert (outcome["tally"].sent, outcome["tally"].dead_letters) == (5000, 0)
+        setup.wait_for(5000, receiver=receiver, timeout=120)
+        setup.wait_for_all(names, receiver=receiver, timeout=60)
     finally:
         sender.close()
         if not rabbitmq_service.is_running():
             rabbitmq_service.start()
         stop(receiver)
-    received = [e["empaid"] for e in setup.elements()]
-    assert set(received) == set(names)  # every message, duplicates at most (at least once)
     assert QueueSimple(str(tmp_path / "outgoing")).count() == 0
     assert setup.elements("reject") == []
+    received, duplicates = received_names(setup)
+    assert received == set(names)
+    setup.load(repository_url)
+    setup.assert_loaded_once(db_url, repository_url, names, duplicates)
 
 
 @pytest.mark.slow
-def test_receiver_killed_mid_stream_and_restarted_loses_nothing(rabbitmq_service, tmp_path, pki):
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_receiver_killed_mid_stream_and_restarted_loses_nothing(rabbitmq_service, db_url, repository_url,
+                                                                tmp_path, pki):
     setup = Setup(tmp_path, pki, rabbitmq_service)
-    names = setup.queue(1500)
+    site_jobs(db_url, 1500)
+    names = setup.publish(db_url, 1, "--no-sync")
     setup.send()
     receiver = setup.start_receiver()
     setup.wait_for(200, receiver=receiver)
     receiver.send_signal(signal.SIGKILL)
     receiver.wait()
+    assert setup.count() < 1500  # killed mid-stream
     receiver = setup.start_receiver()  # no pidfile: nothing blocks the restart
     try:
         setup.wait_for_all(names, receiver=receiver, timeout=120)
     finally:
         stop(receiver)
-    assert set(e["empaid"] for e in setup.elements()) == set(names)
+    received, duplicates = received_names(setup)
+    assert received == set(names)
+    setup.load(repository_url)
+    setup.assert_loaded_once(db_url, repository_url, names, duplicates)
 
 
 @pytest.fixture
@@ -249,9 +364,10 @@ def tiny_disk(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("service", ["rabbitmq", "activemq"])
-def test_full_disk_keeps_messages_with_the_broker_until_space_returns(request, service, tmp_path, pki,
-                                                                     tiny_disk):
+def test_full_disk_keeps_messages_with_the_broker_until_space_returns(request, service, db_url, repository_url,
+                                                                     tmp_path, pki, tiny_disk):
     broker_service = request.getfixturevalue(f"{service}_service")
     setup = Setup(tmp_path, pki, broker_service, incoming=tiny_disk / "incoming")
     filler = tiny_disk / "filler"
@@ -260,7 +376,8 @@ def test_full_disk_keeps_messages_with_the_broker_until_space_returns(request, s
             handle.write(b"\0" * (4 * 1024 * 1024))
         except OSError:
             pass  # the disk is full now
-    names = setup.queue(40)
+    site_jobs(db_url, 40)
+    names = setup.publish(db_url, 1, "--no-sync")
     setup.send()
     receiver = setup.start_receiver()
     try:
@@ -273,5 +390,8 @@ def test_full_disk_keeps_messages_with_the_broker_until_space_returns(request, s
         setup.wait_for_all(names, receiver=receiver, timeout=90)
     finally:
         stop(receiver)
-    assert set(e["empaid"] for e in setup.elements()) == set(names)
     assert setup.elements("reject") == []
+    received, duplicates = received_names(setup)
+    assert received == set(names)
+    setup.load(repository_url)
+    setup.assert_loaded_once(db_url, repository_url, names, duplicates)
