@@ -49,6 +49,7 @@ def summarise(db, full=False):
     """
     started = time.monotonic()
     result = SummaryResult(full)
+    db.prepare_for_aggregation()
     with db.exclusive("summarise"), db.transaction(snapshot=True):
         dirty = db.query(sql.SELECT_DIRTY)
         deltas = db.query(sql.SELECT_DELTAS)

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 
 from apeltools.db.base import Database
+from apeltools.db.rows import TSV_NULL, tsv_escape
 from apeltools.errors import BusyError, ConfigError, DataRejected, DatabaseError, TransientDatabaseError
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,11 @@ class MySQLDatabase(Database):
     def _sql(self, sql):
         return sql.replace("?", "%s")
 
+    def prepare_for_aggregation(self):
+        """Let large GROUP BYs (summarising) keep their temporary tables in memory."""
+        self.execute("SET SESSION tmp_table_size = 1073741824")
+        self.execute("SET SESSION max_heap_table_size = 1073741824")
+
     @contextlib.contextmanager
     def exclusive(self, name):
         """Hold a server-side named lock (freed by the server if this process dies)."""
@@ -194,21 +200,30 @@ class MySQLDatabase(Database):
         return self._upsert(plan, rows)
 
     def _load_data(self, plan, lines):
+        self._load_lines(plan.rtype.table, plan.columns, plan.time_columns, lines)
+
+    def insert_rows(self, table, columns, rows, time_columns=frozenset()):
+        """Bulk insert through LOAD DATA (many times faster than INSERT for large sets)."""
+        if len(rows) < 500 or not self._local_infile:
+            return super().insert_rows(table, columns, rows, time_columns)
+        self._load_lines(table, columns, time_columns, ["\t".join(map(_tsv, row)) for row in rows])
+
+    def _load_lines(self, table, columns, time_columns, lines):
         """Bulk replace through LOAD DATA LOCAL INFILE: the server's fastest path.
 
         Times go through user variables to be converted from epoch seconds
         (the session time zone is UTC). With LOCAL the server turns value
         errors into warnings, so any warning fails the load.
         """
-        targets = [f"@{c}" if c in plan.time_columns else f"`{c}`" for c in plan.columns]
-        assignments = [f"`{c}` = FROM_UNIXTIME(@{c})" for c in plan.columns if c in plan.time_columns]
+        targets = [f"@{c}" if c in time_columns else f"`{c}`" for c in columns]
+        assignments = [f"`{c}` = FROM_UNIXTIME(@{c})" for c in columns if c in time_columns]
         fd, path = tempfile.mkstemp(dir=self._infile_dir, suffix=".tsv")
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
                 out.write("\n".join(lines))
                 out.write("\n")
             sql = (
-                f"LOAD DATA LOCAL INFILE '{path}' REPLACE INTO TABLE `{plan.rtype.table}` "
+                f"LOAD DATA LOCAL INFILE '{path}' REPLACE INTO TABLE `{table}` "
                 "CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' "
                 f"LINES TERMINATED BY '\\n' ({', '.join(targets)})"
                 + (f" SET {', '.join(assignments)}" if assignments else "")
@@ -244,6 +259,13 @@ class MySQLDatabase(Database):
             sets = [f"`{c}` = VALUES(`{c}`)" for c in updated]
         self._insert_many(self._insert_head(plan.rtype.table, columns), self._row_marks(columns, plan.time_columns),
                           " ON DUPLICATE KEY UPDATE " + ", ".join(sets), rows)
+
+
+def _tsv(value):
+    """One value as a LOAD DATA field (default escaping)."""
+    if isinstance(value, str):
+        return tsv_escape(value)
+    return TSV_NULL if value is None else str(value)
 
 
 class _Lines(list):
