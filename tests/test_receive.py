@@ -254,3 +254,10 @@ def test_receiver_cfg_sample_is_accepted():
                                              "receiver")
     assert settings.transport == "stomp" and settings.bdii and settings.use_ssl
     assert settings.path == "/var/spool/apel/incoming" and settings.reject_path == "/var/spool/apel/reject"
+
+
+def test_accepted_fields_are_the_files_dirq_text_readers_expect(acceptor, pki, tmp_path):
+    body = "APEL-summary-job-message: v0.2\nSite: Zürich-LCG2\nMonth: 3\n%%\n".encode()
+    outcome = acceptor.handle(crypto.sign(body, pki.site.cert_pem, pki.site.key_pem), "0001/é")
+    assert (Path(outcome.path) / "body").read_bytes() == body  # written from bytes, no codec
+    assert incoming(tmp_path / "incoming") == [{"body": body.decode(), "signer": testpki.SITE_DN, "empaid": "0001/é"}]

@@ -165,6 +165,7 @@ class Acceptor:
         self.key_pem = key_pem
         self.tally = ReceiveTally()
         self._count = threading.Lock()
+        self._incoming_bytes = queues.byte_writer(incoming)
 
     def handle(self, raw: bytes, empaid: str | None = None, *, durable: bool = True) -> Outcome:
         """File one message as received from the transport; raises QueueError on a write failure.
@@ -189,13 +190,13 @@ class Acceptor:
             return self._reject(raw, None, empaid, f"message could not be verified: {error!r}", durable)
         if signer not in self.dns:
             return self._reject(signed, signer, empaid, f"signer {signer} is not in the DN list", durable)
-        text, problem = _as_text(payload)
+        _, problem = _as_text(payload)
         if problem:
             return self._reject(signed, signer, empaid, problem, durable)
-        element = {"body": text, "signer": signer}
+        element = {"body": payload, "signer": signer.encode("utf-8")}
         if empaid:
-            element["empaid"] = empaid
-        name, path = self._store(self.incoming, element, durable)
+            element["empaid"] = empaid.encode("utf-8")
+        name, path = self._store(self._incoming_bytes, element, durable)
         with self._count:
             self.tally.accepted += 1
         log.debug("accepted message %s from %s as %s", label, signer, name)
