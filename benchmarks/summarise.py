@@ -36,22 +36,28 @@ FQANS = ["/atlas/Role=production", "/atlas", "/cms/Role=pilot", "/lhcb", "/alice
 BENCHMARKS = [("HEPSPEC", 10.5), ("HEPscore23", 15.3), ("si2k", 2500.0), ("HEPSPEC", 12.0)]
 MONTHS = [(2026, m) for m in range(4, 10)]  # April to September
 PER_DAY = 30_000
+USERS_PER_SITE = 60
 CHUNK = 20_000
 
 
 def jobs(rng, count, first_id, start, end):
-    """``count`` job records ending between two epoch times."""
+    """``count`` job records ending between two epoch times.
+
+    Like real users, each of a site's USERS_PER_SITE users works in one VO
+    with one job shape (cores), on any of the site's three CEs.
+    """
     records = []
     for n in range(first_id, first_id + count):
         site = rng.randrange(len(SITES))
+        user = rng.randrange(USERS_PER_SITE)
         wall = rng.randrange(60, 86400)
         finish = rng.randrange(start, end)
         level_type, level = BENCHMARKS[site % len(BENCHMARKS)]
-        fqan = FQANS[rng.randrange(len(FQANS))]
         record = JOB.make(
             Site=SITES[site], SubmitHost=f"ce{n % 3}.site{site}.example.org:8443/cream-slurm",
-            LocalJobId=str(n), GlobalUserName=f"/C=UK/O=eScience/CN=user {rng.randrange(50)}", FQAN=fqan,
-            WallDuration=wall, CpuDuration=int(wall * 0.8), Processors=rng.choice((1, 8)), NodeCount=1,
+            LocalJobId=str(n), GlobalUserName=f"/C=UK/O=eScience/CN=user {site}-{user}",
+            FQAN=FQANS[user % len(FQANS)], WallDuration=wall, CpuDuration=int(wall * 0.8),
+            Processors=(1, 8)[user % 2], NodeCount=1,
             StartTime=finish - wall, EndTime=finish, InfrastructureType="grid",
             InfrastructureDescription="APEL-CREAM-SLURM", ServiceLevelType=level_type, ServiceLevel=level,
         )
