@@ -150,6 +150,11 @@ def signer_dn(cert, rfc4514: bool = False) -> str:
         raise CryptoError(f"cannot read certificate subject: {e}") from None
 
 
+@functools.lru_cache(maxsize=256)
+def _signer_dn_of(cert: x509.Certificate) -> str:
+    return signer_dn(cert)
+
+
 def _slash_dn(name: x509.Name) -> str:
     return "".join(
         "/" + "+".join(f"{_OPENSSL_NAMES.get(a.oid, a.oid.dotted_string)}={a.value}" for a in rdn)
@@ -184,7 +189,10 @@ def _read_tlv(buf: bytes, pos: int, end: int) -> _Tlv:
         body += n
     if body + length > end:
         raise CryptoError("malformed PKCS#7 structure: truncated")
-    return _Tlv(tag, pos, body, body + length)
+    return _new_tlv(_Tlv, (tag, pos, body, body + length))
+
+
+_new_tlv = tuple.__new__  # what _Tlv(...) does, without its Python-level __new__: ~40 per message
 
 
 def _children(buf: bytes, parent: _Tlv) -> list[_Tlv]:
@@ -202,10 +210,25 @@ def _expect(tlv: _Tlv, tag: int, what: str) -> _Tlv:
     return tlv
 
 
+# Decoded object identifiers by their encoding: every message repeats the same dozen.
+_oids: dict[bytes, str] = {}
+_OID_CACHE_SIZE = 1024
+
+
 def _oid(buf: bytes, tlv: _Tlv) -> str:
     _expect(tlv, 0x06, "an OBJECT IDENTIFIER")
+    encoded = buf[tlv.body:tlv.end]
+    oid = _oids.get(encoded)
+    if oid is None:
+        oid = _decode_oid(encoded)
+        if len(_oids) < _OID_CACHE_SIZE:
+            _oids[encoded] = oid
+    return oid
+
+
+def _decode_oid(encoded: bytes) -> str:
     arcs, value = [], 0
-    for byte in buf[tlv.body:tlv.end]:
+    for byte in encoded:
         value = (value << 7) | (byte & 0x7F)
         if not byte & 0x80:
             arcs.append(value)
@@ -851,7 +874,7 @@ def verify(smime: bytes, ca_path: str, crl_path: str | None = None) -> tuple[byt
         raise CryptoError(f"message is {kind or 'untyped'}, not S/MIME signed")
     signer = _trusted_signer(sd, ca_path, crl_path)
     content = _check_signature(sd, content, signer, clear=kind == "multipart/signed")
-    return _text_payload(content), signer_dn(signer)
+    return _text_payload(content), _signer_dn_of(signer)
 
 
 _CIPHERS = {"aes128": algorithms.AES128, "aes-128-cbc": algorithms.AES128,
