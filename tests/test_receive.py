@@ -135,6 +135,7 @@ def test_a_batch_is_made_durable_at_once(acceptor, pki, tmp_path, monkeypatch):
     signed = crypto.sign(BODY, pki.site.cert_pem, pki.site.key_pem)
     paths = [acceptor.handle(signed, f"m{i}", durable=False).path for i in range(3)]
     synced = []
+    monkeypatch.setattr(acceptor_module, "_syncfs", lambda fd: 0)
     monkeypatch.setattr(acceptor_module, "_sync_filesystem", synced.append)
     make_durable(paths)
     assert synced == [str(tmp_path / "incoming")]  # one syncfs for the whole batch
