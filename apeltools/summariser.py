@@ -21,6 +21,7 @@ from apeltools.records.types import CLOUD_SUMMARY
 log = logging.getLogger(__name__)
 
 SUMMARISER_DN = "apel-summarise"
+DELETE_CHUNK = 5000
 
 
 @dataclass
@@ -62,8 +63,9 @@ def summarise(db, full=False):
             _refresh_super_summaries(db, months["jobs"], deltas, result)
         _cloud(db, None if full else months["cloud"], result)
         _accelerator(db, None if full else months["accelerator"], result)
-        for start in range(0, len(deltas), 500):
-            ids = [row[0] for row in deltas[start:start + 500]]
+        # Only the deltas read above, by id: a loader's delta committed meanwhile stays for next time.
+        for start in range(0, len(deltas), DELETE_CHUNK):
+            ids = [row[0] for row in deltas[start:start + DELETE_CHUNK]]
             db.execute(sql.DELETE_DELTAS.format(marks=", ".join("?" * len(ids))), ids)
         for mark in dirty:
             db.execute(sql.CLEAR_DIRTY, mark)
