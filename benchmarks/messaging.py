@@ -17,6 +17,7 @@ Needs the RabbitMQ of tests/services (started here when it is not running).
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -186,6 +187,8 @@ def main():
             base_rate = baseline(case, cert, key, capath, body, base_count)
             print(f"{label:>12} {len(body):>9} {count_:>5} {sender_rate:>8.1f} {receiver_rate:>9.1f} {rate:>11.1f} "
                   f"{base_rate:>9.2f} {rate / base_rate:>6.1f}x", flush=True)
+            shutil.rmtree(case)  # the 10 MB cases alone leave gigabytes
+    shutil.rmtree(work)
 
 
 if __name__ == "__main__":
