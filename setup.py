@@ -18,6 +18,8 @@ setup(
     packages=find_packages(include=["apeltools", "apeltools.*"]) + ["apeltools.sql"],
     # The schema files live at the top of the source tree (sql/) and install inside the package.
     package_dir={"apeltools.sql": "sql"},
+    # Cron wrappers that chain the programs.
+    scripts=["bin/apel-site-run"],
     package_data={"apeltools.sql": ["mysql/*.sql", "sqlite/*.sql"],
                   "apeltools": ["py.typed", "reports/templates/*.html"]},
     install_requires=[

@@ -25,6 +25,8 @@ from apeltools.cli.main import load_command  # noqa: E402
 from apeltools.cli.programs import MAN_PAGES  # noqa: E402
 
 DATE = "2026-11"
+# Pages written by hand (programs that are not click commands, e.g. shell wrappers).
+HANDWRITTEN = {"apel-site-run.1"}
 
 
 def generate(target):
@@ -40,7 +42,7 @@ def generate(target):
 def stale(target):
     """Names of pages that differ between ``target`` and this directory (or exist in one only)."""
     made = {f for f in os.listdir(target) if f.endswith(".1")}
-    kept = {f for f in os.listdir(HERE) if f.endswith(".1")}
+    kept = {f for f in os.listdir(HERE) if f.endswith(".1")} - HANDWRITTEN
     return sorted((made ^ kept) | {f for f in made & kept
                                    if not filecmp.cmp(os.path.join(target, f), os.path.join(HERE, f), shallow=False)})
 
@@ -51,7 +53,7 @@ def main():
     args = parser.parse_args()
     if not args.check:
         for old in os.listdir(HERE):
-            if old.endswith(".1"):
+            if old.endswith(".1") and old not in HANDWRITTEN:
                 os.unlink(os.path.join(HERE, old))
         generate(HERE)
         return 0
