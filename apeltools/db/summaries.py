@@ -8,8 +8,10 @@ CpuDuration, NormalisedWallDuration, NormalisedCpuDuration, NumberOfJobs] with
 times as epoch seconds and normalised durations unrounded.
 """
 
+import time
+
 from apeltools.records.benchmark import factor
-from apeltools.records.fields import epoch_of_sql_time, month_of
+from apeltools.records.fields import epoch_of_sql_time
 
 KEY_COLUMNS = (
     "SiteID", "Month", "Year", "GlobalUserNameID", "VOID", "VOGroupID", "VORoleID", "SubmitHostID",
@@ -99,17 +101,23 @@ def normalised_row(row):
 
 
 def job_deltas(records, ids):
-    """Super-summary contributions of job records, aggregated by key (for SummaryDeltas)."""
+    """Super-summary contributions of job records, aggregated by key (for SummaryDeltas).
+
+    Runs for every record the loader stores, so it is written for speed: one
+    dictionary probe per record, integer sums, the benchmark factor applied
+    once per group.
+    """
     sites, dns, vos = ids["Sites"], ids["DNs"], ids["VOs"]
-    groups_, roles, hosts = ids["VOGroups"], ids["VORoles"], ids["SubmitHosts"]
+    vo_groups, roles, hosts = ids["VOGroups"], ids["VORoles"], ids["SubmitHosts"]
+    gmtime = time.gmtime
     groups = {}
     for r in records:
-        year, month = month_of(r.EndTime)
+        moment = gmtime(r.EndTime)
         key = (
-            sites[r.Site], month, year,
+            sites[r.Site], moment.tm_mon, moment.tm_year,
             dns[r.GlobalUserName if r.GlobalUserName is not None else "None"],
             vos[r.VO if r.VO is not None else "None"],
-            groups_[r.VOGroup if r.VOGroup is not None else "None"],
+            vo_groups[r.VOGroup if r.VOGroup is not None else "None"],
             roles[r.VORole if r.VORole is not None else "None"],
             hosts[r.SubmitHost if r.SubmitHost is not None else "None"],
             r.InfrastructureType if r.InfrastructureType is not None else "None",
@@ -117,11 +125,32 @@ def job_deltas(records, ids):
             r.NodeCount if r.NodeCount is not None else 0,
             r.Processors if r.Processors is not None else 0,
         )
-        f = factor(r.ServiceLevelType, r.ServiceLevel)
-        wall, cpu = r.WallDuration, r.CpuDuration
-        merge(groups, key, [r.InfrastructureDescription, r.EndTime, r.EndTime, wall, cpu,
-                            max(wall, 0) * f, max(cpu, 0) * f, 1])
-    return [key + tuple(values) for key, values in groups.items()]
+        wall, cpu, end = r.WallDuration, r.CpuDuration, r.EndTime
+        g = groups.get(key)
+        if g is None:
+            groups[key] = [r.InfrastructureDescription, end, end, wall, cpu, max(wall, 0), max(cpu, 0), 1]
+            continue
+        description = r.InfrastructureDescription
+        if description is not None and (g[0] is None or description > g[0]):
+            g[0] = description
+        if end < g[1]:
+            g[1] = end
+        elif end > g[2]:
+            g[2] = end
+        g[3] += wall
+        g[4] += cpu
+        if wall > 0:
+            g[5] += wall
+        if cpu > 0:
+            g[6] += cpu
+        g[7] += 1
+    deltas = []
+    for key, g in groups.items():
+        f = factor(key[9], key[10])
+        g[5] *= f
+        g[6] *= f
+        deltas.append(key + tuple(g))
+    return deltas
 
 
 # -- cloud ----------------------------------------------------------------------------
