@@ -1,5 +1,6 @@
 """Receiving: what the acceptor files where, the DN list, and apel-receive on the local transport."""
 
+import ctypes
 import logging
 import os
 import shutil
@@ -128,6 +129,17 @@ def test_write_failure_raises_and_files_nothing(acceptor, pki, tmp_path, monkeyp
     if not syncfs:
         monkeypatch.setattr(acceptor_module, "_syncfs", None)
     with pytest.raises(QueueError, match="No space left"):
+        acceptor.handle(crypto.sign(BODY, pki.site.cert_pem, pki.site.key_pem), "x")
+
+
+def test_a_write_back_error_reported_by_syncfs_is_a_queue_error(acceptor, pki, monkeypatch):
+    def failing_syncfs(fd):
+        assert fd in acceptor_module._watchers.values()  # the descriptor opened before any write
+        ctypes.set_errno(5)
+        return -1
+
+    monkeypatch.setattr(acceptor_module, "_syncfs", failing_syncfs)
+    with pytest.raises(QueueError, match="Input/output error"):
         acceptor.handle(crypto.sign(BODY, pki.site.cert_pem, pki.site.key_pem), "x")
 
 
