@@ -28,7 +28,7 @@ DELETE_CHUNK = 5000
 class SummaryResult:
     full: bool
     months: int = 0  # site-months recomputed from their sources
-    deltas: int = 0  # delta rows added
+    deltas: int = 0  # delta rows added in place
     rows: int = 0  # super-summary rows written
     cloud_months: int = 0
     accelerator_months: int = 0
@@ -108,20 +108,17 @@ def _refresh_super_summaries(db, job_months, deltas, result):
         db.execute(sql.DELETE_SUPER_MONTH, (site, year, month))
         _write(db, groups, result)
     result.months = len(job_months)
-    added = {}
-    for row in deltas:
-        key, values = tuple(row[1:14]), list(row[14:])
-        if (key[0], key[2], key[1]) in job_months:
-            continue  # recomputed from its sources above, which include these records
-        values[1], values[2] = epoch_of_sql_time(values[1]), epoch_of_sql_time(values[2])
-        sql.merge(added, key, values)
-    rows = [key + tuple(values) for key, values in added.items()]
-    db.add_rows(
-        "SuperSummaries", sql.KEY_COLUMNS, sql.SUPER_COLUMNS, rows, sql.TIME_COLUMNS,
-        add=("WallDuration", "CpuDuration", "NormalisedWallDuration", "NormalisedCpuDuration", "NumberOfJobs"),
-        least=("EarliestEndTime",), greatest=("LatestEndTime", "InfrastructureDescription"),
-    )
-    result.deltas = len(rows)
+    # Deltas of recomputed months are included in their sources: those are only consumed.
+    ids = [id_ for id_, site, year, month in deltas if (site, year, month) not in job_months]
+    for start in range(0, len(ids), DELETE_CHUNK):
+        chunk = ids[start:start + DELETE_CHUNK]
+        db.add_selected(
+            "SuperSummaries", sql.KEY_COLUMNS, sql.SUPER_COLUMNS,
+            sql.SUM_DELTAS.format(marks=", ".join("?" * len(chunk))), chunk,
+            add=("WallDuration", "CpuDuration", "NormalisedWallDuration", "NormalisedCpuDuration", "NumberOfJobs"),
+            least=("EarliestEndTime",), greatest=("LatestEndTime", "InfrastructureDescription"),
+        )
+    result.deltas = len(ids)
 
 
 # -- cloud ----------------------------------------------------------------------------

@@ -272,14 +272,23 @@ class Database:
     def add_rows(self, table, keys, columns, rows, time_columns=frozenset(), add=(), least=(), greatest=()):
         """Insert rows; where the key exists, add ``add`` columns, keep the least of ``least``
         and the greatest of ``greatest`` (NULL counts as unknown, not as smallest)."""
+        self._insert_many(self._insert_head(table, columns), self._row_marks(columns, time_columns),
+                          " " + self.upsert_clause(keys, self._merging(table, add, least, greatest)), rows)
+
+    def add_selected(self, table, keys, columns, select, params, add=(), least=(), greatest=()):
+        """Like ``add_rows`` for the rows of a SELECT (which must have a WHERE clause), all in
+        the server."""
+        self.execute(self._insert_head(table, columns).replace(" VALUES ", " ") + select + " "
+                     + self.upsert_clause(keys, self._merging(table, add, least, greatest)), params)
+
+    def _merging(self, table, add, least, greatest):
         new, assignments = self.NEW, []
         for c in add:
             assignments.append(f"`{c}` = `{table}`.`{c}` + {new.format(c)}")
         for c, function in [(c, self.LEAST) for c in least] + [(c, self.GREATEST) for c in greatest]:
             old = f"`{table}`.`{c}`"
             assignments.append(f"`{c}` = COALESCE({function}({old}, {new.format(c)}), {old}, {new.format(c)})")
-        self._insert_many(self._insert_head(table, columns), self._row_marks(columns, time_columns),
-                          " " + self.upsert_clause(keys, assignments), rows)
+        return assignments
 
     @staticmethod
     def _insert_head(table, columns):

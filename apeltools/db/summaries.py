@@ -53,7 +53,14 @@ DELETE_SUPER_MONTH = "DELETE FROM SuperSummaries WHERE SiteID = ? AND Year = ? A
 DELETE_SUPER_ALL = "DELETE FROM SuperSummaries"
 SELECT_DIRTY = "SELECT Kind, SiteID, Year, Month, Version FROM SummaryDirty"
 CLEAR_DIRTY = "DELETE FROM SummaryDirty WHERE Kind = ? AND SiteID = ? AND Year = ? AND Month = ? AND Version = ?"
-SELECT_DELTAS = f"SELECT Id, {', '.join(SUPER_COLUMNS)} FROM SummaryDeltas"
+SELECT_DELTAS = "SELECT Id, SiteID, Year, Month FROM SummaryDeltas"
+_KEYS = ", ".join(KEY_COLUMNS)
+# The deltas of the given ids, summed per key; added to SuperSummaries by the server itself.
+SUM_DELTAS = (
+    f"SELECT {_KEYS}, MAX(InfrastructureDescription), MIN(EarliestEndTime), MAX(LatestEndTime), "
+    "SUM(WallDuration), SUM(CpuDuration), SUM(NormalisedWallDuration), SUM(NormalisedCpuDuration), "
+    f"SUM(NumberOfJobs) FROM SummaryDeltas WHERE Id IN ({{marks}}) GROUP BY {_KEYS}"
+)
 DELETE_DELTAS = "DELETE FROM SummaryDeltas WHERE Id IN ({marks})"
 DELTA_INSERT_COLUMNS = SUPER_COLUMNS
 
