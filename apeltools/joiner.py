@@ -147,8 +147,7 @@ class Joiner:
         self._pass(False, site.get_state(db, BATCH_MARK), history, report)
         with db.transaction():
             site.set_state(db, BLAH_MARK, newest_blah)
-        report.waiting = {REASONS[status]: count for status, count in site.status_counts(db).items()
-                          if status in REASONS}
+        report.waiting = {REASONS[status]: count for status, count in site.status_counts(db, REASONS).items()}
         report.seconds = time.monotonic() - started
         return report
 
