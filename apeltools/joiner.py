@@ -138,7 +138,7 @@ class Joiner:
     def run(self):
         started = time.monotonic()
         report = JoinReport()
-        db, settings = self.db, self.settings
+        db = self.db
         history = History.load(db)
         newest_blah = site.newest_blah_id(db)
         report.reopened = site.reopen(db, site.get_state(db, BLAH_MARK), site.WAITING_FOR_BLAH,

@@ -307,7 +307,3 @@ class Database:
     def _touch(self, kind):
         """Record that processing of ``kind`` just happened (the LastUpdated table)."""
         raise NotImplementedError
-
-    def table_counts(self, tables):
-        """{table: row count}; for reports, probes and tests."""
-        return {t: self.query(f"SELECT COUNT(*) FROM `{t}`")[0][0] for t in tables}

@@ -63,11 +63,6 @@ def format_time(epoch):
     return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def sql_time(epoch):
-    """``YYYY-MM-DD HH:MM:SS`` UTC text of epoch seconds, as stored in SQL DATETIME columns."""
-    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def epoch_of_sql_time(value):
     """Epoch seconds of a DATETIME read back from either database (datetime or text)."""
     if value is None:
