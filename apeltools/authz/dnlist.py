@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import dataclass
 
 from apeltools.errors import ApelError, ConfigError
+from apeltools.messaging.dnlist import parse_dns
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ def installed_dns(path: str) -> set[str] | None:
         return None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"cannot read DN list {path}: {getattr(error, 'strerror', None) or error}") from None
-    return {line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")}
+    return set(parse_dns(text))
 
 
 @dataclass

@@ -21,6 +21,7 @@ CHECK_INTERVAL = 1.0
 
 
 def parse_dns(text: str) -> frozenset[str]:
+    """The DNs of a DN list file's text (comments and blank lines dropped)."""
     return frozenset(
         line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")
     )
