@@ -142,21 +142,7 @@ do_start() {
 }
 
 do_stop() {
-    if ! pid_alive "$PIDFILE"; then
-        log "not running"
-        rm -f "$PIDFILE"
-        return 0
-    fi
-    local pid
-    pid=$(cat "$PIDFILE")
-    kill -TERM "$pid" 2>/dev/null || true
-    if ! wait_pid_gone "$pid" 60; then
-        log "pid $pid did not stop in 60s, killing"
-        kill -KILL "$pid" 2>/dev/null || true
-        wait_pid_gone "$pid" 10 || die "could not stop pid $pid"
-    fi
-    rm -f "$PIDFILE"
-    echo "activemq stopped"
+    stop_pidfile "$PIDFILE" 60
 }
 
 do_status() {

@@ -112,6 +112,31 @@ wait_pid_gone() {
     return 0
 }
 
+# Stop the process of a pid file: ask it politely (the command given, else SIGTERM), wait up to
+# GRACE seconds, then SIGKILL. A pid file whose process is gone is just removed.
+stop_pidfile() {
+    local pidfile=$1 grace=$2 pid
+    shift 2
+    if ! pid_alive "$pidfile"; then
+        log "not running"
+        rm -f "$pidfile"
+        return 0
+    fi
+    pid=$(cat "$pidfile")
+    if [ $# -gt 0 ]; then
+        "$@" >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
+    else
+        kill -TERM "$pid" 2>/dev/null || true
+    fi
+    if ! wait_pid_gone "$pid" "$grace"; then
+        log "pid $pid did not stop in ${grace}s, killing"
+        kill -KILL "$pid" 2>/dev/null || true
+        wait_pid_gone "$pid" 10 || die "could not stop pid $pid"
+    fi
+    rm -f "$pidfile"
+    echo "$SERVICE stopped"
+}
+
 lock_dir() {
     # Serialise start/stop of one service directory (e.g. pytest-xdist workers
     # starting the same service at once). The lock is held until the script exits.

@@ -132,20 +132,7 @@ do_start() {
 }
 
 do_stop() {
-    if ! pid_alive "$PIDFILE"; then
-        log "not running"
-        return 0
-    fi
-    local pid
-    pid=$(cat "$PIDFILE")
-    ctl stop "$PIDFILE" >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
-    if ! wait_pid_gone "$pid" 60; then
-        log "pid $pid did not stop in 60s, killing"
-        kill -KILL "$pid" 2>/dev/null || true
-        wait_pid_gone "$pid" 10 || die "could not stop pid $pid"
-    fi
-    rm -f "$PIDFILE"
-    echo "rabbitmq stopped"
+    stop_pidfile "$PIDFILE" 60 ctl stop "$PIDFILE"
 }
 
 do_status() {

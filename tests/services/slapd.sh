@@ -149,20 +149,7 @@ do_start() {
 }
 
 do_stop() {
-    if ! pid_alive "$PIDFILE"; then
-        log "not running"
-        return 0
-    fi
-    local pid
-    pid=$(cat "$PIDFILE")
-    kill -TERM "$pid" 2>/dev/null || true
-    if ! wait_pid_gone "$pid" 30; then
-        log "pid $pid did not stop in 30s, killing"
-        kill -KILL "$pid" 2>/dev/null || true
-        wait_pid_gone "$pid" 10 || die "could not stop pid $pid"
-    fi
-    rm -f "$PIDFILE"
-    echo "slapd stopped"
+    stop_pidfile "$PIDFILE" 30
 }
 
 do_status() {
