@@ -1,39 +1,14 @@
 """``apel-publish``: records from the database as messages, into an outgoing queue or stdout."""
 
-import calendar
-import datetime
 import os
 import sys
 
 import click
 
 from apeltools import publisher
-from apeltools.cli.common import command
+from apeltools.cli.common import command, comma_list, day_or_month_end, day_or_month_start
 from apeltools.db.schema import require_schema
 from apeltools.messaging import queues
-
-
-def _date(value):
-    """Epoch seconds of the start of a YYYY-MM-DD (or YYYY-MM) day in UTC."""
-    for fmt in ("%Y-%m-%d", "%Y-%m"):
-        try:
-            return calendar.timegm(datetime.datetime.strptime(value, fmt).timetuple())
-        except ValueError:
-            continue
-    raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD or YYYY-MM)")
-
-
-def _end(value):
-    """Epoch seconds just after the end of a YYYY-MM-DD day (or of a YYYY-MM month)."""
-    start = _date(value)
-    if len(value) == 7:
-        year, month = map(int, value.split("-"))
-        return calendar.timegm((year + month // 12, month % 12 + 1, 1, 0, 0, 0))
-    return start + 86400
-
-
-def _list(value):
-    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
 
 
 @command(
@@ -109,13 +84,13 @@ def main(ctx, sources, db_url, queue_dir, to_stdout, interval, start, end, per_m
         exclude_vos = None if include_vos else config.get("unloader", "exclude_vos")
     options = publisher.Options(
         interval=interval,
-        start=_date(start) if start else None,
-        end=_end(end) if end else None,
+        start=day_or_month_start(start) if start else None,
+        end=day_or_month_end(end) if end else None,
         per_message=per_message,
         dict_syntax=syntax == "v0.4",
         car=car or config.get_bool("unloader", "send_ur", False),
-        include_vos=_list(include_vos),
-        exclude_vos=_list(exclude_vos),
+        include_vos=comma_list(include_vos),
+        exclude_vos=comma_list(exclude_vos),
         local_jobs=local_jobs or config.get_bool("unloader", "local_jobs", False),
         withhold_dns=withhold_dns or config.get_bool("unloader", "withhold_dns", False),
         sync=not no_sync,

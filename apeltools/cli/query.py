@@ -7,8 +7,7 @@ import sys
 import click
 
 from apeltools import query
-from apeltools.cli.common import command
-from apeltools.cli.publish import _date, _end, _list
+from apeltools.cli.common import command, comma_list, day_or_month_end, day_or_month_start
 from apeltools.db.schema import require_schema
 from apeltools.records.types import now as current_time
 
@@ -83,15 +82,15 @@ def main(ctx, what, db_url, site, submit_hosts, vo, dns, fqans, infrastructure, 
     hours.
     """
     filters = query.Filters(
-        sites=_list(site), submit_hosts=_list(submit_hosts), vos=_list(vo), dns=tuple(dns), fqans=tuple(fqans),
-        infrastructure=infrastructure, start=_date(start) if start else None, end=_end(end) if end else None,
+        sites=comma_list(site), submit_hosts=comma_list(submit_hosts), vos=comma_list(vo), dns=tuple(dns), fqans=tuple(fqans),
+        infrastructure=infrastructure, start=day_or_month_start(start) if start else None, end=day_or_month_end(end) if end else None,
     )
     with ctx.database(db_url) as db:
         require_schema(db)
         if what == "silent-sites":
             answer = query.silent_sites(db, days, current_time())
         else:
-            answer = query.ask(db, what, filters, _list(group_by), limit, offset)
+            answer = query.ask(db, what, filters, comma_list(group_by), limit, offset)
     fmt = fmt or ("table" if sys.stdout.isatty() else "csv")
     FORMATS[fmt](answer, sys.stdout)
 
