@@ -1,5 +1,6 @@
 """Sending: receipts, the window, receipt timeouts, dead letters, and apel-send through a real RabbitMQ."""
 
+import contextlib
 import socket
 import subprocess
 import threading
@@ -54,10 +55,13 @@ class FakeChannel:
             self._pending.append(token)
         return token
 
-    def wait(self, timeout):
+    def wait(self, timeout, want=1):
         receipts, errors = self._pending, self._errors
         self._pending, self._errors = [], []
         return receipts, errors, bool(errors)
+
+    def burst(self):
+        return contextlib.nullcontext()
 
     def close(self, failed=False):
         self.closed += 1

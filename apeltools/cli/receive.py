@@ -35,13 +35,11 @@ Examples:
               help="Incoming queue [default: [messaging] path, else /var/spool/apel/incoming].")
 @click.option("--reject", "reject_dir", metavar="DIR",
               help="Reject queue [default: [messaging] reject_path, else 'reject' next to the incoming queue].")
-@click.option("--workers", type=click.IntRange(1, 32), default=2, show_default=True,
-              help="Messages verified and written in parallel (one more thread syncs them to disk in batches).")
 @click.option("--once", is_flag=True,
               help="Local transport only: file the messages waiting in the wire directory, then exit.")
 @click.option("--interval", type=float, metavar="SECONDS", default=5.0, show_default=True,
               help="Local transport: seconds between looks at the wire directory.")
-def main(ctx, dn_file, queue_dir, reject_dir, workers, once, interval):
+def main(ctx, dn_file, queue_dir, reject_dir, once, interval):
     """Receive signed accounting messages and queue them for apel-load.
 
     Subscribes to [messaging] destination on the first broker of [broker]
@@ -98,7 +96,7 @@ def main(ctx, dn_file, queue_dir, reject_dir, workers, once, interval):
     link = Link(brokers, username=settings.username, password=settings.password, capath=settings.capath,
                 certificate=settings.certificate, key=settings.key, heartbeat=settings.heartbeat,
                 vhost=settings.vhost)
-    receiver = Receiver(link, settings.destination, acceptor, backoff=backoff, workers=workers,
+    receiver = Receiver(link, settings.destination, acceptor, backoff=backoff,
                         identity=identity if identity[0] else None)
     _on_signals(receiver.request_stop)
     receiver.run()

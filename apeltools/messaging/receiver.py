@@ -1,26 +1,30 @@
 """The receiving daemon: subscribe with client acknowledgement, file each message durably, then ACK.
 
-Messages arrive on stomp.py's thread and are handed to a few worker threads,
-which run the :class:`~apeltools.messaging.acceptor.Acceptor` (decrypt, verify,
-authorise, write to the incoming or reject queue) without syncing. A committer
-thread takes every message filed since its last round, fsyncs them together
-(group commit: one journal commit covers the whole batch, and the batch grows
-by itself while the disk is slow) and only then acknowledges each of them on
-the connection it came from. When a write or a sync fails
-(disk full, read-only) the message is not acknowledged: RabbitMQ gets a NACK
-and requeues it; ActiveMQ would move a NACKed message to its dead-letter queue,
-so there the message is simply left unacknowledged. Either way the receiver
-drops the connection, waits with exponential backoff and reconnects, and the
-broker delivers the unacknowledged messages again. Broker loss is handled the
-same way, with failover to the next broker of the list.
+Messages arrive on stomp.py's thread, which only appends them to a list. One
+processing thread takes everything that has arrived since its last round and
+handles it as a batch: each message is decrypted, verified, authorised and
+written to the incoming or reject queue by the
+:class:`~apeltools.messaging.acceptor.Acceptor` without syncing; then one
+sync makes the whole batch durable (group commit: one journal commit covers
+it, and batches grow by themselves while the disk or the verification is
+slow) and only then is each message acknowledged on the connection it came
+from. A message costs no thread hand-off of its own, which matters more than
+parallel verification: the work is CPU-bound Python, so threads would only
+take turns. When a write or a sync fails (disk full, read-only) the message
+is not acknowledged: RabbitMQ gets a NACK and requeues it; ActiveMQ would
+move a NACKed message to its dead-letter queue, so there the message is
+simply left unacknowledged. Either way the receiver drops the connection,
+waits with exponential backoff and reconnects, and the broker delivers the
+unacknowledged messages again. Broker loss is handled the same way, with
+failover to the next broker of the list.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 
 from apeltools.errors import BrokerError, CryptoError, QueueError
 from apeltools.messaging import crypto, queues
@@ -31,16 +35,17 @@ from apeltools.retry import Backoff, Interrupted
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_INTERVAL = 3600.0
-DEFAULT_WORKERS = 2
 DEFAULT_PREFETCH = 200
+# Seconds a batch gathers after its first message arrives: a few milliseconds of
+# latency buy one sync and one burst of ACKs for many messages.
+COMMIT_DELAY = 0.01
 
 
 class Receiver:
     """Runs until :meth:`request_stop`; see the module docstring."""
 
     def __init__(self, link: Link, destination: str, acceptor: Acceptor, *, backoff: Backoff | None = None,
-                 workers: int = DEFAULT_WORKERS, prefetch: int = DEFAULT_PREFETCH,
-                 identity: tuple[bytes, bytes] | None = None):
+                 prefetch: int = DEFAULT_PREFETCH, identity: tuple[bytes, bytes] | None = None):
         self.link = link
         self.destination = destination
         self.acceptor = acceptor
@@ -48,16 +53,15 @@ class Receiver:
         self.stop = self.backoff.stop
         self.prefetch = prefetch
         self.identity = identity
-        self._work: queue.Queue = queue.Queue(maxsize=prefetch)
         self._wake = threading.Event()
         self._trouble: str | None = None
         self._stored = 0  # messages filed and acknowledged, so a reconnection knows it made progress
-        self._workers = [threading.Thread(target=self._worker, name=f"receiver-{i}", daemon=True)
-                         for i in range(workers)]
-        self._filed: list = []  # (frame, events, element path) written, awaiting sync and ACK
-        self._filed_changed = threading.Condition()
-        self._committer = threading.Thread(target=self._commit_loop, name="receiver-commit", daemon=True)
-        link.on_message = self._arrived
+        # (frame, events) as they arrive; the broker sends at most ``prefetch`` unacknowledged
+        # messages per connection, which bounds it. None asks the processor to finish.
+        self._arrivals: deque = deque()
+        self._arrived = threading.Event()
+        self._processor = threading.Thread(target=self._process_loop, name="receiver", daemon=True)
+        link.on_message = self._on_message
         link.on_lost = self._connection_lost
 
     def request_stop(self) -> None:
@@ -67,9 +71,7 @@ class Receiver:
 
     def run(self) -> None:
         """Receive until stopped; reconnect with backoff and failover whenever something breaks."""
-        for worker in self._workers:
-            worker.start()
-        self._committer.start()
+        self._processor.start()
         failures, stored = 0, 0
         self._housekeeping()
         last_housekeeping = time.monotonic()
@@ -102,14 +104,9 @@ class Receiver:
                     failures = 0
         finally:
             self.link.close()
-            for _ in self._workers:
-                self._work.put(None)
-            for worker in self._workers:
-                worker.join(timeout=60)
-            with self._filed_changed:
-                self._filed.append(None)
-                self._filed_changed.notify()
-            self._committer.join(timeout=60)
+            self._arrivals.append(None)
+            self._arrived.set()
+            self._processor.join(timeout=60)
             log.info(self.acceptor.tally.summary())
 
     def _subscribe(self) -> None:
@@ -122,52 +119,63 @@ class Receiver:
         if events is self.link.events:  # not an old connection we closed ourselves
             self._wake.set()
 
-    def _arrived(self, frame, events) -> None:
-        # stomp.py's thread: a full work queue holds it, and so the broker, back.
-        self._work.put((frame, events))
+    def _on_message(self, frame, events) -> None:
+        # stomp.py's thread: hand over and return to reading at once.
+        self._arrivals.append((frame, events))
+        self._arrived.set()
 
-    def _worker(self) -> None:
-        while True:
-            item = self._work.get()
-            if item is None:
-                return
-            frame, events = item
+    def _process_loop(self) -> None:
+        arrivals = self._arrivals
+        done = False
+        while not done:
+            self._arrived.wait()
+            # Let a batch gather: one round of filing, one sync and one burst of ACKs for
+            # everything that arrives meanwhile, instead of a wake-up, a sync and an ACK
+            # packet per message (the broker's prefetch window keeps the rest coming).
+            self.stop.wait(COMMIT_DELAY)
+            self._arrived.clear()  # an arrival after this sets it again: nothing is missed
+            batch = []
+            while arrivals:
+                item = arrivals.popleft()
+                if item is None:
+                    done = True
+                else:
+                    batch.append(item)
+            if not batch:
+                continue
+            try:
+                filed = self._process(batch)
+                if filed:
+                    self._commit(filed)
+            except Exception:  # noqa: BLE001 - the processor must outlive any one batch
+                log.exception("unexpected failure on %d messages; not acknowledged", len(batch))
+
+    def _process(self, batch) -> list:
+        """File a batch of messages; return (frame, events, element path) of those filed."""
+        filed = []  # (frame, events, element path)
+        refused: dict = {}  # id(events) → (events, frames, reason) not filed for want of disk
+        for frame, events in batch:
             if events is not self.link.events or self.stop.is_set():
                 continue  # its connection is gone: the broker delivers it again
+            if id(events) in refused:  # the disk failed a moment ago: do not try the rest
+                refused[id(events)][1].append(frame)
+                continue
+            body = frame.body if isinstance(frame.body, bytes) else frame.body.encode("utf-8")
+            empaid = frame.headers.get("empa-id")
             try:
-                self._file(frame, events)
-            except Exception:  # noqa: BLE001 - a worker must outlive any one message
+                outcome = self.acceptor.handle(body, empaid, durable=False)
+            except QueueError as error:
+                refused[id(events)] = (events, [frame], f"cannot store message "
+                                       f"{empaid or frame.headers.get('message-id')}: {error}")
+                continue
+            except Exception:  # noqa: BLE001 - one message must never stop the others
                 log.exception("unexpected failure on message %s; not acknowledged",
-                              frame.headers.get("message-id"))
-
-    def _file(self, frame, events) -> None:
-        body = frame.body if isinstance(frame.body, bytes) else frame.body.encode("utf-8")
-        empaid = frame.headers.get("empa-id")
-        try:
-            outcome = self.acceptor.handle(body, empaid, durable=False)
-        except QueueError as error:
-            self._refuse([frame], events, f"cannot store message {empaid or frame.headers.get('message-id')}: "
-                                          f"{error}")
-            return
-        with self._filed_changed:
-            self._filed.append((frame, events, outcome.path))
-            self._filed_changed.notify()
-
-    def _commit_loop(self) -> None:
-        while True:
-            with self._filed_changed:
-                while not self._filed:
-                    self._filed_changed.wait()
-                batch, self._filed = self._filed, []
-            done = batch[-1] is None
-            batch = [item for item in batch if item is not None]
-            if batch:
-                try:
-                    self._commit(batch)
-                except Exception:  # noqa: BLE001 - the committer must outlive any one batch
-                    log.exception("unexpected failure committing %d messages; not acknowledged", len(batch))
-            if done:
-                return
+                              empaid or frame.headers.get("message-id"))
+                continue
+            filed.append((frame, events, outcome.path))
+        for events, frames, reason in refused.values():
+            self._refuse(frames, events, reason)
+        return filed
 
     def _commit(self, batch) -> None:
         """Make a batch of filed messages durable, then acknowledge each; NACK them all if that fails."""
@@ -180,12 +188,13 @@ class Receiver:
             for events, frames in by_connection.values():
                 self._refuse(frames, events, f"cannot store {len(batch)} messages: {error}")
             return
-        for frame, events, _ in batch:
-            if self.link.ack(frame, events):
-                self._stored += 1
-            else:
-                log.info("message %s was filed but its connection is gone; it will come again",
-                         frame.headers.get("empa-id") or frame.headers.get("message-id"))
+        with self.link.burst():  # the ACKs leave together
+            for frame, events, _ in batch:
+                if self.link.ack(frame, events):
+                    self._stored += 1
+                else:
+                    log.info("message %s was filed but its connection is gone; it will come again",
+                             frame.headers.get("empa-id") or frame.headers.get("message-id"))
 
     def _refuse(self, frames, events, trouble: str) -> None:
         """Leave messages with the broker (NACK on RabbitMQ) and have the main loop reconnect later."""

@@ -19,7 +19,7 @@ import itertools
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable, ContextManager, Protocol
 
 from apeltools.errors import ApelError, BrokerError, CryptoError, QueueError
 from apeltools.messaging import queues
@@ -40,8 +40,11 @@ class Channel(Protocol):
     def send(self, message: bytes, empaid: str) -> str:
         """Send and return a token that :meth:`wait` later reports as receipted or failed."""
 
-    def wait(self, timeout: float) -> tuple[list[str], list[tuple[str | None, str]], bool]:
-        """Block until receipts, errors or loss: (receipted tokens, (token, reason) errors, lost)."""
+    def wait(self, timeout: float, want: int = 1) -> tuple[list[str], list[tuple[str | None, str]], bool]:
+        """Block until ``want`` receipts, an error or loss: (receipted tokens, (token, reason) errors, lost)."""
+
+    def burst(self) -> ContextManager:
+        """Messages sent inside may be held back and leave together when it ends."""
 
     def close(self, failed: bool = False) -> None:
         """Disconnect; ``failed`` says the destination misbehaved (try another broker next)."""
@@ -64,11 +67,14 @@ class StompChannel:
                        {"persistent": "true", "empa-id": empaid, "receipt": token})
         return token
 
-    def wait(self, timeout):
+    def wait(self, timeout, want=1):
         events = self.link.events
-        events.wait(timeout)
+        events.wait(timeout, want)
         receipts, errors = events.take()
         return receipts, errors, events.lost.is_set()
+
+    def burst(self):
+        return self.link.burst()
 
     def close(self, failed: bool = False) -> None:
         self.link.close(failed)
@@ -139,21 +145,22 @@ class Sender:
                     self._ensure_connected()
                     # After a failure one message at a time, so that a broker error names its cause.
                     limit = 1 if self._failures else self.window
-                    for name in [n for n, f in self._flights.items() if f.token is None]:
-                        if self._in_air() >= limit or not self._connected:
-                            break
-                        self._transmit(name)
-                    while not exhausted and len(self._flights) < limit and self._connected \
-                            and not self.stop.is_set():
-                        name = next(names, None)
-                        if name is None:
-                            exhausted = True
-                        elif self._lock(name):
-                            self._flights[name] = _Flight()
+                    with self.channel.burst():
+                        for name in [n for n, f in self._flights.items() if f.token is None]:
+                            if self._in_air() >= limit or not self._connected:
+                                break
                             self._transmit(name)
+                        while not exhausted and len(self._flights) < limit and self._connected \
+                                and not self.stop.is_set():
+                            name = next(names, None)
+                            if name is None:
+                                exhausted = True
+                            elif self._lock(name):
+                                self._flights[name] = _Flight()
+                                self._transmit(name)
                     if exhausted and not self._flights:
                         break
-                    self._await_receipts()
+                    self._await_receipts(exhausted)
                     progress.update(self.tally.sent)
             finally:
                 self._release_all()
@@ -240,13 +247,20 @@ class Sender:
     # -- receipts, timeouts and reconnection ---------------------------------------------
 
     def _in_air(self) -> int:
-        return sum(1 for f in self._flights.values() if f.token)
+        return len(self._tokens)  # a token for each message on the wire
 
-    def _await_receipts(self) -> None:
-        oldest = min((f.sent_at for f in self._flights.values() if f.token), default=None)
+    def _await_receipts(self, exhausted: bool) -> None:
+        # Flights go on the wire in the order of self._flights, so the first one in the
+        # air is the oldest.
+        oldest = next((f.sent_at for f in self._flights.values() if f.token), None)
         if oldest is None:
             return  # nothing on the wire: the connection was lost before sending
-        receipts, errors, lost = self.channel.wait(max(0.0, oldest + self.receipt_timeout - time.monotonic()))
+        # With a full window, wake up for a quarter of it rather than for each receipt:
+        # the refill is then signed and sent as one burst; at the end, for all of them.
+        in_air = len(self._tokens)
+        want = in_air if exhausted else min(in_air, max(1, self.window // 4)) if not self._failures else 1
+        receipts, errors, lost = self.channel.wait(max(0.0, oldest + self.receipt_timeout - time.monotonic()),
+                                                   want)
         for token in receipts:
             name = self._tokens.pop(token, None)
             if name is not None and name in self._flights:
@@ -259,7 +273,8 @@ class Sender:
             reason = "; ".join(r for _, r in errors) or "connection lost"
             self._lost(f"{reason}; sending {len(self._flights)} unacknowledged messages again")
             return
-        if any(f.token and time.monotonic() - f.sent_at >= self.receipt_timeout for f in self._flights.values()):
+        oldest = next((f.sent_at for f in self._flights.values() if f.token), None)
+        if oldest is not None and time.monotonic() - oldest >= self.receipt_timeout:
             self._lost(f"no receipt within {self.receipt_timeout:g} s; reconnecting and sending "
                        f"{len(self._flights)} messages again")
 

@@ -51,7 +51,7 @@ broker_prefix() {
         RABBITMQ_LOG_BASE="$DIR/log"
         RABBITMQ_PID_FILE="$PIDFILE"
         RABBITMQ_DIST_PORT=$((AMQP_PORT + 20000))
-        RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+        RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} +sbwt none +sbwtdcpu none +sbwtdio none"
         ERL_EPMD_ADDRESS=127.0.0.1
         PATH="$RMQ_BIN:/usr/sbin:/usr/bin:/sbin:/bin"
         LANG=C.UTF-8 LC_ALL=C.UTF-8
