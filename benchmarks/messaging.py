@@ -13,7 +13,9 @@ message and another to verify it. Every case runs ``--repeat`` times (default
 2) and prints each run, because the machine is shared.
 
 Usage: python benchmarks/messaging.py [--quick] [--repeat N]
-Needs the RabbitMQ of tests/services (started here when it is not running).
+Runs a private RabbitMQ of its own (tests/services/rabbitmq.sh in a temporary
+directory, STOMP on port 61633), so that no earlier run's queues, nor tests
+sharing the broker, weigh on the figures; it is removed at the end.
 """
 
 import os
@@ -29,13 +31,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from apeltools.messaging import crypto, pki, queues  # noqa: E402
+from apeltools.messaging import crypto, memory, pki, queues  # noqa: E402
 from apeltools.messaging.brokers import Broker  # noqa: E402
 from apeltools.messaging.connection import Link  # noqa: E402
 from apeltools.messaging.sender import Sender, StompChannel, signer_for  # noqa: E402
 from apeltools.retry import Backoff  # noqa: E402
 
-HOST, PORT = "127.0.0.1", int(os.environ.get("APELTOOLS_RABBITMQ_STOMP_PORT", "61613"))
+HOST, PORT = "127.0.0.1", 61633
+BROKER_ENV = {"APELTOOLS_RABBITMQ_STOMP_PORT": str(PORT), "APELTOOLS_RABBITMQ_AMQP_PORT": "13682",
+              "APELTOOLS_RABBITMQ_NODENAME": "apeltools-bench@localhost"}
 RECORD = ("Site: BENCH-SITE\nSubmitHost: ce01.example.org:8443/cream-pbs-long\nMachineName: wn{i}.example.org\n"
           "Queue: long\nLocalJobId: {i}\nLocalUserId: atlas001\nGlobalUserName: /C=UK/O=eScience/CN=user\n"
           "FQAN: /atlas/Role=production\nWallDuration: 3600\nCpuDuration: 3000\nProcessors: 1\nNodeCount: 1\n"
@@ -47,6 +51,19 @@ def message(records, pad_to=None):
     if pad_to:
         body = (body * (pad_to // len(body) + 1))[:pad_to]
     return body.encode()
+
+
+def spread(directory):
+    """Have ext4 put each subdirectory of ``directory`` in a block group of its own (chattr +T).
+
+    The sender's and the receiver's queues stand for two hosts. On one ext4
+    file system they would share block groups, and ext4, when it allocates an
+    inode, steps over every inode of the group deleted in the last minutes:
+    the sender removing each sent message (and the clean-up of the previous
+    case) then made each file the receiver creates cost up to a millisecond of
+    kernel time. Elsewhere this does nothing.
+    """
+    subprocess.run(["chattr", "+T", str(directory)], capture_output=True)
 
 
 def link():
@@ -105,6 +122,7 @@ def drain(work, identity, destination, body, count_):
 def ours(work, identity, capath, dn_file, body, count_):
     """(sender alone, receiver alone, end to end) in messages/s."""
     work.mkdir(parents=True, exist_ok=True)
+    spread(work)
     # Sender alone into a queue nobody reads yet, then the receiver alone drains it.
     alone = f"/queue/apeltools.bench.{uuid.uuid4().hex[:8]}"
     started, ended = drain(work, identity, alone, body, count_)
@@ -175,8 +193,19 @@ def baseline(work, cert, key, capath, body, count_):
 def main():
     quick = "--quick" in sys.argv
     repeat = int(sys.argv[sys.argv.index("--repeat") + 1]) if "--repeat" in sys.argv else 2
-    if subprocess.run(["bash", str(ROOT / "tests/services/rabbitmq.sh"), "status"], capture_output=True).returncode:
-        subprocess.run(["bash", str(ROOT / "tests/services/rabbitmq.sh"), "start"], check=True)
+    memory.keep_large_buffers()  # as apel-send does: the sender runs in this process
+    broker_dir = tempfile.mkdtemp(prefix="apeltools-bench-rabbitmq-")
+    os.chmod(broker_dir, 0o755)
+    rabbitmq = ["bash", str(ROOT / "tests/services/rabbitmq.sh")]
+    subprocess.run([*rabbitmq, "start", broker_dir], check=True, env={**os.environ, **BROKER_ENV})
+    try:
+        run(quick, repeat)
+    finally:
+        subprocess.run([*rabbitmq, "stop", broker_dir], env={**os.environ, **BROKER_ENV})
+        shutil.rmtree(broker_dir, ignore_errors=True)
+
+
+def run(quick, repeat):
     work = Path(tempfile.mkdtemp(prefix="apeltools-bench-"))
     ca = pki.make_ca()
     identity = pki.make_host(ca, "bench.example.org")
@@ -192,13 +221,16 @@ def main():
     print(f"{'message':>12} {'bytes':>9} {'count':>5} {'sender':>8} {'receiver':>9} {'end to end':>11} "
           f"{'baseline':>9} {'ratio':>7}   (messages/s)")
     for label, body, count_, base_count in cases:
-        for run in range(repeat):
-            case = work / f"{label.replace(' ', '_')}-{run}"
+        for attempt in range(repeat):
+            case = work / f"{label.replace(' ', '_')}-{attempt}"
             sender_rate, receiver_rate, rate = ours(case, identity, capath, dns, body, count_)
             base_rate = baseline(case, cert, key, capath, body, base_count)
             print(f"{label:>12} {len(body):>9} {count_:>5} {sender_rate:>8.1f} {receiver_rate:>9.1f} {rate:>11.1f} "
                   f"{base_rate:>9.2f} {rate / base_rate:>6.1f}x", flush=True)
-            shutil.rmtree(case)  # the 10 MB cases alone leave gigabytes
+            if len(body) >= 1 << 20:
+                shutil.rmtree(case)  # the 10 MB cases alone leave gigabytes
+            # Small messages' files stay until the end: deleting tens of thousands of files
+            # would slow the next case's file creation (see spread()).
     shutil.rmtree(work)
 
 

@@ -274,3 +274,81 @@ def test_accepted_fields_are_the_files_dirq_text_readers_expect(acceptor, pki, t
     outcome = acceptor.handle(crypto.sign(body, pki.site.cert_pem, pki.site.key_pem), "0001/é")
     assert (Path(outcome.path) / "body").read_bytes() == body  # written from bytes, no codec
     assert incoming(tmp_path / "incoming") == [{"body": body.decode(), "signer": testpki.SITE_DN, "empaid": "0001/é"}]
+
+
+def test_element_writer_lays_out_elements_as_dirq_does(tmp_path):
+    queue = queues.incoming_queue(tmp_path / "incoming")
+    writer = queues.ElementWriter(queue)
+    names = [writer.add({"body": f"body {i}".encode(), "signer": b"/CN=a", **({"empaid": b"e"} if i else {})})
+             for i in range(5)]
+    assert len(set(names)) == 5 and all(len(name) == 8 + 1 + 14 for name in names)
+    got = incoming(tmp_path / "incoming")
+    assert sorted(element["body"] for element in got) == [f"body {i}" for i in range(5)]
+    assert sum("empaid" in element for element in got) == 4
+    element_dir = tmp_path / "incoming" / names[0]
+    assert oct(element_dir.stat().st_mode & 0o777) == oct(0o750)
+    assert oct((element_dir / "body").stat().st_mode & 0o777) == oct(0o640)
+    assert os.listdir(tmp_path / "incoming" / "temporary") == []
+
+
+def test_element_writer_starts_a_new_bucket_when_one_is_full(tmp_path):
+    queue = Queue(str(tmp_path / "q"), schema=queues.INCOMING_SCHEMA, maxelts=3)
+    writer = queues.ElementWriter(queue)
+    writer.RECHECK = 1
+    names = [writer.add({"body": b"x", "signer": b"s"}) for _ in range(7)]
+    assert [name.split("/")[0] for name in names] == ["00000000"] * 3 + ["00000001"] * 3 + ["00000002"]
+    assert len(incoming(tmp_path / "q")) == 7
+
+
+def test_element_writer_survives_its_bucket_being_purged(tmp_path):
+    queue = queues.incoming_queue(tmp_path / "q")
+    writer = queues.ElementWriter(queue)
+    first = writer.add({"body": b"x", "signer": b"s"})
+    shutil.rmtree(tmp_path / "q" / first.split("/")[0])  # what dirq's purge does to an empty bucket
+    second = writer.add({"body": b"y", "signer": b"s"})
+    assert incoming(tmp_path / "q") == [{"body": "y", "signer": "s"}] and second
+
+
+def test_element_writer_refuses_fields_outside_the_schema(tmp_path):
+    writer = queues.ElementWriter(queues.incoming_queue(tmp_path / "q"))
+    with pytest.raises(ValueError):
+        writer.add({"body": b"x"})  # signer is mandatory
+    with pytest.raises(ValueError):
+        writer.add({"body": b"x", "signer": b"s", "colour": b"red"})
+
+
+def test_element_writer_removes_a_half_written_element(tmp_path, monkeypatch):
+    writer = queues.ElementWriter(queues.incoming_queue(tmp_path / "q"))
+    real_write = os.write
+
+    def full(fd, data):
+        if len(data) > 100:
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(OSError):
+        writer.add({"body": b"x" * 1000, "signer": b"s"})
+    assert os.listdir(tmp_path / "q" / "temporary") == []
+    assert incoming(tmp_path / "q") == []
+
+
+def test_large_message_text_checks_agree_with_the_short_path():
+    clean = BODY * 5000
+    assert len(clean) > 65536
+    assert acceptor_module._as_text(clean) == (clean.decode(), None)
+    for bad in (b"\x00", b"\x1b", b"\x7f", b"\x0b"):
+        text, problem = acceptor_module._as_text(clean + bad)
+        assert problem and "control character" in problem
+
+
+def test_crlf_payload_is_turned_back_into_lf_exactly():
+    for data in [b"", b"a", b"a\r\nb\r\n", b"a\rb\r\n", b"a\nb\r\n", b"\r\r\n", b"\r", b"\n\r", b"x\r\n\r\n",
+                 b"line\r\n" * 20000]:
+        assert crypto._from_crlf(data) == data.replace(b"\r\n", b"\n"), data[:20]
+
+
+def test_keep_large_buffers_tunes_glibc():
+    from apeltools.messaging import memory
+
+    assert memory.keep_large_buffers() is True  # Debian's glibc

@@ -90,6 +90,48 @@ def test_every_message_is_signed_sent_with_its_name_and_removed_on_receipt(tmp_p
     assert QueueSimple(str(tmp_path / "outgoing")).count() == 0
 
 
+class CountingChannel(FakeChannel):
+    """Records how many messages (and bytes) were on the wire at once, and the receipts asked for."""
+
+    def __init__(self):
+        super().__init__()
+        self.in_air, self.bytes_in_air, self.most, self.most_bytes, self.wants = 0, 0, 0, 0, []
+
+    def send(self, message, empaid):
+        self.in_air += 1
+        self.bytes_in_air += len(message)
+        self.most, self.most_bytes = max(self.most, self.in_air), max(self.most_bytes, self.bytes_in_air)
+        return super().send(message, empaid)
+
+    def wait(self, timeout, want=1):
+        self.wants.append(want)
+        self.in_air, self.bytes_in_air = 0, 0  # FakeChannel receipts everything sent so far
+        return super().wait(timeout, want)
+
+
+def test_the_window_is_refilled_in_bursts_and_waits_for_a_quarter_of_it(tmp_path, pki):
+    fill(tmp_path / "outgoing", 50)
+    channel = CountingChannel()
+    tally = sender(tmp_path, channel, pki, window=20).drain(show_progress=False)
+    assert tally.sent == 50 and channel.most == 20
+    assert channel.wants[0] == 5 and channel.wants[-1] == 10  # a quarter of the window; then all that is left
+
+
+def test_large_messages_are_limited_by_bytes_in_the_air(tmp_path, pki):
+    queue = queues.outgoing_queue(tmp_path / "outgoing")
+    for _ in range(6):
+        queue.add(b"APEL-summary-job-message: v0.2\n" + b"x" * 100_000 + b"\n")
+    channel = CountingChannel()
+    tally = sender(tmp_path, channel, pki, window=100, max_bytes_in_air=250_000).drain(show_progress=False)
+    assert tally.sent == 6
+    assert channel.most == 3  # 3 × ~100 kB reach the limit; a fourth waits for receipts
+    tally = sender(tmp_path, CountingChannel(), pki, max_bytes_in_air=10).drain(show_progress=False)
+    assert tally.sent == 0  # nothing left; and a single message larger than the limit still goes:
+    queue.add(b"APEL-summary-job-message: v0.2\n" + b"x" * 1000 + b"\n")
+    channel = CountingChannel()
+    assert sender(tmp_path, channel, pki, max_bytes_in_air=10).drain(show_progress=False).sent == 1
+
+
 def test_without_receipts_messages_stay_queued_and_unlocked(tmp_path, pki):
     fill(tmp_path / "outgoing", 3)
     channel = FakeChannel(receipt=lambda *_: False)

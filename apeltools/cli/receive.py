@@ -9,7 +9,7 @@ import click
 
 from apeltools.cli.common import command
 from apeltools.errors import BrokerError, CryptoError, QueueError
-from apeltools.messaging import crypto, queues
+from apeltools.messaging import crypto, memory, queues
 from apeltools.messaging.acceptor import Acceptor
 from apeltools.messaging.dnlist import DNList
 from apeltools.messaging.local import receive_wire, wire_queue
@@ -60,6 +60,7 @@ def main(ctx, dn_file, queue_dir, reject_dir, once, interval):
     directory that apel-send writes on the same host.
     """
     config = ctx.config
+    memory.keep_large_buffers()
     settings = MessagingSettings.from_config(config, "receiver")
     if queue_dir:
         settings.path = queue_dir

@@ -10,7 +10,7 @@ import click
 
 from apeltools.cli.common import command
 from apeltools.errors import ApelError, BrokerError, CryptoError
-from apeltools.messaging import crypto, queues
+from apeltools.messaging import crypto, memory, queues
 from apeltools.messaging.local import LocalChannel, wire_queue
 from apeltools.messaging.sender import Sender, StompChannel, signer_for
 from apeltools.messaging.settings import MessagingSettings, read_file
@@ -74,6 +74,7 @@ def main(ctx, queue_dir, daemon, interval, max_wait):
     Exits 0 when every queued message was sent, 1 otherwise.
     """
     config = ctx.config
+    memory.keep_large_buffers()
     settings = MessagingSettings.from_config(config, "sender")
     if queue_dir:
         settings.path = queue_dir

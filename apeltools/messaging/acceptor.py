@@ -33,6 +33,7 @@ FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # The same as bytes: in UTF-8 a byte below 0x80 is always that ASCII character, so
 # deleting them and comparing lengths finds any in one fast pass over megabytes.
 _FORBIDDEN_BYTES = bytes(range(0x00, 0x09)) + b"\x0b\x0c" + bytes(range(0x0e, 0x20)) + b"\x7f"
+_FORBIDDEN_SINGLE = [bytes([byte]) for byte in _FORBIDDEN_BYTES]
 
 
 @dataclass
@@ -142,13 +143,24 @@ def add_durably(queue, element: dict) -> str:
     return name
 
 
+def _has_forbidden_bytes(data: bytes) -> bool:
+    """Whether ``data`` holds a forbidden control character (one fast pass for a short message).
+
+    For a long one a ``memchr`` search per forbidden byte beats one
+    ``translate`` pass, which handles a byte at a time: half the time for a megabyte.
+    """
+    if len(data) < 65536:
+        return len(data.translate(None, _FORBIDDEN_BYTES)) != len(data)
+    return any(byte in data for byte in _FORBIDDEN_SINGLE)
+
+
 def _as_text(data: bytes) -> tuple[str, str | None]:
     """The text of a payload, or its escaped form and why it is not acceptable text."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         return data.decode("utf-8", "backslashreplace"), f"message is not UTF-8 text ({error})"
-    if len(data.translate(None, _FORBIDDEN_BYTES)) == len(data):
+    if not _has_forbidden_bytes(data):
         return text, None
     bad = FORBIDDEN.search(text)
     if bad:
@@ -185,7 +197,7 @@ class Acceptor:
         self.key_pem = key_pem
         self.tally = ReceiveTally()
         self._count = threading.Lock()
-        self._incoming_bytes = queues.byte_writer(incoming)
+        self._incoming_bytes = queues.ElementWriter(incoming)
         for queue in (incoming, rejects):
             watch_file_system(queue.path)
 

@@ -661,6 +661,23 @@ def _to_crlf(data: bytes) -> bytes:
     return data.replace(b"\n", b"\r\n")
 
 
+def _from_crlf(data: bytes) -> bytes:
+    """``data`` with every CRLF turned into LF (other CRs kept).
+
+    ``bytes.replace`` pays for each of the tens of thousands of line ends of a
+    large message (about 3 ms a megabyte); deleting every CR is three times
+    faster, and turning the result back and comparing proves, at about the
+    same cost again, that each CR deleted was part of a CRLF, which is the
+    case for canonical text. Anything else takes the plain way.
+    """
+    if b"\r" not in data:
+        return data
+    lf = data.replace(b"\r", b"")
+    if lf.replace(b"\n", b"\r\n") == data:
+        return lf
+    return data.replace(b"\r\n", b"\n")
+
+
 def _split_signed(msg: bytes, body: int, boundary: str) -> tuple[bytes, bytes]:
     """The signed part (as received) and the DER signature of a multipart/signed."""
     delimiter = b"--" + boundary.encode("latin-1")
@@ -703,7 +720,7 @@ def _text_payload(content: bytes) -> bytes:
             pass
     if kind != "text/plain":
         raise CryptoError("signed content is not a text/plain MIME entity (sign with -text)")
-    return content[end + 4:].replace(b"\r\n", b"\n")
+    return _from_crlf(content[end + 4:])
 
 
 # -- public API ------------------------------------------------------------------------

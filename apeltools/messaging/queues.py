@@ -6,8 +6,12 @@ Incoming and reject queues are ``dirq.queue.Queue`` with the schemas below
 that keeps them from being world-writable.
 """
 
+import errno
 import logging
 import os
+import re
+import shutil
+import time
 
 from apeltools.errors import QueueError
 
@@ -39,15 +43,106 @@ def reject_queue(path):
     return _queue(path, REJECT_SCHEMA)
 
 
-def byte_writer(queue):
-    """The same queue, for adding elements whose fields are given as UTF-8 bytes.
+class ElementWriter:
+    """Adds elements to a ``dirq.queue.Queue`` laid out exactly as ``Queue.add`` does, with fewer system calls.
 
-    A field is stored as the same file whether dirq writes it from text or
-    from bytes; written from bytes it skips dirq's text codec (several times
-    slower) and the decoding and re-encoding of bodies that arrive as bytes.
-    Readers keep using the text schema.
+    Fields are given as bytes (what the receiver has in hand: no text codec,
+    no decoding and re-encoding of bodies). An element is a directory with
+    one file per field, written under ``temporary/`` and renamed into the
+    newest bucket directory (eight hex digits, at most ``maxelts`` elements
+    each), under a name of eight hex digits of seconds, five of microseconds
+    and the queue's random digit. Unlike ``Queue.add`` it does not list the
+    queue's top directory and count the bucket for every element, nor switch
+    the process umask twice per file (the modes are given to each call
+    instead), and it removes what it wrote when a write fails. Readers keep
+    using ``dirq``. One writer per thread.
     """
-    return _queue(queue.path, {name: "binary" + ("" if name in queue.mandatory else "?") for name in queue.type})
+
+    RECHECK = 64  # elements between looks at which bucket is the newest
+
+    def __init__(self, queue):
+        self.path = queue.path
+        self.maxelts = queue.maxelts
+        self.rndhex = queue.rndhex
+        self.fields = set(queue.type)
+        self.mandatory = set(queue.mandatory)
+        umask = queue.umask if queue.umask is not None else SAFE_UMASK
+        self.dir_mode, self.file_mode = 0o777 & ~umask, 0o666 & ~umask
+        self._bucket: str | None = None
+        self._added = 0
+
+    def add(self, element: dict) -> str:
+        """Add ``element`` ({field: bytes}) and return its name (``bucket/element``); OSError on failure."""
+        unknown = element.keys() - self.fields
+        missing = self.mandatory - element.keys()
+        if unknown or missing:
+            raise ValueError(f"element fields {sorted(element)} do not fit the queue's schema")
+        temp = self._temporary_directory()
+        try:
+            for field, data in element.items():
+                fd = os.open(f"{temp}/{field}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.file_mode)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
+                finally:
+                    os.close(fd)
+            return self._publish(temp)
+        except OSError:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise
+
+    def _temporary_directory(self) -> str:
+        while True:
+            temp = f"{self.path}/temporary/{_element_name(self.rndhex)}"
+            try:
+                os.mkdir(temp, self.dir_mode)
+                return temp
+            except FileExistsError:
+                continue  # the same microsecond: the next try gets another name
+            except FileNotFoundError:
+                os.makedirs(f"{self.path}/temporary", self.dir_mode, exist_ok=True)
+
+    def _publish(self, temp: str) -> str:
+        while True:
+            bucket = self._current_bucket()
+            name = f"{bucket}/{_element_name(self.rndhex)}"
+            try:
+                os.rename(temp, f"{self.path}/{name}")
+                return name
+            except FileNotFoundError:
+                self._bucket = None  # the bucket was purged meanwhile
+            except OSError as error:
+                if error.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+
+    def _current_bucket(self) -> str:
+        self._added += 1
+        if self._bucket is not None and self._added < self.RECHECK:
+            return self._bucket
+        self._added = 0
+        buckets = sorted(name for name in os.listdir(self.path) if _BUCKET.fullmatch(name))
+        bucket = buckets[-1] if buckets else "%08x" % 0
+        if buckets:
+            try:
+                full = os.lstat(f"{self.path}/{bucket}").st_nlink - 2 >= self.maxelts
+            except FileNotFoundError:
+                full = False  # purged since the listing: made again below
+            if full:
+                bucket = "%08x" % (int(bucket, 16) + 1)
+        os.makedirs(f"{self.path}/{bucket}", self.dir_mode, exist_ok=True)
+        self._bucket = bucket
+        return bucket
+
+
+_BUCKET = re.compile("[0-9a-f]{8}")
+
+
+def _element_name(rndhex: int) -> str:
+    """What ``dirq`` names an element: hex seconds, hex microseconds, the queue's random digit."""
+    now = time.time()
+    seconds = int(now)
+    return "%08x%05x%01x" % (seconds, int((now - seconds) * 1000000), rndhex)
 
 
 def outgoing_queue(path):

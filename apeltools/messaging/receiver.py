@@ -39,6 +39,8 @@ DEFAULT_PREFETCH = 200
 # Seconds a batch gathers after its first message arrives: a few milliseconds of
 # latency buy one sync and one burst of ACKs for many messages.
 COMMIT_DELAY = 0.01
+# Bytes of received messages waiting to be filed before the receiver stops reading.
+MAX_WAITING_BYTES = 64 << 20
 
 
 class Receiver:
@@ -60,6 +62,8 @@ class Receiver:
         # messages per connection, which bounds it. None asks the processor to finish.
         self._arrivals: deque = deque()
         self._arrived = threading.Event()
+        self._waiting_bytes = 0  # bodies in _arrivals: beyond MAX_WAITING_BYTES, reading pauses
+        self._room = threading.Condition()
         self._processor = threading.Thread(target=self._process_loop, name="receiver", daemon=True)
         link.on_message = self._on_message
         link.on_lost = self._connection_lost
@@ -120,7 +124,15 @@ class Receiver:
             self._wake.set()
 
     def _on_message(self, frame, events) -> None:
-        # stomp.py's thread: hand over and return to reading at once.
+        # stomp.py's thread: hand over and return to reading at once, unless large messages
+        # already wait (the prefetch window counts messages, not bytes): then stop reading
+        # for a while, and TCP holds the broker back.
+        size = len(frame.body)
+        with self._room:
+            while self._waiting_bytes >= MAX_WAITING_BYTES and events is self.link.events \
+                    and not self.stop.is_set():
+                self._room.wait(1.0)
+            self._waiting_bytes += size
         self._arrivals.append((frame, events))
         self._arrived.set()
 
@@ -143,6 +155,9 @@ class Receiver:
                     batch.append(item)
             if not batch:
                 continue
+            with self._room:
+                self._waiting_bytes -= sum(len(frame.body) for frame, _ in batch)
+                self._room.notify_all()
             try:
                 filed = self._process(batch)
                 if filed:

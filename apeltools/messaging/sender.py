@@ -29,6 +29,9 @@ from apeltools.retry import Backoff, Interrupted
 log = logging.getLogger(__name__)
 
 MAX_STRIKES = 3
+# Messages awaiting receipts hold at most this many bytes (and at least one message),
+# so that a window of large messages does not pile up hundreds of megabytes at the broker.
+DEFAULT_MAX_BYTES_IN_AIR = 16 << 20
 MAX_FAILURES_ONE_SHOT = 5
 
 
@@ -103,6 +106,7 @@ class _Flight:
     token: str | None = None
     sent_at: float = 0.0
     strikes: int = 0
+    size: int = 0  # bytes on the wire while awaiting its receipt
 
 
 class Sender:
@@ -111,7 +115,7 @@ class Sender:
     def __init__(self, outgoing, channel: Channel, sign: Callable[[bytes], bytes], *,
                  dead_letters=None, window: int = 100, receipt_timeout: float = 30.0,
                  max_message_size: int | None = None, backoff: Backoff | None = None,
-                 daemon: bool = False):
+                 daemon: bool = False, max_bytes_in_air: int = DEFAULT_MAX_BYTES_IN_AIR):
         self.outgoing = outgoing
         self.channel = channel
         self.sign = sign
@@ -121,6 +125,8 @@ class Sender:
         self.max_message_size = max_message_size
         self.backoff = backoff or Backoff()
         self.daemon = daemon
+        self.max_bytes_in_air = max_bytes_in_air
+        self._bytes_in_air = 0
         self.tally = SendTally()
         self._flights: dict[str, _Flight] = {}
         self._tokens: dict[str, str] = {}
@@ -147,11 +153,11 @@ class Sender:
                     limit = 1 if self._failures else self.window
                     with self.channel.burst():
                         for name in [n for n, f in self._flights.items() if f.token is None]:
-                            if self._in_air() >= limit or not self._connected:
+                            if not self._room(limit) or not self._connected:
                                 break
                             self._transmit(name)
-                        while not exhausted and len(self._flights) < limit and self._connected \
-                                and not self.stop.is_set():
+                        while not exhausted and len(self._flights) < limit and self._room(limit) \
+                                and self._connected and not self.stop.is_set():
                             name = next(names, None)
                             if name is None:
                                 exhausted = True
@@ -210,8 +216,9 @@ class Sender:
             return
         if flight.token is not None or flight.sent_at:
             self.tally.resent += 1
-        flight.token, flight.sent_at = token, time.monotonic()
+        flight.token, flight.sent_at, flight.size = token, time.monotonic(), len(message)
         self._tokens[token] = name
+        self._bytes_in_air += flight.size
         self.tally.bytes += len(message)
 
     def _dead_letter(self, name, body: bytes, reason: str) -> None:
@@ -236,6 +243,7 @@ class Sender:
         flight = self._flights.pop(name, None)
         if flight and flight.token:
             self._tokens.pop(flight.token, None)
+            self._bytes_in_air -= flight.size
         try:
             if remove:
                 self.outgoing.remove(name)
@@ -249,6 +257,10 @@ class Sender:
     def _in_air(self) -> int:
         return len(self._tokens)  # a token for each message on the wire
 
+    def _room(self, limit: int) -> bool:
+        """Whether one more message may go on the wire (always, when none is)."""
+        return self._in_air() < limit and self._bytes_in_air < self.max_bytes_in_air
+
     def _await_receipts(self, exhausted: bool) -> None:
         # Flights go on the wire in the order of self._flights, so the first one in the
         # air is the oldest.
@@ -258,7 +270,7 @@ class Sender:
         # With a full window, wake up for a quarter of it rather than for each receipt:
         # the refill is then signed and sent as one burst; at the end, for all of them.
         in_air = len(self._tokens)
-        want = in_air if exhausted else min(in_air, max(1, self.window // 4)) if not self._failures else 1
+        want = in_air if exhausted else max(1, in_air // 4)
         receipts, errors, lost = self.channel.wait(max(0.0, oldest + self.receipt_timeout - time.monotonic()),
                                                    want)
         for token in receipts:
@@ -302,6 +314,7 @@ class Sender:
         self._connected = False
         self.channel.close(failed=True)
         self._tokens.clear()
+        self._bytes_in_air = 0
         for flight in self._flights.values():
             flight.token = None
         self._failures += 1
