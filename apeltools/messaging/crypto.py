@@ -779,6 +779,7 @@ class _Signer:
 
     def __init__(self, cert, key):
         self.cert, self.key = cert, key
+        self._time_cache: tuple[int, bytes] = (-1, b"")
         sample = b"Content-Type: text/plain\r\n\r\nsample\r\n"
         der = (pkcs7.PKCS7SignatureBuilder().set_data(sample).add_signer(cert, key, hashes.SHA256())
                .sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary]))
@@ -829,8 +830,12 @@ class _Signer:
         time_value = None
         if self._time_at is not None:
             start, end, tag = self._time_at
-            now = dt.datetime.now(dt.timezone.utc)
-            time_value = now.strftime("%y%m%d%H%M%SZ" if tag == 0x17 else "%Y%m%d%H%M%SZ").encode()
+            second = int(time.time())
+            if self._time_cache[0] != second:  # formatted once a second, not once a message
+                now = dt.datetime.fromtimestamp(second, dt.timezone.utc)
+                self._time_cache = (second, now.strftime("%y%m%d%H%M%SZ" if tag == 0x17 else "%Y%m%d%H%M%SZ")
+                                    .encode())
+            time_value = self._time_cache[1]
             if len(time_value) != end - start:
                 raise CryptoError("cannot sign: signing time out of the supported range")
         attrs = self._signed_attrs(digest, time_value)
