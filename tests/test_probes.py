@@ -107,8 +107,16 @@ def test_database_down_is_unknown(tmp_path):
 
 
 def test_database_without_schema_is_unknown(tmp_path):
+    (tmp_path / "empty.db").touch()
     code, first, _, _ = run(pub.main, "--site", "SITE-A", "--db", f"sqlite:///{tmp_path}/empty.db")
     assert (code, first) == (3, "UNKNOWN: database error: no such table: VSuperSummaries")
+
+
+def test_a_missing_sqlite_file_is_unknown_and_not_created(tmp_path):
+    for command, args in ((pub.main, ["--site", "SITE-A"]), (sync.main, ["--site", "SITE-A"]), (loader.main, [])):
+        code, first, _, _ = run(command, *args, "--db", f"sqlite:///{tmp_path}/missing.db")
+        assert code == 3 and first.startswith("UNKNOWN") and "no SQLite database at" in first, first
+    assert not (tmp_path / "missing.db").exists()
 
 
 @pytest.mark.mariadb

@@ -13,8 +13,12 @@ from apeltools.errors import ConfigError
 DEFAULT_MYSQL_PORT = 3306
 
 
-def connect(url, password=None):
-    """A ``Database`` for a URL; connecting happens on first use."""
+def connect(url, password=None, *, must_exist=False):
+    """A ``Database`` for a URL; connecting happens on first use.
+
+    With ``must_exist`` a missing SQLite file is an error instead of being
+    created empty (for readers such as the probes, which must change nothing).
+    """
     if "://" not in url:
         url = "sqlite:///" + os.path.abspath(url)
     parts = urlsplit(url)
@@ -26,7 +30,7 @@ def connect(url, password=None):
             raise ConfigError(f"bad SQLite URL {url!r}: use sqlite:///path/to/apel.db")
         if path != ":memory:" and url.startswith("sqlite:////"):
             path = "/" + path.lstrip("/")
-        return SQLiteDatabase(url, path)
+        return SQLiteDatabase(url, path, must_exist=must_exist)
     if parts.scheme in ("mysql", "mariadb"):
         from apeltools.db.mysql import MySQLDatabase
 

@@ -2,7 +2,9 @@
 
 import contextlib
 import fcntl
+import os
 import sqlite3
+import urllib.parse
 
 from apeltools.db.base import Database
 from apeltools.errors import BusyError, ConfigError, DatabaseError, TransientDatabaseError
@@ -24,14 +26,20 @@ class SQLiteDatabase(Database):
         assignments = list(assignments) + ["UpdateTime = CURRENT_TIMESTAMP"]
         return f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET " + ", ".join(assignments)
 
-    def __init__(self, url, path):
+    def __init__(self, url, path, must_exist=False):
         super().__init__(url)
         self.path = path
+        self.must_exist = must_exist and path != ":memory:"
 
     def _connect(self):
+        target, uri = self.path, False
+        if self.must_exist:  # mode=rw opens an existing file only
+            target, uri = f"file:{urllib.parse.quote(os.path.abspath(self.path))}?mode=rw", True
         try:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, uri=uri)
         except sqlite3.Error as error:
+            if self.must_exist and not os.path.exists(self.path):
+                raise ConfigError(f"no SQLite database at {self.path}") from None
             raise ConfigError(f"cannot open SQLite database {self.path}: {error}") from error
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         # WAL lets readers (reports, probes) run while a loader writes.
@@ -43,8 +51,6 @@ class SQLiteDatabase(Database):
 
     def create_database(self):
         """Create the directory of the database file; SQLite creates the file itself."""
-        import os
-
         directory = os.path.dirname(os.path.abspath(self.path))
         try:
             os.makedirs(directory, exist_ok=True)
