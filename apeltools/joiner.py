@@ -234,5 +234,10 @@ class Joiner:
 
 
 def join(db, settings, now=None, progress=None):
-    """Join every new batch record and those to retry; returns a ``JoinReport``."""
-    return Joiner(db, settings, now, progress).run()
+    """Join every new batch record and those to retry; returns a ``JoinReport``.
+
+    One join at a time per database: a second one raises BusyError (two runs
+    would both take the same waiting records).
+    """
+    with db.exclusive("join"):
+        return Joiner(db, settings, now, progress).run()

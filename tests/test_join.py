@@ -157,3 +157,17 @@ def test_apel_join_program(db_url, tmp_path):
     assert "1 batch records not joined: no blah record: PBS b" in result.stderr
     with databases.connect(db_url) as db:
         assert [r["LocalJobId"] for r in db.query_dicts("SELECT LocalJobId FROM VJobRecords")] == ["a"]
+
+
+def test_a_second_join_is_refused_while_one_runs(db_url):
+    import pytest
+
+    from apeltools import db as databases
+    from apeltools.errors import BusyError
+
+    settings = SETTINGS
+    with databases.connect(db_url) as first, databases.connect(db_url) as second:
+        with first.exclusive("join"):
+            with pytest.raises(BusyError, match="another apel-join is running"):
+                join(second, settings)
+        join(second, settings)  # the lock is gone with its holder

@@ -103,7 +103,8 @@ def main(ctx, db_url, site_name, local_jobs, local_submit_host, ce_type, bdii_ur
     Only batch records not joined before are read. Those that cannot be
     joined are reported with the reason (no blah record, blah record outside
     its window, no benchmark for the CE) and kept: they join on a later run
-    once their blah record or benchmark is there.
+    once their blah record or benchmark is there. One apel-join runs at a
+    time per database; a second one exits with an error.
     """
     config = ctx.config
     settings = joiner.JoinSettings(
