@@ -51,6 +51,8 @@ broker_prefix() {
         RABBITMQ_LOG_BASE="$DIR/log"
         RABBITMQ_PID_FILE="$PIDFILE"
         RABBITMQ_DIST_PORT=$((AMQP_PORT + 20000))
+        # +sbwt none: Erlang schedulers sleep when idle instead of spinning, which on a
+        # shared 2-core machine took CPU from the programs under test.
         RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} +sbwt none +sbwtdcpu none +sbwtdio none"
         ERL_EPMD_ADDRESS=127.0.0.1
         PATH="$RMQ_BIN:/usr/sbin:/usr/bin:/sbin:/bin"
