@@ -321,3 +321,43 @@ def test_apel_send_with_an_expired_certificate_refuses_to_start(tmp_path, pki):
 def test_help_has_an_example():
     result = CliRunner().invoke(send_main, ["--help"])
     assert result.exit_code == 0 and "Examples:" in result.output and "apel-send --config" in result.output
+
+
+def test_a_burst_is_signed_on_several_threads_and_sent_in_queue_order(tmp_path, pki):
+    import threading
+
+    names = fill(tmp_path / "outgoing", 40)
+    channel = FakeChannel()
+    signers = set()
+    s = sender(tmp_path, channel, pki, window=40)
+    sign = s.sign
+
+    def recording_sign(body):
+        signers.add(threading.current_thread().name)
+        return sign(body)
+
+    s.sign = recording_sign
+    assert s.drain(show_progress=False).sent == 40
+    s.close()
+    assert [empaid for empaid, _ in channel.sent] == sorted(names)  # dirq order is name order
+    assert all(name.startswith("signer") for name in signers)
+    assert all(crypto.verify(message, str(pki.capath))[1] == testpki.SITE_DN for _, message in channel.sent[:3])
+
+
+def test_a_signing_failure_in_a_burst_stops_sending_and_keeps_every_message(tmp_path, pki):
+    from apeltools.errors import ApelError, CryptoError
+
+    fill(tmp_path / "outgoing", 10)
+    channel = FakeChannel()
+    s = sender(tmp_path, channel, pki, window=10)
+
+    def broken(body):
+        raise CryptoError("certificate expired")
+
+    s.sign = broken
+    with pytest.raises(ApelError, match="cannot sign message .*certificate expired"):
+        s.drain(show_progress=False)
+    s.close()
+    assert channel.sent == []
+    queue = QueueSimple(str(tmp_path / "outgoing"))
+    assert queue.count() == 10 and all(queue.lock(name) for name in queue)

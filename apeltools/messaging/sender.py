@@ -3,8 +3,10 @@
 Each element of the outgoing ``QueueSimple`` is locked, read, signed (and
 encrypted to the server's certificate when one is configured), and sent with
 ``persistent: true``, ``empa-id`` = the element's name, and a receipt request.
-Up to ``window`` messages wait for their receipts at once; an element is
-removed only when its receipt arrives. When no receipt comes within
+Up to ``window`` messages (and ``max_bytes_in_air`` bytes) wait for their
+receipts at once; the sender wakes when a quarter of them are receipted and
+signs the refill on a few threads, then sends it in queue order as one burst.
+An element is removed only when its receipt arrives. When no receipt comes within
 ``receipt_timeout`` seconds, or the connection breaks, the connection is
 dropped and every unacknowledged message is sent again on a new connection
 (to the next broker of the list): delivery is at least once. A message that
@@ -17,7 +19,9 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, ContextManager, Protocol
 
@@ -29,6 +33,8 @@ from apeltools.retry import Backoff, Interrupted
 log = logging.getLogger(__name__)
 
 MAX_STRIKES = 3
+# Threads that sign a burst of messages at once (cryptography releases the GIL while it signs).
+SIGNING_THREADS = max(1, min(4, os.cpu_count() or 1))
 # Messages awaiting receipts hold at most this many bytes (and at least one message),
 # so that a window of large messages does not pile up hundreds of megabytes at the broker.
 DEFAULT_MAX_BYTES_IN_AIR = 16 << 20
@@ -127,6 +133,7 @@ class Sender:
         self.daemon = daemon
         self.max_bytes_in_air = max_bytes_in_air
         self._bytes_in_air = 0
+        self._signers: ThreadPoolExecutor | None = None
         self.tally = SendTally()
         self._flights: dict[str, _Flight] = {}
         self._tokens: dict[str, str] = {}
@@ -156,14 +163,20 @@ class Sender:
                             if not self._room(limit) or not self._connected:
                                 break
                             self._transmit(name)
-                        while not exhausted and len(self._flights) < limit and self._room(limit) \
-                                and self._connected and not self.stop.is_set():
+                        burst, burst_bytes = [], 0  # (name, body) read, to be signed together
+                        while not exhausted and len(self._flights) < limit and self._connected \
+                                and self._room(limit) and self._bytes_in_air + burst_bytes < self.max_bytes_in_air \
+                                and not self.stop.is_set():
                             name = next(names, None)
                             if name is None:
                                 exhausted = True
                             elif self._lock(name):
                                 self._flights[name] = _Flight()
-                                self._transmit(name)
+                                body = self._read(name)
+                                if body is not None:
+                                    burst.append((name, body))
+                                    burst_bytes += len(body)
+                        self._send_burst(burst)
                     if exhausted and not self._flights:
                         break
                     self._await_receipts(exhausted)
@@ -182,29 +195,55 @@ class Sender:
         except OSError:
             return False  # removed or locked by another sender meanwhile
 
-    def _transmit(self, name) -> None:
-        """Read, check, sign and send one locked element (again, after a reconnection)."""
-        if not self._connected:
-            return  # sent after the reconnection
-        flight = self._flights[name]
+    def _read(self, name) -> bytes | None:
+        """The body of a locked element, or None when it cannot be sent (unlocked or dead-lettered)."""
         try:
             body = self.outgoing.get(name)
         except OSError as error:
             log.warning("cannot read outgoing message %s: %s", name, error)
             self._forget(name, unlock=True)
             self.tally.unsent += 1
-            return
+            return None
         if isinstance(body, str):
             body = body.encode("utf-8")
         if self.max_message_size and len(body) > self.max_message_size:
             self._dead_letter(name, body, f"message of {len(body)} bytes exceeds max_message_size "
                                           f"{self.max_message_size}")
-            return
+            return None
+        return body
+
+    def _sign(self, name, body: bytes) -> bytes:
         try:
-            message = self.sign(body)
+            return self.sign(body)
         except CryptoError as error:
             # The identity is unusable (expired, key mismatch): nothing can be sent.
             raise ApelError(f"cannot sign message {name}: {error}") from None
+
+    def _send_burst(self, burst) -> None:
+        """Sign new messages on several threads (the private-key operation runs outside the
+        GIL), then send them in queue order."""
+        if len(burst) > 1:
+            if self._signers is None:
+                self._signers = ThreadPoolExecutor(SIGNING_THREADS, thread_name_prefix="signer")
+            signed = [self._signers.submit(self._sign, name, body) for name, body in burst]
+        else:
+            signed = [None] * len(burst)
+        for (name, body), future in zip(burst, signed):
+            message = future.result() if future is not None else self._sign(name, body)
+            self._send(name, body, message)
+
+    def _transmit(self, name) -> None:
+        """Read, check, sign and send one locked element (again, after a reconnection)."""
+        if not self._connected:
+            return  # sent after the reconnection
+        body = self._read(name)
+        if body is not None:
+            self._send(name, body, self._sign(name, body))
+
+    def _send(self, name, body: bytes, message: bytes) -> None:
+        if not self._connected:
+            return  # the connection broke during this burst: sent again after the reconnection
+        flight = self._flights[name]
         if self.max_message_size and len(message) > self.max_message_size:
             self._dead_letter(name, body, f"signed message of {len(message)} bytes exceeds "
                                           f"max_message_size {self.max_message_size}")
@@ -337,6 +376,9 @@ class Sender:
     def close(self) -> None:
         self._connected = False
         self.channel.close()
+        if self._signers is not None:
+            self._signers.shutdown()
+            self._signers = None
 
 
 def signer_for(cert_pem: bytes, key_pem: bytes, server_cert_pem: bytes | None = None,
