@@ -25,15 +25,14 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from apeltools import bdii
+from apeltools.bdii import GLUE1_BASE, GLUE2_BASE
 from apeltools.db import site
 from apeltools.errors import ApelError, ConfigError
 from apeltools.records.benchmark import BENCHMARK_TYPES, canonical_type
 
 log = logging.getLogger(__name__)
 
-GLUE1_BASE = "o=grid"
-GLUE2_BASE = "GLUE2GroupID=grid,o=glue"
-LDAP_TIMEOUT = 30
 MANUAL_SPEC = re.compile(r"^manual_spec\d*$")
 # GLUE 2 benchmark type names → our benchmark types.
 GLUE2_TYPES = {"hep-spec06": "HEPSPEC", "hepspec06": "HEPSPEC", "hepspec": "HEPSPEC",
@@ -102,33 +101,15 @@ def from_config(config):
 # -- BDII ----------------------------------------------------------------
 
 
-def _values(attrs, name):
-    value = attrs.get(name) or []
-    return [value] if isinstance(value, (str, bytes, int, float)) else list(value)
-
-
-def _search(connection, base, query, attributes):
-    import ldap3
-
-    try:
-        connection.search(base, query, search_scope=ldap3.SUBTREE, attributes=attributes)
-    except ldap3.core.exceptions.LDAPNoSuchObjectResult:
-        return []
-    except ldap3.core.exceptions.LDAPException as error:
-        raise SpecError(f"BDII search under {base} failed: {error}") from None
-    return [(entry["dn"], entry["attributes"]) for entry in connection.response or []
-            if entry.get("type") == "searchResEntry"]
-
-
 def _glue1(connection, base):
     found = []
-    for _, attrs in _search(connection, base, "(objectClass=GlueCE)",
-                            ["GlueCEUniqueID", "GlueCECapability", "GlueForeignKey"]):
-        ce = next((str(v) for v in _values(attrs, "GlueCEUniqueID")), None)
+    for _, attrs in bdii.search(connection, base, "(objectClass=GlueCE)",
+                                ["GlueCEUniqueID", "GlueCECapability", "GlueForeignKey"], SpecError):
+        ce = next((str(v) for v in bdii.values(attrs, "GlueCEUniqueID")), None)
         if not ce:
             continue
         value = None
-        for capability in _values(attrs, "GlueCECapability"):
+        for capability in bdii.values(attrs, "GlueCECapability"):
             if str(capability).startswith(CAPABILITY):
                 value = str(capability)[len(CAPABILITY):]
         if value is None:
@@ -146,12 +127,12 @@ def _glue1(connection, base):
 def _subcluster_si00(connection, base, ce_attrs):
     """The mean GlueHostBenchmarkSI00 of the subclusters of the CE's cluster, as text, or None."""
     values = []
-    for key in _values(ce_attrs, "GlueForeignKey"):
+    for key in bdii.values(ce_attrs, "GlueForeignKey"):
         if not str(key).startswith("GlueClusterUniqueID="):
             continue
         query = f"(&(objectClass=GlueSubCluster)(GlueChunkKey={_escape(str(key))}))"
-        for _, attrs in _search(connection, base, query, ["GlueHostBenchmarkSI00"]):
-            for value in _values(attrs, "GlueHostBenchmarkSI00"):
+        for _, attrs in bdii.search(connection, base, query, ["GlueHostBenchmarkSI00"], SpecError):
+            for value in bdii.values(attrs, "GlueHostBenchmarkSI00"):
                 try:
                     if float(value) > 0:
                         values.append(float(value))
@@ -173,12 +154,12 @@ def _glue2(connection, base):
     query = "(objectClass=GLUE2Benchmark)"
     attributes = ["GLUE2BenchmarkType", "GLUE2BenchmarkValue", "GLUE2BenchmarkExecutionEnvironmentForeignKey"]
     hosts_of = {}
-    for dn, attrs in _search(connection, base, query, attributes):
-        kind = GLUE2_TYPES.get(str(next(iter(_values(attrs, "GLUE2BenchmarkType")), "")).lower())
+    for dn, attrs in bdii.search(connection, base, query, attributes, SpecError):
+        kind = GLUE2_TYPES.get(str(next(iter(bdii.values(attrs, "GLUE2BenchmarkType")), "")).lower())
         if kind is None:
             continue
         try:
-            value = float(next(iter(_values(attrs, "GLUE2BenchmarkValue"))))
+            value = float(next(iter(bdii.values(attrs, "GLUE2BenchmarkValue"))))
         except (StopIteration, ValueError):
             continue
         service_dn = _service_dn(dn)
@@ -186,7 +167,7 @@ def _glue2(connection, base):
             continue
         if service_dn not in hosts_of:
             hosts_of[service_dn] = _service_hosts(connection, service_dn)
-        level = 1 if _values(attrs, "GLUE2BenchmarkExecutionEnvironmentForeignKey") else 0
+        level = 1 if bdii.values(attrs, "GLUE2BenchmarkExecutionEnvironmentForeignKey") else 0
         for host in hosts_of[service_dn]:
             by_host.setdefault(host, {}).setdefault(kind, ([], []))[level].append(value)
     found = []
@@ -211,8 +192,9 @@ def _service_dn(dn):
 def _service_hosts(connection, service_dn):
     """Hosts of a computing service: its endpoints' URL hosts, else the service id's host part."""
     hosts = set()
-    for _, attrs in _search(connection, service_dn, "(objectClass=GLUE2Endpoint)", ["GLUE2EndpointURL"]):
-        for url in _values(attrs, "GLUE2EndpointURL"):
+    for _, attrs in bdii.search(connection, service_dn, "(objectClass=GLUE2Endpoint)", ["GLUE2EndpointURL"],
+                                SpecError):
+        for url in bdii.values(attrs, "GLUE2EndpointURL"):
             host = urlsplit(str(url)).hostname
             if host:
                 hosts.add(host)
@@ -224,17 +206,11 @@ def _service_hosts(connection, service_dn):
 
 def discover(bdii_url, site_name=None):
     """Benchmarks published in a BDII (GLUE 2 and GLUE 1.3), optionally only those of one site."""
-    import ldap3
-
     glue1_base, glue2_base = GLUE1_BASE, GLUE2_BASE
     if site_name:
         glue1_base = f"Mds-Vo-name={site_name},Mds-Vo-name=local,{GLUE1_BASE}"
         glue2_base = f"GLUE2DomainID={site_name},{GLUE2_BASE}"
-    try:
-        server = ldap3.Server(bdii_url, connect_timeout=LDAP_TIMEOUT, get_info=ldap3.NONE)
-        connection = ldap3.Connection(server, auto_bind=True, receive_timeout=LDAP_TIMEOUT, read_only=True)
-    except ldap3.core.exceptions.LDAPException as error:
-        raise SpecError(f"cannot query BDII {bdii_url}: {error}") from None
+    connection = bdii.connect(bdii_url, SpecError)
     try:
         found = _glue2(connection, glue2_base) + _glue1(connection, glue1_base)
     finally:

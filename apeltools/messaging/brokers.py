@@ -15,15 +15,14 @@ import random
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from apeltools import bdii
+from apeltools.bdii import GLUE1_BASE, GLUE2_BASE
 from apeltools.errors import BrokerError, ConfigError
 
 log = logging.getLogger(__name__)
 
 STOMP = "msg.broker.stomp"
 STOMP_SSL = "msg.broker.stomp-ssl"
-GLUE2_BASE = "GLUE2GroupID=grid,o=glue"
-GLUE1_BASE = "o=grid"
-LDAP_TIMEOUT = 30
 
 
 @dataclass(frozen=True)
@@ -65,56 +64,29 @@ def _parse_url(url: str) -> Broker | None:
     return Broker(parts.hostname, parts.port, parts.scheme == "stomp+ssl")
 
 
-def _values(entry, attribute):
-    value = entry.get(attribute) or []
-    return [value] if isinstance(value, (str, bytes)) else list(value)
-
-
-def _connect(bdii_url: str):
-    import ldap3
-
-    try:
-        server = ldap3.Server(bdii_url, connect_timeout=LDAP_TIMEOUT, get_info=ldap3.NONE)
-        return ldap3.Connection(server, auto_bind=True, receive_timeout=LDAP_TIMEOUT, read_only=True)
-    except ldap3.core.exceptions.LDAPException as error:
-        raise BrokerError(f"cannot query BDII {bdii_url}: {error}") from None
-
-
-def _search(connection, base, query, attributes):
-    import ldap3
-
-    try:
-        connection.search(base, query, search_scope=ldap3.SUBTREE, attributes=attributes)
-    except ldap3.core.exceptions.LDAPNoSuchObjectResult:
-        return []
-    except ldap3.core.exceptions.LDAPException as error:
-        raise BrokerError(f"BDII search under {base} failed: {error}") from None
-    return [(entry["dn"], entry["attributes"]) for entry in connection.response or []
-            if entry.get("type") == "searchResEntry"]
-
-
 def _glue2(connection, network, interface):
     found = []
     query = f"(&(objectClass=GLUE2Endpoint)(GLUE2EndpointInterfaceName={interface}))"
-    for _, attrs in _search(connection, GLUE2_BASE, query, ["GLUE2EndpointURL", "GLUE2EntityOtherInfo"]):
-        info = [str(v).strip() for v in _values(attrs, "GLUE2EntityOtherInfo")]
+    attributes = ["GLUE2EndpointURL", "GLUE2EntityOtherInfo"]
+    for _, attrs in bdii.search(connection, GLUE2_BASE, query, attributes, BrokerError):
+        info = [str(v).strip() for v in bdii.values(attrs, "GLUE2EntityOtherInfo")]
         if f"cluster={network}" not in info:
             continue
-        found.extend(filter(None, (_parse_url(url) for url in _values(attrs, "GLUE2EndpointURL"))))
+        found.extend(filter(None, (_parse_url(url) for url in bdii.values(attrs, "GLUE2EndpointURL"))))
     return found
 
 
 def _glue1(connection, network, service_type):
     found = []
     query = f"(&(objectClass=GlueService)(GlueServiceType={service_type}))"
-    for dn, attrs in _search(connection, GLUE1_BASE, query, ["GlueServiceEndpoint"]):
+    for dn, attrs in bdii.search(connection, GLUE1_BASE, query, ["GlueServiceEndpoint"], BrokerError):
         # The network is a child entry of the service, not an attribute of it.
-        marks = _search(connection, dn, "(&(objectClass=GlueServiceData)(GlueServiceDataKey=cluster))",
-                        ["GlueServiceDataValue"])
-        networks = {str(v).strip() for _, m in marks for v in _values(m, "GlueServiceDataValue")}
+        marks = bdii.search(connection, dn, "(&(objectClass=GlueServiceData)(GlueServiceDataKey=cluster))",
+                            ["GlueServiceDataValue"], BrokerError)
+        networks = {str(v).strip() for _, m in marks for v in bdii.values(m, "GlueServiceDataValue")}
         if network not in networks:
             continue
-        found.extend(filter(None, (_parse_url(url) for url in _values(attrs, "GlueServiceEndpoint"))))
+        found.extend(filter(None, (_parse_url(url) for url in bdii.values(attrs, "GlueServiceEndpoint"))))
     return found
 
 
@@ -125,7 +97,7 @@ def discover(bdii_url: str, network: str, use_ssl: bool) -> list[Broker]:
     otherwise. Raises BrokerError when the BDII cannot be asked or lists none.
     """
     interface = STOMP_SSL if use_ssl else STOMP
-    connection = _connect(bdii_url)
+    connection = bdii.connect(bdii_url, BrokerError)
     try:
         brokers = _glue2(connection, network, interface)
         if not brokers:

@@ -1,0 +1,42 @@
+"""Asking a BDII (an LDAP server of GLUE 1 and GLUE 2 entries): connect, search, read values.
+
+Shared by broker discovery (``messaging.brokers``) and the site's benchmarks
+(``spec``); each passes the error class its callers expect.
+"""
+
+from __future__ import annotations
+
+GLUE1_BASE = "o=grid"
+GLUE2_BASE = "GLUE2GroupID=grid,o=glue"
+LDAP_TIMEOUT = 30
+
+
+def connect(bdii_url: str, error: type[Exception]):
+    """A read-only, anonymous ldap3 connection; ``error`` when the BDII cannot be reached."""
+    import ldap3
+
+    try:
+        server = ldap3.Server(bdii_url, connect_timeout=LDAP_TIMEOUT, get_info=ldap3.NONE)
+        return ldap3.Connection(server, auto_bind=True, receive_timeout=LDAP_TIMEOUT, read_only=True)
+    except ldap3.core.exceptions.LDAPException as failure:
+        raise error(f"cannot query BDII {bdii_url}: {failure}") from None
+
+
+def search(connection, base: str, query: str, attributes, error: type[Exception]) -> list[tuple[str, dict]]:
+    """(dn, attributes) of the entries under ``base`` matching ``query``; none when ``base`` is absent."""
+    import ldap3
+
+    try:
+        connection.search(base, query, search_scope=ldap3.SUBTREE, attributes=attributes)
+    except ldap3.core.exceptions.LDAPNoSuchObjectResult:
+        return []
+    except ldap3.core.exceptions.LDAPException as failure:
+        raise error(f"BDII search under {base} failed: {failure}") from None
+    return [(entry["dn"], entry["attributes"]) for entry in connection.response or []
+            if entry.get("type") == "searchResEntry"]
+
+
+def values(attrs: dict, name: str) -> list:
+    """The values of an attribute as a list (ldap3 gives a single value or a list)."""
+    value = attrs.get(name) or []
+    return [value] if isinstance(value, (str, bytes, int, float)) else list(value)
