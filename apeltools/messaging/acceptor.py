@@ -197,7 +197,7 @@ class Acceptor:
         self.key_pem = key_pem
         self.tally = ReceiveTally()
         self._count = threading.Lock()
-        self._incoming_bytes = queues.ElementWriter(incoming)
+        self._incoming_writer = queues.ElementWriter(incoming)
         for queue in (incoming, rejects):
             watch_file_system(queue.path)
 
@@ -230,7 +230,7 @@ class Acceptor:
         element = {"body": payload, "signer": signer.encode("utf-8")}
         if empaid:
             element["empaid"] = empaid.encode("utf-8")
-        name, path = self._store(self._incoming_bytes, element, durable)
+        name, path = self._store(self._incoming_writer, element, durable)
         with self._count:
             self.tally.accepted += 1
         log.debug("accepted message %s from %s as %s", label, signer, name)

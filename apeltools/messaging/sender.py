@@ -164,8 +164,9 @@ class Sender:
                                 break
                             self._transmit(name)
                         burst, burst_bytes = [], 0  # (name, body) read, to be signed together
+                        # (every message on the wire is a flight, so this also bounds those in the air)
                         while not exhausted and len(self._flights) < limit and self._connected \
-                                and self._room(limit) and self._bytes_in_air + burst_bytes < self.max_bytes_in_air \
+                                and self._bytes_in_air + burst_bytes < self.max_bytes_in_air \
                                 and not self.stop.is_set():
                             name = next(names, None)
                             if name is None:
@@ -225,11 +226,10 @@ class Sender:
         if len(burst) > 1:
             if self._signers is None:
                 self._signers = ThreadPoolExecutor(SIGNING_THREADS, thread_name_prefix="signer")
-            signed = [self._signers.submit(self._sign, name, body) for name, body in burst]
+            signed = self._signers.map(self._sign, *zip(*burst))  # in order, as they are ready
         else:
-            signed = [None] * len(burst)
-        for (name, body), future in zip(burst, signed):
-            message = future.result() if future is not None else self._sign(name, body)
+            signed = (self._sign(name, body) for name, body in burst)
+        for (name, body), message in zip(burst, signed):
             self._send(name, body, message)
 
     def _transmit(self, name) -> None:
