@@ -31,6 +31,7 @@ from apeltools.db.schema import migrate
 from apeltools.messaging import crypto, queues
 from apeltools.messaging.brokers import Broker
 from apeltools.messaging.connection import Link
+from apeltools.messaging.helper import LARGE_MESSAGE
 from apeltools.messaging.sender import Sender, StompChannel, signer_for
 from apeltools.records.types import JOB
 from apeltools.retry import Backoff
@@ -241,6 +242,50 @@ def test_send_and_receive_through_a_real_broker(broker, tmp_path, pki):
     assert "signature not verified" in reasons["tampered"]
     assert "is not in the DN list" in reasons["stranger"]
     assert "received 32 messages" in setup.log() and "30 accepted, 2 rejected" in setup.log()
+
+
+def test_large_messages_are_filed_by_the_helper_process(broker, tmp_path, pki):
+    """Messages of LARGE_MESSAGE and more are verified and filed by apel-receive's helper
+    process (its elements carry the next random digit in their names) while it has room,
+    small ones by apel-receive itself; the tally counts both; bad large ones are rejected."""
+    setup = Setup(tmp_path, pki, broker)
+    small = setup.queue(4)
+    setup.send()
+    line = b"Site: BIG\nLocalJobId: %d\nWallDuration: 3600\n%%%%\n"
+    bodies = {f"large-{n}": b"".join(line % i for i in range(n * 1000, n * 1000 + 12000)) for n in range(4)}
+    assert all(len(body) > LARGE_MESSAGE for body in bodies.values())
+    link = Link([Broker(broker.host, broker.port)], username=broker.user, password=broker.password,
+                heartbeat=0)
+    link.open()
+    for empaid, body in bodies.items():
+        link.send(setup.destination, crypto.sign(body, pki.site.cert_pem, pki.site.key_pem),
+                  {"empa-id": empaid, "persistent": "true"})
+    tampered = crypto.sign(bodies["large-0"], pki.site.cert_pem, pki.site.key_pem).replace(b"Site: BIG", b"Site: BAD", 1)
+    link.send(setup.destination, tampered, {"empa-id": "large-tampered", "persistent": "true"})
+    link.close()
+    receiver = setup.start_receiver()
+    try:
+        setup.wait_for(8, receiver=receiver)
+        setup.wait_for(1, "reject", receiver=receiver)
+    finally:
+        assert stop(receiver) == 0
+    names = {}
+    queue = Queue(str(setup.incoming), schema=queues.INCOMING_SCHEMA)
+    for name in queue:
+        assert queue.lock(name)
+        names[queue.get(name)["empaid"]] = name
+        queue.unlock(name)
+    assert set(names) == set(small) | set(bodies)
+    accepted = {e["empaid"]: e["body"] for e in setup.elements()}
+    assert {empaid: accepted[empaid].encode() for empaid in bodies} == bodies
+    [ours] = {names[empaid][-1] for empaid in small}
+    helpers = "%x" % ((int(ours, 16) + 1) % 16)
+    large = [names[empaid][-1] for empaid in bodies]
+    assert helpers in large and set(large) <= {ours, helpers}  # beyond DEPTH waiting, filed here
+    [reject] = setup.elements("reject")
+    assert reject["empaid"] == "large-tampered" and "signature not verified" in reject["error"]
+    assert "received 9 messages" in setup.log() and "8 accepted, 1 rejected" in setup.log()
+    assert "filing its messages here" not in setup.log()
 
 
 @pytest.mark.parametrize("service, db_url", [

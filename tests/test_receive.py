@@ -15,6 +15,7 @@ from apeltools.cli.receive import main as receive_main
 from apeltools.errors import ConfigError, QueueError
 from apeltools.messaging import crypto, queues
 from apeltools.messaging import acceptor as acceptor_module
+from apeltools.messaging import helper as helper_module
 from apeltools.messaging.acceptor import Acceptor, make_durable
 from apeltools.messaging.dnlist import DNList
 from apeltools.messaging.local import wire_queue
@@ -352,3 +353,100 @@ def test_keep_large_buffers_tunes_glibc():
     from apeltools.messaging import memory
 
     assert memory.keep_large_buffers() is True  # Debian's glibc
+
+
+# -- the helper process that files large messages -------------------------------------------
+
+
+def large_body(n):
+    line = b"Site: BIG\nLocalJobId: %d\nWallDuration: 3600\n%%%%\n"
+    return b"".join(line % i for i in range(n * 20000, n * 20000 + 12000))
+
+
+@pytest.fixture
+def helper(acceptor):
+    filed_here = []
+
+    def file_here(raw, empaid):
+        filed_here.append(empaid)
+        return acceptor.handle(raw, empaid, durable=False)
+
+    helper = helper_module.Helper(acceptor, file_here)
+    helper.filed_here = filed_here
+    yield helper
+    helper.close()
+
+
+def test_the_helper_files_large_messages_in_a_process_of_its_own(helper, acceptor, pki, tmp_path):
+    bodies = [large_body(n) for n in range(3)]
+    assert all(len(body) >= helper_module.LARGE_MESSAGE for body in bodies)
+    signed = [crypto.sign(body, pki.site.cert_pem, pki.site.key_pem) for body in bodies]
+    signed[2] = signed[2].replace(b"Site: BIG", b"Site: BAD", 1)
+    done = {}
+    for n, raw in enumerate(signed):
+        assert helper.takes(raw)
+        assert helper.send(n, raw, f"m{n}")
+    assert helper.pid not in (None, os.getpid())
+    helper.collect(done, wait=True)
+    assert [done[n].accepted for n in range(3)] == [True, True, False]
+    assert "signature not verified" in done[2].reason
+    assert helper.filed_here == []
+    assert {e["empaid"]: e["body"].encode() for e in incoming(tmp_path / "incoming")} == {"m0": bodies[0],
+                                                                                          "m1": bodies[1]}
+    assert rejected(tmp_path / "reject")[0]["empaid"] == "m2"
+    # The helper names elements with the next random digit: it, not this process, wrote them.
+    digit = "%x" % ((acceptor._incoming_writer.rndhex + 1) % 16)
+    assert done[0].name.endswith(digit) and done[1].name.endswith(digit)
+    assert (acceptor.tally.accepted, acceptor.tally.rejected) == (2, 1)
+    make_durable([done[n].path for n in range(3)])
+
+
+def test_small_messages_and_a_full_helper_stay_with_the_receiver(helper, pki):
+    assert not helper.takes(crypto.sign(BODY, pki.site.cert_pem, pki.site.key_pem))
+    assert helper.pid is None  # no process started for small messages
+    raw = crypto.sign(large_body(0), pki.site.cert_pem, pki.site.key_pem)
+    for n in range(helper_module.DEPTH):
+        assert helper.takes(raw) and helper.send(n, raw, f"m{n}")
+    assert not helper.takes(raw)  # DEPTH messages wait: the receiver files the next one
+    done = {}
+    helper.collect(done, wait=True)
+    assert sorted(done) == list(range(helper_module.DEPTH))
+    assert helper.takes(raw)
+
+
+def test_messages_of_a_killed_helper_are_filed_by_the_receiver(helper, acceptor, pki, tmp_path, caplog,
+                                                               monkeypatch):
+    raws = [crypto.sign(large_body(n), pki.site.cert_pem, pki.site.key_pem) for n in range(2)]
+    for n, raw in enumerate(raws):
+        assert helper.takes(raw) and helper.send(n, raw, f"m{n}")
+    os.kill(helper.pid, 9)
+    done = {}
+    with caplog.at_level(logging.ERROR):
+        helper.collect(done, wait=True)
+    assert all(done[n].accepted for n in range(2))
+    assert "filing its messages here" in caplog.text
+    # Filed at least once each (the helper may have filed one before it died): the loader
+    # replaces a duplicate by its natural key.
+    assert {e["empaid"] for e in incoming(tmp_path / "incoming")} == {"m0", "m1"}
+    assert set(helper.filed_here) <= {"m0", "m1"} and helper.filed_here
+    assert helper.pid is None
+    assert not helper.takes(raws[0])  # not restarted at once
+    monkeypatch.setattr(helper_module, "RESTART_PAUSE", 0.0)
+    assert helper.takes(raws[0]) and helper.pid is not None
+
+
+def test_the_helper_does_not_keep_the_broker_connection_open(acceptor, pki):
+    """A forked helper closes its copy of the broker socket: when the receiver closes the
+    connection, the broker must see it closed (and deliver its unacknowledged messages again)."""
+    import socket
+
+    ours, broker_side = socket.socketpair()
+    helper = helper_module.Helper(acceptor, None, foreign_fds=lambda: [ours.fileno()])
+    try:
+        assert helper.takes(crypto.sign(large_body(0), pki.site.cert_pem, pki.site.key_pem))
+        ours.close()
+        broker_side.settimeout(10)
+        assert broker_side.recv(1) == b""  # end of stream: no copy left open in the helper
+    finally:
+        helper.close()
+        broker_side.close()

@@ -52,7 +52,9 @@ def main(ctx, dn_file, queue_dir, reject_dir, once, interval):
     queue ([messaging] path) with their signer and empa-id; the others go to
     the reject queue with the reason and the original message. A message is
     acknowledged only once it is on disk; when the disk is full the broker
-    keeps it and the receiver retries with backoff.
+    keeps it and the receiver retries with backoff. Messages of 256 KiB and
+    more are verified and filed by a helper process (forked on the first
+    one, replaced if it dies) while the receiver files the others.
 
     The DN list file is re-read when it changes; an empty or unreadable new
     list keeps the previous one. Runs until SIGTERM; no pidfile ([daemon]

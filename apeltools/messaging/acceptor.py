@@ -231,10 +231,23 @@ class Acceptor:
         if empaid:
             element["empaid"] = empaid.encode("utf-8")
         name, path = self._store(self._incoming_writer, element, durable)
-        with self._count:
-            self.tally.accepted += 1
+        self.count(True)
         log.debug("accepted message %s from %s as %s", label, signer, name)
         return Outcome(True, name, signer, path=path)
+
+    def count(self, accepted: bool) -> None:
+        """Count a message in the tally (also those a helper process filed)."""
+        with self._count:
+            if accepted:
+                self.tally.accepted += 1
+            else:
+                self.tally.rejected += 1
+
+    def use_other_names(self) -> None:
+        """Name new elements with another random digit than before: for a forked copy
+        writing to the same queues, so that the two seldom pick the same name."""
+        self._incoming_writer.rndhex = (self._incoming_writer.rndhex + 1) % 16
+        self.rejects.rndhex = (self.rejects.rndhex + 1) % 16
 
     @staticmethod
     def _store(queue, element: dict, durable: bool) -> tuple[str, str]:
@@ -252,8 +265,7 @@ class Acceptor:
         if empaid:
             element["empaid"] = empaid
         name, path = self._store(self.rejects, element, durable)
-        with self._count:
-            self.tally.rejected += 1
+        self.count(False)
         log.warning("rejected message %s%s: %s", empaid or "(no empa-id)",
                     f" from {signer}" if signer else "", reason)
         return Outcome(False, name, signer, reason, path)

@@ -293,6 +293,14 @@ class Link:
     def is_rabbitmq(self) -> bool:
         return self.events.server.lower().startswith("rabbitmq")
 
+    def socket_fds(self) -> list[int]:
+        """The file descriptor of the broker connection, if any (a forked helper closes it)."""
+        sock = _socket_of(self.connection) if self.connection is not None else None
+        try:
+            return [sock.fileno()] if sock is not None and sock.fileno() >= 0 else []
+        except OSError:
+            return []
+
     def close(self, failed: bool = False) -> None:
         """Disconnect; with ``failed`` the next :meth:`open` starts with the next broker of the list."""
         if failed:

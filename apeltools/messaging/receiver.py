@@ -9,8 +9,11 @@ sync makes the whole batch durable (group commit: one journal commit covers
 it, and batches grow by themselves while the disk or the verification is
 slow) and only then is each message acknowledged on the connection it came
 from. A message costs no thread hand-off of its own, which matters more than
-parallel verification: the work is CPU-bound Python, so threads would only
-take turns. When a write or a sync fails (disk full, read-only) the message
+parallel verification in threads: the work is CPU-bound Python, so threads
+would only take turns. Large messages are the exception (a megabyte takes
+milliseconds to verify): a few at a time go to a helper process (see
+:mod:`~apeltools.messaging.helper`) that files them on another core while
+this thread files the rest. When a write or a sync fails (disk full, read-only) the message
 is not acknowledged: RabbitMQ gets a NACK and requeues it; ActiveMQ would
 move a NACKed message to its dead-letter queue, so there the message is
 simply left unacknowledged. Either way the receiver drops the connection,
@@ -30,6 +33,7 @@ from apeltools.errors import BrokerError, CryptoError, QueueError
 from apeltools.messaging import crypto, queues
 from apeltools.messaging.acceptor import Acceptor, make_durable
 from apeltools.messaging.connection import Link
+from apeltools.messaging.helper import Helper
 from apeltools.retry import Backoff, Interrupted
 
 log = logging.getLogger(__name__)
@@ -47,7 +51,8 @@ class Receiver:
     """Runs until :meth:`request_stop`; see the module docstring."""
 
     def __init__(self, link: Link, destination: str, acceptor: Acceptor, *, backoff: Backoff | None = None,
-                 prefetch: int = DEFAULT_PREFETCH, identity: tuple[bytes, bytes] | None = None):
+                 prefetch: int = DEFAULT_PREFETCH, identity: tuple[bytes, bytes] | None = None,
+                 helper: bool = True):
         self.link = link
         self.destination = destination
         self.acceptor = acceptor
@@ -65,6 +70,7 @@ class Receiver:
         self._waiting_bytes = 0  # bodies in _arrivals: beyond MAX_WAITING_BYTES, reading pauses
         self._room = threading.Condition()
         self._processor = threading.Thread(target=self._process_loop, name="receiver", daemon=True)
+        self._helper = Helper(acceptor, self._file_here, enabled=helper, foreign_fds=link.socket_fds)
         link.on_message = self._on_message
         link.on_lost = self._connection_lost
 
@@ -111,6 +117,7 @@ class Receiver:
             self._arrivals.append(None)
             self._arrived.set()
             self._processor.join(timeout=60)
+            self._helper.close()
             log.info(self.acceptor.tally.summary())
 
     def _subscribe(self) -> None:
@@ -166,31 +173,50 @@ class Receiver:
                 log.exception("unexpected failure on %d messages; not acknowledged", len(batch))
 
     def _process(self, batch) -> list:
-        """File a batch of messages; return (frame, events, element path) of those filed."""
-        filed = []  # (frame, events, element path)
-        refused: dict = {}  # id(events) → (events, frames, reason) not filed for want of disk
-        for frame, events in batch:
+        """File a batch of messages; return (frame, events, element path) of those filed.
+
+        Large messages go to the helper process while there is room there; the
+        rest are filed here meanwhile. After a write failure the remaining
+        messages of that connection are not tried.
+        """
+        done: dict = {}  # position in batch → Outcome, the QueueError that kept it off the disk, or None
+        failed: dict = {}  # id(events) → the QueueError that stopped filing for that connection
+        for n, (frame, events) in enumerate(batch):
             if events is not self.link.events or self.stop.is_set():
                 continue  # its connection is gone: the broker delivers it again
-            if id(events) in refused:  # the disk failed a moment ago: do not try the rest
-                refused[id(events)][1].append(frame)
+            if id(events) in failed:  # the disk failed a moment ago: do not try the rest
+                done[n] = failed[id(events)]
                 continue
             body = frame.body if isinstance(frame.body, bytes) else frame.body.encode("utf-8")
             empaid = frame.headers.get("empa-id")
-            try:
-                outcome = self.acceptor.handle(body, empaid, durable=False)
-            except QueueError as error:
-                refused[id(events)] = (events, [frame], f"cannot store message "
-                                       f"{empaid or frame.headers.get('message-id')}: {error}")
-                continue
-            except Exception:  # noqa: BLE001 - one message must never stop the others
-                log.exception("unexpected failure on message %s; not acknowledged",
-                              empaid or frame.headers.get("message-id"))
-                continue
-            filed.append((frame, events, outcome.path))
+            if not (self._helper.takes(body) and self._helper.send(n, body, empaid)):
+                done[n] = self._file_here(body, empaid)
+                if isinstance(done[n], QueueError):
+                    failed[id(events)] = done[n]
+            self._helper.collect(done)
+        self._helper.collect(done, wait=True)
+        filed = []  # (frame, events, element path)
+        refused: dict = {}  # id(events) → (events, frames, reason) not filed for want of disk
+        for n, (frame, events) in enumerate(batch):
+            result = done.get(n)
+            if isinstance(result, QueueError):
+                label = frame.headers.get("empa-id") or frame.headers.get("message-id")
+                refused.setdefault(id(events), (events, [], f"cannot store message {label}: {result}"))[1].append(frame)
+            elif result is not None:
+                filed.append((frame, events, result.path))
         for events, frames, reason in refused.values():
             self._refuse(frames, events, reason)
         return filed
+
+    def _file_here(self, body: bytes, empaid: str | None):
+        """File one message in this process: its Outcome, the QueueError, or None (logged)."""
+        try:
+            return self.acceptor.handle(body, empaid, durable=False)
+        except QueueError as error:
+            return error
+        except Exception:  # noqa: BLE001 - one message must never stop the others
+            log.exception("unexpected failure on message %s; not acknowledged", empaid or "(no empa-id)")
+            return None
 
     def _commit(self, batch) -> None:
         """Make a batch of filed messages durable, then acknowledge each; NACK them all if that fails."""
