@@ -15,6 +15,8 @@ import signal
 import time
 from dataclasses import dataclass, field
 
+from dirq.Exceptions import QueueError as DirqError
+
 from apeltools.errors import DataRejected, MessageError, RecordError, TransientDatabaseError
 from apeltools.messaging import queues
 from apeltools.progress import Progress
@@ -200,7 +202,7 @@ def queue_items(incoming):
                     incoming.remove(name)
                 else:
                     incoming.unlock(name)
-            except OSError as error:
+            except (OSError, DirqError) as error:  # dirq: "not locked" when another process unlocked it
                 log.warning("cannot %s %s: %s", "remove" if done else "unlock", name, error)
 
         yield message, finish

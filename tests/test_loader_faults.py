@@ -42,6 +42,23 @@ def apel_load(db_url, queue_dir, reject_dir, *extra):
     )
 
 
+def leftovers(queue, db_url, logs):
+    """What is known about elements left in a queue, to tell a lost race from a failed removal."""
+    with databases.connect(db_url) as db:
+        loaded = {empaid for (empaid,) in db.query("SELECT EmpaId FROM LoadedMessages")}
+    found = []
+    for bucket in sorted(os.listdir(queue.path)):
+        if len(bucket) != 8:
+            continue
+        for name in sorted(os.listdir(os.path.join(queue.path, bucket))):
+            path = os.path.join(queue.path, bucket, name)
+            empaid = open(os.path.join(path, "empaid")).read() if os.path.exists(os.path.join(path, "empaid")) else "?"
+            found.append(f"{bucket}/{name}: files {sorted(os.listdir(path))}, empaid {empaid}, "
+                         f"{'loaded' if empaid in loaded else 'not loaded'}")
+    warnings = [line for log in logs for line in log.splitlines() if "WARNING" in line or "ERROR" in line]
+    return "left in the queue:\n" + "\n".join(found) + "\nloader warnings:\n" + "\n".join(warnings[:50])
+
+
 def check_loaded_once(db_url, messages, records):
     with databases.connect(db_url) as db:
         assert db.query("SELECT COUNT(*), COUNT(DISTINCT LocalJobId) FROM JobRecords") == [(records, records)]
@@ -89,9 +106,11 @@ def test_four_loaders_on_one_queue_load_every_message_once(db_url, tmp_path):
     messages = 2000
     records = fill(incoming, messages, 3)
     loaders = [apel_load(db_url, tmp_path / "in", tmp_path / "rej") for _ in range(4)]
+    logs = []
     for process in loaders:
         _, stderr = process.communicate(timeout=600)
         assert process.returncode == 0, stderr
-    assert incoming.count() == 0
+        logs.append(stderr)
+    assert incoming.count() == 0, leftovers(incoming, db_url, logs)
     assert queues.reject_queue(tmp_path / "rej").count() == 0
     check_loaded_once(db_url, messages, records)
