@@ -57,8 +57,9 @@ def spread(directory):
     """Have ext4 put each subdirectory of ``directory`` in a block group of its own (chattr +T).
 
     The sender's and the receiver's queues stand for two hosts. On one ext4
-    file system they would share block groups, and ext4, when it allocates an
-    inode, steps over every inode of the group deleted in the last minutes:
+    file system they would share block groups, and ext4 without a journal (the
+    root file system here), when it allocates an inode, steps over every inode
+    of the group deleted in the last minutes:
     the sender removing each sent message (and the clean-up of the previous
     case) then made each file the receiver creates cost up to a millisecond of
     kernel time. Elsewhere this does nothing.
