@@ -450,3 +450,19 @@ def test_the_helper_does_not_keep_the_broker_connection_open(acceptor, pki):
     finally:
         helper.close()
         broker_side.close()
+
+
+def test_a_hand_over_that_fails_leaves_the_held_messages_to_the_next_collect(helper, pki, caplog):
+    raws = [crypto.sign(large_body(n), pki.site.cert_pem, pki.site.key_pem) for n in range(2)]
+    assert helper.takes(raws[0]) and helper.send(0, raws[0], "m0")
+    os.kill(helper.pid, 9)
+    os.waitpid(helper.pid, 0)  # reaped here: the socket's other end is gone for sure
+    assert helper.takes(raws[1])
+    assert not helper.send(1, raws[1], "m1")  # the receiver files this one itself
+    assert not helper.takes(raws[1])
+    done = {}
+    with caplog.at_level(logging.ERROR):
+        helper.collect(done)
+    assert list(done) == [0] and done[0].accepted  # the message the helper held, filed here
+    assert "cannot hand a message to helper process" in caplog.text
+    assert helper.filed_here == ["m0"]

@@ -65,11 +65,12 @@ class Helper:
         self.pid: int | None = None
         self._sock: socket.socket | None = None
         self._pending: deque = deque()  # (number, raw, empaid) in the order handed over
+        self._broken: str | None = None  # why handing over failed, until collect() gives the helper up
         self._failed_at = -RESTART_PAUSE
 
     def takes(self, raw: bytes) -> bool:
         """Whether to hand ``raw`` over now (large, room in the helper's queue, a helper running)."""
-        if not self.enabled or len(raw) < LARGE_MESSAGE or len(self._pending) >= DEPTH:
+        if not self.enabled or self._broken or len(raw) < LARGE_MESSAGE or len(self._pending) >= DEPTH:
             return False
         return self._sock is not None or self._start()
 
@@ -84,14 +85,17 @@ class Helper:
                 socket.send_fds(self._sock, [pickle.dumps((number, empaid))], [fd])
             finally:
                 os.close(fd)
-        except OSError as error:
-            self._give_up(f"cannot hand a message to helper process {self.pid}: {error}", {})
+        except OSError as error:  # the messages it holds are filed here by the next collect()
+            self._broken = f"cannot hand a message to helper process {self.pid}: {error}"
             return False
         self._pending.append((number, raw, empaid))
         return True
 
     def collect(self, done: dict, wait: bool = False) -> None:
         """Take in the answers that are there; with ``wait``, every answer still to come."""
+        if self._broken:
+            self._give_up(self._broken, done)
+            return
         while self._pending:
             if not wait and not select.select([self._sock], [], [], 0)[0]:
                 return
@@ -116,6 +120,7 @@ class Helper:
     def close(self) -> None:
         """Stop the helper (it finishes the message in hand) and reap it."""
         self._pending.clear()
+        self._broken = None
         self._stop()
 
     def _start(self) -> bool:
@@ -153,6 +158,7 @@ class Helper:
         log.error("%s; filing its messages here", problem)
         held = list(self._pending)
         self._pending.clear()
+        self._broken = None
         self._stop(kill=True)
         self._failed_at = time.monotonic()
         for number, raw, empaid in held:
