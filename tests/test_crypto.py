@@ -486,3 +486,58 @@ def test_is_enveloped_tells_encrypted_from_signed(ca):
     assert is_enveloped(encrypt(RECORDS, ca.site.cert_pem))
     assert not is_enveloped(b"garbage")
     assert not is_enveloped(os.urandom(100))
+
+
+# -- SignedData read from a template of the same signer's earlier message -----------------------
+
+
+def _signature_der(message):
+    from apeltools.messaging import crypto
+
+    headers, body = crypto._split_headers(message)
+    _, params = crypto._content_type(headers)
+    return crypto._split_signed(message, body, params["boundary"])[1]
+
+
+def test_signed_data_read_from_a_template_equals_a_full_parse(ca):
+    from apeltools.messaging import crypto
+
+    crypto._templates.clear()
+    ders = [_signature_der(sign(RECORDS + b"%d" % n, host.cert_pem, host.key_pem))
+            for n in range(6) for host in (ca.site, ca.other_site, ca.ec_site)]
+    for der in ders:
+        assert crypto._parse_signed_data(der) == crypto._parse_signed_data_fields(der)
+    assert sum(len(entries) for entries in crypto._templates.values()) >= 2  # the RSA signers at least
+    for der in ders:  # now from the templates
+        assert crypto._parse_signed_data(der) == crypto._parse_signed_data_fields(der)
+
+
+def test_a_byte_changed_outside_the_varying_fields_means_a_full_parse(ca):
+    from apeltools.messaging import crypto
+
+    der = _signature_der(sign(RECORDS, ca.site.cert_pem, ca.site.key_pem))
+    crypto._parse_signed_data(der)  # the template
+    rng = random.Random(3)
+    for position in rng.sample(range(len(der)), 200):
+        changed = bytearray(der)
+        changed[position] ^= 0x01
+        changed = bytes(changed)
+        try:
+            expected = crypto._parse_signed_data_fields(changed)
+        except (CryptoError, IndexError, ValueError):
+            expected = CryptoError
+        try:
+            got = crypto._parse_signed_data(changed)
+        except CryptoError:
+            got = CryptoError
+        assert got == expected, position
+
+
+def test_templates_do_not_let_a_rogue_or_a_tampered_message_through(ca):
+    good = sign(RECORDS, ca.site.cert_pem, ca.site.key_pem)
+    assert verify(good, str(ca.capath))[0] == RECORDS  # leaves a template behind
+    with pytest.raises(CryptoError, match="trust|chain|issuer|CA"):
+        verify(sign(RECORDS, ca.rogue.cert_pem, ca.rogue.key_pem), str(ca.capath))
+    with pytest.raises(CryptoError, match="digest"):
+        verify(sign(RECORDS, ca.site.cert_pem, ca.site.key_pem).replace(b"RAL-LCG2", b"RAL-LCG3"),
+               str(ca.capath))

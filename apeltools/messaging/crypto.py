@@ -277,13 +277,64 @@ class _SignedData(NamedTuple):
 
 
 def _parse_signed_data(der: bytes) -> _SignedData:
+    sd = _from_template(der)
+    if sd is not None:
+        return sd
+    spans: list = []
     try:
-        return _parse_signed_data_fields(der)
+        sd = _parse_signed_data_fields(der, spans)
     except (IndexError, ValueError) as e:  # missing fields, bad integers
         raise CryptoError(f"malformed PKCS#7 structure: {e}") from None
+    _remember_template(der, sd, spans)
+    return sd
 
 
-def _parse_signed_data_fields(der: bytes) -> _SignedData:
+# Parsed SignedData structures as templates. One signer's messages differ only in
+# the message digest, the signing time and the signature, all of fixed length for
+# a given signer (RSA), so every other byte of a new message's DER is compared
+# with a template parsed in full before: when all are equal the new structure is
+# the template's with those three values read from the same places. Anything
+# else is parsed in full. By DER length; a few per length.
+_templates: dict[int, list] = {}
+_TEMPLATES_PER_LENGTH = 4
+_TEMPLATE_LENGTHS = 64
+
+
+def _from_template(der: bytes) -> _SignedData | None:
+    for template, sd, variable, (digest_at, attrs_at, signature_at) in _templates.get(len(der), ()):
+        start = 0
+        for begin, end in variable:
+            if der[start:begin] != template[start:begin]:
+                break
+            start = end
+        else:
+            if der[start:] == template[start:]:
+                return sd._replace(message_digest=der[digest_at[0]:digest_at[1]],
+                                   signed_attrs=b"\x31" + der[attrs_at[0] + 1:attrs_at[1]],
+                                   signature=der[signature_at[0]:signature_at[1]])
+    return None
+
+
+def _remember_template(der: bytes, sd: _SignedData, spans: list) -> None:
+    """Keep ``der`` as a template when it is clear-signed with signed attributes (the usual case)."""
+    found = dict(spans)
+    if sd.content is not None or sd.signed_attrs is None or not {"digest", "attrs", "signature"} <= found.keys():
+        return
+    variable = sorted(found[key] for key in ("digest", "time", "signature") if key in found)
+    if any(a[1] > b[0] for a, b in zip(variable, variable[1:])):
+        return  # overlapping: not a structure we understand
+    if len(_templates) >= _TEMPLATE_LENGTHS and len(der) not in _templates:
+        _templates.clear()
+    entries = _templates.setdefault(len(der), [])
+    if len(entries) >= _TEMPLATES_PER_LENGTH:
+        entries.pop(0)
+    entries.append((der, sd, variable, (found["digest"], found["attrs"], found["signature"])))
+
+
+def _parse_signed_data_fields(der: bytes, spans: list | None = None) -> _SignedData:
+    """The SignedData of ``der``; ``spans`` gets (name, (start, end)) of the parts that vary
+    from one message of a signer to the next (and of the signed attributes)."""
+    spans = [] if spans is None else spans
     top = _read_tlv(der, 0, len(der))
     content_type, wrapped = _children(der, _expect(top, 0x30, "a ContentInfo"))[:2]
     if _oid(der, content_type) != _OID_SIGNED_DATA:
@@ -327,11 +378,15 @@ def _parse_signed_data_fields(der: bytes) -> _SignedData:
     if rest and rest[0].tag == 0xA0:
         attrs = rest[0]
         signed_attrs = b"\x31" + der[attrs.start + 1:attrs.end]
+        spans.append(("attrs", (attrs.start, attrs.end)))
         for attr in _children(der, attrs):
             attr_type, values = _children(der, attr)[:2]
             oid, value = _oid(der, attr_type), _children(der, values)
             if oid == _OID_MESSAGE_DIGEST:
                 message_digest = der[value[0].body:value[0].end]
+                spans.append(("digest", (value[0].body, value[0].end)))
+            elif oid == _OID_SIGNING_TIME and len(value) == 1:
+                spans.append(("time", (value[0].body, value[0].end)))
             elif oid == _OID_CONTENT_TYPE and _oid(der, value[0]) != _OID_DATA:
                 raise CryptoError("signed content type is not data")
         if message_digest is None:
@@ -339,6 +394,7 @@ def _parse_signed_data_fields(der: bytes) -> _SignedData:
         rest = rest[1:]
     signature_oid = _oid(der, _children(der, rest[0])[0])
     signature = _expect(rest[1], 0x04, "the signature")
+    spans.append(("signature", (signature.body, signature.end)))
     return _SignedData(content, cert_ders, sid, _DIGESTS[digest_oid], signed_attrs,
                        message_digest, signature_oid, der[signature.body:signature.end])
 
