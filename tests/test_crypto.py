@@ -541,3 +541,24 @@ def test_templates_do_not_let_a_rogue_or_a_tampered_message_through(ca):
     with pytest.raises(CryptoError, match="digest"):
         verify(sign(RECORDS, ca.site.cert_pem, ca.site.key_pem).replace(b"RAL-LCG2", b"RAL-LCG3"),
                str(ca.capath))
+
+
+@pytest.mark.parametrize("host", ["site", "ec_site"])
+def test_signature_lines_from_the_fixed_layout_equal_the_assembled_structure(ca, host, monkeypatch):
+    """RSA signatures reuse the constant pieces and base64 lines of the first message's DER."""
+    import hashlib
+
+    from apeltools.messaging import crypto
+
+    monkeypatch.setattr(crypto.time, "time", lambda: 1_790_000_000.5)
+    identity = getattr(ca, host)
+    signer = crypto._signer(identity.cert_pem, identity.key_pem)
+    assert (signer._encoded is not None) == (host == "site")  # EC signatures vary in length
+    for n in range(3):
+        digest = hashlib.sha256(b"%d" % n).digest()
+        lines = signer.sign_base64(digest)
+        if host == "site":  # PKCS#1 v1.5 is deterministic: the whole text must be equal
+            assert lines == crypto._base64_lines(signer.sign(digest))
+        der = base64.b64decode(lines)
+        assert crypto._parse_signed_data_fields(der).message_digest == digest
+        assert all(len(line) == 64 for line in lines.split(b"\n")[:-2])

@@ -792,7 +792,7 @@ def sign(data: bytes, cert_pem: bytes, key_pem: bytes) -> bytes:
     text = _to_crlf(data)
     digest = hashlib.sha256(_TEXT_HEADER)
     digest.update(text)
-    der = _signer(cert_pem, key_pem).sign(digest.digest())
+    signature = _signer(cert_pem, key_pem).sign_base64(digest.digest())
     boundary = "----" + os.urandom(16).hex().upper()
     while boundary.encode() in text:
         boundary = "----" + os.urandom(16).hex().upper()
@@ -807,7 +807,7 @@ def sign(data: bytes, cert_pem: bytes, key_pem: bytes) -> bytes:
         b'Content-Type: application/x-pkcs7-signature; name="smime.p7s"\n'
         b"Content-Transfer-Encoding: base64\n"
         b'Content-Disposition: attachment; filename="smime.p7s"\n\n',
-        _base64_lines(der),
+        signature,
         b"\n--", boundary.encode(), b"--\n\n",
     ])
 
@@ -867,6 +867,29 @@ class _Signer:
         sample_signature = der[signature.body:signature.end]
         if self._assemble(self._signed_attrs(sample_digest, sample_time), sample_signature) != der:
             raise CryptoError("cannot sign: the PKCS#7 builder's structure was not understood")
+        self._encoded = self._fixed_layout(der, attrs.body, signature)
+
+    def _fixed_layout(self, der: bytes, attrs_at: int, signature: _Tlv):
+        """For an RSA key every message's DER has the same layout, only the digest, the
+        signing time and the signature change: keep the constant pieces, and the base64
+        lines of the constant start (whole lines of 48 bytes), to be reused. None for EC,
+        whose signatures vary in length."""
+        if not isinstance(self.key, rsa.RSAPrivateKey) or signature.end - signature.body != self.key.key_size // 8:
+            return None
+        holes = [(attrs_at + self._digest_at[0], attrs_at + self._digest_at[1], "digest"),
+                 (signature.body, signature.end, "signature")]
+        if self._time_at is not None:
+            holes.append((attrs_at + self._time_at[0], attrs_at + self._time_at[1], "time"))
+        holes.sort()
+        if any(a[1] > b[0] for a, b in zip(holes, holes[1:])):
+            return None
+        line_start = holes[0][0] - holes[0][0] % 48
+        pieces, start = [], line_start
+        for begin, end, name in holes:
+            pieces += [der[start:begin], name]
+            start = end
+        pieces.append(der[start:])
+        return _base64_lines(der[:line_start]) if line_start else b"", pieces
 
     def _signed_attrs(self, digest: bytes, time_value: bytes | None) -> bytes:
         attrs = bytearray(self._attrs)
@@ -881,29 +904,42 @@ class _Signer:
         signed_data = _der(0x30, self._head + _der(0x31, info))
         return _der(0x30, self._outer + _der(0xA0, signed_data))
 
+    def sign_base64(self, digest: bytes) -> bytes:
+        """:meth:`sign` as the base64 lines of an S/MIME signature part."""
+        if self._encoded is None:
+            return _base64_lines(self.sign(digest))
+        head, pieces = self._encoded
+        time_value = self._time_value()
+        attrs = self._signed_attrs(digest, time_value)
+        values = {"digest": digest, "time": time_value, "signature": self._signature(attrs)}
+        return head + _base64_lines(b"".join(values[p] if isinstance(p, str) else p for p in pieces))
+
     def sign(self, digest: bytes) -> bytes:
         """The DER SignedData for content whose SHA-256 is ``digest``."""
-        time_value = None
-        if self._time_at is not None:
-            start, end, tag = self._time_at
-            second = int(time.time())
-            if self._time_cache[0] != second:  # formatted once a second, not once a message
-                now = dt.datetime.fromtimestamp(second, dt.timezone.utc)
-                self._time_cache = (second, now.strftime("%y%m%d%H%M%SZ" if tag == 0x17 else "%Y%m%d%H%M%SZ")
-                                    .encode())
-            time_value = self._time_cache[1]
-            if len(time_value) != end - start:
-                raise CryptoError("cannot sign: signing time out of the supported range")
-        attrs = self._signed_attrs(digest, time_value)
+        attrs = self._signed_attrs(digest, self._time_value())
+        return self._assemble(attrs, self._signature(attrs))
+
+    def _time_value(self) -> bytes | None:
+        if self._time_at is None:
+            return None
+        start, end, tag = self._time_at
+        second = int(time.time())
+        if self._time_cache[0] != second:  # formatted once a second, not once a message
+            now = dt.datetime.fromtimestamp(second, dt.timezone.utc)
+            self._time_cache = (second, now.strftime("%y%m%d%H%M%SZ" if tag == 0x17 else "%Y%m%d%H%M%SZ")
+                                .encode())
+        if len(self._time_cache[1]) != end - start:
+            raise CryptoError("cannot sign: signing time out of the supported range")
+        return self._time_cache[1]
+
+    def _signature(self, attrs: bytes) -> bytes:
         to_sign = b"\x31" + _der(0x31, attrs)[1:]
         try:
             if isinstance(self.key, rsa.RSAPrivateKey):
-                signature = self.key.sign(to_sign, padding.PKCS1v15(), hashes.SHA256())
-            else:
-                signature = self.key.sign(to_sign, ec.ECDSA(hashes.SHA256()))
+                return self.key.sign(to_sign, padding.PKCS1v15(), hashes.SHA256())
+            return self.key.sign(to_sign, ec.ECDSA(hashes.SHA256()))
         except (ValueError, TypeError, UnsupportedAlgorithm) as e:
             raise CryptoError(f"cannot sign: {e}") from None
-        return self._assemble(attrs, signature)
 
 
 @functools.lru_cache(maxsize=16)
