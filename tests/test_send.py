@@ -1,6 +1,7 @@
 """Sending: receipts, the window, receipt timeouts, dead letters, and apel-send through a real RabbitMQ."""
 
 import contextlib
+import logging
 import socket
 import subprocess
 import threading
@@ -361,3 +362,18 @@ def test_a_signing_failure_in_a_burst_stops_sending_and_keeps_every_message(tmp_
     assert channel.sent == []
     queue = QueueSimple(str(tmp_path / "outgoing"))
     assert queue.count() == 10 and all(queue.lock(name) for name in queue)
+
+
+def test_closing_a_connection_whose_socket_is_already_closed_logs_no_warning(rabbitmq_service, caplog):
+    # stomp.py's reading thread may close the socket just before we close the connection:
+    # closing it again is no news (EBADF), while other failures to shut a socket still show.
+    link = Link([Broker(rabbitmq_service.host, rabbitmq_service.port)], username="guest", password="guest",
+                heartbeat=0)
+    link.open()
+    link.connection.transport.socket.close()
+    with caplog.at_level(logging.WARNING):
+        link.close()
+        stomp_log = logging.getLogger("stomp.py")
+        stomp_log.warning("unable to issue SHUT_RDWR on socket because of error '%s'", "[Errno 107] elsewhere")
+    shutdown_warnings = [r.getMessage() for r in caplog.records if "SHUT_RDWR" in r.getMessage()]
+    assert shutdown_warnings == ["unable to issue SHUT_RDWR on socket because of error '[Errno 107] elsewhere'"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import glob
 import logging
 import os
@@ -36,7 +37,12 @@ CONNECT_TIMEOUT = 30.0
 def _not_our_business(record) -> bool:
     # stomp.py logs a traceback when a frame cannot be written to a socket that just
     # closed; we see the same failure as an exception and handle it (reconnect, resend).
-    return record.getMessage() != "error sending frame"
+    # It also warns when closing a socket that its reading thread closed a moment before
+    # (EBADF): the socket is closed either way.
+    message = record.getMessage()
+    if message.startswith("unable to issue SHUT_RDWR"):
+        return f"[Errno {errno.EBADF}]" not in message
+    return message != "error sending frame"
 
 
 logging.getLogger("stomp.py").addFilter(_not_our_business)
