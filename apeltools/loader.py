@@ -199,7 +199,7 @@ def queue_items(incoming):
         def finish(done, name=name):
             try:
                 if done:
-                    incoming.remove(name)
+                    queues.remove(incoming, name)
                 else:
                     incoming.unlock(name)
             except (OSError, DirqError) as error:  # dirq: "not locked" when another process unlocked it

@@ -55,8 +55,9 @@ def leftovers(queue, db_url, logs):
             empaid = open(os.path.join(path, "empaid")).read() if os.path.exists(os.path.join(path, "empaid")) else "?"
             found.append(f"{bucket}/{name}: files {sorted(os.listdir(path))}, empaid {empaid}, "
                          f"{'loaded' if empaid in loaded else 'not loaded'}")
-    warnings = [line for log in logs for line in log.splitlines() if "WARNING" in line or "ERROR" in line]
-    return "left in the queue:\n" + "\n".join(found) + "\nloader warnings:\n" + "\n".join(warnings[:50])
+    # Messages on stderr read "apel-load: ..." whatever their level: show them all.
+    said = [line for log in logs for line in log.splitlines() if line.strip()]
+    return "left in the queue:\n" + "\n".join(found) + "\nthe loaders said:\n" + "\n".join(said[:50])
 
 
 def check_loaded_once(db_url, messages, records):

@@ -334,6 +334,36 @@ def test_element_writer_removes_a_half_written_element(tmp_path, monkeypatch):
     assert incoming(tmp_path / "q") == []
 
 
+def test_removing_a_locked_element_leaves_nothing(tmp_path):
+    queue = queues.incoming_queue(tmp_path / "q")
+    names = [queue.add({"body": f"m{i}", "signer": "s"}) for i in range(3)]
+    assert queue.lock(names[1])
+    queues.remove(queue, names[1])
+    assert sorted(element["body"] for element in incoming(tmp_path / "q")) == ["m0", "m2"]
+    assert queue.count() == 2 and os.listdir(tmp_path / "q" / "obsolete") == []
+    with pytest.raises(Exception, match="not locked"):
+        queues.remove(queue, names[0])
+    assert queue.count() == 2
+
+
+def test_removal_never_lands_on_another_process_s_emptied_element(tmp_path, monkeypatch):
+    # Another loader whose queue drew the same random digit emptied obsolete/<name> a moment
+    # ago and is about to remove it; our removal picks the same name in the same microsecond.
+    # dirq's Queue.remove renames the element onto that empty directory (a rename replaces an
+    # empty directory silently) and the two removals then spoil each other's.
+    queue = queues.incoming_queue(tmp_path / "q")
+    name = queue.add({"body": "ours", "signer": "s"})
+    theirs = tmp_path / "q" / "obsolete" / "6b153e9d4eb755"
+    theirs.mkdir(parents=True)
+    picks = iter(["6b153e9d4eb755", "6b153e9d4eb767"])
+    monkeypatch.setattr(queues, "_element_name", lambda rndhex: next(picks))
+    assert queue.lock(name)
+    queues.remove(queue, name)
+    assert queue.count() == 1 and os.listdir(tmp_path / "q" / "obsolete") == [theirs.name]
+    theirs.rmdir()  # the other loader finishes its removal undisturbed
+    assert queue.count() == 0
+
+
 def test_large_message_text_checks_agree_with_the_short_path():
     clean = BODY * 5000
     assert len(clean) > 65536

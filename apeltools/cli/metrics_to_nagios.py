@@ -64,7 +64,7 @@ def _from_queue(queue_dir, reject_dir, out):
                 continue
             queues.add(rejects, {"body": element.get("body", ""), "signer": element.get("signer") or "None",
                                  "empaid": element.get("empaid") or name, "error": f"metric message: {error}"})
-            incoming.remove(name)
+            queues.remove(incoming, name)
             bad += 1
             log.warning("metric message %s rejected: %s", name, error)
             continue
@@ -73,7 +73,7 @@ def _from_queue(queue_dir, reject_dir, out):
         except ApelError:
             incoming.unlock(name)
             raise
-        incoming.remove(name)
+        queues.remove(incoming, name)
         done += len(lines)
     queues.purge(incoming)
     return done, bad

@@ -95,7 +95,7 @@ def receive_wire(wire, acceptor: Acceptor, stop=None) -> ReceiveTally:
         except BaseException:
             wire.unlock(name)
             raise
-        wire.remove(name)
+        queues.remove(wire, name)
     return acceptor.tally
 
 

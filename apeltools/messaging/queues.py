@@ -163,6 +163,66 @@ def add(queue, element):
         raise QueueError(f"cannot write to queue {queue.path}: {error.strerror or error}") from None
 
 
+def remove(queue, name: str) -> None:
+    """Remove a locked element of a ``dirq.queue.Queue`` as ``Queue.remove`` does, but race-free.
+
+    ``Queue.remove`` renames the element into ``obsolete/`` under a fresh
+    element name, empties it and removes it. Two processes whose queues
+    drew the same random digit can pick the same name in the same
+    microsecond, and a rename replaces an *empty* directory without a word:
+    the second process's element then lands on the first one's emptied
+    directory, each removes part of the other's, and an empty directory is
+    left behind (counted by ``Queue.count``) with a warning from both. Here
+    the name is first taken with ``mkdir``, which only one process can do,
+    and the element is renamed onto that empty directory of its own.
+    Raises OSError (or ``dirq``'s QueueError when the element is not locked).
+    """
+    from dirq.Exceptions import QueueError as DirqError
+
+    element = f"{queue.path}/{name}"
+    if not os.path.isdir(f"{element}/locked"):
+        raise DirqError(f"cannot remove {name}: not locked")
+    obsolete = f"{queue.path}/obsolete"
+    while True:
+        temp = f"{obsolete}/{_element_name(queue.rndhex)}"
+        try:
+            os.mkdir(temp, 0o700)
+        except FileExistsError:
+            continue  # taken by another process: the next microsecond gives another name
+        except FileNotFoundError:
+            os.makedirs(obsolete, exist_ok=True)
+            continue
+        try:
+            os.rename(element, temp)
+            break
+        except OSError as error:
+            _discard(temp)
+            if error.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise  # the element itself is gone or cannot be moved
+    for entry in os.listdir(temp):
+        if entry != "locked":
+            os.unlink(f"{temp}/{entry}")
+    for attempt in range(100):
+        # A process that was locking the element as it moved may put a new lock in it.
+        try:
+            os.rmdir(f"{temp}/locked")
+        except FileNotFoundError:
+            pass
+        try:
+            os.rmdir(temp)
+            return
+        except OSError as error:
+            if error.errno not in (errno.EEXIST, errno.ENOTEMPTY) or attempt == 99:
+                raise
+
+
+def _discard(directory: str) -> None:
+    try:
+        os.rmdir(directory)
+    except OSError:
+        pass  # someone else's element replaced it: theirs to remove
+
+
 def purge(queue):
     """Remove stale temporary files and locks left by crashed processes, and empty directories."""
     try:
