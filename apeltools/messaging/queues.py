@@ -66,8 +66,7 @@ class ElementWriter:
         self.rndhex = queue.rndhex
         self.fields = set(queue.type)
         self.mandatory = set(queue.mandatory)
-        umask = queue.umask if queue.umask is not None else SAFE_UMASK
-        self.dir_mode, self.file_mode = 0o777 & ~umask, 0o666 & ~umask
+        self.dir_mode, self.file_mode = _modes(queue)
         self._bucket: str | None = None
         self._added = 0
 
@@ -93,15 +92,7 @@ class ElementWriter:
             raise
 
     def _temporary_directory(self) -> str:
-        while True:
-            temp = f"{self.path}/temporary/{_element_name(self.rndhex)}"
-            try:
-                os.mkdir(temp, self.dir_mode)
-                return temp
-            except FileExistsError:
-                continue  # the same microsecond: the next try gets another name
-            except FileNotFoundError:
-                os.makedirs(f"{self.path}/temporary", self.dir_mode, exist_ok=True)
+        return _new_directory(f"{self.path}/temporary", self.rndhex, self.dir_mode)
 
     def _publish(self, temp: str) -> str:
         while True:
@@ -136,6 +127,26 @@ class ElementWriter:
 
 
 _BUCKET = re.compile("[0-9a-f]{8}")
+
+
+def _modes(queue) -> tuple[int, int]:
+    """The modes of a queue's new directories and files (its umask, or the safe one)."""
+    umask = queue.umask if queue.umask is not None else SAFE_UMASK
+    return 0o777 & ~umask, 0o666 & ~umask
+
+
+def _new_directory(parent: str, rndhex: int, mode: int) -> str:
+    """Create a directory under ``parent`` (made when missing) with a fresh element name, and
+    return its path. ``mkdir`` gives each name to one process only."""
+    while True:
+        path = f"{parent}/{_element_name(rndhex)}"
+        try:
+            os.mkdir(path, mode)
+            return path
+        except FileExistsError:
+            continue  # taken, or the same microsecond: the next try gets another name
+        except FileNotFoundError:
+            os.makedirs(parent, mode, exist_ok=True)
 
 
 def _element_name(rndhex: int) -> str:
@@ -182,16 +193,9 @@ def remove(queue, name: str) -> None:
     element = f"{queue.path}/{name}"
     if not os.path.isdir(f"{element}/locked"):
         raise DirqError(f"cannot remove {name}: not locked")
-    obsolete = f"{queue.path}/obsolete"
+    dir_mode, _ = _modes(queue)
     while True:
-        temp = f"{obsolete}/{_element_name(queue.rndhex)}"
-        try:
-            os.mkdir(temp, 0o700)
-        except FileExistsError:
-            continue  # taken by another process: the next microsecond gives another name
-        except FileNotFoundError:
-            os.makedirs(obsolete, exist_ok=True)
-            continue
+        temp = _new_directory(f"{queue.path}/obsolete", queue.rndhex, dir_mode)
         try:
             os.rename(element, temp)
             break
