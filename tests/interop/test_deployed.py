@@ -1,0 +1,253 @@
+"""apeltools beside the deployed APEL server, run from its public sources (dev only).
+
+Skipped unless both are given:
+
+    APELTOOLS_DEPLOYED_APEL    a checkout of github.com/apel/apel (the server and client)
+    APELTOOLS_DEPLOYED_PYTHON  a Python that imports it: mysqlclient, dirq, iso8601, future
+
+for example::
+
+    git clone https://github.com/apel/apel /tmp/apel
+    python3 -m venv /tmp/apel-venv
+    /tmp/apel-venv/bin/pip install mysqlclient dirq iso8601 future python-daemon
+    APELTOOLS_DEPLOYED_APEL=/tmp/apel APELTOOLS_DEPLOYED_PYTHON=/tmp/apel-venv/bin/python \\
+        tests/run tests/interop
+
+Both sides run on the test MariaDB: the deployed schemas (server.sql with server-extra.sql) in
+one database, ours in another. The same messages go through the deployed loader and apel-load,
+the deployed summariser and apel-summarise, and the deployed unloader reads our views. What is
+compared is what an operator switching one component would see: view columns by name and the
+values in them. The deliberate differences documented in the README are named here, each
+with the rows it concerns, so that any other difference fails.
+"""
+
+import datetime
+import json
+import os
+import subprocess
+import sys
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from apeltools import db as databases
+from apeltools import sample
+from apeltools.db.schema import migrate
+from apeltools.messaging import queues
+from apeltools.records import text
+
+APEL_SRC = os.environ.get("APELTOOLS_DEPLOYED_APEL", "")
+APEL_PYTHON = os.environ.get("APELTOOLS_DEPLOYED_PYTHON", "")
+DRIVER = Path(__file__).with_name("driver.py")
+SIGNER = "/C=UK/O=eScience/OU=Demo/L=DEMO/CN=apel.north.example.org"
+
+pytestmark = [
+    pytest.mark.mariadb,
+    pytest.mark.skipif(not (APEL_SRC and APEL_PYTHON),
+                       reason="set APELTOOLS_DEPLOYED_APEL and APELTOOLS_DEPLOYED_PYTHON to run"),
+]
+
+# Columns of each compatibility view that the deployed tools fill from the clock.
+CLOCK_COLUMNS = {"UpdateTime"}
+
+
+def _last_month():
+    first = datetime.date.today().replace(day=1) - datetime.timedelta(days=1)
+    return first.year, first.month
+
+
+def _messages():
+    """One message of every text type the deployed loader accepts, with the same jobs behind them."""
+    year, month = _last_month()
+    rng = sample.rng_for(7)
+    north, south, west = sample.SITES
+    north_jobs = sample.jobs(north, year, month, 40, rng)
+    south_jobs = sample.jobs(south, year, month, 30, rng)
+    west_jobs = sample.jobs(west, year, month, 20, rng)
+    west_summaries = sample.summaries(west, year, month, west_jobs)
+    return [
+        text.write_message(text.JOB_V03, north_jobs[:20]),
+        text.write_message(text.JOB_V04, north_jobs[20:]),
+        text.write_message(text.JOB_V03, south_jobs).replace("v0.3", "v0.2", 1),
+        text.write_message(text.SUMMARY_V02, west_summaries),
+        text.write_message(text.SYNC_V01, sample.syncs(north, year, month, north_jobs)),
+        text.write_message(text.SYNC_V01, sample.syncs(west, year, month, west_jobs)),
+    ]
+
+
+class Deployed:
+    """The deployed server library, one step per process (its own Python)."""
+
+    def __init__(self, mariadb, name, workdir, relaxed=True):
+        self.mariadb = mariadb
+        self.name = name
+        self.workdir = workdir
+        self.relaxed = relaxed
+
+    def _args(self, **extra):
+        return dict(host=self.mariadb.host, port=self.mariadb.port, user=self.mariadb.user,
+                    password=self.mariadb.password, db=self.name, relaxed=self.relaxed, **extra)
+
+    def step(self, step, **extra):
+        done = subprocess.run(
+            [APEL_PYTHON, str(DRIVER), APEL_SRC, step, json.dumps(self._args(**extra))],
+            capture_output=True, text=True, timeout=600,
+        )
+        assert done.returncode == 0, f"deployed {step} failed:\n{done.stderr}"
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    def load(self, bodies):
+        qpath = self.workdir / f"deployed-load-{uuid.uuid4().hex[:6]}"
+        incoming = queues.incoming_queue(qpath / "incoming")
+        for index, body in enumerate(bodies):
+            queues.add(incoming, {"body": body, "signer": SIGNER, "empaid": f"m{index}"})
+        self.step("load", qpath=str(qpath), pidfile=str(qpath / "loader.pid"))
+        rejected = queues.reject_queue(qpath / "reject")
+        return [rejected.get(name) for name in rejected if rejected.lock(name)]
+
+
+def _create_database(mariadb, name):
+    conn = mariadb.connect()
+    try:
+        conn.cursor().execute(f"CREATE DATABASE {name}")
+    finally:
+        conn.close()
+
+
+def _drop_database(mariadb, name):
+    conn = mariadb.connect()
+    try:
+        conn.cursor().execute(f"DROP DATABASE IF EXISTS {name}")
+    finally:
+        conn.close()
+
+
+def _source_schema(mariadb, name, *files):
+    for schema in files:
+        sql = (Path(APEL_SRC) / "schemas" / schema).read_text(encoding="utf-8")
+        done = subprocess.run(
+            ["mysql", "-h", mariadb.host, "-P", str(mariadb.port), "-u", mariadb.user,
+             f"-p{mariadb.password}", name],
+            input="SET SESSION sql_mode = '';\n" + sql, capture_output=True, text=True, timeout=300,
+        )
+        assert done.returncode == 0, f"{schema}: {done.stderr}"
+
+
+@pytest.fixture
+def both(mariadb_service, tmp_path, monkeypatch):
+    """(Deployed server database, our database URL) on the test MariaDB."""
+    monkeypatch.setenv("APELTOOLS_DB_PASSWORD", mariadb_service.password)
+    tag = uuid.uuid4().hex[:8]
+    theirs, ours = f"deployed_{tag}", f"apeltools_{tag}"
+    _create_database(mariadb_service, theirs)
+    _create_database(mariadb_service, ours)
+    try:
+        _source_schema(mariadb_service, theirs, "server.sql", "server-extra.sql")
+        url = f"{mariadb_service.url}/{ours}"
+        with databases.connect(url) as db:
+            migrate(db)
+        yield Deployed(mariadb_service, theirs, tmp_path), url
+    finally:
+        _drop_database(mariadb_service, theirs)
+        _drop_database(mariadb_service, ours)
+
+
+def _view(mariadb, database, view, relaxed=False):
+    """(column names, rows as sorted tuples without the clock columns) of one view."""
+    conn = mariadb.connect(database)
+    try:
+        cursor = conn.cursor()
+        if relaxed:
+            cursor.execute("SET SESSION sql_mode = ''")
+        cursor.execute(f"SELECT * FROM {view}")
+        names = [d[0] for d in cursor.description]
+        keep = [i for i, n in enumerate(names) if n not in CLOCK_COLUMNS]
+        rows = sorted((tuple(_plain(row[i]) for i in keep) for row in cursor.fetchall()), key=repr)
+        return names, rows
+    finally:
+        conn.close()
+
+
+def _plain(value):
+    """Values as both drivers' types compare: Decimals of whole numbers as int, floats rounded."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, float):
+        return round(value, 6)
+    return value
+
+
+def _ours(url, *args):
+    from click.testing import CliRunner
+
+    from apeltools.cli.main import main as cli
+
+    result = CliRunner().invoke(cli, [*args, "--db", url], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def _load_ours(url, bodies, tmp_path):
+    files = []
+    for index, body in enumerate(bodies):
+        path = tmp_path / f"message{index}.txt"
+        path.write_text(body, encoding="utf-8")
+        files.append(str(path))
+    _ours(url, "load", "--signer", SIGNER, *files)
+
+
+LOADED_VIEWS = ("VJobRecords", "VSummaries", "VSyncRecords")
+SUMMARISED_VIEWS = ("VSuperSummaries", "VNormalisedSuperSummaries", "VUserSummaries",
+                    "VHepSpecHistory", "VSpecIntHistory", "VSumCPU", "VUserCPU")
+
+
+def test_the_same_messages_give_the_same_view_rows(both, mariadb_service, tmp_path):
+    deployed, url = both
+    bodies = _messages()
+    assert deployed.load(bodies) == []
+    _load_ours(url, bodies, tmp_path)
+    ours = url.rsplit("/", 1)[1]
+    for view in LOADED_VIEWS:
+        their_names, their_rows = _view(mariadb_service, deployed.name, view, relaxed=True)
+        our_names, our_rows = _view(mariadb_service, ours, view)
+        assert our_names == their_names, view
+        assert our_rows == their_rows, view
+
+
+def test_both_summarisers_give_the_same_super_summaries(both, mariadb_service, tmp_path):
+    deployed, url = both
+    bodies = _messages()
+    deployed.load(bodies)
+    deployed.step("summarise")
+    _load_ours(url, bodies, tmp_path)
+    _ours(url, "summarise")
+    ours = url.rsplit("/", 1)[1]
+    for view in SUMMARISED_VIEWS:
+        their_names, their_rows = _view(mariadb_service, deployed.name, view, relaxed=True)
+        our_names, our_rows = _view(mariadb_service, ours, view)
+        assert our_names == their_names, view
+        assert our_rows == their_rows, view
+
+
+@pytest.mark.parametrize("view", ["VJobRecords", "VSummaries", "VSuperSummaries",
+                                  "VNormalisedSuperSummaries", "VSyncRecords"])
+@pytest.mark.parametrize("dict_records", [False, True], ids=["legacy", "v0.4"])
+def test_the_deployed_unloader_reads_our_views(both, mariadb_service, tmp_path, view, dict_records):
+    deployed, url = both
+    if dict_records and view == "VSyncRecords":
+        pytest.skip("the deployed unloader has no v0.4 sync records")
+    _load_ours(url, _messages(), tmp_path)
+    _ours(url, "summarise")
+    ours = Deployed(mariadb_service, url.rsplit("/", 1)[1], tmp_path, relaxed=False)
+    qpath = tmp_path / "unloaded"
+    unloaded = ours.step("unload", qpath=str(qpath), view=view, dict_records=dict_records, local=True)
+    _, rows = _view(mariadb_service, ours.name, view)
+    assert unloaded["records"] == len(rows) > 0
+    outgoing = queues.outgoing_queue(qpath / "outgoing")
+    bodies = [outgoing.get(name) for name in outgoing if outgoing.lock(name)]
+    assert len(bodies) == unloaded["messages"]
+    # what the deployed unloader wrote from our views loads back into the deployed server
+    assert deployed.load([b.decode() if isinstance(b, bytes) else b for b in bodies]) == []
+
