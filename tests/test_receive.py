@@ -111,6 +111,16 @@ def test_unknown_signer_keeps_the_signer_in_the_reject_queue(acceptor, pki, tmp_
     assert crypto.verify(element["body"].encode(), str(pki.capath))[0] == BODY
 
 
+def test_a_message_without_an_empa_id_is_filed_as_noid(acceptor, pki, tmp_path):
+    """As the deployed receiver does: the deployed loader reads element["empaid"] and stops
+    its whole pass (its daemon exits) on an element without one."""
+    acceptor.handle(crypto.sign(BODY, pki.site.cert_pem, pki.site.key_pem))
+    acceptor.handle(crypto.sign(BODY, pki.other_site.cert_pem, pki.other_site.key_pem), "")
+    acceptor.handle(b"not signed", None)
+    assert [e["empaid"] for e in incoming(tmp_path / "incoming")] == ["noid"]
+    assert [e["empaid"] for e in rejected(tmp_path / "reject")] == ["noid", "noid"]
+
+
 def test_message_signed_by_openssl_command_is_accepted(acceptor, pki, tmp_path):
     cert, key = pki.files(pki.site)
     (tmp_path / "body.txt").write_bytes(BODY)
@@ -231,6 +241,39 @@ def test_apel_receive_once_files_the_local_wire(tmp_path, pki, dn_file):
     assert not (tmp_path / "ignored.pid").exists()
     # No world-writable (or world-readable) spool.
     assert os.stat(tmp_path / "incoming").st_mode & 0o007 == 0
+
+
+def test_apel_receive_files_a_local_wire_element_without_empaid_as_noid(tmp_path, pki, dn_file):
+    wire = wire_queue(tmp_path / "wire")
+    wire.add({"message": crypto.sign(BODY, pki.site.cert_pem, pki.site.key_pem)})
+    result = CliRunner().invoke(receive_main, ["--config", str(local_config(tmp_path, pki, dn_file)), "--once"])
+    assert result.exit_code == 0, result.output
+    assert [e["empaid"] for e in incoming(tmp_path / "incoming")] == ["noid"]
+
+
+def test_stomp_frames_without_an_empa_id_are_filed_as_noid(rabbitmq_service, tmp_path, pki):
+    """Through a real broker and a real apel-receive: a frame without an empa-id header (sent by
+    another tool than apel-send or SSM) is filed with empaid "noid", accepted or rejected."""
+    from apeltools.messaging.brokers import Broker
+    from apeltools.messaging.connection import Link
+    from tests.test_messaging_e2e import Setup, stop
+
+    setup = Setup(tmp_path, pki, rabbitmq_service)
+    link = Link([Broker(rabbitmq_service.host, rabbitmq_service.port)], username=rabbitmq_service.user,
+                password=rabbitmq_service.password, heartbeat=0)
+    link.open()
+    link.send(setup.destination, crypto.sign(BODY, pki.site.cert_pem, pki.site.key_pem), {"persistent": "true"})
+    link.send(setup.destination, b"not signed", {"persistent": "true"})
+    link.close()
+    receiver = setup.start_receiver()
+    try:
+        setup.wait_for(1, receiver=receiver)
+        setup.wait_for(1, "reject", receiver=receiver)
+    finally:
+        assert stop(receiver) == 0
+    # Read as the deployed loader does: element["empaid"] of dirq's Queue.get.
+    assert [e["empaid"] for e in setup.elements()] == ["noid"]
+    assert [e["empaid"] for e in setup.elements("reject")] == ["noid"]
 
 
 def test_apel_receive_leaves_the_wire_alone_when_the_disk_is_full(tmp_path, pki, dn_file, monkeypatch):

@@ -208,7 +208,7 @@ class Acceptor:
         caller must pass ``outcome.path`` to :func:`make_durable` before it
         acknowledges the message.
         """
-        label = empaid or "(no empa-id)"
+        empaid = empaid or queues.NO_EMPAID  # every element carries one, accepted or rejected
         signed = raw
         try:
             if crypto.is_enveloped(raw):
@@ -220,19 +220,17 @@ class Acceptor:
         except CryptoError as error:
             return self._reject(raw, None, empaid, f"signature not verified: {error}", durable)
         except Exception as error:  # noqa: BLE001 - a malformed message must never stop the receiver
-            log.exception("unexpected failure verifying message %s", label)
+            log.exception("unexpected failure verifying message %s", empaid)
             return self._reject(raw, None, empaid, f"message could not be verified: {error!r}", durable)
         if signer not in self.dns:
             return self._reject(signed, signer, empaid, f"signer {signer} is not in the DN list", durable)
         _, problem = _as_text(payload)
         if problem:
             return self._reject(signed, signer, empaid, problem, durable)
-        element = {"body": payload, "signer": signer.encode("utf-8")}
-        if empaid:
-            element["empaid"] = empaid.encode("utf-8")
+        element = {"body": payload, "signer": signer.encode("utf-8"), "empaid": empaid.encode("utf-8")}
         name, path = self._store(self._incoming_writer, element, durable)
         self.count(True)
-        log.debug("accepted message %s from %s as %s", label, signer, name)
+        log.debug("accepted message %s from %s as %s", empaid, signer, name)
         return Outcome(True, name, signer, path=path)
 
     def count(self, accepted: bool) -> None:
@@ -259,13 +257,11 @@ class Acceptor:
 
     def _reject(self, original: bytes, signer, empaid, reason, durable=True) -> Outcome:
         body, _ = _as_text(original)
-        element = {"body": body, "error": reason}
+        element = {"body": body, "empaid": empaid, "error": reason}
         if signer:
             element["signer"] = signer
-        if empaid:
-            element["empaid"] = empaid
         name, path = self._store(self.rejects, element, durable)
         self.count(False)
-        log.warning("rejected message %s%s: %s", empaid or "(no empa-id)",
+        log.warning("rejected message %s%s: %s", empaid,
                     f" from {signer}" if signer else "", reason)
         return Outcome(False, name, signer, reason, path)

@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 
 INCOMING_SCHEMA = {"body": "string", "signer": "string", "empaid": "string?"}
 REJECT_SCHEMA = {"body": "string", "signer": "string?", "empaid": "string?", "error": "string"}
+# The empaid of a message that came without an empa-id: what the deployed receiver writes,
+# and the deployed loader fails on an element without an empaid file.
+NO_EMPAID = "noid"
 SAFE_UMASK = 0o027
 PURGE_TEMP_SECONDS = 300
 PURGE_LOCK_SECONDS = 600
