@@ -3,6 +3,7 @@
 import datetime as dt
 import os
 import shutil
+import subprocess
 import threading
 
 import pytest
@@ -146,3 +147,26 @@ def test_all_with_gocdb_down_is_unknown(gocdb, db_url):
 def test_help_has_examples():
     result = CliRunner().invoke(to_nagios, ["--help"])
     assert result.exit_code == 0 and "Examples:" in result.output
+
+
+def test_a_bad_file_is_rejected_and_the_others_still_written(tmp_path):
+    def message(host):
+        return metrics.render(metrics.MetricResult(
+            host=host, site="SITE-A", metric="org.apel.APEL-Pub", status="OK",
+            summary="OK [ last published 1 day ago: 2026-11-20 ]", timestamp=NOW_DT, gathered_at="mon"))
+
+    (tmp_path / "good1.txt").write_text(message("apel.one.example.org"))
+    (tmp_path / "bad1.txt").write_text("not a metric\n")
+    (tmp_path / "good2.txt").write_text(message("apel.two.example.org"))
+    (tmp_path / "bad2.txt").write_bytes(b"\xff\xfe")
+    files = [str(tmp_path / name) for name in ("good1.txt", "bad1.txt", "missing.txt", "good2.txt", "bad2.txt")]
+    done = subprocess.run(["apel-metrics-to-nagios", *files], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert [line.split(";")[1] for line in done.stdout.splitlines()] == [
+        "apel.one.example.org", "apel.two.example.org"]
+    assert done.stderr.splitlines() == [
+        f"apel-metrics-to-nagios: {files[1]} rejected: line 1 is not 'key: value': 'not a metric'",
+        f"apel-metrics-to-nagios: {files[2]} rejected: cannot read it: No such file or directory",
+        f"apel-metrics-to-nagios: {files[4]} rejected: cannot read it: not UTF-8 text",
+        f"Error: 3 of 5 files rejected: {files[1]}, {files[2]}, {files[4]}",
+    ]

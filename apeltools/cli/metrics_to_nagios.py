@@ -10,7 +10,7 @@ import click
 from apeltools.cli.common import command
 from apeltools.errors import ApelError
 from apeltools.messaging import queues
-from apeltools.probes.metrics import MetricError, nagios_command, parse
+from apeltools.probes.metrics import MetricError, nagios_commands
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def _from_queue(queue_dir, reject_dir, out):
         try:
             if problem:
                 raise MetricError(problem)
-            lines = [nagios_command(fields) for fields in parse(element.get("body", ""))]
+            lines = nagios_commands(element.get("body", ""))
         except MetricError as error:
             if rejects is None:
                 log.warning("metric message %s left in the queue: %s (give --reject DIR)", name, error)
@@ -104,7 +104,9 @@ def main(ctx, files, queue_dir, reject_dir, command_file):
     "[<epoch>] PROCESS_SERVICE_CHECK_RESULT;<host>;<service>;<code>;<output>"
     line per message to the Nagios command file. A queued message is removed
     only once its line is written; when Nagios is not reading the command
-    file, everything stays queued and the run fails.
+    file, everything stays queued and the run fails. A FILE that cannot be
+    read or holds a bad message is named with its reason on stderr and
+    skipped: the other files are still written, and the run exits 1.
     """
     if bool(files) == bool(queue_dir):
         raise click.UsageError("give --queue DIR or FILE arguments")
@@ -113,19 +115,31 @@ def main(ctx, files, queue_dir, reject_dir, command_file):
         done, bad = _from_queue(queue_dir, reject_dir, out)
         log.info("%d check results written, %d messages rejected", done, bad)
         return
+    rejected = []
     for path in files:
         try:
-            if path == "-":
-                text = sys.stdin.read()
-            else:
-                with open(path, encoding="utf-8") as handle:
-                    text = handle.read()
-        except (OSError, UnicodeDecodeError) as error:
-            raise ApelError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from None
-        try:
-            out.write([nagios_command(fields) for fields in parse(text)])
+            lines = nagios_commands(_read(path))
         except MetricError as error:
-            raise ApelError(f"{path}: {error}") from None
+            # One bad file must not keep the results of the others from Nagios.
+            log.error("%s rejected: %s", path, error)
+            rejected.append(path)
+            continue
+        out.write(lines)  # a command file nobody reads stops the run: every later file would fail too
+    if rejected:
+        raise ApelError(f"{len(rejected)} of {len(files)} files rejected: {', '.join(rejected)}")
+
+
+def _read(path):
+    """The text of a message file, or of stdin for ``-``; MetricError when it cannot be read."""
+    try:
+        if path == "-":
+            return sys.stdin.read()
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as error:
+        raise MetricError(f"cannot read it: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise MetricError("cannot read it: not UTF-8 text") from None
 
 
 if __name__ == "__main__":

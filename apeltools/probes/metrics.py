@@ -107,6 +107,11 @@ def _checked(fields: dict) -> dict:
     return fields
 
 
+def nagios_commands(text: str) -> list[str]:
+    """The Nagios external command of every message of a body; MetricError if any message is bad."""
+    return [nagios_command(fields) for fields in parse(text)]
+
+
 def nagios_command(fields: dict) -> str:
     """``[<epoch>] PROCESS_SERVICE_CHECK_RESULT;<host>;<service>;<code>;<output>`` for one message.
 
