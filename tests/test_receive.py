@@ -539,3 +539,17 @@ def test_a_hand_over_that_fails_leaves_the_held_messages_to_the_next_collect(hel
     assert list(done) == [0] and done[0].accepted  # the message the helper held, filed here
     assert "cannot hand a message to helper process" in caplog.text
     assert helper.filed_here == ["m0"]
+
+
+@pytest.mark.parametrize("case", ["unknown signer", "not UTF-8"])
+def test_an_encrypted_message_rejected_after_decryption_keeps_the_message_as_received(
+        acceptor, pki, tmp_path, case):
+    """The reject queue holds the original message, as the man page says: the encrypted one,
+    not what decryption made of it."""
+    identity, body = {"unknown signer": (pki.other_site, BODY), "not UTF-8": (pki.site, b"Site: \xff\n")}[case]
+    raw = crypto.encrypt(crypto.sign(body, identity.cert_pem, identity.key_pem), pki.site.cert_pem)
+    outcome = acceptor.handle(raw, "enc-1")
+    assert not outcome.accepted and outcome.signer == crypto.signer_dn(identity.cert)
+    [element] = rejected(tmp_path / "reject")
+    assert element["body"] == raw.decode() and element["signer"] == outcome.signer
+    assert crypto.is_enveloped(element["body"].encode())

@@ -222,11 +222,12 @@ class Acceptor:
         except Exception as error:  # noqa: BLE001 - a malformed message must never stop the receiver
             log.exception("unexpected failure verifying message %s", empaid)
             return self._reject(raw, None, empaid, f"message could not be verified: {error!r}", durable)
+        # Rejects keep the message as received (encrypted, if it was), as the man page says.
         if signer not in self.dns:
-            return self._reject(signed, signer, empaid, f"signer {signer} is not in the DN list", durable)
+            return self._reject(raw, signer, empaid, f"signer {signer} is not in the DN list", durable)
         _, problem = _as_text(payload)
         if problem:
-            return self._reject(signed, signer, empaid, problem, durable)
+            return self._reject(raw, signer, empaid, problem, durable)
         element = {"body": payload, "signer": signer.encode("utf-8"), "empaid": empaid.encode("utf-8")}
         name, path = self._store(self._incoming_writer, element, durable)
         self.count(True)
