@@ -36,7 +36,8 @@ from apeltools import db as databases
 from apeltools import sample
 from apeltools.db.schema import migrate
 from apeltools.messaging import queues
-from apeltools.records import text
+from apeltools.records import benchmark, text
+from apeltools.records.types import NORMALISED_SUMMARY
 
 APEL_SRC = os.environ.get("APELTOOLS_DEPLOYED_APEL", "")
 APEL_PYTHON = os.environ.get("APELTOOLS_DEPLOYED_PYTHON", "")
@@ -58,20 +59,50 @@ def _last_month():
     return first.year, first.month
 
 
+EAST = sample.Site("DEMO-EAST-T2", "east.example.org", ("ce9",), "SGE", ("HEPSPEC", 9.5))
+NORMALISING = sample.Site("DEMO-NORM-T3", "norm.example.org", ("ce7",), "LSF", ("si2k", 2375.0))
+V03_NORMALISED_SITE = EAST.name
+
+
+def _normalised(summaries):
+    """The normalised summaries a site sends for its summaries (integer normalised durations)."""
+    records = []
+    for s in summaries:
+        factor = benchmark.factor(s.ServiceLevelType, s.ServiceLevel)
+        records.append(NORMALISED_SUMMARY.make(
+            Site=s.Site, Month=s.Month, Year=s.Year, GlobalUserName=s.GlobalUserName, VO=s.VO,
+            VOGroup=s.VOGroup, VORole=s.VORole, SubmitHost=s.SubmitHost,
+            Infrastructure=s.InfrastructureType, InfrastructureDescription=s.InfrastructureDescription,
+            NodeCount=s.NodeCount, Processors=s.Processors, EarliestEndTime=s.EarliestEndTime,
+            LatestEndTime=s.LatestEndTime, WallDuration=s.WallDuration, CpuDuration=s.CpuDuration,
+            NormalisedWallDuration=round(s.WallDuration * factor),
+            NormalisedCpuDuration=round(s.CpuDuration * factor),
+            NumberOfJobs=s.NumberOfJobs, ServiceLevelType=s.ServiceLevelType,
+        ))
+    return records
+
+
 def _messages():
-    """One message of every text type the deployed loader accepts, with the same jobs behind them."""
+    """A message of every text type of jobs and summaries the deployed loader accepts."""
     year, month = _last_month()
     rng = sample.rng_for(7)
     north, south, west = sample.SITES
     north_jobs = sample.jobs(north, year, month, 40, rng)
     south_jobs = sample.jobs(south, year, month, 30, rng)
     west_jobs = sample.jobs(west, year, month, 20, rng)
-    west_summaries = sample.summaries(west, year, month, west_jobs)
+    east_jobs = sample.jobs(EAST, year, month, 20, rng)
+    norm_jobs = sample.jobs(NORMALISING, year, month, 20, rng)
+    before = (year, month - 1) if month > 1 else (year - 1, 12)
+    west_earlier_jobs = sample.jobs(west, *before, 10, rng)
     return [
         text.write_message(text.JOB_V03, north_jobs[:20]),
         text.write_message(text.JOB_V04, north_jobs[20:]),
         text.write_message(text.JOB_V03, south_jobs).replace("v0.3", "v0.2", 1),
-        text.write_message(text.SUMMARY_V02, west_summaries),
+        text.write_message(text.SUMMARY_V02, sample.summaries(west, year, month, west_jobs)),
+        text.write_message(text.SUMMARY_V04, sample.summaries(west, *before, west_earlier_jobs)),
+        text.write_message(text.NORMALISED_V03, _normalised(sample.summaries(EAST, year, month, east_jobs))),
+        text.write_message(text.NORMALISED_V04,
+                           _normalised(sample.summaries(NORMALISING, year, month, norm_jobs))),
         text.write_message(text.SYNC_V01, sample.syncs(north, year, month, north_jobs)),
         text.write_message(text.SYNC_V01, sample.syncs(west, year, month, west_jobs)),
     ]
@@ -170,9 +201,25 @@ def _view(mariadb, database, view, relaxed=False):
         conn.close()
 
 
+def _v03_normalised_benchmark(row):
+    """README, "Differences from the deployed tools": a v0.3 normalised summary is stored with
+    ServiceLevelType HEPSPEC (what v0.3 means), where the deployed loader stores None; a site
+    moving from v0.3 to v0.4 then replaces its rows instead of counting them twice."""
+    if row.get("Site") == V03_NORMALISED_SITE and row.get("ServiceLevelType") == "None":
+        return {**row, "ServiceLevelType": "HEPSPEC"}
+    return row
+
+
+# Applied to the deployed side's rows before comparing: each documented difference, nothing else.
+DELIBERATE = (_v03_normalised_benchmark,)
+
+
 def _same_view(mariadb, theirs, ours, view):
-    """The view holds the same values under the same columns in both databases."""
+    """The view holds the same values under the same columns in both databases, but for the
+    deliberate differences."""
     their_names, their_rows = _view(mariadb, theirs, view, relaxed=True)
+    for difference in DELIBERATE:
+        their_rows = [difference(row) for row in their_rows]
     our_names, our_rows = _view(mariadb, ours, view)
     common = [n for n in their_names if n in our_names and n not in CLOCK_COLUMNS]
 
@@ -214,7 +261,7 @@ def _load_ours(url, bodies, tmp_path):
     _ours(url, "load", "--signer", SIGNER, *files)
 
 
-LOADED_VIEWS = ("VJobRecords", "VSummaries", "VSyncRecords")
+LOADED_VIEWS = ("VJobRecords", "VSummaries", "VNormalisedSummaries", "VSyncRecords")
 SUMMARISED_VIEWS = ("VSuperSummaries", "VNormalisedSuperSummaries", "VUserSummaries",
                     "VHepSpecHistory", "VSpecIntHistory", "VSumCPU", "VUserCPU")
 
