@@ -40,6 +40,8 @@ class Message:
 
     @property
     def label(self):
+        """How logs name the message, and the empaid of the elements written for it (always one):
+        the sender's empa-id, else where it came from (a file, ``stdin``, a queue element)."""
         return self.empaid or self.source
 
     @property
@@ -150,14 +152,12 @@ class Loader:
         queues.add(self.rejects, {
             "body": body,
             "signer": message.signer or "None",
-            "empaid": message.empaid or message.source,
+            "empaid": message.label,
             "error": f"message {message.label}: {reason}",
         })
 
     def _save_accepted(self, message):
-        element = {"body": message.body, "signer": message.signer or "None"}
-        if message.empaid:
-            element["empaid"] = message.empaid
+        element = {"body": message.body, "signer": message.signer or "None", "empaid": message.label}
         try:
             queues.add(self.accepted, element)
         except Exception as error:  # the data is loaded; a failed copy must not undo that
@@ -214,8 +214,9 @@ def file_items(paths, signer=None, read=None):
     for path in paths:
         body, problem = read(path)
         parts = [body] if problem else split_stream(body)
+        name = "stdin" if path == "-" else path
         for n, part in enumerate(parts):
-            source = path if len(parts) == 1 else f"{path}#{n + 1}"
+            source = name if len(parts) == 1 else f"{name}#{n + 1}"
             yield Message(body=part, signer=signer, source=source, problem=problem), lambda done: None
 
 

@@ -323,6 +323,22 @@ def test_apel_load_files_and_stdin(db_url, tmp_path):
         assert rows(db, "SELECT COUNT(*), MIN(PublisherDN) FROM VJobRecords") == [(8, "/CN=me")]
 
 
+def test_apel_load_save_accepted_from_files_and_stdin_writes_an_empaid(db_url, tmp_path):
+    """formats.md §5: every element carries an empaid (the deployed loader reads element["empaid"]
+    and stops its pass without one); a message from a file has no empa-id: it is named after
+    the file, the n-th message of a stream as FILE#n, stdin as "stdin"."""
+    single, stream = tmp_path / "a.txt", tmp_path / "stream.txt"
+    single.write_text(job_message(jobs(2, seed=1, first_id=1)))
+    stream.write_text(job_message(jobs(2, seed=2, first_id=50)) + job_message(jobs(2, seed=4, first_id=70)))
+    result = CliRunner().invoke(apel_load, ["--db", db_url, "--signer", "/CN=me", "--save-accepted",
+                                            str(tmp_path / "accepted"), str(single), str(stream), "-"],
+                                input=job_message(jobs(2, seed=3, first_id=90)))
+    assert result.exit_code == 0, result.output
+    saved = queue_elements(queues.incoming_queue(tmp_path / "accepted"))
+    assert sorted(e["empaid"] for e in saved) == sorted([str(single), f"{stream}#1", f"{stream}#2", "stdin"])
+    assert {e["signer"] for e in saved} == {"/CN=me"}
+
+
 def test_apel_load_files_with_rejects_and_no_reject_queue_exits_1(db_url, tmp_path):
     path = tmp_path / "bad.txt"
     path.write_text(job_message(jobs(2)).replace("WallDuration: ", "WallDuration: x", 1))
