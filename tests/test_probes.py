@@ -4,6 +4,8 @@ import datetime as dt
 import os
 import socket
 import subprocess
+import threading
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -387,3 +389,34 @@ def test_broker_unreachable_is_critical():
     port = closed_port()
     code, first, perfdata, _ = run(broker.main, "--broker", f"127.0.0.1:{port}")
     assert (code, perfdata) == (2, "") and first.startswith("CRITICAL [ broker: no broker reachable")
+
+
+@pytest.fixture
+def silent_broker():
+    """A TCP port that accepts connections and never says a word: a hung broker."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    accepted = []
+
+    def accept():
+        while True:
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    for connection in accepted:
+        connection.close()
+    server.close()
+
+
+def test_broker_that_never_answers_stomp_is_critical(silent_broker):
+    started = time.monotonic()
+    code, first, perfdata, _ = run(broker.main, "--broker", f"127.0.0.1:{silent_broker}", "-t", "3")
+    assert (code, perfdata) == (2, ""), first
+    assert first == f"CRITICAL [ stomp://127.0.0.1:{silent_broker}: did not answer the STOMP CONNECT within 2 s ]"
+    assert time.monotonic() - started < 3

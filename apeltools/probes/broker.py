@@ -44,15 +44,16 @@ class BrokerResource(nagiosplugin.Resource):
         self.link.on_message = on_message
         try:
             started = time.monotonic()
-            self.broker = self.link.open()
+            self.broker = self._open()
             connected = time.monotonic() - started
             destination = f"{self.destination}.{token[:12]}"
             self.link.subscribe(destination, {"auto-delete": "true"} if self.link.is_rabbitmq else {})
             sent = time.monotonic()
             self.link.send(destination, f"check_apel_broker {token}\n".encode(),
                            {"content-type": "text/plain"})
-            if not arrived.wait(self.wait):
-                self.problem = f"the probe message did not come back within {self.wait:g} s"
+            left = max(self.wait - (sent - started), 0.1)
+            if not arrived.wait(left):
+                self.problem = f"the probe message did not come back within {left:.3g} s"
                 return [nagiosplugin.Metric("round_trip", False, context="lost")]
             return [
                 nagiosplugin.Metric("connect", round(connected, 4), uom="s", min=0, context="connect"),
@@ -64,6 +65,33 @@ class BrokerResource(nagiosplugin.Resource):
             return [nagiosplugin.Metric("connect", False, context="lost")]
         finally:
             self.link.close()
+
+
+    def _open(self):
+        """Connect within the wait, else BrokerError: a hung broker is an alarm, not a probe timeout.
+
+        A broker that accepts the TCP connection and never answers the STOMP
+        CONNECT holds stomp.py indefinitely, and the probe's own timeout would
+        make it UNKNOWN. The connect runs in a thread of its own, which is
+        left behind when the broker stays silent (the probe exits anyway).
+        """
+        opened = {}
+
+        def connect():
+            try:
+                opened["broker"] = self.link.open()
+            except BrokerError as error:
+                opened["error"] = error
+
+        thread = threading.Thread(target=connect, name="check_apel_broker-connect", daemon=True)
+        thread.start()
+        thread.join(self.wait)
+        if thread.is_alive():
+            self.broker = ", ".join(str(broker) for broker in self.link.brokers)
+            raise BrokerError(f"did not answer the STOMP CONNECT within {self.wait:g} s")
+        if "error" in opened:
+            raise opened["error"]
+        return opened["broker"]
 
 
 class Lost(nagiosplugin.Context):
@@ -114,7 +142,8 @@ def main(settings, broker_text, use_ssl, destination, warning, critical):
     Connects to the broker over STOMP (with TLS verified against the CA
     directory when --ssl), subscribes to a destination of its own, sends one
     message there and waits for it to come back. A broker that cannot be
-    reached or loses the message is CRITICAL; the round trip is compared
+    reached, does not answer the STOMP connect within the timeout (less a
+    second) or loses the message is CRITICAL; the round trip is compared
     with -w and -c. User name and password come from [broker] username and
     password or password_file, never from the command line. Perfdata:
     connect and round_trip (seconds). Any usage error or timeout is UNKNOWN.
