@@ -1,12 +1,13 @@
 """Ad-hoc questions about the accounting data: filtered, grouped job and summary figures."""
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from apeltools.db.publishing import (
     JOB_COLUMNS, JOB_FIGURES, LATEST_PER_SITE, SUMMARY_FIGURES, VIEWS, Selection, month_expressions,
 )
 from apeltools.errors import ApelError
-from apeltools.records.fields import epoch_of_sql_time, format_time
+from apeltools.records.fields import epoch_of_sql_time, format_time, month_bounds, month_of
 
 # Dimension name → view columns (jobs, summaries). Month is a year and a month.
 DIMENSIONS = {
@@ -22,6 +23,8 @@ DIMENSIONS = {
     "fqan": (("FQAN",), None),
 }
 ALIASES = {"ce": "submithost", "user": "dn", "infra": "infrastructure"}
+
+
 @dataclass
 class Filters:
     sites: tuple = ()
@@ -32,6 +35,19 @@ class Filters:
     infrastructure: str | None = None
     start: int | None = None  # epoch seconds (first month/day included)
     end: int | None = None  # epoch seconds (exclusive)
+
+    def month_cut(self) -> tuple[str, tuple[int, int]] | None:
+        """Which bound falls inside a month, and that month: summaries, being monthly, cannot honour it."""
+        for bound, moment in (("start", self.start), ("end", self.end)):
+            if moment is not None and month_bounds(*month_of(moment))[0] != moment:
+                return bound, month_of(moment)
+        return None
+
+    def whole_months(self) -> "Filters":
+        """The same filters with the dates widened to the months they fall in."""
+        start = None if self.start is None else month_bounds(*month_of(self.start))[0]
+        end = None if self.end is None else month_bounds(*month_of(self.end - 1))[1]
+        return dataclasses.replace(self, start=start, end=end)
 
 
 @dataclass

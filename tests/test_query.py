@@ -93,3 +93,26 @@ def test_unknown_grouping_is_a_clear_error(db_url):
     assert result.exit_code == 1 and "cannot group by 'colour'" in result.output
     result = CliRunner().invoke(apel_query, ["--db", db_url, "summaries", "--fqan", "/atlas"])
     assert result.exit_code == 1 and "only known for individual jobs" in result.output
+
+
+def test_summaries_refuse_days_inside_a_month_unless_whole_months(db, db_url):
+    fill(db)
+    result = CliRunner().invoke(apel_query, ["--db", db_url, "summaries", "--from", "2026-02-01", "--to", "2026-02-15"])
+    assert result.exit_code == 2
+    assert ("summaries are monthly and cannot be cut by day: --to 2026-02-15 ends inside 2026-02; give months "
+            "(YYYY-MM), ask for jobs, or add --whole-months") in " ".join(result.output.split())
+    result = CliRunner().invoke(apel_query, ["--db", db_url, "summaries", "--from", "2026-02-10"])
+    assert result.exit_code == 2 and "--from 2026-02-10 starts inside 2026-02" in " ".join(result.output.split())
+    # Month bounds given as days are whole months already.
+    february = run(db_url, "summaries", "--group-by", "site,month", "--from", "2026-02", "--to", "2026-02",
+                   "--format", "csv")
+    assert run(db_url, "summaries", "--group-by", "site,month", "--from", "2026-02-01", "--to", "2026-02-28",
+               "--format", "csv") == february
+    assert [(r["Site"], r["Month"], r["Jobs"]) for r in csv.DictReader(io.StringIO(february))] == [
+        ("SITE-A", "2", "2"), ("SITE-B", "2", "1")]
+    # --whole-months widens the dates to their months, for jobs too, so that both agree.
+    widened = ["--group-by", "site,month", "--from", "2026-02-27", "--to", "2026-02-28", "--whole-months",
+               "--format", "csv"]
+    assert run(db_url, "summaries", *widened) == february
+    assert run(db_url, "jobs", *widened) == february
+    assert "--whole-months" in run(db_url, "--help")

@@ -50,6 +50,8 @@ Examples:
   # which sites have not published for 7 days
   apel-query silent-sites --days 7
   apel-query summaries --group-by site --format csv > sites.csv
+  # summaries are monthly: the whole of December, said explicitly
+  apel-query summaries --from 2025-12-01 --to 2025-12-15 --whole-months
 """,
 )
 @click.argument("what", type=click.Choice(["jobs", "summaries", "silent-sites"]))
@@ -62,6 +64,9 @@ Examples:
 @click.option("--infrastructure", type=click.Choice(["grid", "local"]), help="Only grid or only local jobs.")
 @click.option("--from", "start", metavar="DATE", help="First month (YYYY-MM) or day (YYYY-MM-DD).")
 @click.option("--to", "end", metavar="DATE", help="Last month (YYYY-MM) or day (YYYY-MM-DD), included.")
+@click.option("--whole-months", is_flag=True,
+              help="Widen --from and --to to the months they fall in (summaries refuse days inside a month "
+                   "without it; jobs are then widened too).")
 @click.option("--group-by", metavar="DIM,...",
               help="Group by site, vo, vogroup, vorole, dn, submithost (ce), infrastructure, benchmark, month, "
                    "fqan (jobs): one row per group with jobs, hours, efficiency and normalised hours.")
@@ -70,8 +75,8 @@ Examples:
               help="Output format [default: table on a terminal, else csv].")
 @click.option("--limit", type=click.IntRange(1), help="At most this many rows.")
 @click.option("--offset", type=click.IntRange(0), default=0, help="Skip this many rows first (paging).")
-def main(ctx, what, db_url, site, submit_hosts, vo, dns, fqans, infrastructure, start, end, group_by, days, fmt,
-         limit, offset):
+def main(ctx, what, db_url, site, submit_hosts, vo, dns, fqans, infrastructure, start, end, whole_months, group_by,
+         days, fmt, limit, offset):
     """Answer questions about the accounting data.
 
     WHAT is jobs (individual job records), summaries (the monthly summaries:
@@ -80,11 +85,23 @@ def main(ctx, what, db_url, site, submit_hosts, vo, dns, fqans, infrastructure, 
     records into one row per group with the job count, wall and CPU hours,
     efficiency (CPU time / (wall time x cores)) and normalised (HEPSPEC-equivalent)
     hours.
+
+    Summaries hold whole months, so --from and --to must then be months
+    (YYYY-MM, or days that begin and end months); a day inside a month is
+    refused unless --whole-months widens the dates to their months. Jobs can
+    be cut by day.
     """
     filters = query.Filters(
         sites=comma_list(site), submit_hosts=comma_list(submit_hosts), vos=comma_list(vo), dns=tuple(dns), fqans=tuple(fqans),
         infrastructure=infrastructure, start=day_or_month_start(start) if start else None, end=day_or_month_end(end) if end else None,
     )
+    if whole_months:
+        filters = filters.whole_months()
+    elif what == "summaries" and (cut := filters.month_cut()):
+        bound, (year, month) = cut
+        option, value, verb = ("--from", start, "starts") if bound == "start" else ("--to", end, "ends")
+        raise click.UsageError(f"summaries are monthly and cannot be cut by day: {option} {value} {verb} inside "
+                               f"{year:04d}-{month:02d}; give months (YYYY-MM), ask for jobs, or add --whole-months")
     with ctx.database(db_url) as db:
         require_schema(db)
         if what == "silent-sites":
