@@ -141,7 +141,7 @@ def test_bad_metric_messages(body, problem):
 def test_all_with_gocdb_down_is_unknown(gocdb, db_url):
     gocdb.mode = "http500"
     code, first, _, _ = run(pub.main, "--all", "--gocdb-url", gocdb.url, "--db", db_url)
-    assert code == 3 and first.startswith("UNKNOWN: GOCDB unavailable:") and "HTTP 500" in first
+    assert code == 3 and first.startswith("UNKNOWN [ GOCDB unavailable:") and "HTTP 500" in first
 
 
 def test_help_has_examples():

@@ -103,15 +103,15 @@ def test_database_down_is_unknown(tmp_path):
     url = f"mysql://apel@127.0.0.1:{closed_port()}/apel"
     for command in (pub.main, sync.main):
         code, first, perfdata, _ = run(command, "--site", "SITE-A", "--db", url)
-        assert code == 3 and first.startswith("UNKNOWN: database unavailable:") and perfdata == ""
+        assert code == 3 and first.startswith("UNKNOWN [ database unavailable:") and perfdata == ""
     code, first, _, _ = run(loader.main, "--db", url)
-    assert code == 3 and first.startswith("UNKNOWN: database unavailable:")
+    assert code == 3 and first.startswith("UNKNOWN [ database unavailable:")
 
 
 def test_database_without_schema_is_unknown(tmp_path):
     (tmp_path / "empty.db").touch()
     code, first, _, _ = run(pub.main, "--site", "SITE-A", "--db", f"sqlite:///{tmp_path}/empty.db")
-    assert (code, first) == (3, "UNKNOWN: database error: no such table: VSuperSummaries")
+    assert (code, first) == (3, "UNKNOWN [ database error: no such table: VSuperSummaries ]")
 
 
 def test_a_missing_sqlite_file_is_unknown_and_not_created(tmp_path):
@@ -136,7 +136,7 @@ def test_mariadb_stopped_is_unknown_and_back_when_it_returns(mariadb_service, tm
         mariadb_service.stop()
         try:
             code, first, perfdata, _ = run(pub.main, "--site", "SITE-A", "--db", url, "--now", NOW, "-t", "20")
-            assert code == 3 and first.startswith("UNKNOWN: database unavailable") and perfdata == ""
+            assert code == 3 and first.startswith("UNKNOWN [ database unavailable") and perfdata == ""
         finally:
             mariadb_service.start()
         assert run(pub.main, "--site", "SITE-A", "--db", url, "--now", NOW)[:2] == (
@@ -244,13 +244,14 @@ def test_sync_only_compares_the_months_asked_for(db, db_url):
 def test_usage_errors_are_unknown(command, args, reason):
     code, first, _, output = run(command, *args)
     assert code == 3, output
-    assert first.startswith("UNKNOWN: ") and reason in first and len(output.splitlines()) == 1
+    assert first.startswith("UNKNOWN [ ") and first.endswith(" ]") and reason in first
+    assert len(output.splitlines()) == 1
 
 
 @pytest.mark.parametrize("name", ["pub", "sync", "queue", "loader", "cert", "broker"])
 def test_installed_probe_exits_3_on_a_bad_option(name):
     done = subprocess.run([f"check_apel_{name}", "--bogus"], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 3 and done.stdout.startswith("UNKNOWN: usage: No such option")
+    assert done.returncode == 3 and done.stdout.startswith("UNKNOWN [ usage: No such option")
 
 
 def test_wrappers_in_probes_dir_run_the_probes():
@@ -264,7 +265,7 @@ def test_timeout_is_unknown(gocdb):
     gocdb.mode = "hang"
     gocdb.hang_seconds = 10
     code, first, perfdata, _ = run(pub.main, "--site", "SITE-A", "--url", gocdb.base_url + "/status", "-t", "1")
-    assert code == 3 and first.startswith("UNKNOWN:") and ("1 s" in first or "timed out" in first)
+    assert code == 3 and first.startswith("UNKNOWN [ ") and ("1 s" in first or "timed out" in first)
     assert perfdata == ""
 
 
@@ -274,7 +275,7 @@ def test_a_crash_is_unknown(monkeypatch, db_url):
 
     monkeypatch.setattr(pub.DatabaseSource, "pub", broken)
     assert run(pub.main, "--site", "SITE-A", "--db", db_url)[:2] == (
-        3, "UNKNOWN: internal error: ZeroDivisionError: division by zero")
+        3, "UNKNOWN [ internal error: ZeroDivisionError: division by zero ]")
 
 
 # -- check_apel_queue ---------------------------------------------------------------------
@@ -303,7 +304,7 @@ def test_queue_of_the_receiver_layout_and_empty_queue(tmp_path):
     rejects.add({"body": "x", "signer": "/CN=a", "error": "bad"})
     assert run(queue.main, "--queue", str(tmp_path / "reject"), "-w", "0")[0] == 1
     assert run(queue.main, "--queue", str(tmp_path / "missing"))[:2] == (
-        3, f"UNKNOWN: cannot read queue {tmp_path}/missing: No such file or directory")
+        3, f"UNKNOWN [ cannot read queue {tmp_path}/missing: No such file or directory ]")
     assert not (tmp_path / "missing").exists()  # a probe creates nothing
 
 
@@ -370,7 +371,7 @@ def test_cert_wrong_key_and_untrusted_chain_are_critical(pki):
 
 def test_cert_missing_file_is_unknown(tmp_path):
     assert run(cert.main, "--cert", str(tmp_path / "none.pem"), "--key", str(tmp_path / "k"))[:2] == (
-        3, f"UNKNOWN: cannot read certificate {tmp_path}/none.pem: No such file or directory")
+        3, f"UNKNOWN [ cannot read certificate {tmp_path}/none.pem: No such file or directory ]")
 
 
 # -- check_apel_broker --------------------------------------------------------------------

@@ -93,7 +93,7 @@ def test_probes_read_the_json_over_http_with_the_same_results(db_url, sites, tmp
             over_http = run(command, "--site", site, "--url", web, "--now", NOW)[:3]
             assert from_db == over_http, (site, command.name)
     assert run(pub.main, "--site", "SITE-NONE", "--url", web)[:2] == (
-        3, f"UNKNOWN: {web}SITE-NONE.json: HTTP 404 File not found")
+        3, f"UNKNOWN [ {web}SITE-NONE.json: HTTP 404 File not found ]")
 
 
 def test_help_has_examples():

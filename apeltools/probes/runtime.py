@@ -36,8 +36,8 @@ class ProbeTimeout(Exception):
 
 
 def unknown(reason: str) -> int:
-    """Print the one-line UNKNOWN status and return its exit code."""
-    click.echo(f"UNKNOWN: {' '.join(str(reason).split())}")
+    """Print the one-line UNKNOWN status, ``UNKNOWN [ reason ]`` as every state, and return its exit code."""
+    click.echo(status_line(UNKNOWN, f"[ {reason} ]"))
     return UNKNOWN
 
 
@@ -125,7 +125,7 @@ def deadline(seconds: float | None):
         raise ProbeTimeout(f"no result within {seconds:g} s")
 
     def stuck():  # the main thread is blocked in C code and cannot take the signal
-        sys.stdout.write(f"UNKNOWN: no result within {seconds:g} s (blocked)\n")
+        sys.stdout.write(status_line(UNKNOWN, f"[ no result within {seconds:g} s (blocked) ]") + "\n")
         sys.stdout.flush()
         os._exit(UNKNOWN)
 
@@ -143,6 +143,7 @@ def deadline(seconds: float | None):
 
 
 def status_line(state: int, text: str, perfdata=()) -> str:
+    """``STATE text | perfdata`` on one line: the form of every probe's first line."""
     line = f"{STATE_NAMES[state]} {' '.join(text.split())}".rstrip()
     perf = " ".join(str(p) for p in perfdata if p)
     return f"{line} | {perf}" if perf else line
