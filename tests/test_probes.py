@@ -9,6 +9,7 @@ import time
 
 import pytest
 from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
 
 from apeltools.messaging import queues
 from apeltools.probes import broker, cert, loader, pub, queue, sync
@@ -372,6 +373,23 @@ def test_cert_wrong_key_and_untrusted_chain_are_critical(pki):
 def test_cert_missing_file_is_unknown(tmp_path):
     assert run(cert.main, "--cert", str(tmp_path / "none.pem"), "--key", str(tmp_path / "k"))[:2] == (
         3, f"UNKNOWN [ cannot read certificate {tmp_path}/none.pem: No such file or directory ]")
+
+
+def test_cert_garbage_key_or_missing_capath_is_unknown(pki, tmp_path):
+    """The probe was pointed at the wrong file: it cannot tell, which is UNKNOWN, not a CRITICAL certificate."""
+    cert_file, key_file = pki.files(pki.site)
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("this is not a key\n")
+    code, first, _, _ = run(cert.main, "--cert", cert_file, "--key", str(garbage), "--capath", str(pki.capath))
+    assert code == 3 and first.startswith(f"UNKNOWN [ {garbage} is not a PEM private key: "), first
+    code, first, _, _ = run(cert.main, "--cert", cert_file, "--key", key_file, "--capath", str(tmp_path / "none"))
+    assert (code, first) == (3, f"UNKNOWN [ cannot read CA directory {tmp_path}/none: No such file or directory ]")
+    # A key that needs a passphrase is a real key the sender cannot sign with: an alarm.
+    locked = tmp_path / "locked.pem"
+    locked.write_bytes(pki.site.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                  serialization.BestAvailableEncryption(b"secret")))
+    code, first, _, _ = run(cert.main, "--cert", cert_file, "--key", str(locked), "--capath", str(pki.capath))
+    assert code == 2 and "key: private key is protected by a passphrase" in first
 
 
 # -- check_apel_broker --------------------------------------------------------------------

@@ -7,9 +7,13 @@ exactly as apel-receive would verify a message from this host.
 
 from __future__ import annotations
 
+import os
+
 import click
 import nagiosplugin
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 from nagiosplugin.state import Critical, Ok
 
 from apeltools.errors import ApelError, CryptoError
@@ -48,6 +52,7 @@ class CertResource(nagiosplugin.Resource):
             cert = x509.load_pem_x509_certificate(cert_pem)
         except ValueError as error:
             raise ApelError(f"{self.cert_path} is not a PEM certificate: {error}") from None
+        _check_usable(self.key_path, key_pem, self.capath)
         self.subject = crypto.signer_dn(cert)
         self.expires = cert.not_valid_after_utc
         days = (self.expires - self.now).total_seconds() / 86400
@@ -64,6 +69,26 @@ class CertResource(nagiosplugin.Resource):
             self.problems["chain"] = str(error)
         metrics.append(nagiosplugin.Metric("chain", "chain" not in self.problems, context="problem"))
         return metrics
+
+
+def _check_usable(key_path, key_pem, capath):
+    """ApelError (UNKNOWN) when the probe was given a file that is no key or a CA directory that is not there.
+
+    Then the probe cannot tell whether the host's credentials are good: a usage
+    problem, unlike a real key that does not match or a chain that fails
+    (CRITICAL). A key protected by a passphrase is a real key the sender
+    cannot use, so it is left to the signing check.
+    """
+    try:
+        serialization.load_pem_private_key(key_pem, password=None)
+    except TypeError:
+        pass
+    except (ValueError, UnsupportedAlgorithm) as error:
+        raise ApelError(f"{key_path} is not a PEM private key: {error}") from None
+    try:
+        os.stat(capath)
+    except OSError as error:
+        raise ApelError(f"cannot read CA directory {capath}: {error.strerror}") from None
 
 
 class Problem(nagiosplugin.Context):
@@ -125,8 +150,10 @@ def main(settings, cert_path, key_path, capath, warning, critical):
     Days until the certificate expires (WARNING and CRITICAL by -w and -c),
     whether the private key belongs to it, and whether a message signed
     with them verifies against the CA directory (chain, dates, key usage),
-    as the receiving side will check it. A bad key or chain is CRITICAL.
-    Perfdata: days_left. Any usage error, unreadable file or timeout is UNKNOWN.
+    as the receiving side will check it. A key that does not match (or needs
+    a passphrase) or a chain that fails is CRITICAL. Perfdata: days_left. Any
+    usage error, unreadable file, file that is no certificate or key, missing
+    CA directory or timeout is UNKNOWN.
     """
     get = settings.config.get
     cert_path = cert_path or get("certificates", "certificate") or DEFAULTS["certificate"]
