@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 
 import pki
 from apeltools.errors import CryptoError
+from apeltools.messaging.ber import to_der as ber_to_der
 from apeltools.messaging.crypto import (
     check_cert_and_key,
     decrypt,
@@ -562,3 +563,128 @@ def test_signature_lines_from_the_fixed_layout_equal_the_assembled_structure(ca,
         der = base64.b64decode(lines)
         assert crypto._parse_signed_data_fields(der).message_digest == digest
         assert all(len(line) == 64 for line in lines.split(b"\n")[:-2])
+
+
+# -- what the existing receiver (openssl smime) also opens: other ciphers, streamed BER ----
+
+
+@pytest.mark.parametrize("cipher", ["-aes128", "-aes192", "-aes256", "-des3"])
+@pytest.mark.parametrize("stream", [(), ("-stream",)], ids=["der", "ber"])
+def test_envelopes_openssl_makes_and_opens_are_decrypted(ca, cipher, stream):
+    """Whatever ``openssl smime -decrypt`` (the existing receiver) opens: AES of any key
+    size and triple DES, DER or streamed with indefinite lengths."""
+    cert, key = ca.files(ca.other_site)
+    sent = openssl("smime", "-encrypt", cipher, *stream, cert, input=openssl_sign(ca, ca.site, RECORDS))
+    assert openssl("smime", "-decrypt", "-recip", cert, "-inkey", key, input=sent)  # the reference opens it
+
+    received = decrypt(sent, ca.other_site.cert_pem, ca.other_site.key_pem)
+
+    assert received == openssl("smime", "-decrypt", "-recip", cert, "-inkey", key, input=sent)
+    assert verify(received, str(ca.capath)) == (RECORDS, signer_dn(ca.site.cert))
+
+
+def test_we_still_encrypt_only_with_aes(ca):
+    with pytest.raises(CryptoError, match="unsupported cipher"):
+        encrypt(RECORDS, ca.site.cert_pem, "des3")
+
+
+def test_an_envelope_for_another_host_or_with_an_unknown_cipher_is_refused_with_the_reason(ca):
+    cert, _ = ca.files(ca.site)
+    for_site = openssl("smime", "-encrypt", "-des3", cert, input=RECORDS)
+    with pytest.raises(CryptoError, match="cannot decrypt: the message is not encrypted to /C=XX/O=apeltools/CN=other"):
+        decrypt(for_site, ca.other_site.cert_pem, ca.other_site.key_pem)
+
+    camellia = openssl("smime", "-encrypt", "-camellia128", cert, input=RECORDS)
+    with pytest.raises(CryptoError, match="unsupported content encryption algorithm 1.2.392.200011.61.1.1.1.2"):
+        decrypt(camellia, ca.site.cert_pem, ca.site.key_pem)
+
+
+@pytest.mark.parametrize("cipher", ["-aes192", "-des3"])
+def test_damaged_envelopes_raise_crypto_error_and_nothing_else(ca, cipher):
+    cert, _ = ca.files(ca.site)
+    message = openssl("smime", "-encrypt", "-stream", cipher, cert, input=RECORDS)
+    head, body = message.split(b"\n\n", 1)
+    ber = base64.b64decode(body)
+    rng = random.Random(9)
+    for n in range(300):
+        damaged = bytearray(ber[:rng.randrange(len(ber))] if n % 3 == 0 else ber)
+        for _ in range(rng.randint(0, 3)):
+            damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        try:  # enveloped data has no integrity check: a damaged ciphertext may decrypt to garbage
+            assert isinstance(decrypt(head + b"\n\n" + base64.encodebytes(bytes(damaged)), ca.site.cert_pem,
+                                      ca.site.key_pem), bytes)
+        except CryptoError:
+            pass
+
+
+def test_opaque_message_streamed_by_openssl_is_accepted(ca):
+    """``openssl smime -sign -stream -nodetach`` writes BER: indefinite lengths, content in chunks."""
+    records = b"".join(RECORDS for _ in range(300))  # several 4 KB chunks
+    message = openssl_sign(ca, ca.site, records, "-nodetach", "-stream")
+    assert base64.b64decode(message.split(b"\n\n", 1)[1])[:2] == b"\x30\x80"  # indefinite length
+    assert openssl_verify(ca, message) == records.replace(b"\n", b"\r\n")
+
+    assert verify(message, str(ca.capath)) == (records, signer_dn(ca.site.cert))
+
+
+def test_clear_signed_message_with_a_ber_signature_is_accepted(ca):
+    """A detached signature streamed as BER (OpenSSL 3 streams only opaque signatures, so it is
+    made from one by dropping the embedded content): ``openssl smime -verify`` accepts it in a
+    clear-signed message, and so do we."""
+    cert, key = ca.files(ca.site)
+    opaque = openssl("cms", "-sign", "-stream", "-nodetach", "-text", "-outform", "DER", "-signer", cert,
+                     "-inkey", key, input=RECORDS)
+    start = opaque.index(b"\xa0\x80\x24\x80\x04")  # [0] { OCTET STRING { one chunk } }
+    chunk_length = opaque[start + 5]
+    assert chunk_length < 0x80
+    end = start + 6 + chunk_length + 4  # the chunk, then two end-of-contents
+    assert opaque[end - 4:end] == bytes(4)
+    signature = opaque[:start] + opaque[end:]
+    head, _, tail = _split_signature(openssl_sign(ca, ca.site, RECORDS))
+    message = head + base64.encodebytes(signature) + tail
+    assert openssl_verify(ca, message) == RECORDS.replace(b"\n", b"\r\n")
+
+    for _ in range(2):  # BER never becomes a template
+        assert verify(message, str(ca.capath)) == (RECORDS, signer_dn(ca.site.cert))
+
+
+def test_ber_is_re_encoded_as_the_der_openssl_makes_of_it(ca, tmp_path):
+    cert, key = ca.files(ca.site)
+    streamed = openssl("cms", "-sign", "-stream", "-nodetach", "-text", "-outform", "DER", "-signer", cert,
+                       "-inkey", key, input=RECORDS * 200)
+    (tmp_path / "ber").write_bytes(streamed)
+    reference = openssl("cms", "-cmsout", "-inform", "DER", "-in", tmp_path / "ber", "-outform", "DER")
+
+    assert ber_to_der(streamed) == reference
+    assert ber_to_der(reference) == reference  # DER stays as it is
+
+
+def test_damaged_or_truncated_ber_raises_crypto_error_and_nothing_else(ca):
+    message = openssl_sign(ca, ca.site, RECORDS * 20, "-nodetach", "-stream")
+    head, body = message.split(b"\n\n", 1)
+    ber = base64.b64decode(body)
+    rng = random.Random(10)
+    for n in range(400):
+        damaged = bytearray(ber[:rng.randrange(len(ber))] if n % 2 else ber)
+        for _ in range(rng.randint(0 if n % 2 else 1, 3)):
+            damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        try:
+            payload, dn = verify(head + b"\n\n" + base64.encodebytes(bytes(damaged)), str(ca.capath))
+        except CryptoError:
+            continue
+        assert (payload, dn) == (RECORDS * 20, signer_dn(ca.site.cert))
+
+
+@pytest.mark.parametrize("bomb, reason", [
+    (b"\x30\x80" * 100_000, "nested too deeply"),
+    (b"\x30\x80\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x02\xa0\x80\x24\x80" + b"\x04\x00" * 300_000,
+     "too many elements"),
+    (b"\x30\x80\x04\x80\x00\x00\x00\x00", "indefinite length on a primitive"),
+    (b"\x30\x80\x30\x03\x02\x01\x01", "no end-of-contents"),
+    (b"\x30\x80\x24\x80\x02\x01\x01\x00\x00\x00\x00", "holds another type"),
+], ids=["deep", "many", "primitive", "unended", "mixed string"])
+def test_hostile_ber_is_refused_quickly_with_a_reason(ca, bomb, reason):
+    message = (b"Content-Type: application/x-pkcs7-mime; smime-type=signed-data\n\n"
+               + base64.encodebytes(bomb))
+    with pytest.raises(CryptoError, match=reason):
+        verify(message, str(ca.capath))

@@ -553,3 +553,23 @@ def test_an_encrypted_message_rejected_after_decryption_keeps_the_message_as_rec
     [element] = rejected(tmp_path / "reject")
     assert element["body"] == raw.decode() and element["signer"] == outcome.signer
     assert crypto.is_enveloped(element["body"].encode())
+
+
+@pytest.mark.parametrize("make", [
+    ("-encrypt", "-aes192"), ("-encrypt", "-des3"), ("-encrypt", "-des3", "-stream"),
+    ("-sign", "-nodetach", "-stream"),
+], ids=["aes192", "des3", "des3 streamed", "opaque streamed"])
+def test_messages_the_existing_receiver_opens_are_accepted(acceptor, pki, tmp_path, make):
+    """Envelopes of every cipher ``openssl smime -decrypt`` opens and streamed (BER) signatures."""
+    cert, key = pki.files(pki.site)
+
+    def openssl(*args, data):
+        return subprocess.run(["openssl", "smime", *args], input=data, check=True, capture_output=True).stdout
+
+    if make[0] == "-sign":
+        message = openssl(*make, "-text", "-signer", cert, "-inkey", key, data=BODY)
+    else:
+        message = openssl(*make, cert, data=crypto.sign(BODY, pki.site.cert_pem, pki.site.key_pem))
+    outcome = acceptor.handle(message, "openssl")
+    assert outcome.accepted, outcome.reason
+    assert incoming(tmp_path / "incoming")[0]["body"] == BODY.decode()

@@ -6,7 +6,11 @@ says why.  Signing and encryption use ``cryptography``'s PKCS#7 builders.
 ``cryptography`` has no PKCS#7 verification, so :func:`verify` reads the SignedData
 structure with the small DER reader below and checks the signature and the
 signer's chain itself: that way the signer is the certificate the SignerInfo
-names, never merely the first certificate of the bag.
+names, never merely the first certificate of the bag. :func:`decrypt` reads
+EnvelopedData the same way, because ``cryptography``'s decryption knows only
+AES-128/256 and DER while senders also use AES-192, triple DES and streamed
+BER (see :mod:`apeltools.messaging.ber`), all of which ``openssl smime``
+opens.
 """
 
 from __future__ import annotations
@@ -27,11 +31,17 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.ciphers import algorithms
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import ExtensionOID, NameOID
 
+try:  # cryptography 43 and later keep the old ciphers apart
+    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+except ImportError:  # pragma: no cover - cryptography 42
+    TripleDES = algorithms.TripleDES
+
 from apeltools.errors import CryptoError
+from apeltools.messaging import ber
 
 __all__ = [
     "sign", "verify", "encrypt", "decrypt", "signer_dn", "check_cert_and_key", "is_enveloped",
@@ -162,7 +172,11 @@ def _slash_dn(name: x509.Name) -> str:
     )
 
 
-# -- a minimal DER reader (CMS is DER-encoded by every sender we know) ---------------
+# -- a minimal DER reader (BER input is re-encoded as DER first, see ber.py) ---------
+
+
+class _Indefinite(CryptoError):
+    """An indefinite length where DER has none: the structure is BER (streamed)."""
 
 
 class _Tlv(NamedTuple):
@@ -182,7 +196,7 @@ def _read_tlv(buf: bytes, pos: int, end: int) -> _Tlv:
     if length & 0x80:
         n = length & 0x7F
         if n == 0:
-            raise CryptoError("PKCS#7 structure uses indefinite-length (BER) encoding; only DER is accepted")
+            raise _Indefinite("malformed PKCS#7 structure: unexpected indefinite length")
         if n > 4 or body + n > end:
             raise CryptoError("malformed PKCS#7 structure: bad length")
         length = int.from_bytes(buf[body:body + n], "big")
@@ -276,16 +290,27 @@ class _SignedData(NamedTuple):
     signature: bytes
 
 
+def _parse_structure(parse, data: bytes):
+    """``(parse(data), the bytes parsed)``: BER (streamed) input is re-encoded as DER first,
+    and the reader's slips on missing fields or bad integers become CryptoError."""
+    try:
+        try:
+            return parse(data), data
+        except _Indefinite:
+            data = ber.to_der(data)
+            return parse(data), data
+    except (IndexError, ValueError) as e:
+        raise CryptoError(f"malformed PKCS#7 structure: {e}") from None
+
+
 def _parse_signed_data(der: bytes) -> _SignedData:
     sd = _from_template(der)
     if sd is not None:
         return sd
     spans: list = []
-    try:
-        sd = _parse_signed_data_fields(der, spans)
-    except (IndexError, ValueError) as e:  # missing fields, bad integers
-        raise CryptoError(f"malformed PKCS#7 structure: {e}") from None
-    _remember_template(der, sd, spans)
+    sd, parsed = _parse_structure(lambda data: _parse_signed_data_fields(data, spans), der)
+    if parsed is der:  # streamed (BER) structures are rare: parsed in full each time, never templates
+        _remember_template(der, sd, spans)
     return sd
 
 
@@ -361,15 +386,7 @@ def _parse_signed_data_fields(der: bytes, spans: list | None = None) -> _SignedD
     if len(signers) != 1:
         raise CryptoError(f"message has {len(signers)} signers; exactly one is accepted")
     info = _children(der, _expect(signers[0], 0x30, "SignerInfo"))
-    sid_tlv = info[1]
-    if sid_tlv.tag == 0x30:
-        issuer, serial = _children(der, sid_tlv)[:2]
-        sid = ("issuer_serial", _raw(der, issuer),
-               int.from_bytes(der[serial.body:serial.end], "big", signed=True))
-    elif sid_tlv.tag == 0x80:
-        sid = ("ski", der[sid_tlv.body:sid_tlv.end])
-    else:
-        raise CryptoError("malformed PKCS#7 structure: unknown signer identifier")
+    sid = _identifier(der, info[1], "signer")
     digest_oid = _oid(der, _children(der, info[2])[0])
     if digest_oid not in _DIGESTS:
         raise CryptoError(f"unsupported digest algorithm {digest_oid}")
@@ -397,6 +414,17 @@ def _parse_signed_data_fields(der: bytes, spans: list | None = None) -> _SignedD
     spans.append(("signature", (signature.body, signature.end)))
     return _SignedData(content, cert_ders, sid, _DIGESTS[digest_oid], signed_attrs,
                        message_digest, signature_oid, der[signature.body:signature.end])
+
+
+def _identifier(der: bytes, tlv: _Tlv, whose: str) -> tuple:
+    """A signer's or recipient's certificate as named in the structure: by issuer and serial
+    number, or by subject key identifier (the form :func:`_names` compares)."""
+    if tlv.tag == 0x30:
+        issuer, serial = _children(der, tlv)[:2]
+        return ("issuer_serial", _raw(der, issuer), int.from_bytes(der[serial.body:serial.end], "big", signed=True))
+    if tlv.tag == 0x80:
+        return ("ski", der[tlv.body:tlv.end])
+    raise CryptoError(f"malformed PKCS#7 structure: unknown {whose} identifier")
 
 
 def _tbs_issuer(cert: x509.Certificate) -> bytes:
@@ -1024,25 +1052,94 @@ def encrypt(data: bytes, recipient_cert_pem: bytes, cipher: str = "aes128") -> b
     )
 
 
+_OID_ENVELOPED_DATA = "1.2.840.113549.1.7.3"
+_OID_RSA_ENCRYPTION = "1.2.840.113549.1.1.1"
+# What a received envelope may be encrypted with: everything ``openssl smime -decrypt`` (the
+# existing receiver) opens that senders use, i.e. AES-CBC of any key size and DES-EDE3-CBC
+# (``-des3``, OpenSSL's old default). cryptography's own PKCS#7 decryption knows only AES-128/256.
+_CONTENT_CIPHERS = {
+    "2.16.840.1.101.3.4.1.2": (algorithms.AES, 16),
+    "2.16.840.1.101.3.4.1.22": (algorithms.AES, 24),
+    "2.16.840.1.101.3.4.1.42": (algorithms.AES, 32),
+    "1.2.840.113549.3.7": (TripleDES, 24),
+}
+
+
+class _Envelope(NamedTuple):
+    recipients: list  # (recipient identifier, key transport OID, encrypted content key)
+    cipher: str  # content encryption algorithm OID
+    iv: bytes
+    ciphertext: bytes
+
+
+def _parse_enveloped_data(der: bytes) -> _Envelope:
+    top = _read_tlv(der, 0, len(der))
+    content_type, wrapped = _children(der, _expect(top, 0x30, "a ContentInfo"))[:2]
+    if _oid(der, content_type) != _OID_ENVELOPED_DATA:
+        raise CryptoError("PKCS#7 structure is not enveloped data")
+    fields = _children(der, _expect(_children(der, _expect(wrapped, 0xA0, "[0] content"))[0], 0x30,
+                                    "EnvelopedData"))[1:]
+    if fields[0].tag == 0xA0:  # CMS originator information: certificates we have no use for
+        fields = fields[1:]
+    recipients = []
+    for info in _children(der, _expect(fields[0], 0x31, "RecipientInfos")):
+        if info.tag != 0x30:
+            continue  # key agreement, KEK or password recipients: not for an RSA host key
+        _, rid, algorithm, key = _children(der, info)[:4]
+        recipients.append((_identifier(der, rid, "recipient"), _oid(der, _children(der, algorithm)[0]),
+                           der[key.body:_expect(key, 0x04, "the encrypted key").end]))
+    info = _children(der, _expect(fields[1], 0x30, "EncryptedContentInfo"))
+    algorithm = _children(der, _expect(info[1], 0x30, "the content encryption algorithm"))
+    iv = _expect(algorithm[1], 0x04, "the IV") if len(algorithm) > 1 else None
+    if len(info) < 3 or iv is None:
+        raise CryptoError("malformed PKCS#7 structure: no encrypted content or no IV")
+    content = info[2]
+    if content.tag == 0x80:
+        ciphertext = der[content.body:content.end]
+    elif content.tag == 0xA0:  # streamed: the OCTET STRING in chunks
+        ciphertext = b"".join(der[c.body:_expect(c, 0x04, "encrypted content").end] for c in _children(der, content))
+    else:
+        raise CryptoError("malformed PKCS#7 structure: expected [0] encrypted content")
+    return _Envelope(recipients, _oid(der, algorithm[0]), der[iv.body:iv.end], ciphertext)
+
+
 def decrypt(smime: bytes, cert_pem: bytes, key_pem: bytes) -> bytes:
-    """Decrypt S/MIME enveloped data (AES-128/256-CBC, RSA key transport).
+    """Decrypt S/MIME enveloped data to an RSA certificate (AES-CBC or DES-EDE3-CBC content).
 
     Returns the decrypted bytes unchanged; note that ``openssl smime -encrypt``
-    (without ``-binary``) turns LF into CRLF before encrypting.
+    (without ``-binary``) turns LF into CRLF before encrypting. DER or
+    streamed BER (``-stream``) are both read.
     """
     headers, body = _split_headers(smime)
     kind, params = _content_type(headers)
     if kind not in ("application/pkcs7-mime", "application/x-pkcs7-mime") or \
             params.get("smime-type", "enveloped-data") != "enveloped-data":
         raise CryptoError(f"message is {kind or 'untyped'}, not S/MIME enveloped data")
-    der = _decode_base64(smime[body:], "enveloped message")
+    envelope, _ = _parse_structure(_parse_enveloped_data, _decode_base64(smime[body:], "enveloped message"))
     cert, key = _load_cert(cert_pem), _load_key(key_pem)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise CryptoError("cannot decrypt: only RSA keys are supported")
+    mine = [(oid, encrypted) for rid, oid, encrypted in envelope.recipients if _names(cert, rid)]
+    if not mine:
+        raise CryptoError(f"cannot decrypt: the message is not encrypted to {signer_dn(cert)}")
+    if mine[0][0] != _OID_RSA_ENCRYPTION:
+        raise CryptoError(f"cannot decrypt: unsupported key transport algorithm {mine[0][0]}")
+    if envelope.cipher not in _CONTENT_CIPHERS:
+        raise CryptoError(f"cannot decrypt: unsupported content encryption algorithm {envelope.cipher} "
+                          "(AES-CBC or DES-EDE3-CBC)")
+    algorithm, key_size = _CONTENT_CIPHERS[envelope.cipher]
     try:
-        return pkcs7.pkcs7_decrypt_der(der, cert, key, [])
-    except UnsupportedAlgorithm as e:
-        raise CryptoError(f"cannot decrypt: {e}") from None
-    except (ValueError, TypeError) as e:
+        content_key = key.decrypt(mine[0][1], padding.PKCS1v15())
+        if len(content_key) != key_size:
+            raise ValueError("wrong content key length")
+        decryptor = Cipher(algorithm(content_key), modes.CBC(envelope.iv)).decryptor()
+        plain = decryptor.update(envelope.ciphertext) + decryptor.finalize()
+    except ValueError as e:  # a wrong key, a bad IV length, a ciphertext of whole blocks or not
         raise CryptoError(f"cannot decrypt (not for this certificate, or damaged): {e}") from None
+    pad = plain[-1] if plain else 0
+    if not 1 <= pad <= algorithm.block_size // 8 or plain[-pad:] != bytes([pad]) * pad:
+        raise CryptoError("cannot decrypt (not for this certificate, or damaged): bad padding")
+    return plain[:-pad]
 
 
 def is_enveloped(msg: bytes) -> bool:
