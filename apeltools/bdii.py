@@ -6,18 +6,24 @@ Shared by broker discovery (``messaging.brokers``) and the site's benchmarks
 
 from __future__ import annotations
 
+import math
+
 GLUE1_BASE = "o=grid"
 GLUE2_BASE = "GLUE2GroupID=grid,o=glue"
 LDAP_TIMEOUT = 30
 
 
-def connect(bdii_url: str, error: type[Exception]):
-    """A read-only, anonymous ldap3 connection; ``error`` when the BDII cannot be reached."""
+def connect(bdii_url: str, error: type[Exception], timeout: float = LDAP_TIMEOUT):
+    """A read-only, anonymous ldap3 connection; ``error`` when the BDII cannot be reached.
+
+    ``timeout`` bounds the connection and each answer (seconds).
+    """
     import ldap3
 
+    timeout = max(1, math.ceil(timeout))  # ldap3 packs them into socket options as whole seconds
     try:
-        server = ldap3.Server(bdii_url, connect_timeout=LDAP_TIMEOUT, get_info=ldap3.NONE)
-        return ldap3.Connection(server, auto_bind=True, receive_timeout=LDAP_TIMEOUT, read_only=True)
+        server = ldap3.Server(bdii_url, connect_timeout=timeout, get_info=ldap3.NONE)
+        return ldap3.Connection(server, auto_bind=True, receive_timeout=timeout, read_only=True)
     except ldap3.core.exceptions.LDAPException as failure:
         raise error(f"cannot query BDII {bdii_url}: {failure}") from None
 

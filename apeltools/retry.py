@@ -26,10 +26,13 @@ class Backoff:
     def call(self, action, transient, describe):
         """Run ``action()`` until it does not raise ``transient``; return its result.
 
-        Raises ``Interrupted`` when stopped or out of time; the caller then
-        leaves its work where it was (e.g. unlocks the queue element).
+        ``give_up_after`` counts from the first attempt, attempts included; the
+        last wait is cut to what is left of it, so that the last attempt falls at
+        the end of the budget rather than one doubling before it. Raises
+        ``Interrupted`` when stopped or out of time; the caller then leaves its
+        work where it was (e.g. unlocks the queue element).
         """
-        delay, waited, failures = self.initial, 0.0, 0
+        delay, failures, started = self.initial, 0, time.monotonic()
         while True:
             if self.stop.is_set():
                 raise Interrupted("stopped")
@@ -37,13 +40,14 @@ class Backoff:
                 result = action()
             except transient as error:
                 failures += 1
-                if self.give_up_after is not None and waited + delay > self.give_up_after:
-                    raise Interrupted(f"gave up after {waited:.0f} s: {error}") from error
-                log.warning("%s: %s; retrying in %.0f s", describe, error, delay)
-                started = time.monotonic()
-                if self.stop.wait(delay):
+                wait, elapsed = delay, time.monotonic() - started
+                if self.give_up_after is not None:
+                    wait = min(delay, self.give_up_after - elapsed)
+                    if wait <= 0:
+                        raise Interrupted(f"gave up after {elapsed:.0f} s: {error}") from error
+                log.warning("%s: %s; retrying in %.0f s", describe, error, wait)
+                if self.stop.wait(wait):
                     raise Interrupted("stopped") from error
-                waited += time.monotonic() - started
                 delay = min(delay * 2, self.maximum)
                 continue
             if failures:

@@ -5,6 +5,7 @@ import logging
 import socket
 import subprocess
 import threading
+import time
 import uuid
 
 import pytest
@@ -307,6 +308,65 @@ def test_apel_send_exits_1_when_no_broker_answers(tmp_path, pki):
     result = CliRunner().invoke(send_main, ["--config", config, "--max-wait", "1"])
     assert result.exit_code == 1
     assert "Error: broker unavailable, 2 messages left in" in result.output
+    assert QueueSimple(str(tmp_path / "outgoing")).count() == 2
+
+
+def closed_port():
+    """A loopback port nothing listens on (taken, then given back)."""
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        return probe.getsockname()[1]
+
+
+class SilentServer:
+    """Accepts connections and never answers (a hung BDII)."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+
+    def close(self):
+        self.listener.close()
+
+
+def apel_send(config, *args):
+    started = time.monotonic()
+    done = subprocess.run(["apel-send", "--config", config, *args], capture_output=True, text=True, timeout=120)
+    return done, time.monotonic() - started
+
+
+@pytest.fixture
+def unreachable(request, slapd_service):
+    """A [broker] line that yields no reachable broker, what the error says, whether it is asked again."""
+    if request.param == "silent BDII":
+        silent = SilentServer()
+        request.addfinalizer(silent.close)
+        # Its one question takes the whole budget: bounded by --max-wait, not by the LDAP timeout.
+        return f"bdii: ldap://127.0.0.1:{silent.port}", "cannot query BDII", False
+    slapd_service.load_sample()
+    return {
+        "closed broker port": (f"hosts: 127.0.0.1:{closed_port()}", "no broker reachable", True),
+        "BDII down": (f"bdii: ldap://127.0.0.1:{closed_port()}", "cannot query BDII", True),
+        "BDII lists no broker": (f"bdii: {slapd_service.url}\nnetwork: NO-SUCH-NETWORK",
+                                 "lists no msg.broker.stomp broker in network NO-SUCH-NETWORK", True),
+    }[request.param]
+
+
+@pytest.mark.parametrize("unreachable", ["closed broker port", "BDII down", "BDII lists no broker", "silent BDII"],
+                         indirect=True)
+def test_apel_send_retries_for_max_wait_then_says_why_in_one_error_line(tmp_path, pki, unreachable):
+    broker_line, why, retried = unreachable
+    fill(tmp_path / "outgoing", 2)
+    config = config_for(tmp_path, pki, broker_line, destination="/queue/x")
+    done, elapsed = apel_send(config, "--max-wait", "3")
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    [error] = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert error == done.stderr.splitlines()[-1]
+    assert error.startswith("Error: broker unavailable, 2 messages left in") and why in error
+    assert "gave up after" in error
+    # The whole budget is used (retries with backoff), and a silent BDII does not outlast it.
+    assert 3 <= elapsed < 3 + 5, done.stderr
+    assert ("retrying in" in done.stderr) == retried
     assert QueueSimple(str(tmp_path / "outgoing")).count() == 2
 
 

@@ -8,8 +8,9 @@ import time
 
 import click
 
+from apeltools.bdii import LDAP_TIMEOUT
 from apeltools.cli.common import command
-from apeltools.errors import ApelError, BrokerError, CryptoError
+from apeltools.errors import ApelError, CryptoError
 from apeltools.messaging import crypto, memory, queues
 from apeltools.messaging.local import LocalChannel, wire_queue
 from apeltools.messaging.sender import Sender, StompChannel, signer_for
@@ -22,16 +23,23 @@ ONE_SHOT_MAX_WAIT = 300.0
 HOUSEKEEPING_INTERVAL = 3600.0
 
 
-def make_channel(settings, backoff):
-    """The sender's channel: a STOMP destination on the configured brokers, or the local wire."""
+def make_channel(settings: MessagingSettings, max_wait: float | None = None):
+    """The sender's channel: a STOMP destination on the configured brokers, or the local wire.
+
+    The brokers are found (in a BDII, when configured so) on the first
+    connection, which the sender retries within ``max_wait`` seconds; one
+    question to a silent BDII does not outlast that either.
+    """
     if settings.transport == "local":
         return LocalChannel(wire_queue(settings.wire_path))
     from apeltools.messaging.connection import Link
 
-    brokers = backoff.call(settings.resolve_brokers, BrokerError, "asking the BDII for brokers")
-    link = Link(brokers, username=settings.username, password=settings.password, capath=settings.capath,
-                certificate=settings.certificate, key=settings.key, heartbeat=settings.heartbeat,
-                vhost=settings.vhost)
+    timeout = LDAP_TIMEOUT if max_wait is None else min(LDAP_TIMEOUT, max_wait)
+
+    def link():
+        return Link(settings.resolve_brokers(timeout), username=settings.username, password=settings.password,
+                    capath=settings.capath, certificate=settings.certificate, key=settings.key,
+                    heartbeat=settings.heartbeat, vhost=settings.vhost)
     return StompChannel(link, settings.destination)
 
 
@@ -46,14 +54,18 @@ Examples:
 """,
 )
 @click.option("--queue", "queue_dir", metavar="DIR",
-              help="Outgoing queue [default: [messaging] path, else /var/spool/apel/outgoing].")
+              help="Outgoing queue [default: [messaging] outgoing_path, else [messaging] path (as in the "
+                   "existing sender.cfg), else /var/spool/apel/outgoing].")
+@click.option("--dead-letters", "dead_letter_dir", metavar="DIR",
+              help="Dead-letter queue for messages that can never be sent [default: [messaging] "
+                   "dead_letter_path, else 'outgoing-reject' next to the outgoing queue].")
 @click.option("--daemon", is_flag=True, help="Keep running and send new messages as they are queued, until SIGTERM.")
 @click.option("--interval", type=float, metavar="SECONDS",
               help="Seconds between looks at the queue as a daemon [default: [messaging] interval, else 10].")
 @click.option("--max-wait", type=float, metavar="SECONDS",
               help=f"How long to wait for an unreachable broker before giving up [default: "
                    f"{ONE_SHOT_MAX_WAIT:.0f}; as a daemon: for ever].")
-def main(ctx, queue_dir, daemon, interval, max_wait):
+def main(ctx, queue_dir, dead_letter_dir, daemon, interval, max_wait):
     """Sign the messages waiting in the outgoing queue and send them.
 
     Each message is signed with the host certificate (S/MIME, as "openssl smime
@@ -64,8 +76,8 @@ def main(ctx, queue_dir, daemon, interval, max_wait):
     Without a receipt within [messaging] receipt_timeout seconds the connection
     is dropped and the messages are sent again, to the next broker of
     [broker] hosts (or of those a [broker] bdii lists for [broker] network).
-    A message larger than [messaging] max_message_size goes to the
-    dead-letter queue [messaging] reject_path with the reason.
+    A message larger than [messaging] max_message_size, or one the broker
+    keeps refusing, goes to the dead-letter queue with the reason.
 
     With [messaging] transport = local (the default when no broker is
     configured) messages are handed over through the directory [messaging]
@@ -75,9 +87,7 @@ def main(ctx, queue_dir, daemon, interval, max_wait):
     """
     config = ctx.config
     memory.keep_large_buffers()
-    settings = MessagingSettings.from_config(config, "sender")
-    if queue_dir:
-        settings.path = queue_dir
+    settings = MessagingSettings.from_config(config, "sender", queue_dir, dead_letter_dir)
     os.umask(queues.SAFE_UMASK)
     interval = interval if interval is not None else config.get_float("messaging", "interval", 10.0)
     if max_wait is None and not daemon:
@@ -94,7 +104,7 @@ def main(ctx, queue_dir, daemon, interval, max_wait):
     outgoing = queues.outgoing_queue(settings.path)
     dead_letters = queues.reject_queue(settings.reject_path)
     queues.purge(outgoing)
-    sender = Sender(outgoing, make_channel(settings, backoff), signer_for(cert_pem, key_pem, server_pem),
+    sender = Sender(outgoing, make_channel(settings, max_wait), signer_for(cert_pem, key_pem, server_pem),
                     dead_letters=dead_letters, window=settings.window,
                     receipt_timeout=settings.receipt_timeout, max_message_size=settings.max_message_size,
                     backoff=backoff, daemon=daemon)

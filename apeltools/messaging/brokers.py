@@ -90,14 +90,15 @@ def _glue1(connection, network, service_type):
     return found
 
 
-def discover(bdii_url: str, network: str, use_ssl: bool) -> list[Broker]:
+def discover(bdii_url: str, network: str, use_ssl: bool, timeout: float = bdii.LDAP_TIMEOUT) -> list[Broker]:
     """Brokers of ``network`` (e.g. ``PROD``, ``TEST-NWOB``) published in a BDII, shuffled.
 
     Only ``stomp+ssl`` endpoints when ``use_ssl``, only plain ``stomp`` ones
-    otherwise. Raises BrokerError when the BDII cannot be asked or lists none.
+    otherwise. Raises BrokerError when the BDII cannot be asked (within
+    ``timeout`` seconds for each answer) or lists none.
     """
     interface = STOMP_SSL if use_ssl else STOMP
-    connection = bdii.connect(bdii_url, BrokerError)
+    connection = bdii.connect(bdii_url, BrokerError, timeout)
     try:
         brokers = _glue2(connection, network, interface)
         if not brokers:

@@ -23,12 +23,15 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, ContextManager, Protocol
+from typing import TYPE_CHECKING, Callable, ContextManager, Protocol
 
 from apeltools.errors import ApelError, BrokerError, CryptoError, QueueError
 from apeltools.messaging import queues
 from apeltools.progress import Progress
 from apeltools.retry import Backoff, Interrupted
+
+if TYPE_CHECKING:
+    from apeltools.messaging.connection import Link
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +63,22 @@ class Channel(Protocol):
 
 
 class StompChannel:
-    """A :class:`Channel` to a STOMP destination over a :class:`~apeltools.messaging.connection.Link`."""
+    """A :class:`Channel` to a STOMP destination over a :class:`~apeltools.messaging.connection.Link`.
 
-    def __init__(self, link, destination: str):
-        self.link = link
+    ``link`` may also be a function that makes the link on the first
+    :meth:`open`: finding the brokers (asking a BDII) then fails, and is
+    retried, like connecting to them.
+    """
+
+    def __init__(self, link: Link | Callable[[], Link], destination: str):
+        self._make_link = link if callable(link) else None
+        self.link = None if callable(link) else link
         self.destination = destination
         self._ids = itertools.count(1)
 
     def open(self) -> None:
+        if self.link is None:
+            self.link = self._make_link()
         self.link.open()
 
     def send(self, message: bytes, empaid: str) -> str:
@@ -86,7 +97,8 @@ class StompChannel:
         return self.link.burst()
 
     def close(self, failed: bool = False) -> None:
-        self.link.close(failed)
+        if self.link is not None:
+            self.link.close(failed)
 
 
 @dataclass

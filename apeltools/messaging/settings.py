@@ -7,8 +7,14 @@ use_ssl``; ``[certificates] certificate, key, capath, server_cert, check_crls``;
 ``[broker] hosts`` (``host:port,host:port`` failover list), ``username``,
 ``password`` / ``password_file``, ``vhost`` (default ``/``), ``heartbeat``; ``[messaging] transport``
 (``stomp`` or ``local``), ``wire_path`` (the local transport's hand-over
-directory), ``reject_path``, ``window``, ``receipt_timeout``,
-``max_message_size``, ``dn_file``.
+directory), ``window``, ``receipt_timeout``, ``max_message_size``, ``dn_file``.
+
+``[messaging] path`` means what it means in each program's existing file: the
+outgoing queue in ``sender.cfg``, the spool directory holding ``incoming/`` and
+``reject/`` in ``receiver.cfg``. So that one file can serve both programs, each
+queue also has a key of its own, which wins over ``path``: ``outgoing_path`` and
+``dead_letter_path`` (apel-send), ``incoming_path`` and ``reject_path``
+(apel-receive).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 
+from apeltools.bdii import LDAP_TIMEOUT
 from apeltools.config import Config
 from apeltools.errors import ConfigError
 from apeltools.messaging.brokers import Broker, discover, parse_brokers
@@ -24,9 +31,11 @@ from apeltools.messaging.brokers import Broker, discover, parse_brokers
 log = logging.getLogger(__name__)
 
 SPOOL = "/var/spool/apel"
-DEFAULTS = {
-    "sender": {"path": f"{SPOOL}/outgoing", "reject": f"{SPOOL}/outgoing-reject"},
-    "receiver": {"path": f"{SPOOL}/incoming", "reject": f"{SPOOL}/reject"},
+# Per program: its queue's own key, the default queue, the key and default (next to the
+# queue) of where the messages it cannot pass on go.
+QUEUE_KEYS = {
+    "sender": ("outgoing_path", f"{SPOOL}/outgoing", "dead_letter_path", "outgoing-reject"),
+    "receiver": ("incoming_path", f"{SPOOL}/incoming", "reject_path", "reject"),
 }
 DEFAULT_WIRE = f"{SPOOL}/wire"
 DEFAULT_DESTINATION = "/queue/global.accounting.cpu.central"
@@ -63,15 +72,21 @@ class MessagingSettings:
     dn_file: str = DEFAULT_DN_FILE
 
     @classmethod
-    def from_config(cls, config: Config, role: str) -> MessagingSettings:
+    def from_config(cls, config: Config, role: str, queue: str | None = None,
+                    reject: str | None = None) -> MessagingSettings:
+        """Settings of ``role`` ("sender" or "receiver") from ``config`` and the command line's
+        ``queue`` and ``reject`` (dead-letter) queue; see the module docstring for the keys.
+        Without a configured reject key the reject queue lies next to the queue, even one
+        given on the command line."""
         get = config.get
-        path = get("messaging", "path") or DEFAULTS[role]["path"]
+        configured = _queue_path(config, role)
+        path = queue or configured
         use_ssl = config.get_bool("broker", "use_ssl", False)
         settings = cls(
             role=role,
             path=path,
-            reject_path=get("messaging", "reject_path") or _sibling(path, DEFAULTS[role]["reject"]),
-            wire_path=get("messaging", "wire_path") or _sibling(path, DEFAULT_WIRE),
+            reject_path=reject or get("messaging", QUEUE_KEYS[role][2]) or _sibling(path, QUEUE_KEYS[role][3]),
+            wire_path=get("messaging", "wire_path") or _sibling(configured, DEFAULT_WIRE),
             destination=get("messaging", "destination") or DEFAULT_DESTINATION,
             certificate=get("certificates", "certificate"),
             key=get("certificates", "key"),
@@ -118,12 +133,12 @@ class MessagingSettings:
             raise ConfigError("[messaging] receipt_timeout must be positive")
         return settings
 
-    def resolve_brokers(self) -> list[Broker]:
-        """The configured brokers, or those the BDII lists for ``network``."""
+    def resolve_brokers(self, timeout: float = LDAP_TIMEOUT) -> list[Broker]:
+        """The configured brokers, or those the BDII lists for ``network`` (asked within ``timeout`` s)."""
         if self.brokers:
             return self.brokers
         if self.bdii:
-            self.brokers = discover(self.bdii, self.network, self.use_ssl)
+            self.brokers = discover(self.bdii, self.network, self.use_ssl, timeout)
             return self.brokers
         raise ConfigError("no broker configured: set [broker] host and port, hosts, or bdii and network")
 
@@ -149,6 +164,26 @@ def read_file(path: str, what: str) -> bytes:
             return handle.read()
     except OSError as error:
         raise ConfigError(f"cannot read {what} {path}: {error.strerror}") from None
+
+
+def _queue_path(config: Config, role: str) -> str:
+    """The program's own queue: its own key, else ``[messaging] path`` as the existing file means it."""
+    key, default, _, _ = QUEUE_KEYS[role]
+    own = config.get("messaging", key)
+    if own:
+        return own
+    path = config.get("messaging", "path")
+    if not path:
+        return default
+    if role == "sender":
+        return path
+    if os.path.isdir(os.path.join(path, "temporary")):
+        # A directory queue itself (dirq makes temporary/ in each), as apeltools' own receiver.cfg
+        # had it: refuse to file into a queue below it, where apel-load would never look.
+        raise ConfigError(f"[messaging] path {path} is a queue, but apel-receive reads path as the spool "
+                          f"directory holding incoming/ and reject/ (as the existing receiver.cfg does); "
+                          f"name the incoming queue with incoming_path instead")
+    return os.path.join(path, "incoming")
 
 
 def _sibling(path: str, default: str) -> str:
