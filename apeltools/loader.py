@@ -20,7 +20,6 @@ from dirq.Exceptions import QueueError as DirqError
 from apeltools.errors import DataRejected, MessageError, RecordError, TransientDatabaseError
 from apeltools.messaging import queues
 from apeltools.progress import Progress
-from apeltools.records import text
 from apeltools.records.message import describe_errors, parse_message, reject_body
 from apeltools.records.text import split_stream
 from apeltools.records.types import now as current_time
@@ -117,8 +116,7 @@ class Loader:
             log.warning("rejected message %s from %s: %s", message.label, message.publisher, error)
             return
         if parsed.errors:
-            body = reject_body(parsed) or message.body
-            self._reject(message, body, describe_errors(parsed, limit=1000))
+            self._reject(message, reject_body(parsed), describe_errors(parsed, limit=1000))
         if self.accepted is not None:
             self._save_accepted(message)
         self.tally.messages += 1
@@ -134,14 +132,7 @@ class Loader:
     def _refuse_other_sites(self, message, parsed):
         """Move the records the signer may not publish (their Site) to the message's rejected ones."""
         refused = self.site_check(message.signer, parsed.records)
-        if not refused:
-            return
-        out = {id(record) for record, _ in refused}
-        parsed.records = [record for record in parsed.records if id(record) not in out]
-        fmt = text.format_for_header(parsed.format) if parsed.format.startswith("APEL-") else None
-        for record, reason in refused:
-            parsed.errors.append(RecordError(reason, field="Site"))
-            parsed.rejected.append(text.write_record(fmt, record) if fmt else "")
+        parsed.refuse([(record, RecordError(reason, field="Site")) for record, reason in refused])
 
     def _retrying(self, action, message):
         return self.backoff.call(action, TransientDatabaseError, f"loading {message.label}")

@@ -16,6 +16,7 @@ from apeltools import sample
 from apeltools.cli.load import main as apel_load
 from apeltools.messaging import queues
 from apeltools.records import text
+from apeltools.records.message import parse_message
 from apeltools.records.fields import month_bounds
 from apeltools.records.types import CLOUD
 from tests.conftest import queue_elements
@@ -225,6 +226,63 @@ def test_a_bad_record_is_rejected_with_its_reason_and_the_others_load(db, reject
     # The reject holds the bad record only, as a message that can be mended and loaded again.
     assert element["body"].startswith("APEL-individual-job-message: v0.3\n")
     assert element["body"].count("%%") == 1 and f"LocalJobId: {bad.LocalJobId}" in element["body"] or case == "missing mandatory field"
+
+
+def _good_and_bad(fmt):
+    """A message of ``fmt`` with two good records and one bad one between them, and the bad one's id."""
+    from apeltools.records import accelerator, car, star
+    from apeltools.records.types import ACCELERATOR, STORAGE
+
+    if fmt == "text":
+        body = job_message(jobs(3))
+        return body.replace(f"LocalJobId: {jobs(3)[1].LocalJobId}\n", "LocalJobId: bad-1\nColour: blue\n"), "bad-1"
+    if fmt == "CAR":
+        body = car.write(jobs(3))
+        start = body.index("<urf:UsageRecord>", body.index("<urf:UsageRecord>") + 1)
+        end = body.index("</urf:UsageRecord>", start)
+        record = body[start:end]
+        broken = record.replace(f">{jobs(3)[1].LocalJobId}<", ">bad-1<").replace("<urf:WallDuration>PT", "<urf:WallDuration>P1MT")
+        return body[:start] + broken + body[end:], "bad-1"
+    start, end = month_bounds(YEAR, MONTH)
+    if fmt == "StAR":
+        records = [STORAGE.make(RecordId=f"rec-{n}", CreateTime=end - 10, StorageSystem="se.example.org",
+                                StartTime=start, EndTime=end - 10, ResourceCapacityUsed=10**12) for n in range(3)]
+        return star.write(records).replace(">1000000000000<", ">1 TB<", 2).replace(">1 TB<", ">1000000000000<", 1), "rec-1"
+    records = [ACCELERATOR.make(MeasurementMonth=MONTH, MeasurementYear=YEAR, AssociatedRecordType="job",
+                                AssociatedRecord=f"job-{n}", SiteName="DEMO-A", Count=2.0, AvailableDuration=3600,
+                                Type="GPU", Model="A100") for n in range(3)]
+    return accelerator.write(records).replace('"job-1",\n', '"bad-1",\n  "Colour": "green",\n'), "bad-1"
+
+
+@pytest.mark.parametrize("fmt", ["text", "CAR", "StAR", "JSON"])
+def test_the_reject_of_any_format_holds_only_the_bad_records(db, rejects, fmt):
+    """The good records load; the reject element's body is a message of the same format (text
+    header, XML root, JSON envelope) holding only the bad record, which loads once mended."""
+    body, bad = _good_and_bad(fmt)
+    tally = load(db, body, rejects=rejects)
+    assert (tally.records, tally.rejected_records) == (2, 1)
+    [element] = queue_elements(rejects)
+    kept = element["body"]
+    assert bad in kept and kept[:1] == body[:1] and len(kept) < len(body) / 2
+    again = parse_message(kept)
+    assert (again.format, len(again.records), len(again.errors)) == (parse_message(body).format, 0, 1)
+
+
+@pytest.mark.parametrize("fmt", ["text", "CAR", "StAR", "JSON"])
+def test_a_record_refused_for_its_site_is_rejected_as_it_came(db, rejects, fmt):
+    """apel-load --check-site enforce: a refused record goes to the reject message like a bad one
+    (it was written empty for XML and JSON)."""
+    body, bad = _good_and_bad(fmt)
+    good_body = (body.replace(bad, "mended").replace("Colour: blue\n", "").replace('  "Colour": "green",\n', "")
+                 .replace("<urf:WallDuration>P1MT", "<urf:WallDuration>PT").replace(">1 TB<", ">1000000000000<"))
+    assert not parse_message(good_body).errors
+    loader = loading.Loader(db, rejects=rejects, site_check=lambda signer, records: [(records[0], "not yours")])
+    tally = loader.run([(loading.Message(body=good_body, signer=SIGNER, empaid="m0"), lambda done: None)])
+    assert (tally.records, tally.rejected_records) == (2, 1)
+    [element] = queue_elements(rejects)
+    assert "not yours" in element["error"]
+    again = parse_message(element["body"])
+    assert again.records == parse_message(good_body).records[:1] and again.errors == []
 
 
 def test_month_13_in_a_summary_is_rejected(db, rejects):

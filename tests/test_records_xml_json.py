@@ -14,7 +14,7 @@ from apeltools.errors import MessageError
 from apeltools.records import accelerator, car, star
 from apeltools.records.car import parse_duration
 from apeltools.records.fields import parse_time
-from apeltools.records.message import parse_message
+from apeltools.records.message import parse_message, reject_body
 from apeltools.records.types import ACCELERATOR, JOB, STORAGE, values_of
 from apeltools.records.xml import CAR_NAMESPACE
 
@@ -195,14 +195,34 @@ def test_bad_car_records_are_rejected_by_field_while_good_ones_load():
     assert message.errors[0].first_line == "<urf:UsageRecord> recordId=EXAMPLE-SITE/bad-end/1764754200"
 
 
-def test_a_rejected_car_record_keeps_its_own_xml():
-    message = parse(_bad_car_records())
+def test_the_reject_body_of_a_car_message_is_its_root_with_only_the_bad_records():
+    """As for text messages: the bad records only, in the message's own root element (its
+    attributes kept), each record's XML as it came; well-formed, and it loads again once mended."""
+    body = _bad_car_records().replace("<urf:UsageRecords ", '<urf:UsageRecords xsi:schemaLocation="car.xsd" '
+                                      'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" ', 1)
+    message = parse(body)
 
-    raw = message.rejected[0]
-    assert raw.startswith('<urf:UsageRecord xmlns:urf="http://eu-emi.eu/namespaces/2012/11/computerecord">')
-    assert "bad-end" in raw and "bad-wall" not in raw
-    again = parse(raw)  # once mended it can be sent on its own
-    assert [(e.index, e.field) for e in again.errors] == [(0, "EndTime")]
+    rejected = reject_body(message)
+    assert rejected.startswith('<?xml version="1.0" encoding="UTF-8"?>\n<urf:UsageRecords ')
+    assert 'xsi:schemaLocation="car.xsd"' in rejected
+    assert rejected.count("<urf:UsageRecord>") == 4 and "<urf:LocalJobId>123456.batch01<" not in rejected
+    assert "<urf:EndTime>2025-12-03T07:00:00Z</urf:EndTime>" in rejected
+    again = parse(rejected)
+    assert again.records == []
+    assert [(e.index, e.field) for e in again.errors] == [
+        (0, "EndTime"), (1, "WallDuration"), (2, "LocalJobId"), (3, "MemoryReal")]
+    mended = parse(rejected.replace("<urf:EndTime>2025-12-03T07:00:00Z", "<urf:EndTime>2025-12-03T09:30:00Z"))
+    assert [r.LocalJobId for r in mended.records] == ["bad-end"]
+
+
+def test_the_reject_body_of_a_lone_bad_car_record_is_that_record():
+    written = car.write(parse(CAR_MESSAGE).records[:1], created=NOW)
+    lone = written[written.index("<urf:UsageRecord>"):written.index("</urf:UsageRecords>")].replace(
+        "<urf:UsageRecord>", f'<urf:UsageRecord xmlns:urf="{CAR_NAMESPACE}">', 1).replace("PT3600S", "P1M")
+
+    rejected = reject_body(parse(lone))
+    assert rejected.count("<urf:UsageRecord ") == 1 and "UsageRecords" not in rejected
+    assert [(e.index, e.field) for e in parse(rejected).errors] == [(0, "WallDuration")]
 
 
 def test_an_unknown_element_inside_the_container_is_a_rejected_record():
@@ -306,7 +326,11 @@ def test_a_star_message_becomes_storage_records_and_a_bad_one_is_rejected():
     (error,) = message.errors
     assert (error.index, error.field) == (2, "ResourceCapacityUsed")
     assert error.first_line == "<sr:StorageUsageRecord> recordId=se01.example.org/sr/broken"
-    assert "se01.example.org/sr/broken" in message.rejected[0]
+    rejected = reject_body(message)
+    assert rejected.count("<sr:StorageUsageRecord>") == 1 and "se01.example.org/sr/broken" in rejected
+    assert rejected.split("\n")[1].startswith("<sr:StorageUsageRecords xmlns:sr=")
+    again = parse(rejected)
+    assert again.records == [] and [(e.index, e.field) for e in again.errors] == [(0, "ResourceCapacityUsed")]
 
 
 def test_star_round_trip():
@@ -456,8 +480,14 @@ def test_bad_accelerator_records_are_rejected_while_good_ones_load():
     ]
     assert "must be a JSON object" in message.errors[1].reason
     assert message.errors[1].first_line == '"not a record"'
-    assert json.loads(message.rejected[0]) == gpu_record(Type="TPU")
     assert len(message.errors[0].first_line) == 80
+    # The reject body: the same envelope with only the bad UsageRecords, as they came.
+    rejected = reject_body(message)
+    assert json.loads(rejected) == json.loads(accelerator_message(*[
+        gpu_record(Type="TPU"), "not a record", gpu_record(Count=-1), gpu_record(AvailableDuration="1h"),
+        gpu_record(Colour="green"), gpu_record(MeasurementMonth=2, MeasurementYear=2026)]))
+    again = parse(rejected)
+    assert again.records == [] and [e.field for e in again.errors] == [e.field for e in message.errors]
 
 
 def test_more_than_1000_accelerator_records_are_refused():

@@ -16,7 +16,6 @@ from apeltools.records.types import ACCELERATOR, values_of
 
 MESSAGE_TYPE = "APEL-accelerator-message"
 VERSION = "0.1"
-# Not starting with "APEL-": message.reject_body treats such formats as the text grammar.
 FORMAT = f"JSON {MESSAGE_TYPE} v{VERSION}"
 MAX_RECORDS = 1000
 
@@ -65,16 +64,20 @@ def parse(body, now):
     unknown Type or Version, no records or more than 1000); a bad record is
     rejected on its own while the others load.
     """
-    message = ParsedMessage(FORMAT, ACCELERATOR)
+    message = ParsedMessage(FORMAT, ACCELERATOR, _envelope)
     for index, item in enumerate(_records_of(_load(body))):
-        raw = json.dumps(item)
         try:
             if not isinstance(item, dict):
                 raise RecordError(f"a record must be a JSON object, not {type(item).__name__}")
-            message.records.append(build_typed(ACCELERATOR, item, now))
+            message.accept(build_typed(ACCELERATOR, item, now), item)
         except RecordError as error:
-            message.reject(error, index, raw[:80], raw)
+            message.reject(error, index, json.dumps(item)[:80], item)
     return message
+
+
+def _envelope(items):
+    """The text of a message of these UsageRecords (parsed JSON values, written back as they came)."""
+    return json.dumps({"Type": MESSAGE_TYPE, "Version": VERSION, "UsageRecords": items}, indent=1) + "\n"
 
 
 def write(records):
@@ -82,7 +85,4 @@ def write(records):
     records = list(records)
     if not 1 <= len(records) <= MAX_RECORDS:
         raise MessageError(f"A message holds 1 to {MAX_RECORDS} records, not {len(records)}.")
-    return json.dumps(
-        {"Type": MESSAGE_TYPE, "Version": VERSION, "UsageRecords": [values_of(r) for r in records]},
-        indent=1,
-    ) + "\n"
+    return _envelope([values_of(r) for r in records])

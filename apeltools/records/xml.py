@@ -13,6 +13,7 @@ record's namespace first (``urf:type``), then unqualified (``type``).
 """
 
 import xml.etree.ElementTree as ElementTree
+from functools import partial
 
 import defusedxml
 import defusedxml.ElementTree as SafeElementTree
@@ -26,7 +27,7 @@ STAR_NAMESPACE = "http://eu-emi.eu/namespaces/2011/02/storagerecord"
 AUR_NAMESPACE = "http://eu-emi.eu/namespaces/2012/11/aggregatedcomputerecord"
 
 PREFIXES = {CAR_NAMESPACE: "urf", STAR_NAMESPACE: "sr"}
-# So that a rejected record's own XML text keeps the customary prefixes rather than ns0.
+# So that written XML (rejected records too) keeps the customary prefixes rather than ns0.
 for _namespace, _prefix in PREFIXES.items():
     ElementTree.register_namespace(_prefix, _namespace)
 
@@ -87,11 +88,6 @@ def copy_texts(element, names, raw):
             raw[name] = text_of(child)
 
 
-def record_text(element):
-    """A record element's own XML text, with its namespace declarations, for the reject queue."""
-    return ElementTree.tostring(element, encoding="unicode")
-
-
 def parse_records(root, codec, now):
     """A ParsedMessage from a root that is one record or a container of records.
 
@@ -106,15 +102,27 @@ def parse_records(root, codec, now):
         elements = [root]
     else:
         raise MessageError(f"Message type {root.tag} not recognised.")
-    message = ParsedMessage(codec.FORMAT, codec.RTYPE)
+    message = ParsedMessage(codec.FORMAT, codec.RTYPE, partial(_wrap, root, name == codec.CONTAINER))
     for index, element in enumerate(elements):
         try:
             if element.tag != f"{{{codec.NAMESPACE}}}{codec.RECORD}":
                 raise RecordError(f"unexpected element {element.tag} in {codec.CONTAINER}")
-            message.records.append(build(codec.RTYPE, codec.raw_fields(element), now))
+            message.accept(build(codec.RTYPE, codec.raw_fields(element), now), element)
         except RecordError as error:
-            message.reject(error, index, codec.label(element), record_text(element))
+            message.reject(error, index, codec.label(element), element)
     return message
+
+
+def _wrap(root, contained, elements):
+    """An XML document of the record ``elements`` in a copy of ``root`` (its tag and attributes);
+    a message whose root was a record on its own is that record."""
+    if contained:
+        container = ElementTree.Element(root.tag, root.attrib)
+        container.text = root.text
+        container.extend(elements)
+    else:
+        [container] = elements
+    return _as_text(container)
 
 
 def record_label(element, namespace):
@@ -136,6 +144,10 @@ def element_in(parent, namespace, name, text=None, **attributes):
 def document(root):
     """The text of a whole XML document, indented, with an XML declaration."""
     ElementTree.indent(root)
+    return _as_text(root)
+
+
+def _as_text(root):
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(root, encoding="unicode") + "\n"
 
 
