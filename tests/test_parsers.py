@@ -230,11 +230,13 @@ def test_pbs_other_record_types_and_jobs_that_never_ran_are_ignored():
     parser = PBSParser()
     assert parser.parse("04/15/2024 10:00:00;Q;4242.torque.example.org;queue=long") is None
     assert parser.parse("04/15/2024 10:00:00;S;4242.torque.example.org;user=a start=1713176200") is None
-    assert parser.parse("04/15/2024 10:00:00;E;4244.torque;user=a queue=long end=1713179800") is None
+    assert parser.parse("04/15/2024 10:00:00;E;4244.torque;user=a start=0 end=1713179800") is None
 
 
 @pytest.mark.parametrize("line, reason", [
     ("04/15/2024 11:16:40;E;4242.torque", "expected 'date;type;job id;attributes'"),
+    # A failed line for the deployed parser too (it was ignored, and so not counted).
+    ("04/15/2024 10:00:00;E;4244.torque;user=a queue=long end=1713179800", "no start time"),
     ("04/15/2024 11:16:40;E;4242.t;start=1713176200 resources_used.cput=1", "no end time"),
     ("04/15/2024 11:16:40;E;4242.t;start=yesterday end=1713179800", "start or end"),
     ("04/15/2024 11:16:40;E;4242.t;start=1713176200 end=1713179800 resources_used.cput=1h", "cput"),
@@ -268,7 +270,9 @@ def test_sge_accounting_line():
 
 def test_univa_millisecond_timestamps():
     record = SGEParser().parse(sge_line(start="1713176200123", end="1713179800999", wallclock="3600.876"))
-    assert (record.StartTime, record.EndTime, record.WallDuration) == (START, END, 3601)
+    # Rounded like the deployed parser: EndTime is in a job's natural key, so a second off is a
+    # second record of the same job in the repository when a site switches.
+    assert (record.StartTime, record.EndTime, record.WallDuration) == (START, END + 1, 3601)
 
 
 def test_sge_comments_and_jobs_that_never_ran_are_ignored():
@@ -320,10 +324,26 @@ def test_lsf_9_without_asked_hosts_and_unknown_cpu_and_memory():
     assert (record.Processors, record.NodeCount, record.CpuDuration, record.MemoryReal) == (1, 1, 100, None)
 
 
+def test_lsf_9_and_10_items_glued_to_a_string():
+    # LSF 9 and 10 write some items with no blank before or after a string: 60.00"job name" and
+    # 0"" are two items each, as the deployed parser reads them, with the same values.
+    line = lsf_line("9.1", [], ["hostC"])
+    glued = line.replace(' 60.00 "say', ' 60.00"say').replace(' 0 "" 0 ""', ' 0"" 0""')
+    assert glued.endswith('0"" 0""') and '60.00"say' in glued
+    assert LSFParser().parse(glued) == LSFParser().parse(line) == BatchRecord(
+        BatchSystem="LSF", LocalJobId="4242", LrmsId="4242", LocalUserId="alice", LocalGroup=None,
+        Queue="normal", MachineName=None, WallDuration=3600, CpuDuration=121, Processors=1, NodeCount=1,
+        StartTime=START, EndTime=END, MemoryReal=2048000, MemoryVirtual=4096000,
+    )
+
+
 def test_lsf_quoted_strings_with_escaped_quotes():
     from apeltools.parsers.lsf import items
 
     assert items('"JOB_FINISH" "10.1" 5 "say ""hi"" now" "" 7') == ["JOB_FINISH", "10.1", "5", 'say "hi" now', "", "7"]
+    assert items('1"a"-1""""2') == ["1", "a", "-1", '"', "2"]
+    with pytest.raises(ParseError, match="unbalanced"):
+        items('"JOB_FINISH" 5 "never closed')
 
 
 def test_lsf_other_events_and_unstarted_jobs_are_ignored():
@@ -352,14 +372,25 @@ def test_htcondor_history_line():
     assert HTCondorParser().parse(CONDOR) == BatchRecord(
         BatchSystem="HTCONDOR", LocalJobId="schedd.example.org#1234.0#1713170000", LrmsId="1234.0",
         LocalUserId="atlas001", LocalGroup=None, Queue=None, MachineName="schedd.example.org",
-        WallDuration=3600, CpuDuration=3101, Processors=8, NodeCount=1, StartTime=START, EndTime=END,
+        WallDuration=3600, CpuDuration=3101, Processors=8, NodeCount=None, StartTime=START, EndTime=END,
         MemoryReal=524288, MemoryVirtual=1048576,
     )
+
+
+@pytest.mark.parametrize("plain_id", ["1234.0", "1234"])
+def test_htcondor_global_job_id_that_is_a_plain_number(plain_id):
+    # The deployed parser takes it as the job's id (and its log's id for the join).
+    record = HTCondorParser().parse(CONDOR.replace("schedd.example.org#1234.0#1713170000", plain_id))
+    assert (record.LocalJobId, record.LrmsId, record.MachineName) == (plain_id, plain_id, None)
+    assert (record.WallDuration, record.StartTime, record.EndTime) == (3600, START, END)
 
 
 def test_htcondor_ce_scaling_factor_and_trailing_empty_field():
     scaled = HTCondorParser().parse(CONDOR + "|1.25|")
     assert (scaled.WallDuration, scaled.CpuDuration) == (4500, 3876)
+    # Scaled seconds are truncated, as the deployed parser stores them (287 × 1.1 = 315.7).
+    truncated = HTCondorParser().parse(CONDOR.replace("|3600|3000.5|100.5|", "|287|3000|100|") + "|1.1")
+    assert (truncated.WallDuration, truncated.CpuDuration) == (315, 3410)
     plain = HTCondorParser().parse(CONDOR + "|")
     assert (plain.WallDuration, plain.CpuDuration) == (3600, 3101)
     undefined = HTCondorParser().parse(CONDOR.replace("|524288|", "|undefined|") + "|undefined")
@@ -372,13 +403,36 @@ def test_htcondor_job_that_never_started_is_ignored():
 
 @pytest.mark.parametrize("line, reason", [
     (CONDOR.rsplit("|", 1)[0], "expected 10 or 11"),
-    (CONDOR.replace("schedd.example.org#1234.0#1713170000", "1234.0"), "GlobalJobId"),
+    (CONDOR.replace("schedd.example.org#1234.0#1713170000", "schedd.example.org"), "GlobalJobId"),
+    (CONDOR.replace("schedd.example.org#1234.0#1713170000", "1234.x"), "GlobalJobId"),
     (CONDOR.replace("|3600|", "|an hour|"), "RemoteWallClockTime is not a number"),
     (CONDOR + "|-2", "scaling factor is negative"),
 ])
 def test_bad_htcondor_lines(line, reason):
     with pytest.raises(ParseError, match=reason):
         HTCondorParser().parse(line)
+
+
+# -- every batch system --------------------------------------------------
+
+ENDS_BEFORE_IT_STARTS = [  # each ends 100 s before it starts
+    (SlurmParser, SLURM_JOB.replace("2024-07-01T11:00:00", "2024-07-01T09:58:20")),
+    (PBSParser, PBS_CLASSIC.replace("end=1713179800", "end=1713176100")),
+    (SGEParser, sge_line(end="1713176100")),
+    (LSFParser, lsf_line("10.1", [], ["hostA"], start="1713179900")),
+    (HTCondorParser, CONDOR.replace("|1713179800|", "|1713176100|")),
+]
+
+
+@pytest.mark.parametrize("parser_class, line", ENDS_BEFORE_IT_STARTS,
+                         ids=[parser.name for parser, _ in ENDS_BEFORE_IT_STARTS])
+def test_a_job_that_ends_before_it_starts_is_a_bad_line_with_its_number(tmp_path, parser_class, line):
+    # No job record can be made of it: passed on, it would wait in apel-join for ever.
+    path = tmp_path / "log"
+    path.write_text("\n\n" + line + "\n")
+    report = parse_file(str(path), parser_class(timezone=ZoneInfo("UTC")), Collect())
+    assert (report.failed, report.records) == (1, 0)
+    assert report.error_lines() == [f"{path}:3: the job ends before it starts (1 line)"]
 
 
 # -- registry and plugins ------------------------------------------------
@@ -469,6 +523,34 @@ def test_stdin(tmp_path):
     result = CliRunner().invoke(apel_parse, ["htcondor", "--stdout", "-"], input=CONDOR)  # no final newline
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["LrmsId"] == "1234.0"
+
+
+def test_a_number_too_large_for_an_integer_is_a_bad_line(tmp_path):
+    path = tmp_path / "history"
+    path.write_text(CONDOR.replace("|1713176200|", "|1e400|") + "\n" + CONDOR + "\n")
+    output = Collect()
+    report = parse_file(str(path), HTCondorParser(), output)
+    assert (report.failed, report.records) == (1, 1)
+    assert report.error_lines() == [f"{path}:1: unexpected OverflowError (1 line)"]
+
+
+@pytest.mark.parametrize("lrms_server, machine_names", [
+    ("batch.example.org", ["batch.example.org", "batch.example.org"]),
+    (None, ["torque.example.org", "torque.example.org"]),
+])
+def test_lrms_server_is_the_machine_name_of_every_batch_record(tmp_path, lrms_server, machine_names):
+    # As the deployed parser has it: a site that switches keeps its MachineName values.
+    config = tmp_path / "parser.cfg"
+    config.write_text("[site_info]\nsite_name = TEST\n" + (f"lrms_server = {lrms_server}\n" if lrms_server else ""))
+    log = tmp_path / "20240415"
+    log.write_text(PBS_CLASSIC + "\n" + PBS_TORQUE_51 + "\n")
+    blah_log = tmp_path / "blahp.log"
+    blah_log.write_text(BLAH + "\n")
+    result = CliRunner().invoke(apel_parse, ["--config", str(config), "pbs", "--stdout", str(log)])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["MachineName"] for line in result.stdout.splitlines()] == machine_names
+    result = CliRunner().invoke(apel_parse, ["--config", str(config), "blah", "--stdout", str(blah_log)])
+    assert "MachineName" not in json.loads(result.stdout)
 
 
 def test_unreadable_file_fails_the_run_after_the_others(tmp_path):

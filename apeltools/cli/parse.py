@@ -56,8 +56,9 @@ def main(ctx, log_type, paths, db_url, to_stdout, timezone):
     the existing parser.cfg does: [blah] and [batch] (enabled, type, dir,
     filename_prefix, subdirs, reparse), and one [parser:NAME] section (same
     keys, or glob = a shell pattern of file names) for each further batch
-    system. [site_info] lrms_server names the batch server of records whose
-    log does not.
+    system. [site_info] lrms_server, when set, is the MachineName of every
+    batch record, as the deployed parser has it; without it, the name the
+    log gives (PBS job id suffix, SGE host, HTCondor schedd), if any.
 
     Each file is remembered in the database by a hash of its first bytes and
     how far it was read: a log that grew is read from where the last run
@@ -96,22 +97,8 @@ def main(ctx, log_type, paths, db_url, to_stdout, timezone):
     _report(reports, time.monotonic() - started)
 
 
-class _NamedMachine:
-    """An output that gives records without a MachineName the configured batch server's name."""
-
-    def __init__(self, output, name):
-        self.output = output
-        self.name = name
-
-    def write(self, records, then=None):
-        for record in records:
-            if getattr(record, "MachineName", self.name) is None:
-                record.MachineName = self.name
-        self.output.write(records, then)
-
-
 def _output(output, source):
-    return _NamedMachine(output, source.machine_name) if source.machine_name else output
+    return files.BatchServerOutput(output, source.machine_name) if source.machine_name else output
 
 
 def _parse(paths, source, output, memory, timezone):

@@ -43,6 +43,13 @@ class Parser:
         return ()
 
 
+def check_order(start, end):
+    """Refuse a job that ends before it starts: no job record can be made of it (the deployed
+    parsers refuse such a line too), and passed on it would wait in the join for ever."""
+    if end < start:
+        raise ParseError("the job ends before it starts")
+
+
 def duration(text):
     """Seconds of ``[D-]HH:MM:SS``, ``[[D:]HH:]MM:SS``, ``MM:SS.sss`` or plain seconds."""
     days = 0

@@ -11,25 +11,27 @@ resident and 55+offset maximum swap memory (KB, -1 when unknown).
 
 import re
 
-from apeltools.parsers.base import ParseError, Parser
+from apeltools.parsers.base import ParseError, Parser, check_order
 from apeltools.records.site import BatchRecord
 
-ITEM = re.compile(r'"((?:[^"]|"")*)"|(\S+)')
+# A quoted string, or a run of anything but blanks and quotes: LSF 9 and 10 write some
+# items with no blank between them, e.g. 0"" (the number 0, then an empty string).
+ITEM = re.compile(r'"((?:[^"]|"")*)"|([^\s"]+)')
 MIN_ITEMS = 56  # with no hosts
 
 
 def items(line):
     """The items of an lsb.acct line: strings unquoted, numbers as their text."""
     found = []
+    end = 0
     for match in ITEM.finditer(line):
+        if '"' in line[end:match.start()]:
+            raise ParseError("unbalanced double quote")
+        end = match.end()
         quoted = match.group(1)
-        if quoted is None:
-            word = match.group(2)
-            if '"' in word:
-                raise ParseError("unbalanced double quote")
-            found.append(word)
-        else:
-            found.append(quoted.replace('""', '"'))
+        found.append(match.group(2) if quoted is None else quoted.replace('""', '"'))
+    if '"' in line[end:]:
+        raise ParseError("unbalanced double quote")
     return found
 
 
@@ -74,8 +76,7 @@ class LSFParser(Parser):
             raise ParseError("a time, CPU or memory item is not a number") from None
         if start <= 0:
             return None  # never started
-        if end < start:
-            raise ParseError("event time is before the start time")
+        check_order(start, end)
         job_id = values[3]
         if not job_id.isdigit():
             raise ParseError("job id is not a number")

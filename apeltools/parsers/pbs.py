@@ -1,6 +1,7 @@
 """PBS / Torque accounting: ``MM/DD/YYYY HH:MM:SS;<type>;<job id>;key=value key=value ...``.
 
-Only ``E`` (job end) records are jobs. ``start``/``end`` are epoch seconds;
+Only ``E`` (job end) records are jobs; one without ``start`` or ``end`` is a bad
+line, one with ``start=0`` never ran. ``start``/``end`` are epoch seconds;
 ``resources_used.walltime``/``cput`` are ``[[D:]HH:]MM:SS`` or, on Torque 5.1
 and later, plain seconds; memory is ``<n>kb``. ``exec_host`` lists one
 ``host/slot`` per slot (``node1/0+node1/1+node2/0``), or ranges of slots on
@@ -8,7 +9,7 @@ Torque 5.1 and later (``node1/0-3,5+node2/0``): NodeCount is the number of
 distinct hosts, Processors the number of slots.
 """
 
-from apeltools.parsers.base import ParseError, Parser, duration, epoch, memory_kb
+from apeltools.parsers.base import ParseError, Parser, check_order, duration, epoch, memory_kb
 from apeltools.records.site import BatchRecord
 
 
@@ -29,7 +30,9 @@ class PBSParser(Parser):
         if not job_id:
             raise ParseError("empty job id")
         attrs = _attributes(text)
-        if not attrs.get("start") or attrs.get("start") == "0":
+        if not attrs.get("start"):
+            raise ParseError("no start time")  # a failed line for the deployed parser too
+        if attrs["start"] == "0":
             return None  # deleted before it ran
         try:
             start, end = epoch(attrs["start"]), epoch(attrs["end"])
@@ -37,9 +40,10 @@ class PBSParser(Parser):
             raise ParseError("no end time") from None
         except ValueError:
             raise ParseError("start or end is not epoch seconds") from None
+        check_order(start, end)
         try:
             wall = duration(attrs["resources_used.walltime"]) if "resources_used.walltime" in attrs \
-                else max(end - start, 0)
+                else end - start
             cpu = duration(attrs.get("resources_used.cput", "0"))
         except ValueError:
             raise ParseError("walltime or cput is not a duration") from None

@@ -4,11 +4,13 @@ Fields (0-based): 0 queue, 1 host, 2 group, 3 owner, 5 job number, 9 start
 and 10 end time (epoch seconds, or milliseconds on Univa 8.2 and later),
 13 ru_wallclock, 16 ru_maxrss (KB), 34 slots, 36 cpu (s), 42 maxvmem
 (bytes). Field 37 (``mem``) is an integral in GB-seconds, not a size, so it is
-not used as memory. ``#`` lines are comments; a start time of 0 is a job that
-never ran.
+not used as memory (the deployed parser stores it times 1024², and maxvmem in
+bytes, as KB). The file does not say on how many nodes a job ran: NodeCount is
+unknown (None; the deployed parser's 0, and summarised as 0 like it). ``#``
+lines are comments; a start time of 0 is a job that never ran.
 """
 
-from apeltools.parsers.base import ParseError, Parser
+from apeltools.parsers.base import ParseError, Parser, check_order
 from apeltools.records.site import BatchRecord
 
 MIN_FIELDS = 43
@@ -16,10 +18,11 @@ MILLISECONDS = 10 ** 11  # an epoch this large is in milliseconds (seconds would
 
 
 def _time(text):
-    value = int(float(text))
+    value = float(text)
     if value < 0:
         raise ValueError(text)
-    return value // 1000 if value >= MILLISECONDS else value
+    # Rounded, as the deployed parser does: EndTime is part of a job's natural key.
+    return int(round(value / 1000 if value >= MILLISECONDS else value))
 
 
 def _number(text):
@@ -42,10 +45,11 @@ class SGEParser(Parser):
             raise ParseError(f"expected at least {MIN_FIELDS} ':'-separated fields, found {len(cells)}")
         try:
             start, end = _time(cells[9]), _time(cells[10])
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ParseError("start or end time is not a number") from None
         if start == 0:
             return None
+        check_order(start, end)
         job_id = cells[5]
         if not job_id.isdigit():
             raise ParseError("job number is not a number")
@@ -55,7 +59,7 @@ class SGEParser(Parser):
             slots = int(cells[34])
             max_rss = int(round(_number(cells[16])))
             max_vmem = _number(cells[42])
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ParseError("ru_wallclock, slots, cpu, ru_maxrss or maxvmem is not a number") from None
         return BatchRecord(
             BatchSystem=self.batch_system,

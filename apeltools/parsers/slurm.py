@@ -7,7 +7,9 @@ memory maxima become the job's) instead of being jobs of their own. Start and
 End are local wall-clock times, converted to UTC.
 """
 
-from apeltools.parsers.base import FOLDED, ParseError, Parser, duration, local_epoch, memory_kb
+from apeltools.parsers.base import (
+    FOLDED, ParseError, Parser, check_order, duration, local_epoch, memory_kb,
+)
 from apeltools.records.site import BatchRecord
 
 FIELDS = 15
@@ -63,6 +65,7 @@ class SlurmParser(Parser):
             end_time = local_epoch(end, self.timezone)
         except ValueError:
             raise ParseError("Start or End is not YYYY-MM-DDTHH:MM:SS") from None
+        check_order(start_time, end_time)
         try:
             wall = duration(elapsed)
         except ValueError:

@@ -12,8 +12,8 @@ regular expression ``filename_pattern``, or matches the shell pattern ``glob``
 (all files when none is set), in ``dir`` and, with ``subdirs = true``, below it.
 ``reparse = true`` reads every file again from its start (records replace
 themselves by their keys). ``parallel`` is accepted and ignored: cores and
-nodes are always recorded. ``[site_info] lrms_server`` names the batch server
-for records whose log does not (``MachineName``).
+nodes are always recorded. ``[site_info] lrms_server``, when set, is the
+``MachineName`` of every batch record, as with the deployed parser.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class LogSource:
     subdirs: bool = False
     reparse: bool = False
     timezone: str | None = None
-    machine_name: str | None = None
+    machine_name: str | None = None  # [site_info] lrms_server: every batch record's MachineName
 
     def matches(self, name):
         if self.prefix and not name.startswith(self.prefix):
