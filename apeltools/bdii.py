@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 
 GLUE1_BASE = "o=grid"
-GLUE2_BASE = "GLUE2GroupID=grid,o=glue"
+GLUE2_SUFFIX = "o=glue"
+GLUE2_BASE = f"GLUE2GroupID=grid,{GLUE2_SUFFIX}"  # a top-level BDII's; a site BDII has no group level
 LDAP_TIMEOUT = 30
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from apeltools import bdii
-from apeltools.bdii import GLUE1_BASE, GLUE2_BASE
+from apeltools.bdii import GLUE1_BASE, GLUE2_BASE, GLUE2_SUFFIX
 from apeltools.db import site
 from apeltools.errors import ApelError, ConfigError
 from apeltools.records.benchmark import BENCHMARK_TYPES, canonical_type
@@ -204,18 +204,44 @@ def _service_hosts(connection, service_dn):
     return sorted(hosts)
 
 
-def discover(bdii_url, site_name=None):
-    """Benchmarks published in a BDII (GLUE 2 and GLUE 1.3), optionally only those of one site."""
-    glue1_base, glue2_base = GLUE1_BASE, GLUE2_BASE
-    if site_name:
-        glue1_base = f"Mds-Vo-name={site_name},Mds-Vo-name=local,{GLUE1_BASE}"
-        glue2_base = f"GLUE2DomainID={site_name},{GLUE2_BASE}"
+def search_bases(site_name: str | None) -> tuple[list[str], list[str]]:
+    """The GLUE 1.3 and GLUE 2 search bases of a site in a BDII, in either layout.
+
+    A top-level BDII holds a site under ``Mds-Vo-name=<site>,Mds-Vo-name=local,o=grid``
+    and ``GLUE2DomainID=<site>,GLUE2GroupID=grid,o=glue``; a site BDII holds it
+    right under the suffixes, ``Mds-Vo-name=<site>,o=grid`` and
+    ``GLUE2DomainID=<site>,o=glue``. A base that is absent yields nothing, so
+    both are searched. Without a site, everything under the suffixes.
+    """
+    if not site_name:
+        return [GLUE1_BASE], [GLUE2_SUFFIX]
+    from ldap3.utils.dn import escape_rdn
+
+    site_rdn = escape_rdn(site_name)
+    return ([f"Mds-Vo-name={site_rdn},Mds-Vo-name=local,{GLUE1_BASE}", f"Mds-Vo-name={site_rdn},{GLUE1_BASE}"],
+            [f"GLUE2DomainID={site_rdn},{GLUE2_BASE}", f"GLUE2DomainID={site_rdn},{GLUE2_SUFFIX}"])
+
+
+def discover(bdii_url: str, site_name: str | None = None) -> list[Benchmark]:
+    """Benchmarks published in a top-level or a site BDII (GLUE 2 and GLUE 1.3), optionally of one site.
+
+    Logs a warning when the BDII publishes no benchmark of a CE at all: the
+    jobs of CEs without a configured benchmark then stay unjoined.
+    """
+    glue1_bases, glue2_bases = search_bases(site_name)
     connection = bdii.connect(bdii_url, SpecError)
     try:
-        found = _glue2(connection, glue2_base) + _glue1(connection, glue1_base)
+        found = [benchmark for base in glue2_bases for benchmark in _glue2(connection, base)]
+        found += [benchmark for base in glue1_bases for benchmark in _glue1(connection, base)]
     finally:
         connection.unbind()
-    log.info("BDII %s: benchmarks of %d CEs", bdii_url, len(found))
+    found = list(dict.fromkeys(found))
+    if not found:
+        log.warning("BDII %s publishes no CE benchmark%s (searched %s): jobs of CEs without a "
+                    "[spec_updater] manual_spec benchmark stay unjoined", bdii_url,
+                    f" of site {site_name}" if site_name else "", ", ".join(glue2_bases + glue1_bases))
+    else:
+        log.info("BDII %s: benchmarks of %d CEs", bdii_url, len(found))
     return found
 
 

@@ -76,19 +76,32 @@ def test_ce_host():
 
 # -- BDII (real slapd) -----------------------------------------------------
 
-def site_ldif(name):
-    """A site BDII's benchmark entries: GLUE 1.3 CEs (capability, subcluster) and a GLUE 2 CE."""
-    glue1 = f"Mds-Vo-name={name},Mds-Vo-name=local,o=grid"
-    glue2 = f"GLUE2DomainID={name},GLUE2GroupID=grid,o=glue"
-    domain = f"{name.lower()}.example.org"
-    ce_a, ce_b = f"cea.{domain}", f"ceb.{domain}"
-    service = f"GLUE2ServiceID={name}_ce,{glue2}"
-    manager = f"GLUE2ManagerID={name}_ce_manager,{service}"
-    return f"""\
+LAYOUTS = {
+    # A top-level BDII holds every site below Mds-Vo-name=local and GLUE2GroupID=grid.
+    "top-level": ("Mds-Vo-name={},Mds-Vo-name=local,o=grid", "GLUE2DomainID={},GLUE2GroupID=grid,o=glue", """\
 dn: Mds-Vo-name=local,o=grid
 objectClass: MDS
 Mds-Vo-name: local
 
+dn: GLUE2GroupID=grid,o=glue
+objectClass: GLUE2Group
+GLUE2GroupID: grid
+
+"""),
+    # A site BDII holds its site right below the suffixes.
+    "site": ("Mds-Vo-name={},o=grid", "GLUE2DomainID={},o=glue", ""),
+}
+
+
+def site_ldif(name, layout="top-level"):
+    """A site's benchmark entries: GLUE 1.3 CEs (capability, subcluster) and a GLUE 2 CE."""
+    glue1_base, glue2_base, parents = LAYOUTS[layout]
+    glue1, glue2 = glue1_base.format(name), glue2_base.format(name)
+    domain = f"{name.lower()}.example.org"
+    ce_a, ce_b = f"cea.{domain}", f"ceb.{domain}"
+    service = f"GLUE2ServiceID={name}_ce,{glue2}"
+    manager = f"GLUE2ManagerID={name}_ce_manager,{service}"
+    return parents + f"""\
 dn: {glue1}
 objectClass: MDS
 Mds-Vo-name: {name}
@@ -148,10 +161,6 @@ GlueChunkKey: GlueClusterUniqueID={ce_b}
 GlueSchemaVersionMajor: 1
 GlueSchemaVersionMinor: 3
 
-dn: GLUE2GroupID=grid,o=glue
-objectClass: GLUE2Group
-GLUE2GroupID: grid
-
 dn: {glue2}
 objectClass: GLUE2Domain
 objectClass: GLUE2AdminDomain
@@ -206,31 +215,48 @@ GLUE2BenchmarkComputingManagerForeignKey: {name}_ce_manager
 """
 
 
-@pytest.fixture
-def bdii(slapd_service, tmp_path):
-    """A site of our own in the shared slapd (other tests load other sites)."""
+def load_site(slapd_service, tmp_path, layout="top-level"):
+    """A site of our own in the shared slapd (other tests load other sites); its name."""
     name = "SPEC-" + uuid.uuid4().hex[:8].upper()
     ldif = tmp_path / "site.ldif"
-    ldif.write_text(site_ldif(name))
+    ldif.write_text(site_ldif(name, layout))
     slapd_service.load(ldif)
-    return slapd_service, name
+    return name
 
 
-def test_discovery_of_glue1_and_glue2_benchmarks(bdii):
-    service, name = bdii
+@pytest.fixture
+def bdii(slapd_service, tmp_path):
+    return slapd_service, load_site(slapd_service, tmp_path)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_discovery_of_glue1_and_glue2_benchmarks_in_a_top_level_or_a_site_bdii(slapd_service, tmp_path, layout):
+    name = load_site(slapd_service, tmp_path, layout)
     host = f"{name.lower()}.example.org"
-    assert sorted(discover(service.url, name), key=lambda b: b.ce) == [
+    assert sorted(discover(slapd_service.url, name), key=lambda b: b.ce) == [
         Benchmark(f"cea.{host}:8443/cream-pbs-long", "si2k", 2750.0),  # CPUScalingReferenceSI00
         Benchmark(f"ceb.{host}:8443/cream-slurm-grid", "si2k", 2500.0),  # mean GlueHostBenchmarkSI00
         Benchmark(f"cec.{host}", "HEPscore23", 16.25),  # GLUE 2: preferred type, by endpoint host
     ]
 
 
-def test_the_sample_bdii_ce(slapd_service):
+@pytest.mark.parametrize("site_name, expected", [
+    ("TEST-SITE", {("ce01.example.org:8443/cream-pbs-long", "si2k", 2500.0),  # top-level layout
+                   ("ce01.example.org", "HEPSPEC", 10.0)}),
+    ("OTHER-SITE", {("ce02.example.org:8443/cream-slurm-grid", "si2k", 3000.0),  # site BDII layout
+                    ("ce02.example.org", "HEPSPEC", 12.0)}),
+])
+def test_the_sample_bdii_ces(slapd_service, site_name, expected):
     slapd_service.load_sample()
-    found = {(b.ce, b.type, b.value) for b in discover(slapd_service.url, "TEST-SITE")}
-    assert found == {("ce01.example.org:8443/cream-pbs-long", "si2k", 2500.0),
-                     ("ce01.example.org", "HEPSPEC", 10.0)}
+    assert {(b.ce, b.type, b.value) for b in discover(slapd_service.url, site_name)} == expected
+
+
+def test_a_bdii_without_a_ce_of_the_site_is_a_warning(slapd_service, caplog):
+    slapd_service.load_sample()
+    assert discover(slapd_service.url, "NO-SUCH-SITE") == []
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "publishes no CE benchmark of site NO-SUCH-SITE" in warning.getMessage()
+    assert "Mds-Vo-name=NO-SUCH-SITE,o=grid" in warning.getMessage()
 
 
 def test_a_changed_bdii_value_closes_the_period_and_opens_a_new_one(bdii, db):
@@ -256,3 +282,57 @@ def test_a_changed_bdii_value_closes_the_period_and_opens_a_new_one(bdii, db):
 def test_an_unreachable_bdii_is_a_spec_error():
     with pytest.raises(SpecError, match="cannot query BDII"):
         discover("ldap://127.0.0.1:1", "X")
+
+
+# -- apel-join with a BDII ----------------------------------------------------
+
+def add_grid_job(db_url, ce):
+    """A batch record and its blah record on ``ce``, ended 2024-06-02."""
+    from apeltools import db as databases
+    from apeltools.records.site import BatchRecord, BlahRecord
+
+    end = 1717286400
+    with databases.connect(db_url) as db, db.transaction():
+        site.store_site_records(db, [
+            BatchRecord("SLURM", "42", "42", "atlas001", "atlas", "grid", "slurm.example.org", 3600, 7200, 2, 1,
+                        end - 3600, end, 1024, 2048),
+            BlahRecord(end - 3700, "/C=UK/O=eScience/CN=Alice", "/atlas/Role=production/Capability=NULL", ce,
+                       "CREAM42", "42", "atlas001"),
+        ])
+
+
+def apel_join(db_url, tmp_path, bdii_url, site_name):
+    from click.testing import CliRunner
+
+    from apeltools.cli.join import main
+
+    config = tmp_path / "client.cfg"
+    config.write_text(f"[site_info]\nsite_name = {site_name}\n")
+    return CliRunner().invoke(main, ["--config", str(config), "--db", db_url, "--bdii", bdii_url, "--unjoined"])
+
+
+def job_benchmarks(db_url):
+    from apeltools import db as databases
+
+    with databases.connect(db_url) as db:
+        return db.query("SELECT LocalJobId, ServiceLevelType, ServiceLevel FROM VJobRecords")
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_apel_join_takes_benchmarks_from_a_top_level_or_a_site_bdii(slapd_service, db_url, tmp_path, layout):
+    name = load_site(slapd_service, tmp_path, layout)
+    add_grid_job(db_url, f"cea.{name.lower()}.example.org:8443/cream-pbs-long")
+    result = apel_join(db_url, tmp_path, slapd_service.url, name)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "" and result.stderr == ""  # joined, nothing to warn about
+    assert [tuple(row) for row in job_benchmarks(db_url)] == [("42", "si2k", 2750.0)]
+
+
+def test_apel_join_warns_when_the_bdii_publishes_no_ce_of_the_site(slapd_service, db_url, tmp_path):
+    slapd_service.load_sample()
+    add_grid_job(db_url, "ce09.example.org:8443/cream-slurm-grid")
+    result = apel_join(db_url, tmp_path, slapd_service.url, "NO-SUCH-SITE")
+    assert result.exit_code == 0, result.output
+    assert f"BDII {slapd_service.url} publishes no CE benchmark of site NO-SUCH-SITE" in result.stderr
+    assert result.stdout.startswith("SLURM\t42\t42\t")  # unjoined, and said so
+    assert job_benchmarks(db_url) == []
