@@ -14,7 +14,9 @@ primary key), plus those marked to retry (an index on JoinStatus), in id order
 and in chunks, each chunk's blah records by an index lookup; a record that
 joins is not written to again. A record that cannot join keeps its reason in
 BatchRecords.JoinStatus and is reported; it is retried when a blah record with
-its job id arrives, and records without a benchmark on every run.
+its job id arrives, and records without a benchmark on every run. A record that
+is not a valid job (one that ends before it starts can never be) is reported
+once and set aside: never retried, and not counted as waiting.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ REASONS = {
     site.NO_BENCHMARK: "no benchmark for the CE",
     site.INVALID: "not a valid job record",
 }
+# The statuses of records that may still join (on a later run); INVALID ones are set aside.
+WAITING = (site.NO_BLAH, site.OUTSIDE_WINDOW, site.NO_BENCHMARK)
 
 
 @dataclass
@@ -66,7 +70,7 @@ class JoinReport:
     examples: dict = field(default_factory=dict)  # reason → [(batch system, job id, end, detail)]
     reopened: int = 0
     seconds: float = 0.0
-    waiting: dict = field(default_factory=dict)  # reason → batch records not joined so far, all runs
+    waiting: dict = field(default_factory=dict)  # reason → batch records that may join later, all runs
 
 
     def note(self, status, batch_system, job_id, end, detail=""):
@@ -147,7 +151,7 @@ class Joiner:
         self._pass(False, site.get_state(db, BATCH_MARK), history, report)
         with db.transaction():
             site.set_state(db, BLAH_MARK, newest_blah)
-        report.waiting = {REASONS[status]: count for status, count in site.status_counts(db, REASONS).items()}
+        report.waiting = {REASONS[status]: count for status, count in site.status_counts(db, WAITING).items()}
         report.seconds = time.monotonic() - started
         return report
 
@@ -197,6 +201,10 @@ class Joiner:
         settings = self.settings
         (_, system, job_id, user, queue, machine, wall, cpu, processors, nodes, start, end, real,
          virtual) = row[:14]
+        if end < start:
+            # Decided before the blah record and the benchmark: no blah record or benchmark that
+            # comes later can make this a job, so it must not wait for them.
+            return site.INVALID, None, "EndTime: EndTime is before StartTime"
         blah = pick_blah(end, candidates) if candidates else None
         if blah is None:
             status = site.OUTSIDE_WINDOW if candidates else site.NO_BLAH

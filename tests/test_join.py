@@ -100,10 +100,35 @@ def test_missing_blah_records_missing_benchmarks_and_late_jobs_are_reported_not_
     update(db, [Benchmark(CE_SLURM, "HEPscore23", 15.0)], "config", now=NOW)
     again = join(db, SETTINGS, now=NOW)
     assert (again.joined, dict(again.unjoined)) == (3, {})
-    assert again.waiting == {"blah record outside its validity window": 1, "not a valid job record": 1}
-    assert "2 batch records in all wait to be joined" in again.summary()
+    # "bad" ends before it starts: set aside, it waits for nothing.
+    assert again.waiting == {"blah record outside its validity window": 1}
+    assert "1 batch records in all wait to be joined" in again.summary()
     assert set(jobs(db)) == {"ok", "no-blah", "late", "no-spec"}
     assert jobs(db)["no-spec"]["ServiceLevelType"] == "HEPscore23"
+
+
+def test_a_record_that_can_never_join_is_reported_once_and_set_aside(db):
+    # It ends before it starts, and has neither its blah record nor its CE's benchmark yet: it
+    # must not wait for them (it was NO_BLAH, then retried on every run for the benchmark).
+    add(db, batch("backwards", T0 + DAY, system="SLURM", start=T0 + DAY + 60), batch("waits", T0 + DAY))
+    first = join(db, SETTINGS, now=NOW)
+    assert dict(first.unjoined) == {"not a valid job record": 1, "no blah record": 1}
+    assert first.examples["not a valid job record"] == [
+        ("SLURM", "backwards", T0 + DAY, "EndTime: EndTime is before StartTime")]
+    assert first.waiting == {"no blah record": 1}
+    assert statuses(db)["backwards"] == site.INVALID
+
+    add(db, blah("backwards", T0 + DAY - 60, ce=CE_SLURM))
+    again = join(db, SETTINGS, now=NOW)
+    assert (again.reopened, dict(again.unjoined), again.waiting) == (0, {}, {"no blah record": 1})
+    update(db, [Benchmark(CE_SLURM, "HEPSPEC", 10.0)], "config", now=T0)
+    add(db, blah("waits", T0 + DAY - 60))
+    update(db, [Benchmark(CE_PBS, "HEPSPEC", 10.0)], "config", now=T0)
+    last = join(db, SETTINGS, now=NOW)
+    assert (last.joined, dict(last.unjoined), last.waiting) == (1, {}, {})
+    assert "wait to be joined" not in last.summary()
+    assert set(jobs(db)) == {"waits"} and statuses(db)["backwards"] == site.INVALID
+    assert ("SLURM", "backwards", "backwards", T0 + DAY, site.INVALID) in site.unjoined(db)
 
 
 def test_join_is_incremental(db):
