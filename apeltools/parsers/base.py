@@ -43,7 +43,7 @@ class Parser:
         return ()
 
 
-def check_order(start, end):
+def check_order(start: int, end: int) -> None:
     """Refuse a job that ends before it starts: no job record can be made of it (the deployed
     parsers refuse such a line too), and passed on it would wait in the join for ever."""
     if end < start:

@@ -259,11 +259,11 @@ class BatchServerOutput:
     site that switches keeps its MachineName values. Blah records pass as they are.
     """
 
-    def __init__(self, output, name):
+    def __init__(self, output, name: str) -> None:
         self.output = output
         self.name = name
 
-    def write(self, records, then=None):
+    def write(self, records, then=None) -> None:
         for record in records:
             if record.kind == "batch":
                 record.MachineName = self.name
