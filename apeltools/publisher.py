@@ -7,11 +7,19 @@ that moment, so a row updated during a publish is published again next time
 rather than missed (receivers replace by natural key: repeats are harmless).
 Publishing jobs or summaries also publishes sync records (the repository
 compares them with what it holds) for every month it published.
+
+Receivers replace summaries by natural key and never delete one, so a summary
+group (or a sync count) that was published and has no records any more (its
+jobs were corrected to another VO or submit host, say) would stay at the
+receiver for ever. The groups published to each destination are remembered,
+and such a group is published once more with zero jobs and durations and no
+end times, which every loader stores over the old values.
 """
 
 import logging
 from dataclasses import dataclass, field
 
+from apeltools.db import publishing as state
 from apeltools.db.publishing import VIEWS, Selection
 from apeltools.errors import ApelError
 from apeltools.records import accelerator, car, star, text
@@ -37,14 +45,15 @@ class Source:
     aliases: tuple = ()  # (record field, view column) where the names differ
     months_for_sync: bool = False
     max_per_message: int = MAX_PER_MESSAGE
+    retracts: bool = False  # groups published before that are gone are sent again, zeroed
 
 
 SOURCES = {s.name: s for s in (
     Source("jobs", JOB, text.JOB_V03, text.JOB_V04, months_for_sync=True),
-    Source("summaries", SUMMARY, text.SUMMARY_V02, text.SUMMARY_V04, months_for_sync=True),
-    Source("normalised-summaries", NORMALISED_SUMMARY, text.NORMALISED_V04, text.NORMALISED_V04,
-           aliases=(("Infrastructure", "InfrastructureType"),), months_for_sync=True),
-    Source("received-summaries", SUMMARY, text.SUMMARY_V02, text.SUMMARY_V04),
+    Source("summaries", SUMMARY, text.SUMMARY_V02, text.SUMMARY_V04, months_for_sync=True, retracts=True),
+    Source("normalised-summaries", NORMALISED_SUMMARY, text.NORMALISED_V03, text.NORMALISED_V04,
+           aliases=(("Infrastructure", "InfrastructureType"),), months_for_sync=True, retracts=True),
+    Source("received-summaries", SUMMARY, text.SUMMARY_V02, text.SUMMARY_V04, retracts=True),
     Source("sync", SYNC, text.SYNC_V01, text.SYNC_V01),
     Source("cloud", CLOUD, text.CLOUD_V04, text.CLOUD_V04),
     Source("cloud-summaries", CLOUD_SUMMARY, text.CLOUD_SUMMARY_V04, text.CLOUD_SUMMARY_V04),
@@ -173,8 +182,9 @@ def _months(source, record):
 def publish(db, source_names, sink, destination, options=None):
     """Publish each named source through ``sink(body)``; returns counts.
 
-    ``destination`` names where the messages go (a queue path, "stdout"): the
-    ``latest`` watermark is kept per source and destination.
+    ``destination`` is the full identity of where the messages go (a resolved
+    queue path, "stdout"): the ``latest`` watermark and the groups published
+    are kept per source and destination.
     """
     options = options or Options()
     if not MIN_PER_MESSAGE <= options.per_message <= MAX_PER_MESSAGE:
@@ -183,23 +193,108 @@ def publish(db, source_names, sink, destination, options=None):
     months = set()
     for name in source_names:
         source = SOURCES[name]
-        mark_name = f"publish {name} {destination}"[-50:]
-        previous = db.get_mark(mark_name) if options.interval == "latest" else None
+        latest = options.interval == "latest"
+        previous = state.get_watermark(db, name, destination) if latest else None
         new_mark = db.now() - WATERMARK_MARGIN
         sql, params = _selection(db, source, options, previous).select()
-        records = [record_from_row(source, row) for row in db.iterate(sql, params)]
-        if options.withhold_dns:
-            records = _withhold(source, records)
-        records = _merge_by_key(source, records)
+        records = _read(db, source, options, sql, params)
+        gone = _vanished(db, source, options, destination, previous) if source.retracts else []
+        _check_syntax(source, records + gone, options)
         if source.months_for_sync and options.sync:
-            months.update(_months(source, r) for r in records)
-        _emit(source, records, sink, options, result)
-        if options.interval == "latest":
-            db.set_mark(mark_name, new_mark)
+            months.update(_months(source, r) for r in records + gone)
+        _publish_tracked(db, name if source.retracts else None, source, records, gone, sink, destination,
+                         options, result)
+        if latest:
+            state.set_watermark(db, name, destination, new_mark)
     if months and "sync" not in source_names:
-        _emit(SOURCES["sync"], _sync(db, sorted(months), options), sink, options, result)
+        sync = SOURCES["sync"]
+        records = _sync(db, sorted(months), options)
+        present = {_key(SYNC, r) for r in records}
+        gone = [_zero(SYNC, key) for site, year, month in sorted(months)
+                for key in sorted(state.published_groups(db, "sync", destination, site, year, month) - present,
+                                  key=repr)]
+        _publish_tracked(db, "sync", sync, records, gone, sink, destination, options, result)
     log.info(result.summary())
     return result
+
+
+def _read(db, source, options, sql, params):
+    """Records of a selection as they are published: DNs withheld when asked, merged by key."""
+    records = [record_from_row(source, row) for row in db.iterate(sql, params)]
+    if options.withhold_dns:
+        records = _withhold(source, records)
+    return _merge_by_key(source, records)
+
+
+def _check_syntax(source, records, options):
+    """The legacy normalised syntax (v0.3) has no benchmark type: its figures are HEPSPEC."""
+    if source.rtype is NORMALISED_SUMMARY and not options.dict_syntax:
+        others = sorted({r.ServiceLevelType for r in records} - {"HEPSPEC"}, key=str)
+        if others:
+            raise ApelError(
+                f"{source.name}: the legacy syntax ({text.NORMALISED_V03.header}) can only carry HEPSPEC, "
+                f"not {', '.join(map(str, others))}: publish them with --syntax v0.4")
+
+
+def _publish_tracked(db, tracked, source, records, gone, sink, destination, options, result):
+    """Emit ``records`` and the zero records ``gone``; when ``tracked`` names the groups'
+    bookkeeping, remember the groups first (a group remembered but never sent is harmless: its
+    zero record replaces nothing) and forget the zeroed ones after they went."""
+    if tracked:
+        state.remember_groups(db, tracked, destination, [_group(source.rtype, r) for r in records])
+    _emit(source, records + gone, sink, options, result)
+    if tracked and gone:
+        state.forget_groups(db, tracked, destination, [_key(source.rtype, r) for r in gone])
+
+
+def _key(rtype, record):
+    return tuple(getattr(record, name) for name in rtype.key)
+
+
+def _group(rtype, record):
+    return record.Site, record.Year, record.Month, _key(rtype, record)
+
+
+def _zero(rtype, key):
+    """The record that empties a group at a receiver: its key, zero figures, no times.
+
+    The deployed loader accepts it (zero is not a null token; the end times
+    are optional) and stores it over the group's row, as ours does.
+    """
+    values = {f.name: 0 if f.kind in (INT, FLOAT) else None for f in rtype.fields}
+    values.update(zip(rtype.key, key))
+    return rtype.make(**values)
+
+
+def _vanished(db, source, options, destination, since):
+    """Zero records for the groups of ``source`` published to ``destination`` before that are in
+    no row of its view any more, whatever the filters (a group left out by a VO filter is not
+    empty); in the months the publish covers.
+
+    ``latest`` looks at the months with rows updated since ``since`` (summarising rewrites a
+    recomputed month's rows) and at months with no rows left; ``gap`` at its months; ``all``
+    at every month.
+    """
+    view = VIEWS[source.name]
+    scope = state.published_months(db, source.name, destination)
+    if not scope:
+        return []
+    if options.interval == "gap":
+        first, last = month_of(options.start), month_of(options.end - 1)
+        scope = {m for m in scope if first <= (m[1], m[2]) <= last}
+    elif options.interval == "latest" and since is not None:
+        scope &= state.view_months(db, view, since) | (scope - state.view_months(db, view))
+    everything = Options(interval="all", local_jobs=True, withhold_dns=options.withhold_dns)
+    gone = []
+    for site, year, month in sorted(scope):
+        selection = _selection(db, source, everything, None)
+        selection.equals("Site", site)
+        selection.equals(view.year, year)
+        selection.equals(view.month, month)
+        present = {_key(source.rtype, r) for r in _read(db, source, everything, *selection.select(order=""))}
+        missing = state.published_groups(db, source.name, destination, site, year, month) - present
+        gone += [_zero(source.rtype, key) for key in sorted(missing, key=repr)]
+    return gone
 
 
 def _sync(db, months, options):

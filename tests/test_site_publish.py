@@ -14,6 +14,7 @@ from apeltools.cli.join import main as apel_join
 from apeltools.cli.parse import main as apel_parse
 from apeltools.cli.publish import main as apel_publish
 from apeltools.cli.summarise import main as apel_summarise
+from apeltools.db import publishing as state
 from apeltools.records.message import parse_message
 
 YEAR, MONTH = 2026, 5
@@ -132,7 +133,7 @@ def test_a_job_that_joins_late_goes_out_with_the_next_latest_publish(db_url, db,
     # Move the watermark past the margin it keeps (receivers replace by key, so publishing a row twice
     # is harmless, but here only the new row should go): the mark is now, the earlier rows older.
     time.sleep(1.1)
-    db.set_mark("publish jobs stdout", db.now())
+    state.set_watermark(db, "jobs", "stdout", db.now())
     time.sleep(1.1)
     late_log = tmp_path / "blahp.log-late"
     late_log.write_text("".join(site.held_back))

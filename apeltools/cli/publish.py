@@ -35,7 +35,10 @@ Examples:
 @click.option("--records-per-message", "per_message", type=click.IntRange(1, 5000), default=1000,
               show_default=True, help="Records in each message.")
 @click.option("--syntax", type=click.Choice(["legacy", "v0.4"]),
-              help="Benchmark syntax: legacy (job v0.3, summary v0.2) or v0.4 dicts [default: legacy].")
+              help="Benchmark syntax [default: legacy]: legacy writes jobs as v0.3, summaries and "
+                   "received-summaries as v0.2, normalised-summaries as APEL-summary-job-message v0.3 "
+                   "(HEPSPEC only: other benchmark types are refused); v0.4 writes each as v0.4 with "
+                   "benchmark dicts. The other sources have one syntax.")
 @click.option("--car", is_flag=True, help="Write job records as CAR XML.")
 @click.option("--include-vos", metavar="VO,...", help="Only these VOs.")
 @click.option("--exclude-vos", metavar="VO,...", help="All but these VOs.")
@@ -51,6 +54,16 @@ def main(ctx, sources, db_url, queue_dir, to_stdout, interval, start, end, per_m
     accelerator (JSON). Messages go to an outgoing queue that apel-send drains,
     or to stdout. Publishing jobs or summaries adds sync records for every
     month published, which the repository compares with what it holds.
+
+    Syntaxes: jobs v0.3 or v0.4 (or CAR XML with --car); summaries and
+    received-summaries v0.2 or v0.4; normalised-summaries v0.3 or v0.4;
+    sync v0.1; cloud and cloud-summaries v0.4; storage StAR XML; accelerator
+    JSON v0.1.
+
+    --interval latest keeps a watermark per source and destination (the
+    resolved queue directory, or stdout). A summary group or sync count
+    published to a destination that has no records any more is published
+    once more with zero jobs, so that the receiver drops its old figures.
 
     Reads the [unloader] keys of the existing client.cfg: without SOURCE,
     send_summaries = true publishes summaries and false jobs; dir_location
@@ -100,7 +113,7 @@ def main(ctx, sources, db_url, queue_dir, to_stdout, interval, start, end, per_m
 
         def sink(body):
             queues.add(outgoing, body)
-        destination = str(queue_dir)
+        destination = os.path.realpath(queue_dir)
     else:
         def sink(body):
             sys.stdout.write(body if body.endswith("\n") else body + "\n")
