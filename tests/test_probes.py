@@ -154,7 +154,7 @@ def test_sync_in_step_is_ok(db, db_url):
         add_sync(db, "SITE-A", 2026, month, jobs)
     assert run(sync.main, "--site", "SITE-A", "--db", db_url, "--now", NOW)[:3] == (
         0, "OK [ 2 months in step: 600 jobs in the repository, 600 reported by the site ]",
-        "'2026-10'=0.0%;;@1:;0;100 '2026-11'=0.0%;;@1:;0;100")
+        "months_differing=0;;;0 worst_difference=0.0%;;@1:;0;100")
 
 
 def test_sync_difference_is_critical_with_the_gap_publisher_text(db, db_url):
@@ -163,7 +163,8 @@ def test_sync_difference_is_critical_with_the_gap_publisher_text(db, db_url):
     code, first, perfdata, _ = run(sync.main, "--site", "SITE-A", "--db", db_url, "--now", NOW)
     assert (code, first, perfdata) == (
         2, "CRITICAL [ Please use the Gap Publisher to synchronise this dataset] 1 of 1 months differ: "
-           "2026-10: repository 120, site 150 jobs (20.0 %)", "'2026-10'=20.0%;;@1:;0;100")
+           "2026-10: repository 120, site 150 jobs (20.0 %)",
+        "months_differing=1;;;0 worst_difference=20.0%;;@1:;0;100")
 
 
 @pytest.mark.parametrize("repository, site, code, perf", [
@@ -174,7 +175,7 @@ def test_sync_one_percent_boundary(db, db_url, repository, site, code, perf):
     add_summary(db, "SITE-A", 2026, 11, repository, dt.datetime(2026, 11, 15))
     add_sync(db, "SITE-A", 2026, 11, site)
     got_code, _, perfdata, _ = run(sync.main, "--site", "SITE-A", "--db", db_url, "--now", NOW)
-    assert (got_code, perfdata) == (code, f"'2026-11'={perf};;@1:;0;100")
+    assert (got_code, perfdata) == (code, f"months_differing={code // 2};;;0 worst_difference={perf};;@1:;0;100")
 
 
 def test_sync_months_on_one_side_only_are_named(db, db_url):
@@ -187,7 +188,7 @@ def test_sync_months_on_one_side_only_are_named(db, db_url):
     assert first == ("CRITICAL [ Please use the Gap Publisher to synchronise this dataset] 2 of 3 months differ: "
                      "2026-09: repository 70 jobs, site sent no sync count; "
                      "2026-10: site 40 jobs, none in the repository")
-    assert perfdata == "'2026-09'=100.0%;;@1:;0;100 '2026-10'=100.0%;;@1:;0;100 '2026-11'=0.0%;;@1:;0;100"
+    assert perfdata == "months_differing=2;;;0 worst_difference=100.0%;;@1:;0;100"
 
 
 def test_sync_zero_counts_are_shown_not_divided_by(db, db_url):
@@ -197,7 +198,7 @@ def test_sync_zero_counts_are_shown_not_divided_by(db, db_url):
     code, first, perfdata, output = run(sync.main, "--site", "SITE-A", "--db", db_url, "--now", NOW, "-v")
     assert (code, first, perfdata) == (
         0, "OK [ 2 months in step: 0 jobs in the repository, 0 reported by the site ]",
-        "'2026-10'=0.0%;;@1:;0;100 '2026-11'=0.0%;;@1:;0;100")
+        "months_differing=0;;;0 worst_difference=0.0%;;@1:;0;100")
     assert "2026-10: site 0 jobs, none in the repository" in output
     assert "2026-11: repository 0, site 0 jobs (0.0 %)" in output
 
@@ -214,6 +215,20 @@ def test_sync_long_output_lists_submit_hosts(db, db_url):
         "  ce1.example.org: repository 60, site 60 jobs (0.0 %)",
         "  ce2.example.org: repository 40, site 30 jobs (25.0 %)",
     ]
+
+
+def test_sync_perfdata_labels_stay_the_same_from_month_to_month(db, db_url):
+    """Graphing tools keep one series per label: a label per month would start a new one every month."""
+    labels = set()
+    for year, month in ((2026, 11), (2026, 12), (2027, 1)):
+        add_summary(db, "SITE-A", year, month, 100, dt.datetime(year, month, 15))
+        add_sync(db, "SITE-A", year, month, 90)
+        now = f"{year:04d}-{month:02d}-21T12:00:00Z"
+        _, _, perfdata, output = run(sync.main, "--site", "SITE-A", "--db", db_url, "--now", now, "--months", "1",
+                                     "-v")
+        labels.add(tuple(item.split("=")[0] for item in perfdata.split()))
+        assert f"{year:04d}-{month:02d}: repository 100, site 90 jobs (10.0 %)" in output.splitlines()[1:]
+    assert labels == {("months_differing", "worst_difference")}
 
 
 def test_sync_site_without_records_is_a_warning(db, db_url):

@@ -67,6 +67,15 @@ def test_sync_page_shows_one_sided_months_and_zero_counts(db_url, sites, tmp_pat
     assert "<td>2026-11</td><td>all</td>\n<td>10</td><td>not reported</td>" in late and "ERROR" in late
 
 
+def test_page_and_probe_agree_on_an_end_time_in_the_future(db, db_url, tmp_path):
+    """One decider: a site whose clock runs ahead was OK for the probe and ERROR on its page."""
+    add_summary(db, "SITE-AHEAD", 2026, 11, 10, NOW_DT + dt.timedelta(hours=5))
+    page = report(db_url, tmp_path) / "SITE-AHEAD_Pub.html"
+    assert "OK [ last published 0 days ago: 2026-11-21 ]" in page.read_text() and words(page) == {"OK"}
+    assert run(pub.main, "--site", "SITE-AHEAD", "--db", db_url, "--now", NOW)[:2] == (
+        0, "OK [ last published 0 days ago: 2026-11-21 ]")
+
+
 def test_only_the_sites_asked_for(db_url, sites, tmp_path):
     www = report(db_url, tmp_path, "--site", "SITE-OK")
     assert sorted(p.name for p in www.iterdir()) == ["SITE-OK.json", "SITE-OK_Pub.html", "SITE-OK_Sync.html"]

@@ -9,7 +9,7 @@ from nagiosplugin.state import Critical
 from apeltools.messaging import queues
 from apeltools.probes import central
 from apeltools.probes.publishing import PUB_CRITICAL, PUB_WARNING
-from apeltools.probes.runtime import execute, outcome, parse_range, probe
+from apeltools.probes.runtime import NAGIOS_STATES, execute, outcome, parse_range, probe
 from apeltools.probes.sources import DatabaseSource, StatusPageSource
 
 METRIC_NAME = "org.apel.APEL-Pub"
@@ -30,8 +30,14 @@ class PubResource(nagiosplugin.Resource):
         self.pub = self.source.pub(self.site, self.now)
         if self.pub.latest is None:
             return [nagiosplugin.Metric("published", False, context="nothing")]
-        age = max(self.pub.age_days, 0.0)
-        return [nagiosplugin.Metric("age_days", round(age, 6), min=0, context="age")]
+        return [nagiosplugin.Metric("age_days", round(self.pub.age_days, 6), min=0, context="age")]
+
+
+class AgeContext(nagiosplugin.ScalarContext):
+    """Perfdata with -w and -c; the state is Pub.state's, which the status pages ask too."""
+
+    def evaluate(self, metric, resource):
+        return self.result_cls(NAGIOS_STATES[resource.pub.state(self.warning, self.critical)], None, metric)
 
 
 class NothingPublished(nagiosplugin.Context):
@@ -58,7 +64,7 @@ def pub_check(source, site, now, warning, critical) -> nagiosplugin.Check:
     resource = PubResource(source, site, now)
     return nagiosplugin.Check(
         resource,
-        nagiosplugin.ScalarContext("age", warning, critical),
+        AgeContext("age", warning, critical),
         NothingPublished("nothing"),
         PubSummary(resource),
     )

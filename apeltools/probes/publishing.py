@@ -43,9 +43,11 @@ class Pub:
 
     @property
     def age_days(self) -> float | None:
-        return None if self.latest is None else (self.now - self.latest).total_seconds() / DAY
+        """Days since the newest end time; an end time in the future (clock skew) counts as now."""
+        return None if self.latest is None else max((self.now - self.latest).total_seconds() / DAY, 0.0)
 
     def state(self, warning, critical) -> int:
+        """The Pub state, for the probe and the status pages alike."""
         return CRITICAL if self.latest is None else state_of(self.age_days, warning, critical)
 
     @property
@@ -54,7 +56,7 @@ class Pub:
             if self.rows:
                 return f"[ {self.site} has {self.rows} summaries but none gives a LatestEndTime ]"
             return f"[ no accounting data for {self.site} in the repository ]"
-        days = int(self.age_days // 1) if self.age_days >= 0 else 0
+        days = int(self.age_days // 1)
         unit = "day" if days == 1 else "days"
         return f"[ last published {days} {unit} ago: {self.latest:%Y-%m-%d} ]"
 
@@ -99,6 +101,7 @@ class SyncMonth:
         return f"{self.year:04d}-{self.month:02d}"
 
     def state(self, critical, warning=None) -> int:
+        """The month's Sync state, for the probe and the status pages alike."""
         return state_of(self.counts.difference, warning, critical)
 
 

@@ -27,6 +27,9 @@ from apeltools.errors import ApelError
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATE_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
+# A state decided outside nagiosplugin (apeltools.probes.publishing, which the status pages ask too) as a result's.
+NAGIOS_STATES = {OK: nagiosplugin.state.Ok, WARNING: nagiosplugin.state.Warn,
+                 CRITICAL: nagiosplugin.state.Critical, UNKNOWN: nagiosplugin.state.Unknown}
 DEFAULT_TIMEOUT = 10.0
 WATCHDOG_GRACE = 5.0
 

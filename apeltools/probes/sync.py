@@ -4,25 +4,33 @@ from __future__ import annotations
 
 import click
 import nagiosplugin
-from nagiosplugin.state import Warn
+from nagiosplugin.state import Ok, Warn
 
 from apeltools.messaging import queues
 from apeltools.probes import central
 from apeltools.probes.pub import open_source, source_options
 from apeltools.probes.publishing import GAP_TEXT, SYNC_CRITICAL, months_back
-from apeltools.probes.runtime import execute, outcome, parse_range, probe
+from apeltools.probes.runtime import NAGIOS_STATES, OK, execute, outcome, parse_range, probe
 
 METRIC_NAME = "org.apel.APEL-Sync"
 DEFAULT_MONTHS = 6
 
 
 class SyncResource(nagiosplugin.Resource):
-    """One metric per month with data on either side: the relative difference in percent."""
+    """Per month with data on either side, the relative difference in percent and its state.
 
-    def __init__(self, source, site, now, months):
-        self.source, self.site, self.now, self.months_wanted = source, site, now, months
+    The state of a month comes from :meth:`SyncMonth.state`, which the status
+    pages ask too. The perfdata has stable labels, the worst difference and
+    the number of months that differ, so that graphs do not start a new
+    series every month; each month's figures are in the long output.
+    """
+
+    def __init__(self, source, site, now, months, warning, critical):
+        self.source, self.site, self.now = source, site, now
+        self.warning, self.critical = warning, critical
         self.window = months_back(now, months)
         self.months = []
+        self.states = {}
 
     @property
     def name(self):
@@ -32,10 +40,16 @@ class SyncResource(nagiosplugin.Resource):
         self.months = self.source.sync(self.site, self.window[0])
         if not self.months:
             return [nagiosplugin.Metric("months", 0, context="nothing")]
+        self.states = {month.label: month.state(self.critical, self.warning) for month in self.months}
         return [
             nagiosplugin.Metric(month.label, round(month.counts.difference, 3), uom="%", min=0, max=100,
-                                context="difference")
+                                context="month")
             for month in self.months
+        ] + [
+            nagiosplugin.Metric("worst_difference", max(round(m.counts.difference, 3) for m in self.months),
+                                uom="%", min=0, max=100, context="worst"),
+            nagiosplugin.Metric("months_differing", sum(state != OK for state in self.states.values()), min=0,
+                                context="differing"),
         ]
 
 
@@ -46,14 +60,23 @@ class NothingToCompare(nagiosplugin.Context):
         return self.result_cls(Warn, f"no jobs and no sync counts for {resource.site} since "
                                      f"{resource.window[0][0]:04d}-{resource.window[0][1]:02d}", metric)
 
-    def performance(self, metric, resource):
-        return None
 
+class MonthContext(nagiosplugin.Context):
+    """A month's state, as SyncMonth.state decided it; no perfdata (its label would change every month)."""
 
-class DifferenceContext(nagiosplugin.ScalarContext):
+    def evaluate(self, metric, resource):
+        return self.result_cls(NAGIOS_STATES[resource.states[metric.name]], None, metric)
+
     def describe(self, metric):
         month = next(m for m in metric.resource.months if m.label == metric.name)
         return f"{month.label}: {month.counts.describe()}"
+
+
+class Figure(nagiosplugin.ScalarContext):
+    """Perfdata only: the months decide the state."""
+
+    def evaluate(self, metric, resource):
+        return self.result_cls(Ok, None, metric)
 
 
 class SyncSummary(nagiosplugin.Summary):
@@ -68,18 +91,22 @@ class SyncSummary(nagiosplugin.Summary):
                 f"{site} reported by the site ]")
 
     def problem(self, results):
-        bad = [r for r in results if r.state != nagiosplugin.state.Ok]
-        if bad and bad[0].metric.context == "nothing":
-            return f"[ {bad[0].hint} ]"
+        if results.by_name.get("months") is not None:
+            return f"[ {results['months'].hint} ]"
+        months = [result for result in results if result.metric.context == "month"]
+        bad = [result for result in months if result.state != Ok]
         detail = "; ".join(result.metric.contextobj.describe(result.metric) for result in bad)
-        return f"{GAP_TEXT} {len(bad)} of {len(results)} months differ: {detail}"
+        return f"{GAP_TEXT} {len(bad)} of {len(months)} months differ: {detail}"
 
 
 def sync_check(source, site, now, months, warning, critical) -> nagiosplugin.Check:
-    resource = SyncResource(source, site, now, months)
+    resource = SyncResource(source, site, now, months, nagiosplugin.Range(warning) if warning else None,
+                            nagiosplugin.Range(critical))
     return nagiosplugin.Check(
         resource,
-        DifferenceContext("difference", warning, critical),
+        MonthContext("month"),
+        Figure("worst", warning, critical),
+        Figure("differing"),
         NothingToCompare("nothing"),
         SyncSummary(resource),
     )
@@ -128,7 +155,8 @@ def main(settings, site, db_url, url, months, warning, critical, all_sites, gocd
     count, is below 1 %; otherwise CRITICAL with "Please use the Gap Publisher
     to synchronise this dataset". A month present on one side only is a 100 %
     difference and is named; zero counts are shown as they are. -v lists every
-    month and submit host. Perfdata: the difference of each month in percent.
+    month and submit host. Perfdata: worst_difference (the largest difference
+    of a month, in percent) and months_differing (how many months are not OK).
     Any usage error, failure or timeout is UNKNOWN.
     """
     central.check_usage(site, all_sites, emit, queue_dir)
