@@ -14,24 +14,24 @@ import re
 from apeltools.parsers.base import ParseError, Parser, check_order
 from apeltools.records.site import BatchRecord
 
-# A quoted string, or a run of anything but blanks and quotes: LSF 9 and 10 write some
-# items with no blank between them, e.g. 0"" (the number 0, then an empty string).
-ITEM = re.compile(r'"((?:[^"]|"")*)"|([^\s"]+)')
+# A quoted string, or a run of anything but blanks and quotes (LSF 9 and 10 write some items
+# with no blank between them, e.g. 0"": the number 0, then an empty string), or a quote that
+# opens no string.
+ITEM = re.compile(r'"((?:[^"]|"")*)"|([^\s"]+)|"')
 MIN_ITEMS = 56  # with no hosts
 
 
 def items(line):
     """The items of an lsb.acct line: strings unquoted, numbers as their text."""
     found = []
-    end = 0
     for match in ITEM.finditer(line):
-        if '"' in line[end:match.start()]:
+        kind = match.lastindex
+        if kind == 1:
+            found.append(match.group(1).replace('""', '"'))
+        elif kind == 2:
+            found.append(match.group(2))
+        else:
             raise ParseError("unbalanced double quote")
-        end = match.end()
-        quoted = match.group(1)
-        found.append(match.group(2) if quoted is None else quoted.replace('""', '"'))
-    if '"' in line[end:]:
-        raise ParseError("unbalanced double quote")
     return found
 
 
