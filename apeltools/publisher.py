@@ -207,13 +207,9 @@ def publish(db, source_names, sink, destination, options=None):
         if latest:
             state.set_watermark(db, name, destination, new_mark)
     if months and "sync" not in source_names:
-        sync = SOURCES["sync"]
         records = _sync(db, sorted(months), options)
-        present = {_key(SYNC, r) for r in records}
-        gone = [_zero(SYNC, key) for site, year, month in sorted(months)
-                for key in sorted(state.published_groups(db, "sync", destination, site, year, month) - present,
-                                  key=repr)]
-        _publish_tracked(db, "sync", sync, records, gone, sink, destination, options, result)
+        gone = _vanished_sync(db, destination, sorted(months), records)
+        _publish_tracked(db, "sync", SOURCES["sync"], records, gone, sink, destination, options, result)
     log.info(result.summary())
     return result
 
@@ -287,14 +283,29 @@ def _vanished(db, source, options, destination, since):
     everything = Options(interval="all", local_jobs=True, withhold_dns=options.withhold_dns)
     gone = []
     for site, year, month in sorted(scope):
-        selection = _selection(db, source, everything, None)
-        selection.equals("Site", site)
-        selection.equals(view.year, year)
-        selection.equals(view.month, month)
+        selection = _month_selection(db, source, everything, site, year, month)
         present = {_key(source.rtype, r) for r in _read(db, source, everything, *selection.select(order=""))}
         missing = state.published_groups(db, source.name, destination, site, year, month) - present
         gone += [_zero(source.rtype, key) for key in sorted(missing, key=repr)]
     return gone
+
+
+def _vanished_sync(db, destination, months, records):
+    """Zero sync records for the submit hosts of ``months`` published to ``destination`` before
+    that have no jobs in ``records`` (the sync records of those months) any more."""
+    present = {_key(SYNC, r) for r in records}
+    return [_zero(SYNC, key) for site, year, month in months
+            for key in sorted(state.published_groups(db, "sync", destination, site, year, month) - present,
+                              key=repr)]
+
+
+def _month_selection(db, source, options, site, year, month):
+    """The selection of one site-month of a source's view."""
+    selection = _selection(db, source, options, None)
+    selection.equals("Site", site)
+    selection.equals(selection.view.year, year)
+    selection.equals(selection.view.month, month)
+    return selection
 
 
 def _sync(db, months, options):
@@ -302,12 +313,9 @@ def _sync(db, months, options):
     with the same VO and infrastructure filters as what was published."""
     records = []
     for site, year, month in months:
-        selection = _selection(db, SOURCES["summaries"], Options(
+        selection = _month_selection(db, SOURCES["summaries"], Options(
             interval="all", include_vos=options.include_vos, exclude_vos=options.exclude_vos,
-            local_jobs=options.local_jobs), None)
-        selection.equals("Site", site)
-        selection.equals("Year", year)
-        selection.equals("Month", month)
+            local_jobs=options.local_jobs), site, year, month)
         sql, params = selection.select("Site, SubmitHost, SUM(NumberOfJobs) AS NumberOfJobs, Month, Year",
                                        group="Site, SubmitHost, Month, Year", order="SubmitHost")
         records += [record_from_row(SOURCES["sync"], row) for row in db.query_dicts(sql, params)]
