@@ -14,9 +14,10 @@ primary key), plus those marked to retry (an index on JoinStatus), in id order
 and in chunks, each chunk's blah records by an index lookup; a record that
 joins is not written to again. A record that cannot join keeps its reason in
 BatchRecords.JoinStatus and is reported; it is retried when a blah record with
-its job id arrives, and records without a benchmark on every run. A record that
-is not a valid job (one that ends before it starts can never be) is reported
-once and set aside: never retried, and not counted as waiting.
+its job id arrives, and records without a benchmark or that end in the future
+(beyond the clock skew tolerated) on every run. A record that is not a valid
+job (one that ends before it starts can never be) is reported once and set
+aside: never retried, and not counted as waiting.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from apeltools.db import site
-from apeltools.records.types import JOB, FieldProblem
+from apeltools.records.types import FUTURE_TOLERANCE, JOB, FieldProblem
 from apeltools.spec import History
 
 log = logging.getLogger(__name__)
@@ -44,9 +45,10 @@ REASONS = {
     site.OUTSIDE_WINDOW: "blah record outside its validity window",
     site.NO_BENCHMARK: "no benchmark for the CE",
     site.INVALID: "not a valid job record",
+    site.IN_FUTURE: "ends more than 2 days in the future",
 }
 # The statuses of records that may still join (on a later run); INVALID ones are set aside.
-WAITING = (site.NO_BLAH, site.OUTSIDE_WINDOW, site.NO_BENCHMARK)
+WAITING = (site.NO_BLAH, site.OUTSIDE_WINDOW, site.NO_BENCHMARK, site.IN_FUTURE)
 
 
 @dataclass
@@ -146,7 +148,7 @@ class Joiner:
         history = History.load(db)
         newest_blah = site.newest_blah_id(db)
         report.reopened = site.reopen(db, site.get_state(db, BLAH_MARK), site.WAITING_FOR_BLAH,
-                                      (site.NO_BENCHMARK,))
+                                      (site.NO_BENCHMARK, site.IN_FUTURE))
         self._pass(True, 0, history, report)
         self._pass(False, site.get_state(db, BATCH_MARK), history, report)
         with db.transaction():
@@ -205,6 +207,10 @@ class Joiner:
             # Decided before the blah record and the benchmark: no blah record or benchmark that
             # comes later can make this a job, so it must not wait for them.
             return site.INVALID, None, "EndTime: EndTime is before StartTime"
+        if end > self.now + FUTURE_TOLERANCE:
+            # A batch server's clock ahead of ours: not a job record yet, but one when that time
+            # comes, so it waits (it was set aside as invalid for good).
+            return site.IN_FUTURE, None, ""
         blah = pick_blah(end, candidates) if candidates else None
         if blah is None:
             status = site.OUTSIDE_WINDOW if candidates else site.NO_BLAH

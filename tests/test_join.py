@@ -131,6 +131,19 @@ def test_a_record_that_can_never_join_is_reported_once_and_set_aside(db):
     assert ("SLURM", "backwards", "backwards", T0 + DAY, site.INVALID) in site.unjoined(db)
 
 
+def test_a_job_that_ends_in_the_future_waits_for_its_time(db):
+    # A batch server's clock three days ahead: not a job record now (the loaders refuse an end
+    # more than 2 days ahead), but one later; it was set aside as invalid for good.
+    update(db, [Benchmark(CE_PBS, "HEPSPEC", 10.0)], "config", now=T0)
+    add(db, batch("ahead", NOW + 3 * DAY), blah("ahead", NOW + 3 * DAY - 7200))
+    first = join(db, SETTINGS, now=NOW)
+    assert (first.joined, dict(first.unjoined)) == (0, {"ends more than 2 days in the future": 1})
+    assert first.waiting == {"ends more than 2 days in the future": 1}
+    later = join(db, SETTINGS, now=NOW + 2 * DAY)
+    assert (later.joined, dict(later.unjoined), later.waiting) == (1, {}, {})
+    assert set(jobs(db)) == {"ahead"}
+
+
 def test_join_is_incremental(db):
     update(db, [Benchmark(CE_PBS, "HEPSPEC", 10.0)], "config", now=T0)
     add(db, batch("a", T0 + DAY), blah("a", T0 + DAY - 60))

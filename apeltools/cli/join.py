@@ -102,11 +102,12 @@ def main(ctx, db_url, site_name, local_jobs, local_submit_host, ce_type, bdii_ur
 
     Only batch records not joined before are read. Those that cannot be
     joined are reported with the reason (no blah record, blah record outside
-    its window, no benchmark for the CE) and kept: they join on a later run
-    once their blah record or benchmark is there. A record that can never
-    be a job (it ends before it starts) is reported once and set aside; it
-    is still listed by --unjoined. One apel-join runs at a time per
-    database; a second one exits with an error.
+    its window, no benchmark for the CE, an end more than 2 days ahead) and
+    kept: they join on a later run once their blah record, benchmark or
+    time is there. A record that can never be a job (it ends before it
+    starts) is reported once and set aside; it is still listed by
+    --unjoined. One apel-join runs at a time per database; a second one
+    exits with an error.
     """
     config = ctx.config
     settings = joiner.JoinSettings(
