@@ -11,6 +11,7 @@ times as epoch seconds and normalised durations unrounded.
 import time
 
 from apeltools.records.benchmark import factor
+from apeltools.records.benchmark import BENCHMARK_TYPES, canonical_type
 from apeltools.records.fields import epoch_of_sql_time
 
 KEY_COLUMNS = (
@@ -24,9 +25,13 @@ VALUE_COLUMNS = (
 SUPER_COLUMNS = KEY_COLUMNS + VALUE_COLUMNS
 TIME_COLUMNS = frozenset({"EarliestEndTime", "LatestEndTime"})
 
+# Job records keep the benchmark type's spelling they came with (v0.4 ones lower case, as the
+# deployed loader stores them); a group takes its canonical spelling, as summaries have it.
+_JOB_TYPE = "CASE LOWER(ServiceLevelType) %s ELSE ServiceLevelType END" % " ".join(
+    f"WHEN '{name.lower()}' THEN '{name}'" for name in BENCHMARK_TYPES)
 _JOB_GROUP = (
     "SiteID, EndMonth, EndYear, GlobalUserNameID, VOID, VOGroupID, VORoleID, SubmitHostID, "
-    "COALESCE(InfrastructureType, 'None'), ServiceLevelType, ServiceLevel, COALESCE(NodeCount, 0), "
+    f"COALESCE(InfrastructureType, 'None'), {_JOB_TYPE}, ServiceLevel, COALESCE(NodeCount, 0), "
     "COALESCE(Processors, 0)"
 )
 JOB_AGGREGATE = (
@@ -118,6 +123,7 @@ def job_deltas(records, ids):
     vo_groups, roles, hosts = ids["VOGroups"], ids["VORoles"], ids["SubmitHosts"]
     gmtime = time.gmtime
     groups = {}
+    spelt = {}  # a job's benchmark type → its canonical spelling (see _JOB_TYPE)
     for r in records:
         moment = gmtime(r.EndTime)
         key = (
@@ -128,7 +134,8 @@ def job_deltas(records, ids):
             roles[r.VORole if r.VORole is not None else "None"],
             hosts[r.SubmitHost if r.SubmitHost is not None else "None"],
             r.InfrastructureType if r.InfrastructureType is not None else "None",
-            r.ServiceLevelType, r.ServiceLevel,
+            spelt.get(r.ServiceLevelType) or spelt.setdefault(r.ServiceLevelType, canonical_type(r.ServiceLevelType)),
+            r.ServiceLevel,
             r.NodeCount if r.NodeCount is not None else 0,
             r.Processors if r.Processors is not None else 0,
         )

@@ -36,6 +36,8 @@ class TextFormat:
         object.__setattr__(self, "wire", wire)
         implied = {"ServiceLevelType": "HEPSPEC"} if self.benchmarks == NORMALISED_LEGACY else {}
         object.__setattr__(self, "implied", implied)
+        # The deployed loader stores a v0.4 job's benchmark type as its dict key in lower case.
+        object.__setattr__(self, "lower_case_type", self.rtype is JOB and self.benchmarks == DICT)
         dict_fields = {DICT: ("ServiceLevel",), NORMALISED_DICT: _NORMALISED_DURATIONS}
         object.__setattr__(
             self, "canonical", compile_canonical(self, dict_fields.get(self.benchmarks, ()))
@@ -176,12 +178,14 @@ def _unfold_benchmarks(fmt, raw):
 def parse_block(fmt, block, now):
     """One record of a text format from its block of ``Key: Value`` lines."""
     record = fmt.canonical(block, now)
-    if record is not None:
-        return record
-    raw = _raw_fields(block)
-    if fmt.benchmarks is not None:
-        _unfold_benchmarks(fmt, raw)
-    return build(fmt.rtype, raw, now)
+    if record is None:
+        raw = _raw_fields(block)
+        if fmt.benchmarks is not None:
+            _unfold_benchmarks(fmt, raw)
+        record = build(fmt.rtype, raw, now)
+    if fmt.lower_case_type and record.ServiceLevelType is not None:
+        record.ServiceLevelType = record.ServiceLevelType.lower()
+    return record
 
 
 def _write_value(fmt, field, record):

@@ -74,12 +74,23 @@ def values_of(record):
     return {f.name: getattr(record, f.name) for f in dataclass_fields(record)}
 
 
-def _benchmark_type(r):
+def _benchmark_type(r, keep_spelling=False):
+    """Check the benchmark type (any case) and spell it canonically, or keep its spelling.
+
+    Job records keep the spelling they came with, as the deployed loader stores
+    it (their key does not hold it). Summaries are spelt canonically: the type is
+    part of their natural key, which is exact here where the deployed schema's is
+    case-insensitive, so one spelling per type lets a re-sent group replace its
+    row whatever syntax it came in (v0.2 ``HEPSPEC``, v0.4 ``{hepspec: …}``)
+    instead of counting it twice.
+    """
     if r.ServiceLevelType is not None:
         try:
-            r.ServiceLevelType = canonical_type(r.ServiceLevelType)
+            canonical = canonical_type(r.ServiceLevelType)
         except ValueError as error:
             raise FieldProblem("ServiceLevelType", str(error)) from None
+        if not keep_spelling:
+            r.ServiceLevelType = canonical
 
 
 def _fqan(r):
@@ -118,7 +129,7 @@ def _end_times_in_month(r):
 
 def _check_job(r, now):
     _fqan(r)
-    _benchmark_type(r)
+    _benchmark_type(r, keep_spelling=True)
     _infrastructure(r, "InfrastructureType")
     if r.EndTime < r.StartTime:
         raise FieldProblem("EndTime", "EndTime is before StartTime")
