@@ -110,7 +110,7 @@ def start_receiver(work, capath, dn_file, destination):
     config = work / f"receiver-{destination.rsplit('.', 1)[-1]}.cfg"
     config.write_text(f"[broker]\nhost: {HOST}\nport: {PORT}\nusername: guest\npassword: guest\n"
                       f"[certificates]\ncapath: {capath}\n[messaging]\ndestination: {destination}\n"
-                      f"path: {work}/incoming-{destination.rsplit('.', 1)[-1]}\n")
+                      f"incoming_path: {work}/incoming-{destination.rsplit('.', 1)[-1]}\n")
     return subprocess.Popen([sys.executable, "-c", "from apeltools.cli.receive import main; main()",
                              "--config", str(config), "--dn-file", dn_file, "-q", *os.environ.get("RECV_ARGS", "").split()])
 

@@ -287,7 +287,7 @@ key: {server_key}
 capath: {pki.capath}
 [messaging]
 transport: local
-path: {tmp_path}/incoming
+incoming_path: {tmp_path}/incoming
 reject_path: {tmp_path}/reject
 wire_path: {tmp_path}/wire
 dn_file: {dn_file}

@@ -111,7 +111,7 @@ key: {key}
 capath: {pki.capath}
 [messaging]
 destination: {self.destination}
-path: {path}
+{"incoming_path" if role == "receiver" else "path"}: {path}
 reject_path: {self.reject}
 receipt_timeout: 5
 """)
@@ -330,7 +330,7 @@ dn_file: {tmp_path}/dns
     outgoing = QueueSimple(str(tmp_path / "outgoing"))
     names = [outgoing.add(BODY.format(i=i).encode()) for i in range(5)]
     assert CliRunner().invoke(send_main, ["--config", str(config)]).exit_code == 0
-    receive_config = config.read_text().replace(f"path: {tmp_path}/outgoing", f"path: {tmp_path}/incoming")
+    receive_config = config.read_text().replace(f"path: {tmp_path}/outgoing", f"incoming_path: {tmp_path}/incoming")
     (tmp_path / "receiver.cfg").write_text(receive_config)
     done = subprocess.run(RECEIVE + ["--config", str(tmp_path / "receiver.cfg"), "--once"], capture_output=True)
     assert done.returncode == 0 and done.stderr == b""  # quiet success

@@ -218,7 +218,7 @@ key: {key}
 capath: {pki.capath}
 [messaging]
 transport: local
-path: {tmp_path}/incoming
+incoming_path: {tmp_path}/incoming
 wire_path: {tmp_path}/wire
 dn_file: {dn_file}
 [daemon]

@@ -228,3 +228,157 @@ def test_the_sample_configurations_are_valid(name):
         from apeltools.spec import from_config
 
         assert from_config(config)
+
+
+# -- apel-send and apel-receive: one file for both, and their existing files as they are ----------
+
+
+@pytest.fixture(scope="module")
+def messaging_pki(tmp_path_factory):
+    from tests import pki
+
+    return pki.build(tmp_path_factory.mktemp("pki"))
+
+
+def queue_elements(path, schema=None):
+    """Every element of a directory queue: bodies of a QueueSimple, or dicts with ``schema``."""
+    from dirq.queue import Queue
+    from dirq.QueueSimple import QueueSimple
+
+    if not os.path.isdir(path):
+        return []
+    queue = Queue(str(path), schema=schema) if schema else QueueSimple(str(path))
+    found = []
+    for name in queue:
+        if queue.lock(name):
+            found.append(queue.get(name))
+            queue.unlock(name)
+    return found
+
+
+def test_one_configuration_serves_apel_send_and_apel_receive(tmp_path, messaging_pki):
+    """Each program's queues have keys of their own, so nothing lands in the other's queue."""
+    from apeltools.cli.receive import main as apel_receive
+    from apeltools.cli.send import main as apel_send
+    from apeltools.messaging import crypto
+    from apeltools.messaging.local import wire_queue
+
+    pki = messaging_pki
+    cert, key = pki.files(pki.site)
+    (tmp_path / "dns").write_text(crypto.signer_dn(pki.site.cert) + "\n")
+    config = tmp_path / "apeltools.cfg"
+    config.write_text(f"""[certificates]
+certificate = {cert}
+key = {key}
+capath = {pki.capath}
+[messaging]
+transport = local
+wire_path = {tmp_path}/wire
+outgoing_path = {tmp_path}/outgoing
+dead_letter_path = {tmp_path}/dead
+incoming_path = {tmp_path}/incoming
+reject_path = {tmp_path}/reject
+dn_file = {tmp_path}/dns
+max_message_size = 4000
+""")
+    outgoing = queues.outgoing_queue(tmp_path / "outgoing")
+    for body in ("APEL-sync-message: v0.1\n%%\n", "APEL-sync-message: v0.1\n%%\n", "x" * 5000):
+        queues.add(outgoing, body.encode())
+
+    sent = CliRunner().invoke(apel_send, ["--config", str(config)])
+    assert sent.exit_code == 1 and f"dead-letter queue {tmp_path}/dead" in sent.output  # the big one
+    wire_queue(tmp_path / "wire").add({"message": b"not signed", "empaid": "forged"})
+    received = CliRunner().invoke(apel_receive, ["--config", str(config), "--once", "-v"])
+    assert received.exit_code == 0, received.output
+
+    assert [len(e["body"]) for e in queue_elements(tmp_path / "dead", queues.REJECT_SCHEMA)] == [5000]
+    assert len(queue_elements(tmp_path / "incoming", queues.INCOMING_SCHEMA)) == 2
+    assert [e["empaid"] for e in queue_elements(tmp_path / "reject", queues.REJECT_SCHEMA)] == ["forged"]
+    assert queue_elements(tmp_path / "outgoing") == []
+    assert sorted(os.listdir(tmp_path)) == ["apeltools.cfg", "dead", "dns", "incoming", "outgoing", "reject",
+                                            "wire"]
+
+
+def test_the_existing_receiver_cfg_means_the_spool_directory_by_path(tmp_path, messaging_pki):
+    """receiver.cfg: accepted messages in <path>/incoming, rejected ones in <path>/reject."""
+    from apeltools.cli.receive import main as apel_receive
+    from apeltools.messaging import crypto
+    from apeltools.messaging.local import wire_queue
+
+    pki = messaging_pki
+    cert, key = pki.files(pki.site)
+    (tmp_path / "dns").write_text(crypto.signer_dn(pki.site.cert) + "\n")
+    config = tmp_path / "receiver.cfg"
+    config.write_text(f"""[receiver]
+protocol: STOMP
+[certificates]
+certificate: {cert}
+key: {key}
+capath: {pki.capath}
+check_crls: false
+[messaging]
+transport: local
+path: {tmp_path}/spool
+dn_file: {tmp_path}/dns
+[daemon]
+pidfile: {tmp_path}/receiver.pid
+""")
+    wire = wire_queue(tmp_path / "spool" / "wire")  # next to the queues, where apel-send's default puts it
+    wire.add({"message": crypto.sign(b"APEL-sync-message: v0.1\n%%\n", pki.site.cert_pem, pki.site.key_pem),
+              "empaid": "good"})
+    wire.add({"message": b"not signed", "empaid": "bad"})
+    received = CliRunner().invoke(apel_receive, ["--config", str(config), "--once"])
+    assert received.exit_code == 0, received.output
+    assert [e["empaid"] for e in queue_elements(tmp_path / "spool" / "incoming", queues.INCOMING_SCHEMA)] == ["good"]
+    assert [e["empaid"] for e in queue_elements(tmp_path / "spool" / "reject", queues.REJECT_SCHEMA)] == ["bad"]
+
+    # A path that is itself a queue (apeltools' receiver.cfg had it so) is refused, not filed below.
+    config.write_text(config.read_text().replace(f"path: {tmp_path}/spool", f"path: {tmp_path}/spool/incoming"))
+    refused = CliRunner().invoke(apel_receive, ["--config", str(config), "--once"])
+    assert refused.exit_code == 1 and "name the incoming queue with incoming_path" in refused.output
+
+
+@pytest.mark.parametrize("how", ["flag", "key", "environment", "default"])
+def test_apel_send_dead_letters_go_where_flag_environment_key_or_default_say(tmp_path, messaging_pki,
+                                                                             monkeypatch, how):
+    """The sender.cfg layout (path = the outgoing queue) with apel-send's dead-letter path."""
+    from apeltools.cli.send import main as apel_send
+
+    cert, key = messaging_pki.files(messaging_pki.site)
+    config = tmp_path / "sender.cfg"
+    config.write_text(f"""[sender]
+protocol: STOMP
+[certificates]
+certificate: {cert}
+key: {key}
+capath: {messaging_pki.capath}
+[messaging]
+transport: local
+path: {tmp_path}/outgoing
+max_message_size: 100
+reject_path: {tmp_path}/receiver-reject
+{"dead_letter_path: " + str(tmp_path / "by-key") if how != "default" else ""}
+""")
+    queues.add(queues.outgoing_queue(tmp_path / "outgoing"), b"x" * 200)
+    if how == "environment":
+        monkeypatch.setenv("APELTOOLS_MESSAGING_DEAD_LETTER_PATH", str(tmp_path / "by-environment"))
+    flag = ["--dead-letters", str(tmp_path / "by-flag")] if how == "flag" else []
+
+    result = CliRunner().invoke(apel_send, ["--config", str(config), *flag])
+
+    expected = {"flag": "by-flag", "key": "by-key", "environment": "by-environment", "default": "outgoing-reject"}
+    assert result.exit_code == 1 and f"dead-letter queue {tmp_path / expected[how]}" in result.output
+    assert len(queue_elements(tmp_path / expected[how], queues.REJECT_SCHEMA)) == 1
+    assert not (tmp_path / "receiver-reject").exists()  # apel-receive's key, not apel-send's
+
+
+def test_the_sample_apeltools_cfg_gives_each_program_its_own_queues():
+    from apeltools.messaging.settings import MessagingSettings
+
+    config = Config.load(str(ROOT / "etc" / "apeltools.cfg"), environ={})
+    sender, receiver = (MessagingSettings.from_config(config, role) for role in ("sender", "receiver"))
+    queues_of = {(s.path, s.reject_path) for s in (sender, receiver)}
+    assert queues_of == {("/var/spool/apel/outgoing", "/var/spool/apel/outgoing-reject"),
+                         ("/var/spool/apel/incoming", "/var/spool/apel/reject")}
+    assert receiver.path == config.get("loader", "msg_dir")  # what apel-load reads
+    assert sender.wire_path == receiver.wire_path

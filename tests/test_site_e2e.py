@@ -151,7 +151,7 @@ def test_logs_to_repository_super_summaries_through_apel_site_run(tmp_path, db_u
 
     write(tmp_path / "dns", f"# authorised senders\n{dn}\n")
     receiver = write(tmp_path / "receiver.cfg", "\n".join([
-        "[messaging]", "transport = local", f"wire_path = {tmp_path}/wire", f"path = {tmp_path}/incoming",
+        "[messaging]", "transport = local", f"wire_path = {tmp_path}/wire", f"incoming_path = {tmp_path}/incoming",
         f"reject_path = {tmp_path}/reject", "[certificates]", f"capath = {capath}"]) + "\n")
     repository_side(tmp_path, receiver, db_url)
 

@@ -32,7 +32,8 @@ Examples:
 @click.option("--dn-file", metavar="FILE",
               help="Authorised signer DNs, one a line [default: [messaging] dn_file, else /etc/apel/dns].")
 @click.option("--queue", "queue_dir", metavar="DIR",
-              help="Incoming queue [default: [messaging] path, else /var/spool/apel/incoming].")
+              help="Incoming queue [default: [messaging] incoming_path, else 'incoming' in [messaging] path "
+                   "(as in the existing receiver.cfg), else /var/spool/apel/incoming].")
 @click.option("--reject", "reject_dir", metavar="DIR",
               help="Reject queue [default: [messaging] reject_path, else 'reject' next to the incoming queue].")
 @click.option("--once", is_flag=True,
@@ -49,8 +50,8 @@ def main(ctx, dn_file, queue_dir, reject_dir, once, interval):
     its signature and the signer's certificate chain are verified against
     [certificates] capath (and its CRLs with check_crls = true), and the
     signer's DN must be in the DN list. Accepted messages go to the incoming
-    queue ([messaging] path) with their signer and empa-id; the others go to
-    the reject queue with the reason and the original message. A message is
+    queue with their signer and empa-id; the others go to the reject queue
+    with the reason and the original message, as received. A message is
     acknowledged only once it is on disk; when the disk is full the broker
     keeps it and the receiver retries with backoff. Messages of 256 KiB and
     more are verified and filed by a helper process (forked on the first
@@ -63,12 +64,7 @@ def main(ctx, dn_file, queue_dir, reject_dir, once, interval):
     """
     config = ctx.config
     memory.keep_large_buffers()
-    settings = MessagingSettings.from_config(config, "receiver")
-    if queue_dir:
-        settings.path = queue_dir
-        if not reject_dir and not config.get("messaging", "reject_path"):
-            settings.reject_path = os.path.join(os.path.dirname(os.path.abspath(queue_dir)), "reject")
-    settings.reject_path = reject_dir or settings.reject_path
+    settings = MessagingSettings.from_config(config, "receiver", queue_dir, reject_dir)
     settings.dn_file = dn_file or settings.dn_file
     if once and settings.transport != "local":
         raise click.UsageError("--once is only for the local transport")
