@@ -288,3 +288,30 @@ def pytest_sessionfinish(session, exitstatus):
             service = cls()
             if service.state_dir.exists():
                 _quiet_stop(service)
+
+
+@pytest.fixture(scope="session")
+def ams_server(tmp_path_factory):
+    """The AMS stand-in (``tests/services/ams.py``) over HTTPS on loopback, in a process of its own."""
+    try:
+        from .ams import AmsServer
+    except ImportError:  # imported as a top-level module
+        from ams import AmsServer  # type: ignore[no-redef]
+
+    server = AmsServer.with_test_pki(tmp_path_factory.mktemp("ams"))
+    try:
+        server.start()
+    except OSError as exc:
+        if services_required():
+            pytest.fail(str(exc), pytrace=False)
+        pytest.skip(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ams(ams_server):
+    """``ams_server`` emptied, with project ``accounting``, token ``secret`` and no faults."""
+    ams_server.reset(tokens={"secret": ["accounting"]})
+    yield ams_server
+    ams_server.faults()
