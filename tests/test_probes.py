@@ -375,6 +375,24 @@ def test_cert_expiry_thresholds(pki):
     assert perfdata == "days_left=20.0;30:;7:;0"
 
 
+@pytest.mark.parametrize("left, state", [(365, 0), (20, 1), (5, 2)])
+def test_cert_thresholds_read_as_days_left(pki, left, state):
+    """-w 30 -c 7 as every certificate check reads it: WARNING under 30 days left, CRITICAL under 7."""
+    cert_file, key_file = pki.files(pki.site)
+    now = (pki.site.cert.not_valid_after_utc - dt.timedelta(days=left)).isoformat()
+    code, _, perfdata, _ = run(cert.main, "--cert", cert_file, "--key", key_file, "--capath", str(pki.capath),
+                               "--now", now, "-w", "30", "-c", "7")
+    assert (code, perfdata) == (state, f"days_left={left:.1f};30:;7:;0")
+
+
+def test_cert_thresholds_keep_nagios_ranges(pki):
+    cert_file, key_file = pki.files(pki.site)
+    now = (pki.site.cert.not_valid_after_utc - dt.timedelta(days=20)).isoformat()
+    code, _, perfdata, _ = run(cert.main, "--cert", cert_file, "--key", key_file, "--capath", str(pki.capath),
+                               "--now", now, "-w", "@0:25", "-c", "10:")
+    assert (code, perfdata) == (1, "days_left=20.0;@25;10:;0")
+
+
 def test_cert_wrong_key_and_untrusted_chain_are_critical(pki):
     cert_file, _ = pki.files(pki.site)
     _, other_key = pki.files(pki.other_site)

@@ -122,7 +122,17 @@ class CertSummary(nagiosplugin.Summary):
         return f"[ {r.subject}: " + "; ".join(reasons) + " ]"
 
 
-def _range(ctx, param, value):
+def _days_left(ctx, param, value):
+    """A threshold in days left: a bare number N is ``N:`` (alert below N days), as operators type it.
+
+    In Nagios range syntax a bare ``30`` would mean "alert above 30", which
+    makes a certificate with a year left CRITICAL; every certificate check
+    reads ``-w 30 -c 7`` as days remaining. Anything else is a Nagios range.
+    """
+    try:
+        value = f"{float(value):g}:"
+    except ValueError:
+        pass
     parse_range(value, "/".join(param.opts))
     return value
 
@@ -131,7 +141,7 @@ def _range(ctx, param, value):
 Examples:
   check_apel_cert
   check_apel_cert --cert /etc/grid-security/hostcert.pem --key /etc/grid-security/hostkey.pem \\
-                  --capath /etc/grid-security/certificates -w 30: -c 7:
+                  --capath /etc/grid-security/certificates -w 30 -c 7
   check_apel_cert --config /etc/apel/sender.cfg
 """)
 @click.option("--cert", "cert_path", metavar="FILE",
@@ -140,10 +150,10 @@ Examples:
               help=f"Its private key [default: [certificates] key, else {DEFAULTS['key']}].")
 @click.option("--capath", metavar="DIR",
               help=f"Hashed CA directory [default: [certificates] capath, else {DEFAULTS['capath']}].")
-@click.option("-w", "--warning", default="30:", show_default=True, metavar="RANGE", callback=_range,
-              help="Days before expiry that are still OK ('30:' warns below 30 days).")
-@click.option("-c", "--critical", default="7:", show_default=True, metavar="RANGE", callback=_range,
-              help="Days before expiry below which it is CRITICAL.")
+@click.option("-w", "--warning", default="30", show_default=True, metavar="DAYS", callback=_days_left,
+              help="WARNING when fewer days than this are left (a Nagios range such as '@0:30' also works).")
+@click.option("-c", "--critical", default="7", show_default=True, metavar="DAYS", callback=_days_left,
+              help="CRITICAL when fewer days than this are left (or a Nagios range).")
 def main(settings, cert_path, key_path, capath, warning, critical):
     """Is the host certificate good for signing accounting messages?
 
