@@ -17,6 +17,7 @@ end times, which every loader stores over the old values.
 """
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from apeltools.db import publishing as state
@@ -179,7 +180,8 @@ def _months(source, record):
     return record.Site, record.Year, record.Month
 
 
-def publish(db, source_names, sink, destination, options=None):
+def publish(db, source_names: Sequence[str], sink: Callable[[str], object], destination: str,
+            options: Options | None = None) -> PublishResult:
     """Publish each named source through ``sink(body)``; returns counts.
 
     ``destination`` is the full identity of where the messages go (a resolved
