@@ -56,7 +56,7 @@ def test_job_messages_of_every_version_load_into_vjobrecords(db):
     tally = load(db, job_message(v03), job_message(v04, text.JOB_V04), legacy_v02)
     assert (tally.messages, tally.records, tally.rejected_records) == (3, 8, 0)
     got = rows(db, "SELECT LocalJobId, Site, VO, VOGroup, VORole, ServiceLevelType, ServiceLevel, "
-                   "PublisherDN, WallDuration FROM VJobRecords ORDER BY LocalJobId")
+                   "PublisherDN, WallDuration FROM VJobRecordsExt ORDER BY LocalJobId")
     # A v0.4 job's benchmark type is stored in lower case, as the deployed loader stores it.
     expected = sorted(
         (j.LocalJobId, j.Site, j.VO, j.VOGroup, j.VORole, j.ServiceLevelType.lower() if j in v04 else
@@ -191,7 +191,7 @@ def test_a_record_with_the_same_natural_key_replaces_the_stored_one(db):
     load(db, job_message([job]))
     job.WallDuration, job.Queue = job.WallDuration + 100, "other"
     load(db, job_message([job]), signer="/CN=second publisher")
-    assert rows(db, "SELECT WallDuration, Queue, PublisherDN FROM VJobRecords") == [
+    assert rows(db, "SELECT WallDuration, Queue, PublisherDN FROM VJobRecordsExt") == [
         (job.WallDuration, "other", "/CN=second publisher")
     ]
 
@@ -399,7 +399,7 @@ def test_apel_load_files_and_stdin(db_url, tmp_path):
                                 input=stdin)
     assert result.exit_code == 0, result.output
     with databases.connect(db_url) as db:
-        assert rows(db, "SELECT COUNT(*), MIN(PublisherDN) FROM VJobRecords") == [(8, "/CN=me")]
+        assert rows(db, "SELECT COUNT(*), MIN(PublisherDN) FROM VJobRecordsExt") == [(8, "/CN=me")]
 
 
 def test_apel_load_save_accepted_from_files_and_stdin_writes_an_empaid(db_url, tmp_path):

@@ -137,7 +137,7 @@ receipt_timeout: 5
     def assert_loaded_once(self, db_url, repository_url, names, duplicates):
         """Every published job exactly once, every message loaded, all from the sender's host DN."""
         assert rows(repository_url, JOBS) == rows(db_url, JOBS)
-        assert rows(repository_url, "SELECT DISTINCT PublisherDN FROM VJobRecords") == [(testpki.SITE_DN,)]
+        assert rows(repository_url, "SELECT DISTINCT PublisherDN FROM VJobRecordsExt") == [(testpki.SITE_DN,)]
         loaded = rows(repository_url, "SELECT EmpaId, SignerDN, RejectedCount FROM LoadedMessages")
         assert {empaid for empaid, _, _ in loaded} == set(names)
         assert {(signer, rejected) for _, signer, rejected in loaded} == {(testpki.SITE_DN, "0")}
@@ -307,7 +307,7 @@ def test_publish_send_receive_load_through_a_real_broker(request, service, db_ur
     duplicates = setup.count() - len(names)
     setup.load(repository_url)
     setup.assert_loaded_once(db_url, repository_url, names, duplicates)
-    synced = rows(repository_url, "SELECT Site, NumberOfJobs, Month, Year, PublisherDN FROM VSyncRecords")
+    synced = rows(repository_url, "SELECT Site, NumberOfJobs, Month, Year, PublisherDN FROM VSyncRecordsExt")
     assert sum(int(jobs) for _, jobs, _, _, _ in synced) == 250
     assert {(site, month, year, dn) for site, _, month, year, dn in synced} == \
         {(f"SITE-{n}", "9", "2026", testpki.SITE_DN) for n in range(3)}

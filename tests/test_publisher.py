@@ -127,7 +127,7 @@ def test_every_source_round_trips_through_its_wire_format(db, db_url, tmp_path, 
                 expected = db.query(
                     "SELECT Site, Month, Year, VO, SubmitHost, SUM(NormalisedWallDuration), SUM(NumberOfJobs) "
                     "FROM VNormalisedSuperSummaries GROUP BY Site, Month, Year, GlobalUserName, VO, VOGroup, VORole, "
-                    "SubmitHost, InfrastructureType, NodeCount, Processors, ServiceLevelType")
+                    "SubmitHost, Infrastructure, NodeCount, Processors, ServiceLevelType")
                 expected = [tuple(int(v) if i >= 5 else v for i, v in enumerate(row)) for row in expected]
                 assert sorted(map(str, second.query(view))) == sorted(map(str, expected))
             elif source == "cloud-summaries":

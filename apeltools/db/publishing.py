@@ -9,7 +9,7 @@ from apeltools.records.fields import epoch_of_sql_time
 
 @dataclass(frozen=True)
 class View:
-    """A compatibility view records are read from, and how its rows are placed in time.
+    """A view records are read from (formats.md §4, or ours), and how its rows are placed in time.
 
     ``time`` names a DATETIME column, or is None when rows are placed by
     ``year``/``month`` columns.
@@ -29,13 +29,15 @@ VIEWS = {
                  order="Site, EndTime, LocalJobId"),
     "summaries": View("VSuperSummaries", has_vo=True, has_infrastructure=True,
                       order="Site, Year, Month, VO, GlobalUserName, SubmitHost"),
-    "normalised-summaries": View("VNormalisedSuperSummaries", has_vo=True, has_infrastructure=True,
+    # Ours: the compatibility view calls its infrastructure column Infrastructure.
+    "normalised-summaries": View("VNormalisedSuperSummariesExt", has_vo=True, has_infrastructure=True,
                                  order="Site, Year, Month, VO, GlobalUserName, SubmitHost"),
     "received-summaries": View("VSummaries", has_vo=True, has_infrastructure=True, order="Site, Year, Month"),
     "cloud": View("VCloudRecords", year="MeasurementYear", month="MeasurementMonth",
                   order="SiteName, VMUUID, MeasurementYear, MeasurementMonth"),
     "cloud-summaries": View("VCloudSummaries", has_vo=True, order="SiteName, Year, Month"),
-    "storage": View("VStarRecords", time="EndTime", order="RecordId"),
+    # Ours: the compatibility view has no UpdateTime.
+    "storage": View("VStarRecordsExt", time="EndTime", order="RecordId"),
     "accelerator": View("VAcceleratorRecords", year="MeasurementYear", month="MeasurementMonth",
                         order="SiteName, MeasurementYear, MeasurementMonth, AssociatedRecord"),
     "sync": View("VSyncRecords", order="Site, Year, Month, SubmitHost"),
