@@ -126,6 +126,7 @@ def month_expressions(db, columns):
     labels = {"EndYear": "Year", "EndMonth": "Month"}
     return [expressions.get(c, c) for c in columns], [labels.get(c, c) for c in columns]
 
+
 # -- what apel-publish remembers per source and destination (migration 006) ----------------
 
 LEGACY_MARK_LENGTH = 50  # LastUpdated names of before migration 006 were cut to this
