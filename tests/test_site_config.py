@@ -382,3 +382,19 @@ def test_the_sample_apeltools_cfg_gives_each_program_its_own_queues():
                          ("/var/spool/apel/incoming", "/var/spool/apel/reject")}
     assert receiver.path == config.get("loader", "msg_dir")  # what apel-load reads
     assert sender.wire_path == receiver.wire_path
+
+
+@pytest.mark.parametrize("layout", ["receiver.cfg", "apeltools.cfg"])
+def test_apel_load_reads_the_queue_apel_receive_fills_from_the_same_file(db, db_url, tmp_path, layout):
+    from apeltools.cli.load import main as apel_load
+
+    key = {"receiver.cfg": f"path = {tmp_path}/spool", "apeltools.cfg": f"incoming_path = {tmp_path}/spool/incoming"}
+    config = tmp_path / layout
+    config.write_text(f"[messaging]\n{key[layout]}\n")
+    incoming = queues.incoming_queue(tmp_path / "spool" / "incoming")
+    queues.add(incoming, {"body": "APEL-sync-message: v0.1\nSite: A\nSubmitHost: ce\nNumberOfJobs: 3\nMonth: 3\n"
+                                  "Year: 2026\n%%\n", "signer": "/CN=site", "empaid": "e1"})
+
+    invoke(apel_load, ["--config", config, "--db", db_url, "--reject", tmp_path / "load-reject"])
+
+    assert db.query("SELECT COUNT(*) FROM SyncRecords")[0][0] == 1

@@ -12,6 +12,7 @@ from apeltools.cli.common import command
 from apeltools.db.schema import require_schema
 from apeltools.errors import ApelError, TransientDatabaseError
 from apeltools.messaging import queues
+from apeltools.messaging.settings import queue_path
 from apeltools.retry import Backoff, Interrupted
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,8 @@ def main(ctx, sources, db_url, queue_dir, reject_dir, accepted_dir, daemon, inte
 
     reject_dir = reject_dir or config.get("loader", "reject_dir")
     if not sources:
-        queue_dir = queue_dir or config.get("loader", "msg_dir") or config.get("messaging", "path") or DEFAULT_QUEUE
+        # Else the queue apel-receive fills when it reads the same file.
+        queue_dir = queue_dir or config.get("loader", "msg_dir") or queue_path(config, "receiver")
         reject_dir = reject_dir or DEFAULT_REJECT
     rejects = queues.reject_queue(reject_dir) if reject_dir else None
     if accepted_dir is None and config.get_bool("loader", "save_messages", False):

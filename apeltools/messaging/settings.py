@@ -79,7 +79,7 @@ class MessagingSettings:
         Without a configured reject key the reject queue lies next to the queue, even one
         given on the command line."""
         get = config.get
-        configured = _queue_path(config, role)
+        configured = queue_path(config, role)
         path = queue or configured
         use_ssl = config.get_bool("broker", "use_ssl", False)
         settings = cls(
@@ -166,8 +166,9 @@ def read_file(path: str, what: str) -> bytes:
         raise ConfigError(f"cannot read {what} {path}: {error.strerror}") from None
 
 
-def _queue_path(config: Config, role: str) -> str:
-    """The program's own queue: its own key, else ``[messaging] path`` as the existing file means it."""
+def queue_path(config: Config, role: str) -> str:
+    """The queue of ``role`` ("sender": outgoing, "receiver": incoming): its own key, else
+    ``[messaging] path`` as that program's existing file means it, else the default."""
     key, default, _, _ = QUEUE_KEYS[role]
     own = config.get("messaging", key)
     if own:
