@@ -16,6 +16,7 @@ from apeltools.cli.summarise import main as apel_summarise
 from apeltools.config import Config
 from apeltools.messaging import queues
 from apeltools.parsers import sources
+from tests.conftest import queue_elements
 
 ROOT = Path(__file__).resolve().parent.parent
 YEAR, MONTH = 2026, 3
@@ -240,32 +241,33 @@ def messaging_pki(tmp_path_factory):
     return pki.build(tmp_path_factory.mktemp("pki"))
 
 
-def queue_elements(path, schema=None):
-    """Every element of a directory queue: bodies of a QueueSimple, or dicts with ``schema``."""
+def elements(path, schema=None):
+    """Every element of a directory queue (none when there is none): bodies of a QueueSimple,
+    or dicts with ``schema``."""
     from dirq.queue import Queue
     from dirq.QueueSimple import QueueSimple
 
     if not os.path.isdir(path):
         return []
-    queue = Queue(str(path), schema=schema) if schema else QueueSimple(str(path))
-    found = []
-    for name in queue:
-        if queue.lock(name):
-            found.append(queue.get(name))
-            queue.unlock(name)
-    return found
+    return queue_elements(Queue(str(path), schema=schema) if schema else QueueSimple(str(path)))
+
+
+def receiving_setup(tmp_path, pki):
+    """The site's certificate and key files, with the site's DN in the DN list ``tmp_path/dns``."""
+    from apeltools.messaging import crypto
+
+    (tmp_path / "dns").write_text(crypto.signer_dn(pki.site.cert) + "\n")
+    return pki.files(pki.site)
 
 
 def test_one_configuration_serves_apel_send_and_apel_receive(tmp_path, messaging_pki):
     """Each program's queues have keys of their own, so nothing lands in the other's queue."""
     from apeltools.cli.receive import main as apel_receive
     from apeltools.cli.send import main as apel_send
-    from apeltools.messaging import crypto
     from apeltools.messaging.local import wire_queue
 
     pki = messaging_pki
-    cert, key = pki.files(pki.site)
-    (tmp_path / "dns").write_text(crypto.signer_dn(pki.site.cert) + "\n")
+    cert, key = receiving_setup(tmp_path, pki)
     config = tmp_path / "apeltools.cfg"
     config.write_text(f"""[certificates]
 certificate = {cert}
@@ -291,10 +293,10 @@ max_message_size = 4000
     received = CliRunner().invoke(apel_receive, ["--config", str(config), "--once", "-v"])
     assert received.exit_code == 0, received.output
 
-    assert [len(e["body"]) for e in queue_elements(tmp_path / "dead", queues.REJECT_SCHEMA)] == [5000]
-    assert len(queue_elements(tmp_path / "incoming", queues.INCOMING_SCHEMA)) == 2
-    assert [e["empaid"] for e in queue_elements(tmp_path / "reject", queues.REJECT_SCHEMA)] == ["forged"]
-    assert queue_elements(tmp_path / "outgoing") == []
+    assert [len(e["body"]) for e in elements(tmp_path / "dead", queues.REJECT_SCHEMA)] == [5000]
+    assert len(elements(tmp_path / "incoming", queues.INCOMING_SCHEMA)) == 2
+    assert [e["empaid"] for e in elements(tmp_path / "reject", queues.REJECT_SCHEMA)] == ["forged"]
+    assert elements(tmp_path / "outgoing") == []
     assert sorted(os.listdir(tmp_path)) == ["apeltools.cfg", "dead", "dns", "incoming", "outgoing", "reject",
                                             "wire"]
 
@@ -306,8 +308,7 @@ def test_the_existing_receiver_cfg_means_the_spool_directory_by_path(tmp_path, m
     from apeltools.messaging.local import wire_queue
 
     pki = messaging_pki
-    cert, key = pki.files(pki.site)
-    (tmp_path / "dns").write_text(crypto.signer_dn(pki.site.cert) + "\n")
+    cert, key = receiving_setup(tmp_path, pki)
     config = tmp_path / "receiver.cfg"
     config.write_text(f"""[receiver]
 protocol: STOMP
@@ -329,8 +330,8 @@ pidfile: {tmp_path}/receiver.pid
     wire.add({"message": b"not signed", "empaid": "bad"})
     received = CliRunner().invoke(apel_receive, ["--config", str(config), "--once"])
     assert received.exit_code == 0, received.output
-    assert [e["empaid"] for e in queue_elements(tmp_path / "spool" / "incoming", queues.INCOMING_SCHEMA)] == ["good"]
-    assert [e["empaid"] for e in queue_elements(tmp_path / "spool" / "reject", queues.REJECT_SCHEMA)] == ["bad"]
+    assert [e["empaid"] for e in elements(tmp_path / "spool" / "incoming", queues.INCOMING_SCHEMA)] == ["good"]
+    assert [e["empaid"] for e in elements(tmp_path / "spool" / "reject", queues.REJECT_SCHEMA)] == ["bad"]
 
     # A path that is itself a queue (apeltools' receiver.cfg had it so) is refused, not filed below.
     config.write_text(config.read_text().replace(f"path: {tmp_path}/spool", f"path: {tmp_path}/spool/incoming"))
@@ -368,7 +369,7 @@ reject_path: {tmp_path}/receiver-reject
 
     expected = {"flag": "by-flag", "key": "by-key", "environment": "by-environment", "default": "outgoing-reject"}
     assert result.exit_code == 1 and f"dead-letter queue {tmp_path / expected[how]}" in result.output
-    assert len(queue_elements(tmp_path / expected[how], queues.REJECT_SCHEMA)) == 1
+    assert len(elements(tmp_path / expected[how], queues.REJECT_SCHEMA)) == 1
     assert not (tmp_path / "receiver-reject").exists()  # apel-receive's key, not apel-send's
 
 
