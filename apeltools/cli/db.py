@@ -2,6 +2,7 @@
 
 import click
 
+from apeltools.cli import import_apel
 from apeltools.cli.common import command
 from apeltools.db import schema
 
@@ -49,3 +50,4 @@ def status(ctx, db_url):
 
 for _command in (init, migrate, status):
     main.add_command(_command)
+main.add_command(import_apel.main)

@@ -1,0 +1,392 @@
+"""Importing a deployed APEL database (a repository or a site) into ours, resumably and verifiably.
+
+Each source table is read in primary-key order, a page at a time; every row is
+turned into a record of our record type and checked exactly as apel-load checks
+a record; the good ones are written by the loader's own bulk path (replace by
+natural key), and the page's last key is kept in the same transaction. Killed
+at any moment, the next run continues after the last committed page, and
+re-reading a page stores the same rows again (nothing doubles).
+
+A row our checks refuse is never dropped silently: it is listed with its
+table, key and reason (ImportIssues), and ``invalid="import"`` stores it as it
+was when our tables can hold it (marked 'imported' in that list) instead of
+holding it back. At the end the monthly sums are recomputed from what was
+imported and compared with the source's own super-summaries per site and
+month; differences are listed, not hidden.
+"""
+
+import calendar
+import datetime
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+
+from apeltools.db import apel_source as sql
+from apeltools.errors import ApelError, RecordError, TransientDatabaseError
+from apeltools.progress import Progress
+from apeltools.records.benchmark import canonical_type
+from apeltools.records.build import finish
+from apeltools.records.types import JOB, NORMALISED_SUMMARY, SUMMARY, SYNC, now as current_time
+from apeltools.retry import Backoff
+
+log = logging.getLogger(__name__)
+
+POLICIES = ("hold", "import")
+DEFAULT_BATCH = 20000
+SERVER_LOOKUPS = ("Sites", "SubmitHosts", "MachineNames", "Queues", "DNs", "VOs", "VOGroups", "VORoles")
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    """A table of the deployed layout and how its rows become records of ours.
+
+    ``fields`` are (our field, source column, source lookup table or None): a
+    lookup column holds an id whose name is in that table. ``publisher`` is the
+    column holding the publisher DN's id (None: no publisher).
+    """
+
+    name: str
+    rtype: object
+    key: tuple
+    fields: tuple
+    publisher: str | None = "PublisherDNID"
+
+    @property
+    def columns(self):
+        return tuple(c for _, c, _ in self.fields) + ((self.publisher,) if self.publisher else ())
+
+
+def _lookup(name, column, table):
+    return (name, column, table)
+
+
+_NAMES = (
+    _lookup("GlobalUserName", "GlobalUserNameID", "DNs"),
+    _lookup("VO", "VOID", "VOs"),
+    _lookup("VOGroup", "VOGroupID", "VOGroups"),
+    _lookup("VORole", "VORoleID", "VORoles"),
+    _lookup("SubmitHost", "SubmitHostID", "SubmitHosts"),
+)
+
+
+def _plain(*names):
+    return tuple((n, n, None) for n in names)
+
+
+_JOB_FIELDS = (
+    _lookup("Site", "SiteID", "Sites"),
+    _lookup("SubmitHost", "SubmitHostID", "SubmitHosts"),
+    _lookup("MachineName", "MachineNameID", "MachineNames"),
+    _lookup("Queue", "QueueID", "Queues"),
+    *_plain("LocalJobId", "LocalUserId"),
+    _lookup("GlobalUserName", "GlobalUserNameID", "DNs"),
+    *_plain("FQAN"),
+    *_NAMES[1:4],
+    *_plain("WallDuration", "CpuDuration", "Processors", "NodeCount", "StartTime", "EndTime",
+            "InfrastructureDescription", "InfrastructureType", "MemoryReal", "MemoryVirtual",
+            "ServiceLevelType", "ServiceLevel"),
+)
+_SUMMARY_HEAD = (_lookup("Site", "SiteID", "Sites"), *_plain("Month", "Year"), *_NAMES)
+
+REPOSITORY_TABLES = (
+    SourceTable("JobRecords", JOB, ("SiteID", "LocalJobId", "EndTime"), _JOB_FIELDS),
+    SourceTable(
+        "Summaries", SUMMARY,
+        ("SiteID", "Month", "Year", "GlobalUserNameID", "VOID", "VORoleID", "VOGroupID", "SubmitHostID",
+         "InfrastructureType", "ServiceLevelType", "ServiceLevel", "NodeCount", "Processors"),
+        _SUMMARY_HEAD + _plain("InfrastructureType", "InfrastructureDescription", "ServiceLevelType", "ServiceLevel",
+                               "NodeCount", "Processors", "EarliestEndTime", "LatestEndTime", "WallDuration",
+                               "CpuDuration", "NumberOfJobs"),
+    ),
+    SourceTable(
+        "NormalisedSummaries", NORMALISED_SUMMARY,
+        ("SiteID", "Month", "Year", "GlobalUserNameID", "VOID", "VORoleID", "VOGroupID", "SubmitHostID",
+         "Infrastructure", "NodeCount", "Processors", "ServiceLevelType"),
+        _SUMMARY_HEAD + _plain("Infrastructure", "InfrastructureDescription", "NodeCount", "Processors",
+                               "EarliestEndTime", "LatestEndTime", "WallDuration", "CpuDuration",
+                               "NormalisedWallDuration", "NormalisedCpuDuration", "NumberOfJobs",
+                               "ServiceLevelType"),
+    ),
+    SourceTable(
+        "SyncRecords", SYNC, ("SiteID", "SubmitHostID", "Month", "Year"),
+        (_lookup("Site", "SiteID", "Sites"), _lookup("SubmitHost", "SubmitHostID", "SubmitHosts"),
+         *_plain("NumberOfJobs", "Month", "Year")),
+    ),
+)
+
+# The client's job table is keyed by machine name, not site.
+SITE_TABLES = (
+    replace(REPOSITORY_TABLES[0], key=("MachineNameID", "LocalJobId", "EndTime")),
+)
+
+
+@dataclass
+class TableCount:
+    """What happened to one source table's rows."""
+
+    source_rows: int = 0
+    read: int = 0
+    imported: int = 0
+    marked: int = 0  # imported as they were, though our checks refuse them
+    held: int = 0
+    target_rows: int | None = None
+
+
+@dataclass
+class ImportReport:
+    """The outcome of an import: counts per table, refused rows, and the verification."""
+
+    layout: str
+    dry_run: bool
+    tables: dict = field(default_factory=dict)
+    issues: list = field(default_factory=list)  # (table, key text, field, reason, action)
+    differences: list = field(default_factory=list)  # (site, year, month, what, source, ours)
+    months_compared: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rows(self):
+        return sum(t.read for t in self.tables.values())
+
+    def summary(self):
+        rate = self.rows / max(self.seconds, 1e-9)
+        counts = ", ".join(f"{name} {t.imported}" + (f" (+{t.held} held)" if t.held else "")
+                           for name, t in self.tables.items())
+        verb = "would import" if self.dry_run else "imported"
+        return f"{verb} {self.layout}: {counts}; {len(self.issues)} refused rows in {self.seconds:.1f} s ({rate:,.0f} rows/s)"
+
+
+def _epoch(value, _utc=datetime.timezone.utc):
+    if value is None:
+        return None
+    return calendar.timegm(value.timetuple())
+
+
+def _converter(kind_name):
+    """Source value → record value for a field kind (DATETIME → epoch, DECIMAL → float)."""
+    if kind_name == "time":
+        return lambda v: _epoch(v) if isinstance(v, datetime.datetime) else v
+    if kind_name == "float":
+        return lambda v: float(v) if isinstance(v, Decimal) else v
+    if kind_name == "int":
+        return lambda v: int(v) if isinstance(v, Decimal) else v
+    return lambda v: v
+
+
+_UNCHECKED = {}
+
+
+def _unchecked(rtype):
+    """The record type with the same fields but no rules beyond presence and size, for storing
+    a refused row as it was."""
+    if rtype.name not in _UNCHECKED:
+        _UNCHECKED[rtype.name] = replace(rtype, check=lambda record, now: None)
+    return _UNCHECKED[rtype.name]
+
+
+def _storable_as_is(rtype, values, now):
+    """The row as an unchecked record when our tables and the summariser can hold it, else None."""
+    try:
+        record = finish(_unchecked(rtype), values, now)
+        level_type = getattr(record, "ServiceLevelType", None)
+        if level_type is not None:
+            canonical_type(level_type)  # summing needs a known benchmark type
+    except (RecordError, ValueError):
+        return None
+    return record
+
+
+class Importer:
+    """Imports one source database into one target database (see the module's docstring)."""
+
+    def __init__(self, source, target, *, site=None, invalid="hold", dry_run=False, batch=DEFAULT_BATCH,
+                 backoff=None, clock=current_time, show_progress=False):
+        if invalid not in POLICIES:
+            raise ApelError(f"--invalid must be one of {', '.join(POLICIES)}")
+        self.source = source
+        self.target = target
+        self.invalid = invalid
+        self.dry_run = dry_run
+        self.batch = batch
+        self.backoff = backoff or Backoff()
+        self.clock = clock
+        self.show_progress = show_progress
+        self.source_id = _source_id(source.url)
+        self._tables = None
+        self._site = site
+        self._names = {}
+        self._memory = {}  # a dry run's progress, kept here instead of the target
+
+    # -- what the source is ------------------------------------------------------------------
+
+    @property
+    def layout(self):
+        """'site' (the deployed client's schema) or 'repository' (the server's)."""
+        tables = self.tables
+        if self._site is None:
+            self._site = "EventRecords" in tables or "ProcessedFiles" in tables
+        if "JobRecords" not in tables:
+            raise ApelError(f"{self.source.url} does not hold a deployed APEL schema (no JobRecords table)")
+        return "site" if self._site else "repository"
+
+    @property
+    def tables(self):
+        if self._tables is None:
+            self._tables = sql.source_tables(self.source)
+        return self._tables
+
+    def plan(self):
+        """The source tables to import, in order, that this source has."""
+        specs = SITE_TABLES if self.layout == "site" else REPOSITORY_TABLES
+        return [s for s in specs if s.name in self.tables]
+
+    def _lookups(self, spec):
+        for _, _, table in spec.fields + ((None, spec.publisher, "DNs"),):
+            if table and table not in self._names:
+                self._names[table] = sql.lookup_names(self.source, table) if table in self.tables else {}
+        return self._names
+
+    # -- importing ---------------------------------------------------------------------------
+
+    def run(self) -> ImportReport:
+        """Import every table (continuing an interrupted import), then verify; returns the report."""
+        started = time.monotonic()
+        report = ImportReport(self.layout, self.dry_run)
+        specs = self.plan()
+        for spec in specs:
+            report.tables[spec.name] = TableCount(source_rows=sql.count_rows(self.source, spec.name))
+        for spec in specs:
+            self.backoff.call(lambda spec=spec: self._import_table(spec, report), TransientDatabaseError,
+                              f"importing {spec.name}")
+        if not self.dry_run:
+            self.backoff.call(lambda: self._verify(report), TransientDatabaseError, "verifying the import")
+            report.issues = sql.issues(self.target, self.source_id)
+        report.seconds = time.monotonic() - started
+        log.info(report.summary())
+        return report
+
+    def _progress(self, table):
+        if self.dry_run:
+            return self._memory.get(table)
+        return sql.get_progress(self.target, self.source_id).get(table)
+
+    def _import_table(self, spec, report):
+        count = report.tables[spec.name]
+        saved = self._progress(spec.name)
+        after, count.read, count.imported, count.held, done = saved or (None, 0, 0, 0, False)
+        if done:
+            return
+        names = self._lookups(spec)
+        converters = [_converter(spec.rtype.by_name[f].kind.name) for f, _, _ in spec.fields]
+        key_at = [spec.columns.index(c) for c in spec.key]
+        now = self.clock()
+        with Progress(f"importing {spec.name}", enabled=self.show_progress) as progress:
+            while True:
+                rows = sql.read_page(self.source, spec.name, spec.columns, spec.key, after, self.batch)
+                if not rows:
+                    break
+                after = [rows[-1][i] for i in key_at]
+                by_publisher, issues = self._records(spec, rows, names, converters, key_at, now)
+                stored = sum(len(records) for records in by_publisher.values())
+                count.read += len(rows)
+                count.imported += stored
+                count.held += sum(1 for issue in issues if issue[4] == "held")
+                count.marked += sum(1 for issue in issues if issue[4] == "imported")
+                self._commit(spec, by_publisher, issues, after, count, False, report)
+                progress.update(count.read)
+        self._commit(spec, {}, [], after, count, True, report)
+
+    def _commit(self, spec, by_publisher, issues, after, count, done, report):
+        """Store a page's records, refused rows and progress in one transaction (a dry run keeps
+        the progress and the refused rows in memory)."""
+        progress = (after, count.read, count.imported, count.held, done)
+        if self.dry_run:
+            self._memory[spec.name] = progress
+            report.issues.extend((t, sql.key_text(k), f, r, a) for t, k, f, r, a in issues)
+            return
+        with self.target.transaction():
+            for publisher, records in by_publisher.items():
+                self.target.store(spec.rtype, records, publisher)
+            sql.save_issues(self.target, self.source_id, issues)
+            sql.save_progress(self.target, self.source_id, spec.name, *progress)
+
+    def _records(self, spec, rows, names, converters, key_at, now):
+        """Records of a page grouped by publisher DN, and the refused rows."""
+        by_publisher, issues = {}, []
+        fields = spec.fields
+        dns = names.get("DNs", {})
+        publisher_at = len(fields) if spec.publisher else None
+        rtype = spec.rtype
+        for row in rows:
+            values, problem = {}, None
+            for i, (name, column, table) in enumerate(fields):
+                value = row[i]
+                if table is not None:
+                    looked = names[table].get(value)
+                    if looked is None:
+                        problem = RecordError(f"{column} {value} is not in {table}", field=name)
+                        break
+                    value = looked
+                else:
+                    value = converters[i](value)
+                values[name] = value
+            record = None
+            if problem is None:
+                try:
+                    record = finish(rtype, values, now)
+                except RecordError as error:
+                    problem = error
+            if problem is not None:
+                key = [row[i] for i in key_at]
+                if self.invalid == "import" and len(values) == len(fields):
+                    record = _storable_as_is(rtype, values, now)
+                action = "imported" if record is not None else "held"
+                issues.append((spec.name, key, problem.field, str(problem.args[0]), action))
+                if record is None:
+                    continue
+            publisher = dns.get(row[publisher_at], "None") if publisher_at is not None else "None"
+            by_publisher.setdefault(publisher, []).append(record)
+        return by_publisher, issues
+
+    # -- verification ------------------------------------------------------------------------
+
+    def _verify(self, report):
+        """Counts per table, and our monthly sums (recomputed) against the source's super-summaries."""
+        from apeltools.summariser import summarise
+
+        for spec in self.plan():
+            report.tables[spec.name].target_rows = sql.count_rows(self.target, spec.rtype.table)
+        summarise(self.target)
+        source_table = "HybridSuperSummaries" if "HybridSuperSummaries" in self.tables else (
+            "SuperSummaries" if "SuperSummaries" in self.tables else None)
+        if source_table is None:
+            return
+        with_normalised = "NormalisedWallDuration" in self.tables[source_table]
+        theirs = sql.month_totals(self.source, source_table, with_normalised)
+        ours = sql.month_totals(self.target)
+        report.differences = compare_months(theirs, ours)
+        report.months_compared = len(set(theirs) | set(ours))
+
+
+FIGURES = ("NumberOfJobs", "WallDuration", "CpuDuration", "NormalisedWallDuration")
+
+
+def compare_months(theirs: dict, ours: dict) -> list:
+    """[(site, year, month, figure, source value, our value)] where monthly sums differ."""
+    differences = []
+    for month in sorted(set(theirs) | set(ours)):
+        a, b = theirs.get(month), ours.get(month)
+        for i, figure in enumerate(FIGURES):
+            x = a[i] if a else 0
+            y = b[i] if b else 0
+            if x is None or y is None:
+                continue
+            if x != y:
+                differences.append((*month, figure, x, y))
+    return differences
+
+
+def _source_id(url):
+    """How the import's state names its source: the URL (which never holds a password)."""
+    return url[:255]

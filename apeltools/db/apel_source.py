@@ -1,0 +1,169 @@
+"""SQL of importing a deployed APEL database: reading its tables in key order, and the import's own state.
+
+The source is a database in the deployed server or client layout (MySQL or
+MariaDB); it is only ever read. Its tables are read in the order of their
+primary key, one page at a time from just after the last key imported, so an
+interrupted import continues where it stopped. The target keeps, in the same
+transaction as the records, the last key of each table (ImportProgress) and
+the rows it refused (ImportIssues, migration 007).
+"""
+
+import hashlib
+import json
+
+from apeltools.records.fields import epoch_of_sql_time
+
+TABLES_IN_SOURCE = "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
+COLUMNS_IN_SOURCE = (
+    "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = DATABASE()"
+)
+LOOKUP_NAMES = "SELECT id, name FROM `{table}`"
+COUNT_ROWS = "SELECT COUNT(*) FROM `{table}`"
+LAST_UPDATED = "SELECT Type, UpdateTime FROM LastUpdated"
+
+
+def source_tables(db) -> dict:
+    """{table: set of column names} of the source database (names as the server spells them)."""
+    found = {}
+    for table, column in db.query(COLUMNS_IN_SOURCE):
+        found.setdefault(table, set()).add(column)
+    return found
+
+
+def lookup_names(db, table: str) -> dict:
+    """{id: name} of a source lookup table."""
+    return dict(db.query(LOOKUP_NAMES.format(table=table)))
+
+
+def count_rows(db, table: str) -> int:
+    return int(db.query(COUNT_ROWS.format(table=table))[0][0])
+
+
+def last_updated(db) -> dict:
+    """{Type: epoch seconds} of the source's LastUpdated table."""
+    return {kind: epoch_of_sql_time(moment) for kind, moment in db.query(LAST_UPDATED)}
+
+
+def _after(key):
+    """``(k1, k2, …) > (?, ?, …)`` spelt out, which MySQL turns into one range of the primary key."""
+    first = f"`{key[0]}`"
+    if len(key) == 1:
+        return f"{first} > ?", 1
+    rest, count = _after(key[1:])
+    return f"({first} > ? OR ({first} = ? AND {rest}))", count + 2
+
+
+def _after_params(values):
+    if len(values) == 1:
+        return [values[0]]
+    return [values[0], values[0]] + _after_params(values[1:])
+
+
+def page_sql(table: str, columns, key, after, limit: int):
+    """(sql, params) of the next ``limit`` rows of ``table`` after key values ``after`` (None: from
+    the start), in key order."""
+    where, params = "", []
+    if after is not None:
+        condition, _ = _after(key)
+        where, params = f" WHERE {condition}", _after_params(list(after))
+    order = ", ".join(f"`{c}`" for c in key)
+    selected = ", ".join(f"`{c}`" for c in columns)
+    return f"SELECT {selected} FROM `{table}`{where} ORDER BY {order} LIMIT {int(limit)}", params
+
+
+def read_page(db, table, columns, key, after, limit) -> list:
+    """The next page of rows (tuples in ``columns`` order) after ``after``."""
+    sql, params = page_sql(table, columns, key, after, limit)
+    return db.query(sql, params)
+
+
+# -- verification -------------------------------------------------------------------------
+
+SOURCE_MONTHS = (
+    "SELECT s.name, t.Year, t.Month, SUM(t.NumberOfJobs), SUM(t.WallDuration), SUM(t.CpuDuration){normalised} "
+    "FROM `{table}` AS t JOIN Sites AS s ON s.id = t.SiteID GROUP BY s.name, t.Year, t.Month"
+)
+OUR_MONTHS = (
+    "SELECT s.name, t.Year, t.Month, SUM(t.NumberOfJobs), SUM(t.WallDuration), SUM(t.CpuDuration), "
+    "SUM(t.NormalisedWallDuration) FROM SuperSummaries AS t JOIN Sites AS s ON s.id = t.SiteID "
+    "GROUP BY s.name, t.Year, t.Month"
+)
+
+
+def month_totals(db, table: str | None = None, normalised: bool = True) -> dict:
+    """{(site, year, month): (jobs, wall, cpu, normalised wall or None)} of a super-summary table:
+    ours when ``table`` is None, else the source's ``table``."""
+    if table is None:
+        sql = OUR_MONTHS
+    else:
+        sql = SOURCE_MONTHS.format(table=table, normalised=", SUM(t.NormalisedWallDuration)" if normalised else "")
+    totals = {}
+    for row in db.query(sql):
+        figures = tuple(int(v) for v in row[3:]) + ((None,) if len(row) == 6 else ())
+        totals[(row[0], int(row[1]), int(row[2]))] = figures
+    return totals
+
+
+# -- the import's state in the target (migration 007) ------------------------------------
+
+SELECT_PROGRESS = (
+    "SELECT SourceTable, LastKey, RowsRead, Imported, Held, Done FROM ImportProgress WHERE Source = ?"
+)
+DELETE_PROGRESS = "DELETE FROM ImportProgress WHERE Source = ? AND SourceTable = ?"
+INSERT_PROGRESS = (
+    "INSERT INTO ImportProgress (Source, SourceTable, LastKey, RowsRead, Imported, Held, Done) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+ISSUE_COLUMNS = ("IssueHash", "Source", "SourceTable", "SourceKey", "Field", "Reason", "Action")
+DELETE_ISSUES = "DELETE FROM ImportIssues WHERE IssueHash IN ({marks})"
+SELECT_ISSUES = (
+    "SELECT SourceTable, SourceKey, Field, Reason, Action FROM ImportIssues WHERE Source = ? "
+    "ORDER BY SourceTable, SourceKey"
+)
+
+
+def _json_value(value):
+    """Key values as JSON keeps them: times as their text, decimals as text."""
+    if isinstance(value, (int, str)) or value is None:
+        return value
+    return str(value)
+
+
+def key_text(values) -> str:
+    return json.dumps([_json_value(v) for v in values], separators=(",", ":"))
+
+
+def get_progress(db, source: str) -> dict:
+    """{table: (last key as a list or None, rows read, imported, held, done)} of an import."""
+    progress = {}
+    for table, last, read, imported, held, done in db.query(SELECT_PROGRESS, (source,)):
+        progress[table] = (json.loads(last) if last else None, int(read), int(imported), int(held), bool(done))
+    return progress
+
+
+def save_progress(db, source, table, last_key, read, imported, held, done) -> None:
+    """Keep how far a table is imported (call inside the transaction that stores its records)."""
+    db.execute(DELETE_PROGRESS, (source, table))
+    db.execute(INSERT_PROGRESS, (source, table, None if last_key is None else key_text(last_key),
+                                 read, imported, held, int(done)))
+
+
+def save_issues(db, source, issues) -> None:
+    """Keep refused rows ``[(table, key values, field, reason, action)]``, one row per source row."""
+    rows = {}
+    for table, key, field, reason, action in issues:
+        text = key_text(key)
+        digest = hashlib.sha256(f"{source}\n{table}\n{text}".encode("utf-8")).hexdigest()
+        rows[digest] = (digest, source, table, text, field, reason, action)
+    if not rows:
+        return
+    hashes = list(rows)
+    for start in range(0, len(hashes), 500):
+        chunk = hashes[start:start + 500]
+        db.execute(DELETE_ISSUES.format(marks=", ".join("?" * len(chunk))), chunk)
+    db.insert_rows("ImportIssues", ISSUE_COLUMNS, list(rows.values()))
+
+
+def issues(db, source: str) -> list:
+    """[(table, key text, field, reason, action)] of the rows an import refused."""
+    return [tuple(row) for row in db.query(SELECT_ISSUES, (source,))]

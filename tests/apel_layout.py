@@ -1,0 +1,137 @@
+"""A database in the deployed APEL layout, for the import tests (written here from the facts).
+
+The deployed server and client keep names in lookup tables (id, name) without a
+unique constraint, records in tables whose columns hold those ids, times as
+DATETIME, benchmarks as DECIMAL(10,3), and UpdateTime as a TIMESTAMP. Only the
+tables and columns that apeltools db import-apel reads are built here; the
+real schema files are loaded by the dev-only check in tests/interop.
+"""
+
+LOOKUP_TABLES = ("Sites", "SubmitHosts", "MachineNames", "Queues", "DNs", "VOs", "VOGroups", "VORoles")
+
+_LOOKUP = "CREATE TABLE {name} (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, name VARCHAR(255) NOT NULL, KEY (name))"
+
+_JOB_COLUMNS = """
+  UpdateTime TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+  SiteID INT NOT NULL, SubmitHostID INT NOT NULL, MachineNameID INT NOT NULL, QueueID INT NOT NULL,
+  LocalJobId VARCHAR(255) NOT NULL, LocalUserId VARCHAR(255), GlobalUserNameID INT NOT NULL,
+  FQAN VARCHAR(255), VOID INT NOT NULL, VOGroupID INT NOT NULL, VORoleID INT NOT NULL,
+  WallDuration BIGINT UNSIGNED, CpuDuration BIGINT UNSIGNED,
+  NodeCount INT UNSIGNED NOT NULL DEFAULT 0, Processors INT UNSIGNED NOT NULL DEFAULT 0,
+  MemoryReal BIGINT UNSIGNED, MemoryVirtual BIGINT UNSIGNED,
+  StartTime DATETIME NOT NULL, EndTime DATETIME NOT NULL, EndYear INT, EndMonth INT,
+  InfrastructureDescription VARCHAR(100), InfrastructureType VARCHAR(20),
+  ServiceLevelType VARCHAR(50) NOT NULL, ServiceLevel DECIMAL(10,3) NOT NULL,
+  PublisherDNID INT NOT NULL,
+"""
+
+_SUMMARY_HEAD = """
+  UpdateTime TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+  SiteID INT NOT NULL, Month INT NOT NULL, Year INT NOT NULL, GlobalUserNameID INT NOT NULL,
+  VOID INT NOT NULL, VOGroupID INT NOT NULL, VORoleID INT NOT NULL, SubmitHostID INT NOT NULL,
+"""
+
+SERVER = [
+    *(_LOOKUP.format(name=t) for t in LOOKUP_TABLES),
+    f"CREATE TABLE JobRecords ({_JOB_COLUMNS} PRIMARY KEY (SiteID, LocalJobId, EndTime))",
+    f"""CREATE TABLE Summaries ({_SUMMARY_HEAD}
+  InfrastructureType VARCHAR(20), InfrastructureDescription VARCHAR(100),
+  ServiceLevelType VARCHAR(50) NOT NULL, ServiceLevel DECIMAL(10,3) NOT NULL,
+  NodeCount INT NOT NULL, Processors INT NOT NULL, EarliestEndTime DATETIME, LatestEndTime DATETIME,
+  WallDuration BIGINT UNSIGNED NOT NULL, CpuDuration BIGINT UNSIGNED NOT NULL, NumberOfJobs BIGINT UNSIGNED NOT NULL,
+  PublisherDNID INT NOT NULL,
+  PRIMARY KEY (SiteID, Month, Year, GlobalUserNameID, VOID, VORoleID, VOGroupID, SubmitHostID,
+               InfrastructureType, ServiceLevelType, ServiceLevel, NodeCount, Processors))""",
+    f"""CREATE TABLE NormalisedSummaries ({_SUMMARY_HEAD}
+  Infrastructure VARCHAR(20), InfrastructureDescription VARCHAR(100), ServiceLevelType VARCHAR(50) NOT NULL DEFAULT '',
+  NodeCount INT NOT NULL, Processors INT NOT NULL, EarliestEndTime DATETIME, LatestEndTime DATETIME,
+  WallDuration BIGINT UNSIGNED NOT NULL, CpuDuration BIGINT UNSIGNED NOT NULL,
+  NormalisedWallDuration BIGINT UNSIGNED NOT NULL, NormalisedCpuDuration BIGINT UNSIGNED NOT NULL,
+  NumberOfJobs BIGINT UNSIGNED NOT NULL, PublisherDNID INT NOT NULL,
+  PRIMARY KEY (SiteID, Month, Year, GlobalUserNameID, VOID, VORoleID, VOGroupID, SubmitHostID,
+               Infrastructure, NodeCount, Processors, ServiceLevelType))""",
+    f"""CREATE TABLE HybridSuperSummaries ({_SUMMARY_HEAD}
+  Infrastructure VARCHAR(20) NOT NULL, InfrastructureDescription VARCHAR(100),
+  ServiceLevelType VARCHAR(50) NOT NULL, ServiceLevel DECIMAL(10,3) NOT NULL DEFAULT 0,
+  NodeCount INT NOT NULL, Processors INT NOT NULL, EarliestEndTime DATETIME, LatestEndTime DATETIME,
+  WallDuration BIGINT UNSIGNED NOT NULL, CpuDuration BIGINT UNSIGNED NOT NULL,
+  NormalisedWallDuration BIGINT UNSIGNED NOT NULL, NormalisedCpuDuration BIGINT UNSIGNED NOT NULL,
+  NumberOfJobs BIGINT UNSIGNED NOT NULL,
+  PRIMARY KEY (SiteID, Month, Year, GlobalUserNameID, VOID, VORoleID, VOGroupID, SubmitHostID,
+               Infrastructure, ServiceLevelType, ServiceLevel, NodeCount, Processors))""",
+    """CREATE TABLE SyncRecords (
+  UpdateTime TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+  SiteID INT NOT NULL, SubmitHostID INT NOT NULL, NumberOfJobs INT NOT NULL, Month INT NOT NULL, Year INT NOT NULL,
+  PublisherDNID INT NOT NULL, PRIMARY KEY (SiteID, SubmitHostID, Month, Year))""",
+    """CREATE TABLE LastUpdated (
+  UpdateTime TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+  Type VARCHAR(255) PRIMARY KEY)""",
+]
+
+CLIENT = [
+    *(_LOOKUP.format(name=t) for t in LOOKUP_TABLES),
+    f"CREATE TABLE JobRecords ({_JOB_COLUMNS} PRIMARY KEY (MachineNameID, LocalJobId, EndTime))",
+    """CREATE TABLE SuperSummaries (
+  UpdateTime TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+  SiteID INT NOT NULL, Month INT NOT NULL, Year INT NOT NULL, GlobalUserNameID INT NOT NULL,
+  VOID INT NOT NULL, VOGroupID INT NOT NULL, VORoleID INT NOT NULL, SubmitHostID INT NOT NULL,
+  InfrastructureType VARCHAR(20), ServiceLevelType VARCHAR(50) NOT NULL, ServiceLevel DECIMAL(10,3) NOT NULL,
+  NodeCount INT NOT NULL, Processors INT NOT NULL, EarliestEndTime DATETIME, LatestEndTime DATETIME,
+  WallDuration BIGINT UNSIGNED NOT NULL, CpuDuration BIGINT UNSIGNED NOT NULL, NumberOfJobs BIGINT UNSIGNED NOT NULL,
+  PRIMARY KEY (SiteID, Month, Year, GlobalUserNameID, VOID, VORoleID, VOGroupID, SubmitHostID,
+               InfrastructureType, ServiceLevelType, ServiceLevel, NodeCount, Processors))""",
+    """CREATE TABLE ProcessedFiles (
+  HostName VARCHAR(255), FileName VARCHAR(255), Hash VARCHAR(64), StopLine INT, Parsed INT,
+  PRIMARY KEY (HostName, Hash))""",
+    """CREATE TABLE LastUpdated (
+  UpdateTime TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+  Type VARCHAR(255) PRIMARY KEY)""",
+]
+
+# Name fields → the lookup table holding them (the column is ``<field>ID``).
+LOOKUPS = {"Site": "Sites", "SubmitHost": "SubmitHosts", "MachineName": "MachineNames", "Queue": "Queues",
+           "GlobalUserName": "DNs", "VO": "VOs", "VOGroup": "VOGroups", "VORole": "VORoles", "PublisherDN": "DNs"}
+SUMMARY_NAMES = ("Site", "GlobalUserName", "VO", "VOGroup", "VORole", "SubmitHost")
+
+
+class DeployedLayout:
+    """A source database in the deployed layout, filled by names as the deployed procedures fill it
+    (a missing name gets a new id)."""
+
+    def __init__(self, db, statements):
+        self.db = db
+        for statement in statements:
+            db.execute(statement)
+        self._ids = {}
+
+    def id_of(self, table, name):
+        key = (table, name)
+        if key not in self._ids:
+            rows = self.db.query(f"SELECT id FROM {table} WHERE name = ?", (name,))
+            if not rows:
+                self.db.execute(f"INSERT INTO {table} (name) VALUES (?)", (name,))
+                rows = self.db.query(f"SELECT id FROM {table} WHERE name = ?", (name,))
+            self._ids[key] = rows[0][0]
+        return self._ids[key]
+
+    def insert(self, table, names, row):
+        """One row of ``table``: ``names`` (field → name, stored as ``<field>ID``) and plain ``row`` values."""
+        values = dict(row)
+        for name_field, name in names.items():
+            values[f"{name_field}ID"] = self.id_of(LOOKUPS[name_field], name)
+        columns = ", ".join(values)
+        self.db.execute(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(values))})",
+                        list(values.values()))
+
+    def job(self, **fields):
+        """A job record as the deployed loader stores it (absent names are 'None')."""
+        names = {k: fields.pop(k, "None") for k in LOOKUPS}
+        end = fields["EndTime"]
+        fields.setdefault("EndYear", int(end[:4]))
+        fields.setdefault("EndMonth", int(end[5:7]))
+        self.insert("JobRecords", names, fields)
+
+    def summary(self, table, publisher=True, **fields):
+        """A row of a summary table (Summaries, NormalisedSummaries, HybridSuperSummaries, SuperSummaries)."""
+        names = {k: fields.pop(k, "None") for k in SUMMARY_NAMES + (("PublisherDN",) if publisher else ())}
+        self.insert(table, names, fields)
