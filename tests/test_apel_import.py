@@ -200,37 +200,71 @@ def test_an_interrupted_import_continues_where_it_stopped(source, db_url):
     assert again.tables["JobRecords"].target_rows == 30
 
 
-def test_sigkill_mid_import_then_rerun_gives_exactly_the_source_rows(source, mariadb_service, tmp_path):
-    _repository(source, jobs=400)
+@pytest.fixture
+def cli_target(mariadb_service):
+    """A migrated MariaDB target, the environment for the CLI, and the ``apeltools db`` command."""
     target, drop = fresh_mysql(mariadb_service)
-    try:
-        env = dict(os.environ, APELTOOLS_DB_PASSWORD=mariadb_service.password, APELTOOLS_CONFIG=os.devnull)
-        args = [shutil.which("apeltools"), "db"]
-        subprocess.run(args + ["init", "--db", target], env=env, check=True, capture_output=True)
-        process = subprocess.Popen(args + ["import-apel", "--from", source, "--db", target, "--batch", "3"],
-                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        with databases.connect(target) as db:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                rows = db.query("SELECT RowsRead FROM ImportProgress")
-                if rows and rows[0][0] >= 30:
-                    break
-                time.sleep(0.05)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        with databases.connect(target) as db:
-            partial = db.query("SELECT COUNT(*) FROM JobRecords")[0][0]
-        assert 0 < partial < 400
+    env = dict(os.environ, APELTOOLS_DB_PASSWORD=mariadb_service.password, APELTOOLS_CONFIG=os.devnull)
+    args = [shutil.which("apeltools"), "db"]
+    subprocess.run(args + ["init", "--db", target], env=env, check=True, capture_output=True)
+    yield target, env, args
+    drop()
 
-        done = subprocess.run(args + ["import-apel", "--from", source, "--db", target],
-                              env=env, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
-        with databases.connect(target) as db:
-            assert db.query("SELECT COUNT(*) FROM JobRecords")[0][0] == 400
-            assert db.query("SELECT SUM(NumberOfJobs) FROM SuperSummaries s JOIN Sites n ON n.id = s.SiteID "
-                            "WHERE n.name = ?", (SITE,))[0][0] == 400
+
+def _wait_for_progress(target, rows):
+    with databases.connect(target) as db:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            read = db.query("SELECT RowsRead FROM ImportProgress")
+            if read and read[0][0] >= rows:
+                return
+            time.sleep(0.05)
+
+
+def _check_exactly(target, jobs):
+    with databases.connect(target) as db:
+        assert db.query("SELECT COUNT(*) FROM JobRecords")[0][0] == jobs
+        assert db.query("SELECT SUM(NumberOfJobs) FROM SuperSummaries s JOIN Sites n ON n.id = s.SiteID "
+                        "WHERE n.name = ?", (SITE,))[0][0] == jobs
+
+
+def test_sigkill_mid_import_then_rerun_gives_exactly_the_source_rows(source, cli_target):
+    _repository(source, jobs=400)
+    target, env, args = cli_target
+    process = subprocess.Popen(args + ["import-apel", "--from", source, "--db", target, "--batch", "3"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for_progress(target, 30)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    with databases.connect(target) as db:
+        partial = db.query("SELECT COUNT(*) FROM JobRecords")[0][0]
+    assert 0 < partial < 400
+
+    done = subprocess.run(args + ["import-apel", "--from", source, "--db", target], env=env, capture_output=True,
+                          text=True)
+
+    assert done.returncode == 0, done.stderr
+    _check_exactly(target, 400)
+
+
+@pytest.mark.slow
+def test_a_database_restart_mid_import_is_waited_out(source, cli_target, mariadb_service):
+    _repository(source, jobs=400)
+    target, env, args = cli_target
+    process = subprocess.Popen(args + ["import-apel", "--from", source, "--db", target, "--batch", "2"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_progress(target, 30)
+    try:
+        mariadb_service.stop()
+        time.sleep(3)
     finally:
-        drop()
+        mariadb_service.start()
+    out, err = process.communicate(timeout=600)
+
+    assert process.returncode == 0, err
+    assert "retrying in" in err
+    assert "0 differences" not in out  # the source's other site differs on purpose
+    _check_exactly(target, 400)
 
 
 def test_a_site_database_is_detected(source, db_url):
