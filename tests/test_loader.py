@@ -118,6 +118,27 @@ def test_normalised_summaries_load_into_vnormalisedsummaries(db, fmt):
                     "FROM VNormalisedSummaries") == [("DEMO-A", "atlas", "grid", 15300, 3, "HEPSPEC")]
 
 
+def test_a_site_moving_from_v03_to_v04_normalised_summaries_replaces_its_rows(db):
+    """Deliberate difference (README): a v0.3 normalised summary is stored with ServiceLevelType
+    HEPSPEC, what v0.3 means, where the deployed loader stores "None". The benchmark type is part of
+    the natural key, so the same group re-sent as v0.4 ({HEPSPEC: ...}) replaces the row; stored
+    as "None" it would stay beside the v0.4 row and the month would count twice."""
+    from apeltools.records.types import NORMALISED_SUMMARY
+
+    def group(jobs_count):
+        return NORMALISED_SUMMARY.make(
+            Site="DEMO-A", Month=MONTH, Year=YEAR, VO="atlas", SubmitHost="ce.example.org",
+            Infrastructure="grid", NodeCount=1, Processors=8, WallDuration=1000 * jobs_count,
+            CpuDuration=900 * jobs_count, NormalisedWallDuration=10000 * jobs_count,
+            NormalisedCpuDuration=9000 * jobs_count, NumberOfJobs=jobs_count, ServiceLevelType="HEPSPEC")
+
+    load(db, text.write_message(text.NORMALISED_V03, [group(3)]))
+    query = "SELECT ServiceLevelType, NumberOfJobs, NormalisedWallDuration FROM VNormalisedSummaries"
+    assert rows(db, query) == [("HEPSPEC", 3, 30000)]
+    load(db, text.write_message(text.NORMALISED_V04, [group(5)]))  # the month's full totals, now in v0.4
+    assert rows(db, query) == [("HEPSPEC", 5, 50000)]
+
+
 def test_sync_records_load_into_vsyncrecords(db):
     records = sample.syncs(SITE, YEAR, MONTH, jobs(30))
     load(db, text.write_message(text.SYNC_V01, records))
@@ -210,6 +231,21 @@ def test_absent_names_are_stored_as_the_name_None(db):
     job.SubmitHost = job.Queue = job.GlobalUserName = None
     load(db, job_message([job]))
     assert rows(db, "SELECT SubmitHost, Queue, GlobalUserName FROM VJobRecords") == [("None", "None", "None")]
+
+
+def test_absent_texts_and_cloud_figures_are_stored_as_the_deployed_loader_stores_them(db):
+    """The deployed loader stores an absent text as the text "None" (not NULL), and an absent
+    cloud CpuCount and Benchmark as 0."""
+    job = jobs(1)[0]
+    job.LocalUserId = job.FQAN = job.InfrastructureType = None
+    load(db, job_message([job]))
+    assert rows(db, "SELECT LocalUserId, FQAN, InfrastructureType FROM VJobRecords") == [("None", "None", "None")]
+    start, _ = month_bounds(YEAR, MONTH)
+    load(db, text.write_message(text.CLOUD_V04, [CLOUD.make(VMUUID="vm-9", SiteName="DEMO-CLOUD",
+                                                            RecordCreateTime=start + 60)]))
+    assert rows(db, "SELECT MachineName, LocalUserId, LocalGroupId, FQAN, Status, NetworkType, BenchmarkType, "
+                    "StorageRecordId, ImageId, CloudType, CpuCount, Benchmark FROM VCloudRecords") == [
+        ("None",) * 10 + (0, 0)]
 
 
 # -- bad input: rejected with reasons, the good records of the same message still load -------

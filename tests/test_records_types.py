@@ -132,7 +132,13 @@ def test_negative_durations_are_errors(name):
         ("/atlas/Role=production/Capability=NULL;/atlas/uk", ("atlas", "/atlas", "Role=production")),
         ("/atlas/uk/Role=NULL/Capability=NULL;/atlas/Role=pilot", ("atlas", "/atlas/uk", "Role=NULL")),
         ("/cms/uk/tier2/role=Pilot", ("cms", "/cms/uk/tier2", "role=Pilot")),  # Role= in any case, kept verbatim
-        ("/lhcb/Capability=NULL", ("lhcb", "/lhcb", "None")),
+        # As the deployed loader derives them (issue 12): a capability before any role stays in
+        # the group, an empty first element is an empty VO, and nothing is stripped.
+        ("/lhcb/Capability=NULL", ("lhcb", "/lhcb/Capability=NULL", "None")),
+        ("//atlas/Role=pilot", ("", "/atlas", "Role=pilot")),
+        ("/", ("", "", "None")),
+        ("/Role=x", ("Role=x", "", "Role=x")),
+        ("/atlas ;/cms", ("atlas ", "/atlas ", "None")),
     ],
 )
 def test_vo_group_and_role_come_from_the_primary_fqan(fqan, expected):
@@ -194,6 +200,19 @@ def test_summary_benchmark_types_are_spelt_canonically(text, canonical):
     schema): one spelling per type, so that a group re-sent in another syntax replaces its row."""
     record = only_record(SUMMARY_V02, SUMMARY_LINES, ServiceLevelType=text, ServiceLevel="2500")
     assert record.ServiceLevelType == canonical
+
+
+@pytest.mark.parametrize("text, stored", [
+    ("10.0015", 10.002), ("2500.0005", 2500.001), ("10.12345", 10.123), ("10.5", 10.5), ("7", 7.0),
+    ("0.0004", 0.0),
+])
+def test_benchmarks_are_stored_to_the_thousandth_as_the_deployed_schema_stores_them(text, stored):
+    """DECIMAL(10,3) in the deployed schema: rounded from the decimal form, halves away from zero."""
+    assert only_record(JOB_V03, JOB_LINES, ServiceLevel=text).ServiceLevel == stored
+    assert only_record(JOB_V04, JOB_V04_LINES, ServiceLevel=f"{{HEPSPEC: {text}}}").ServiceLevel == stored
+    assert only_record(SUMMARY_V02, SUMMARY_LINES, ServiceLevel=text).ServiceLevel == stored
+    assert only_record(CLOUD_V04, CLOUD_LINES, Benchmark=text).Benchmark == stored
+    assert only_record("APEL-cloud-summary-message: v0.4", CLOUD_SUMMARY_LINES, Benchmark=text).Benchmark == stored
 
 
 @pytest.mark.parametrize("text", ["SPECint2000", "HS06", "hepscore", "si2k HEPSPEC"])

@@ -118,14 +118,23 @@ def test_a_car_message_becomes_job_records():
         InfrastructureType="grid",
         MemoryReal=2048 * 1024,  # metric="max", converted from MB
         MemoryVirtual=4194304,
-        ServiceLevelType="HEPscore23",  # preferred over HEPSPEC
-        ServiceLevel=11.2,
+        ServiceLevelType="HEPSPEC",  # the first ServiceLevel, as the deployed loader takes it
+        ServiceLevel=10.5,
     )
     assert (second.VO, second.VOGroup, second.FQAN) == ("dteam", None, None)
     assert second.CpuDuration == 42  # no "all": user + system
     assert second.WallDuration == 61  # 60.5 s rounds half up
     assert second.EndTime == parse_time("2025-12-03T10:01:00Z")  # the zone offset is honoured
     assert (second.ServiceLevelType, second.InfrastructureType) == ("si2k", "local")
+
+
+def test_the_first_car_service_level_counts_with_its_type_as_spelt():
+    """As the deployed loader reads a CAR: the first ServiceLevel element, its type unchanged."""
+    body = CAR_MESSAGE.replace('urf:type="HEPSPEC">10.5<', 'urf:type="hepscore23">15.25<', 1)
+    first = parse(body).records[0]
+    assert (first.ServiceLevelType, first.ServiceLevel) == ("hepscore23", 15.25)
+    unknown = CAR_MESSAGE.replace('urf:type="HEPSPEC">10.5<', 'urf:type="bogomips">10.5<', 1)
+    assert [e.field for e in parse(unknown).errors] == ["ServiceLevelType"]
 
 
 def test_car_in_a_default_namespace_reads_the_same():

@@ -23,8 +23,8 @@ and the assumptions it makes where CAR says more than a job record holds:
   ``Shared`` or ``Virtual`` → MemoryVirtual (any case), converted from its
   ``storageUnit`` to KB (KB when absent; B, KB, MB, GB, TB, PB or KiB…PiB, in any case,
   all read as 1024-based byte multiples, as KB is in APEL).
-- ``ServiceLevel`` with attribute ``type`` (si2k, HEPSPEC, HEPscore23, any case);
-  with several, the preferred one is kept (HEPscore23, HEPSPEC, si2k).
+- ``ServiceLevel`` with attribute ``type`` (si2k, HEPSPEC, HEPscore23, any case, kept as
+  spelt); with several, the first one counts, as in the deployed loader.
 - ``Status``, ``RecordIdentity`` and everything else (JobName, Host, Middleware,
   TimeInstant, Swap, …) are read past: a job record has no place for them.
 
@@ -39,7 +39,6 @@ import re
 import xml.etree.ElementTree as ElementTree
 
 from apeltools.errors import RecordError
-from apeltools.records import benchmark
 from apeltools.records.fields import format_time
 from apeltools.records.types import JOB, now as current_time
 from apeltools.records.xml import (
@@ -142,17 +141,11 @@ def _user_identity(identity, raw):
 
 
 def _service_level(elements, raw):
-    """The preferred benchmark among the ServiceLevel elements; an unknown type is left to the check."""
-    known = {}
-    for element in elements:
-        level_type = attribute(element, "type", NAMESPACE) or ""
-        try:
-            known.setdefault(benchmark.canonical_type(level_type), text_of(element))
-        except ValueError:
-            raw.setdefault("ServiceLevelType", level_type)
-            raw.setdefault("ServiceLevel", text_of(element))
-    if known:
-        raw["ServiceLevelType"], raw["ServiceLevel"] = benchmark.preferred(known)
+    """The first ServiceLevel element, its type as spelt, as the deployed loader takes it; the
+    type is checked with the record."""
+    if elements:
+        raw["ServiceLevelType"] = attribute(elements[0], "type", NAMESPACE) or ""
+        raw["ServiceLevel"] = text_of(elements[0])
 
 
 def raw_fields(record):

@@ -110,8 +110,10 @@ class Field:
 
     ``lookup`` names the lookup table that holds the field's names in the
     database (the row keeps an id); ``key_default`` is what an absent value
-    becomes in the database when the field is part of a natural key, because
-    SQL UNIQUE keys treat every NULL as different and would defeat replacing.
+    becomes in the database: for a field of a natural key, because SQL UNIQUE
+    keys treat every NULL as different and would defeat replacing, and
+    wherever the deployed loader stores an absent value so (the text ``None``,
+    a zero), so that both store the same.
     """
 
     name: str

@@ -1,4 +1,4 @@
-"""VO, VO group and VO role derived from a VOMS FQAN."""
+"""VO, VO group and VO role derived from a VOMS FQAN, as the deployed loader derives them."""
 
 from functools import lru_cache
 
@@ -6,6 +6,13 @@ from functools import lru_cache
 @lru_cache(maxsize=4096)
 def split_fqan(fqan):
     """(VO, VOGroup, VORole) of the primary part of an FQAN (the text before the first ``;``).
+
+    Not starting with ``/``: the whole primary part is the VO. Otherwise the VO
+    is the first path element, the group every non-empty element before the
+    first ``Role=`` one (any case), and the role that element, verbatim.
+    Exactly what the deployed loader stores, odd cases included: a
+    ``Capability=`` element before any role stays in the group, and an empty
+    first element gives an empty VO.
 
     >>> split_fqan("/atlas/Role=production/Capability=NULL")
     ('atlas', '/atlas', 'Role=production')
@@ -15,20 +22,19 @@ def split_fqan(fqan):
     ('wlcg', '/wlcg', 'None')
     >>> split_fqan("dteam")
     ('dteam', 'None', 'None')
+    >>> split_fqan("/atlas/Capability=NULL")
+    ('atlas', '/atlas/Capability=NULL', 'None')
     """
-    primary = fqan.split(";", 1)[0].strip()
+    primary = fqan.split(";", 1)[0]
     if not primary.startswith("/"):
         return primary, "None", "None"
-    elements = [e for e in primary.split("/") if e]
-    if not elements:
-        return "None", "None", "None"
-    group, role = [], "None"
+    elements = primary.split("/")
+    group, role = "", "None"
     for element in elements:
-        lowered = element.lower()
-        if lowered.startswith("role="):
+        if not element:
+            continue
+        if element.lower().startswith("role="):
             role = element
             break
-        if lowered.startswith("capability="):
-            break
-        group.append(element)
-    return elements[0], "/" + "/".join(group) if group else "None", role
+        group += "/" + element
+    return elements[1], group, role

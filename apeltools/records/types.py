@@ -6,6 +6,7 @@ validation and the database layer all derive from.
 
 import time
 from dataclasses import dataclass, make_dataclass, fields as dataclass_fields
+from decimal import ROUND_HALF_UP, Decimal
 
 from apeltools.records.benchmark import canonical_type
 from apeltools.records.fields import (
@@ -93,6 +94,18 @@ def _benchmark_type(r, keep_spelling=False):
             r.ServiceLevelType = canonical
 
 
+_THOUSANDTH = Decimal("0.001")
+
+
+def _to_thousandths(r, name):
+    """Round a benchmark to the thousandth, as the deployed schema's DECIMAL(10,3) columns store
+    it (from the value's decimal form, halves away from zero): the same figure is then stored,
+    shown and used to normalise on both sides."""
+    value = getattr(r, name)
+    if value is not None and value != round(value, 3):
+        setattr(r, name, float(Decimal(repr(value)).quantize(_THOUSANDTH, ROUND_HALF_UP)))
+
+
 def _fqan(r):
     if r.FQAN is not None:
         r.VO, r.VOGroup, r.VORole = split_fqan(r.FQAN)
@@ -130,6 +143,7 @@ def _end_times_in_month(r):
 def _check_job(r, now):
     _fqan(r)
     _benchmark_type(r, keep_spelling=True)
+    _to_thousandths(r, "ServiceLevel")
     _infrastructure(r, "InfrastructureType")
     if r.EndTime < r.StartTime:
         raise FieldProblem("EndTime", "EndTime is before StartTime")
@@ -139,6 +153,7 @@ def _check_job(r, now):
 
 def _check_summary(r, now):
     _benchmark_type(r)
+    _to_thousandths(r, "ServiceLevel")
     _infrastructure(r, "InfrastructureType")
     _month(r, now)
     _end_times_in_month(r)
@@ -171,6 +186,7 @@ def cloud_measurement_time(record):
 
 
 def _check_cloud(r, now):
+    _to_thousandths(r, "Benchmark")
     if r.Status is not None:
         if r.Status.lower() not in CLOUD_STATUSES:
             raise FieldProblem("Status", f"must be one of {', '.join(CLOUD_STATUSES)}, not {r.Status!r}")
@@ -185,6 +201,7 @@ def _check_cloud(r, now):
 
 
 def _check_cloud_summary(r, now):
+    _to_thousandths(r, "Benchmark")
     _month(r, now)
 
 
@@ -245,9 +262,9 @@ JOB = RecordType(
         _name("MachineName"),
         _name("Queue"),
         Field("LocalJobId", mandatory=True),
-        Field("LocalUserId"),
+        Field("LocalUserId", key_default="None"),
         _name("GlobalUserName"),
-        Field("FQAN"),
+        Field("FQAN", key_default="None"),
         _name("VO"),
         _name("VOGroup"),
         _name("VORole"),
@@ -258,7 +275,7 @@ JOB = RecordType(
         Field("StartTime", TIME, mandatory=True),
         Field("EndTime", TIME, mandatory=True),
         Field("InfrastructureDescription"),
-        Field("InfrastructureType", size=20),
+        Field("InfrastructureType", key_default="None", size=20),
         Field("MemoryReal", INT),
         Field("MemoryVirtual", INT),
         Field("ServiceLevelType", mandatory=True, size=50),
@@ -356,29 +373,29 @@ CLOUD = RecordType(
         Field("VMUUID", mandatory=True),
         _name("SiteName", mandatory=True),
         _name("CloudComputeService"),
-        Field("MachineName"),
-        Field("LocalUserId"),
-        Field("LocalGroupId"),
+        Field("MachineName", key_default="None"),
+        Field("LocalUserId", key_default="None"),
+        Field("LocalGroupId", key_default="None"),
         _name("GlobalUserName"),
-        Field("FQAN"),
-        Field("Status", size=20),
+        Field("FQAN", key_default="None"),
+        Field("Status", key_default="None", size=20),
         Field("StartTime", TIME),
         Field("EndTime", TIME),
         Field("SuspendDuration", INT),
         Field("WallDuration", INT),
         Field("CpuDuration", INT),
-        Field("CpuCount", INT),
-        Field("NetworkType", size=50),
+        Field("CpuCount", INT, key_default=0),
+        Field("NetworkType", key_default="None", size=50),
         Field("NetworkInbound", INT),
         Field("NetworkOutbound", INT),
         Field("PublicIPCount", INT),
         Field("Memory", INT),
         Field("Disk", INT),
-        Field("BenchmarkType", size=50),
-        Field("Benchmark", FLOAT, minimum=0),
-        Field("StorageRecordId"),
-        Field("ImageId"),
-        Field("CloudType", size=50),
+        Field("BenchmarkType", key_default="None", size=50),
+        Field("Benchmark", FLOAT, minimum=0, key_default=0.0),
+        Field("StorageRecordId", key_default="None"),
+        Field("ImageId", key_default="None"),
+        Field("CloudType", key_default="None", size=50),
     ),
     key=("VMUUID", "MeasurementMonth", "MeasurementYear"),
     check=_check_cloud,
