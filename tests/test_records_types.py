@@ -396,7 +396,8 @@ def test_normalised_v04_durations_name_their_benchmark(wall, cpu, expected):
         ("{HEPSPEC: 3780000}", "{HEPscore23: 3150000}",
          ("NormalisedCpuDuration", "Mixture of benchmark types detected")),
         ("{foo: 3780000}", "{HEPSPEC: 3150000}", ("NormalisedWallDuration", "No valid benchmark type found")),
-        ("{HEPSPEC: 3780000.5}", "{HEPSPEC: 3150000}", ("NormalisedWallDuration", "not an integer: '3780000.5'")),
+        ("{HEPSPEC: 37.8e999}", "{HEPSPEC: 3150000}", ("NormalisedWallDuration", "not a number: '37.8e999'")),
+        ("{HEPSPEC: 1h}", "{HEPSPEC: 3150000}", ("NormalisedWallDuration", "not a number: '1h'")),
         ("3780000", "{HEPSPEC: 3150000}",
          ("NormalisedWallDuration", "not a benchmark dict {type: value, ...}: '3780000'")),
         ("{HEPSPEC: 3780000}", None, ("NormalisedCpuDuration", "mandatory field is missing")),
@@ -404,6 +405,12 @@ def test_normalised_v04_durations_name_their_benchmark(wall, cpu, expected):
 )
 def test_broken_normalised_v04_durations_are_errors(wall, cpu, error):
     assert only_error(NORMALISED_V04, NORMALISED_LINES, NormalisedWallDuration=wall, NormalisedCpuDuration=cpu) == error
+
+
+def test_fractional_normalised_v04_durations_lose_their_fraction_as_in_the_deployed_loader():
+    record = only_record(NORMALISED_V04, NORMALISED_LINES, NormalisedWallDuration="{HEPSPEC: 3780000.7}",
+                         NormalisedCpuDuration="{hepspec: 3150000.2}")
+    assert (record.NormalisedWallDuration, record.NormalisedCpuDuration) == (3780000, 3150000)
 
 
 # --- sync ------------------------------------------------------------------------------------

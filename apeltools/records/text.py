@@ -1,5 +1,6 @@
 """The APEL text message grammar: ``Header: vX.Y``, then ``Key: Value`` records ended by ``%%``."""
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -7,7 +8,7 @@ from apeltools.errors import MessageError, RecordError
 from apeltools.records import benchmark
 from apeltools.records.build import build
 from apeltools.records.canonical import compile_canonical
-from apeltools.records.fields import TIME, is_null, parse_float, parse_int
+from apeltools.records.fields import TIME, is_null, parse_float
 from apeltools.records.types import JOB, NORMALISED_SUMMARY, SUMMARY, SYNC, CLOUD, CLOUD_SUMMARY
 
 HEADER_SHAPE = re.compile(r"^APEL(-[a-z]+)+-message: v[0-9]+\.[0-9]+$")
@@ -143,6 +144,15 @@ def _benchmark_dict(raw, name, parse_value):
     return level_type, str(value)
 
 
+def _whole_number(text):
+    """A normalised duration in a v0.4 dict: a number, its fraction dropped, as the deployed
+    loader reads it ({HEPscore23: 500.7} is 500)."""
+    value = parse_float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"not a number: {text!r}")
+    return int(value)
+
+
 def _unfold_benchmarks(fmt, raw):
     """Rewrite a format's benchmark spelling into the record type's plain fields."""
     for name in fmt.hidden:
@@ -165,7 +175,7 @@ def _unfold_benchmarks(fmt, raw):
             value = raw.get(name)
             if value is not None and not is_null(value):
                 try:
-                    level_type, raw[name] = _benchmark_dict(raw, name, parse_int)
+                    level_type, raw[name] = _benchmark_dict(raw, name, _whole_number)
                 except ValueError as error:
                     raise RecordError(str(error), field=name) from None
                 types.add(level_type)
