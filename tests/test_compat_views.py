@@ -10,6 +10,7 @@ from apeltools.db.schema import applied_versions, migrate, migrations
 from apeltools.records.fields import month_bounds
 from apeltools.records.types import CLOUD, JOB, NORMALISED_SUMMARY, STORAGE, SUMMARY, SYNC
 from apeltools.summariser import summarise
+from tests.test_schema import columns
 
 SIGNER = "/CN=apel.example.org"
 
@@ -82,15 +83,6 @@ OURS = {
     "VNormalisedSuperSummariesExt": [
         "InfrastructureType" if c == "Infrastructure" else c for c in COMPAT["VNormalisedSuperSummaries"]],
 }
-
-
-def columns(db, relation):
-    cursor = db.conn.cursor()
-    cursor.execute(f"SELECT * FROM `{relation}` WHERE 1 = 0")
-    names = [d[0] for d in cursor.description]
-    cursor.fetchall()
-    cursor.close()
-    return names
 
 
 @pytest.mark.parametrize("view", sorted(COMPAT))
