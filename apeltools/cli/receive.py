@@ -11,6 +11,7 @@ from apeltools.cli.common import command
 from apeltools.errors import BrokerError, CryptoError, QueueError
 from apeltools.messaging import crypto, memory, queues
 from apeltools.messaging.acceptor import Acceptor
+from apeltools.messaging.ams import AmsReceiver, AmsSettings
 from apeltools.messaging.dnlist import DNList
 from apeltools.messaging.local import receive_wire, wire_queue
 from apeltools.messaging.settings import MessagingSettings
@@ -37,9 +38,11 @@ Examples:
 @click.option("--reject", "reject_dir", metavar="DIR",
               help="Reject queue [default: [messaging] reject_path, else 'reject' next to the incoming queue].")
 @click.option("--once", is_flag=True,
-              help="Local transport only: file the messages waiting in the wire directory, then exit.")
+              help="Local and AMS transports: file the messages waiting in the wire directory or the "
+                   "AMS subscription, then exit.")
 @click.option("--interval", type=float, metavar="SECONDS", default=5.0, show_default=True,
-              help="Local transport: seconds between looks at the wire directory.")
+              help="Local and AMS transports: seconds between looks at the wire directory or pulls "
+                   "from an empty AMS subscription.")
 def main(ctx, dn_file, queue_dir, reject_dir, once, interval):
     """Receive signed accounting messages and queue them for apel-load.
 
@@ -61,13 +64,20 @@ def main(ctx, dn_file, queue_dir, reject_dir, once, interval):
     list keeps the previous one. Runs until SIGTERM; no pidfile ([daemon]
     pidfile is ignored). With [messaging] transport = local, reads the wire
     directory that apel-send writes on the same host.
+
+    With [receiver] protocol = AMS (or [messaging] transport = ams) it pulls
+    from the subscription [messaging] destination of project [messaging]
+    ams_project at [broker] host (the ARGO Messaging Service), with
+    [messaging] token or a token for the host certificate, and acknowledges
+    each batch once it is on disk.
     """
     config = ctx.config
     memory.keep_large_buffers()
     settings = MessagingSettings.from_config(config, "receiver", queue_dir, reject_dir)
     settings.dn_file = dn_file or settings.dn_file
-    if once and settings.transport != "local":
-        raise click.UsageError("--once is only for the local transport")
+    if once and settings.transport == "stomp":
+        raise click.UsageError("--once is only for the local and AMS transports")
+    ams = AmsSettings.from_config(config, settings.destination) if settings.transport == "ams" else None
     os.umask(queues.SAFE_UMASK)
 
     identity = settings.read_identity(required=False)
@@ -82,6 +92,12 @@ def main(ctx, dn_file, queue_dir, reject_dir, once, interval):
     backoff = Backoff(initial=1.0, maximum=300.0)
     if settings.transport == "local":
         _receive_local(acceptor, settings, backoff, once, interval)
+        return
+    if ams is not None:
+        receiver = AmsReceiver(ams, acceptor, backoff=backoff, interval=interval,
+                               identity=identity if identity[0] else None)
+        _on_signals(receiver.request_stop)
+        receiver.run(once)
         return
 
     from apeltools.messaging.connection import Link

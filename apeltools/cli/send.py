@@ -12,6 +12,7 @@ from apeltools.bdii import LDAP_TIMEOUT
 from apeltools.cli.common import command
 from apeltools.errors import ApelError, CryptoError
 from apeltools.messaging import crypto, memory, queues
+from apeltools.messaging.ams import AmsChannel, AmsSettings
 from apeltools.messaging.local import LocalChannel, wire_queue
 from apeltools.messaging.sender import Sender, StompChannel, signer_for
 from apeltools.messaging.settings import MessagingSettings, read_file
@@ -23,8 +24,9 @@ ONE_SHOT_MAX_WAIT = 300.0
 HOUSEKEEPING_INTERVAL = 3600.0
 
 
-def make_channel(settings: MessagingSettings, max_wait: float | None = None):
-    """The sender's channel: a STOMP destination on the configured brokers, or the local wire.
+def make_channel(settings: MessagingSettings, max_wait: float | None = None, ams: AmsSettings | None = None):
+    """The sender's channel: a STOMP destination on the configured brokers, an AMS topic
+    (with ``ams``), or the local wire.
 
     The brokers are found (in a BDII, when configured so) on the first
     connection, which the sender retries within ``max_wait`` seconds; one
@@ -32,6 +34,8 @@ def make_channel(settings: MessagingSettings, max_wait: float | None = None):
     """
     if settings.transport == "local":
         return LocalChannel(wire_queue(settings.wire_path))
+    if ams is not None:
+        return AmsChannel(ams, retry_budget=settings.receipt_timeout)
     from apeltools.messaging.connection import Link
 
     timeout = LDAP_TIMEOUT if max_wait is None else min(LDAP_TIMEOUT, max_wait)
@@ -88,6 +92,11 @@ def main(ctx, queue_dir, dead_letter_dir, daemon, interval, max_wait):
     config = ctx.config
     memory.keep_large_buffers()
     settings = MessagingSettings.from_config(config, "sender", queue_dir, dead_letter_dir)
+    ams = AmsSettings.from_config(config, settings.destination) if settings.transport == "ams" else None
+    if ams is not None:
+        # A signed message must fit a publish request alone; the window fills several requests.
+        settings.max_message_size = min(settings.max_message_size, ams.max_message_size)
+        settings.window = ams.window
     os.umask(queues.SAFE_UMASK)
     interval = interval if interval is not None else config.get_float("messaging", "interval", 10.0)
     if max_wait is None and not daemon:
@@ -104,7 +113,7 @@ def main(ctx, queue_dir, dead_letter_dir, daemon, interval, max_wait):
     outgoing = queues.outgoing_queue(settings.path)
     dead_letters = queues.reject_queue(settings.reject_path)
     queues.purge(outgoing)
-    sender = Sender(outgoing, make_channel(settings, max_wait), signer_for(cert_pem, key_pem, server_pem),
+    sender = Sender(outgoing, make_channel(settings, max_wait, ams), signer_for(cert_pem, key_pem, server_pem),
                     dead_letters=dead_letters, window=settings.window,
                     receipt_timeout=settings.receipt_timeout, max_message_size=settings.max_message_size,
                     backoff=backoff, daemon=daemon)

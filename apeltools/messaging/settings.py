@@ -6,7 +6,9 @@ use_ssl``; ``[certificates] certificate, key, capath, server_cert, check_crls``;
 (ignored: a pidfile left by a crash must never block a restart). Our own:
 ``[broker] hosts`` (``host:port,host:port`` failover list), ``username``,
 ``password`` / ``password_file``, ``vhost`` (default ``/``), ``heartbeat``; ``[messaging] transport``
-(``stomp`` or ``local``), ``wire_path`` (the local transport's hand-over
+(``stomp``, ``ams`` or ``local``; ``[sender] protocol = AMS`` or ``[receiver] protocol = AMS``
+of the existing files choose ``ams``, whose keys :class:`~apeltools.messaging.ams.AmsSettings`
+reads), ``wire_path`` (the local transport's hand-over
 directory), ``window``, ``receipt_timeout``, ``max_message_size``, ``dn_file``.
 
 ``[messaging] path`` means what it means in each program's existing file: the
@@ -106,22 +108,24 @@ class MessagingSettings:
         )
         if config.get_bool("certificates", "check_crls", False):
             settings.crl_path = settings.capath
+        # The existing files choose AMS with [sender] protocol or [receiver] protocol.
+        section = "receiver" if role == "receiver" and get("receiver", "protocol") else "sender"
+        protocol = (get(section, "protocol") or "STOMP").upper()
+        if protocol not in ("STOMP", "AMS"):
+            raise ConfigError(f"[{section}] protocol {protocol} is not supported (STOMP or AMS)")
+        transport = (get("messaging", "transport") or "").strip().lower() or ("ams" if protocol == "AMS" else "")
         hosts = get("broker", "hosts")
         host = get("broker", "host")
         if hosts:
             settings.brokers = parse_brokers(hosts, use_ssl)
-        elif host:
+        elif host and transport != "ams":  # for AMS, host is its HTTPS host (apeltools.messaging.ams)
             settings.brokers = parse_brokers(f"{host}:{get('broker', 'port') or '6163'}", use_ssl)
-        transport = (get("messaging", "transport") or "").strip().lower()
         if not transport:
             # The embedded default: no broker configured means hand over through a directory.
             transport = "stomp" if (settings.brokers or settings.bdii) else "local"
-        if transport not in ("stomp", "local"):
-            raise ConfigError(f"[messaging] transport must be stomp or local, not {transport!r}")
+        if transport not in ("stomp", "local", "ams"):
+            raise ConfigError(f"[messaging] transport must be stomp, ams or local, not {transport!r}")
         settings.transport = transport
-        protocol = (get("sender", "protocol") or "STOMP").upper()
-        if protocol != "STOMP":
-            raise ConfigError(f"[sender] protocol {protocol} is not supported (only STOMP)")
         path_type = (get("messaging", "path_type") or "dirq").lower()
         if path_type != "dirq":
             raise ConfigError(f"[messaging] path_type {path_type} is not supported (only dirq)")

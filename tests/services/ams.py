@@ -13,6 +13,7 @@ tests talk to this server instead. It keeps to the documented API
     GET    /v1/projects/{p}/subscriptions                  {"subscriptions": [...]}
     PUT    /v1/projects/{p}/subscriptions/{s}              {"topic": "projects/p/topics/t", "ackDeadlineSeconds": n}
     GET    /v1/projects/{p}/subscriptions/{s}
+    GET    /v1/projects/{p}/subscriptions/{s}:offsets      {"max", "min", "current"}
     DELETE /v1/projects/{p}/subscriptions/{s}
     POST   /v1/projects/{p}/subscriptions/{s}:pull         {"maxMessages": "N", "returnImmediately": "true"}
     POST   /v1/projects/{p}/subscriptions/{s}:acknowledge  {"ackIds": ["projects/p/subscriptions/s:OFFSET"]}
@@ -36,6 +37,7 @@ Test control (no token; loopback only), under ``/admin``:
     POST /admin/faults   a list of faults, each {"kind", "routes", "count", "seconds", ...}:
                            kind "status": answer "code" (e.g. 503, 429 with "retry_after") instead
                            kind "slow":   wait "delay" seconds, then answer normally
+                           kind "hang":   wait "delay" seconds, then close without serving the request
                            kind "drop":   close the connection without an answer, the request unserved
                            kind "drop-after": serve the request, then close without an answer
                          "routes" (default all) names the routes hit: publish, pull, acknowledge,
@@ -101,6 +103,7 @@ class Subscription:
     def __init__(self, project: str, name: str, topic: str, start: int, deadline: int):
         self.project, self.name, self.topic = project, name, topic
         self.ack_deadline = deadline
+        self.start = start  # the first message it sees
         self.offset = start  # the first message not acknowledged
         self.next_offset = start  # the next message a pull delivers
         self.pulled_at: float | None = None  # last pull that left messages awaiting acknowledgement
@@ -118,7 +121,7 @@ class Subscription:
 class Fault:
     def __init__(self, spec: dict):
         self.kind = spec.get("kind", "status")
-        if self.kind not in ("status", "slow", "drop", "drop-after"):
+        if self.kind not in ("status", "slow", "hang", "drop", "drop-after"):
             raise ApiError(400, f"unknown fault kind {self.kind!r}")
         self.routes = set(spec.get("routes") or ROUTES)
         self.count = spec.get("count")
@@ -262,6 +265,10 @@ class State:
             sub.pulled_at = None
         return {}
 
+    def offsets(self, project: str, name: str) -> dict:
+        sub = self.subscription(project, name)
+        return {"max": len(self.topic(project, sub.topic)) - 1, "min": sub.start, "current": sub.offset}
+
     def create_subscription(self, project: str, name: str, body: dict) -> dict:
         subs = self.project(project)["subscriptions"]
         topic_path = str(body.get("topic", "")).strip("/")
@@ -319,7 +326,9 @@ class Handler(BaseHTTPRequestHandler):
         fault = self._fault(route)
         if fault is not None and fault.kind == "slow":
             time.sleep(fault.delay)
-        elif fault is not None and fault.kind == "drop":
+        elif fault is not None and fault.kind in ("drop", "hang"):
+            if fault.kind == "hang":
+                time.sleep(fault.delay)
             self._drop()
             return
         elif fault is not None and fault.kind == "status":
@@ -390,6 +399,8 @@ class Handler(BaseHTTPRequestHandler):
                 return {"topics": [{"name": f"/projects/{project}/topics/{t}"} for t in items]}
             return {"subscriptions": [sub.describe() for sub in items.values()]}
         if verb is not None:
+            if (kind, verb, method) == ("subscriptions", "offsets", "GET"):
+                return state.offsets(project, name)
             calls = {("topics", "publish"): state.publish, ("subscriptions", "pull"): state.pull,
                      ("subscriptions", "acknowledge"): state.acknowledge}
             if method != "POST" or (kind, verb) not in calls:
@@ -588,16 +599,25 @@ class AmsServer:
                 self.process.wait()
         self.process = None
 
-    def admin(self, method: str, path: str, body: dict | None = None) -> dict:
-        """Call a test-control endpoint (``/admin/...``)."""
+    def admin(self, method: str, path: str, body: dict | None = None, headers: dict | None = None) -> dict:
+        """Call a test-control endpoint (``/admin/...``), or with ``headers`` any other."""
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(f"{self.url}{path}", data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+                                         headers={"Content-Type": "application/json", **(headers or {})})
         context = None
         if self.tls:
             context = ssl.create_default_context(capath=self.tls[2])
         with urllib.request.urlopen(request, timeout=30, context=context) as answer:
             return json.loads(answer.read() or b"{}")
+
+    def create(self, topic: str, subscription: str | None = None, ack_deadline: int = DEFAULT_ACK_DEADLINE,
+               project: str = "accounting", token: str = "secret") -> None:
+        """Create a topic and a subscription to it through the API."""
+        base, key = f"/v1/projects/{project}", {"x-api-key": token}
+        self.admin("PUT", f"{base}/topics/{topic}", headers=key)
+        if subscription:
+            self.admin("PUT", f"{base}/subscriptions/{subscription}",
+                       {"topic": f"projects/{project}/topics/{topic}", "ackDeadlineSeconds": ack_deadline}, key)
 
     def reset(self, projects=("accounting",), tokens: dict | None = None, x509: dict | None = None) -> None:
         """Empty the server: ``projects``, ``tokens`` (token → projects) and ``x509`` (DN → token)."""
