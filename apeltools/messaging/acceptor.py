@@ -234,6 +234,17 @@ class Acceptor:
         log.debug("accepted message %s from %s as %s", empaid, signer, name)
         return Outcome(True, name, signer, path=path)
 
+    def housekeeping(self, identity: tuple[bytes, bytes] | None = None) -> None:
+        """A receiver's regular chores: purge both queues, and warn when the host certificate
+        (``identity``: certificate and key PEM) is expiring or does not match its key."""
+        queues.purge(self.incoming)
+        queues.purge(self.rejects)
+        if identity:
+            try:
+                crypto.check_cert_and_key(*identity)
+            except CryptoError as error:
+                log.error("host certificate problem: %s", error)
+
     def count(self, accepted: bool) -> None:
         """Count a message in the tally (also those a helper process filed)."""
         with self._count:

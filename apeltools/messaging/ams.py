@@ -50,8 +50,7 @@ from dataclasses import dataclass
 import urllib3
 
 from apeltools.config import Config
-from apeltools.errors import ApelError, BrokerError, ConfigError, CryptoError, QueueError
-from apeltools.messaging import crypto, queues
+from apeltools.errors import ApelError, BrokerError, ConfigError, QueueError
 from apeltools.messaging.acceptor import Acceptor, make_durable
 from apeltools.messaging.connection import ca_bundle
 from apeltools.messaging.settings import read_file
@@ -494,7 +493,7 @@ class AmsReceiver:
         """Receive until stopped; transient trouble (AMS, the disk) waits with backoff and jitter."""
         failures = 0
         last_housekeeping = time.monotonic()
-        self._housekeeping()
+        self.acceptor.housekeeping(self.identity)
         try:
             self.backoff.call(self._start, AmsTransient, f"asking AMS about {self._what()}")
             while not self.stop.is_set():
@@ -517,7 +516,7 @@ class AmsReceiver:
                         break
                     self.stop.wait(self._gap_wait or self.interval)
                 if time.monotonic() - last_housekeeping >= HOUSEKEEPING_INTERVAL:
-                    self._housekeeping()
+                    self.acceptor.housekeeping(self.identity)
                     last_housekeeping = time.monotonic()
         except Interrupted:
             pass
@@ -599,14 +598,6 @@ class AmsReceiver:
         end = _offset(received[-1])
         self._next = end + 1 if end is not None else None
 
-    def _housekeeping(self) -> None:
-        queues.purge(self.acceptor.incoming)
-        queues.purge(self.acceptor.rejects)
-        if self.identity:
-            try:
-                crypto.check_cert_and_key(*self.identity)
-            except CryptoError as error:
-                log.error("host certificate problem: %s", error)
 
 
 def _offset(received: dict) -> int | None:

@@ -29,8 +29,7 @@ import threading
 import time
 from collections import deque
 
-from apeltools.errors import BrokerError, CryptoError, QueueError
-from apeltools.messaging import crypto, queues
+from apeltools.errors import BrokerError, QueueError
 from apeltools.messaging.acceptor import Acceptor, make_durable
 from apeltools.messaging.connection import Link
 from apeltools.messaging.helper import Helper
@@ -83,7 +82,7 @@ class Receiver:
         """Receive until stopped; reconnect with backoff and failover whenever something breaks."""
         self._processor.start()
         failures, stored = 0, 0
-        self._housekeeping()
+        self.acceptor.housekeeping(self.identity)
         last_housekeeping = time.monotonic()
         try:
             while not self.stop.is_set():
@@ -97,7 +96,7 @@ class Receiver:
                     self._wake.wait(HOUSEKEEPING_INTERVAL)
                     self._wake.clear()
                     if time.monotonic() - last_housekeeping >= HOUSEKEEPING_INTERVAL:
-                        self._housekeeping()
+                        self.acceptor.housekeeping(self.identity)
                         last_housekeeping = time.monotonic()
                 if self.stop.is_set():
                     break
@@ -245,11 +244,3 @@ class Receiver:
                 self.link.nack(frame, events)
         self._wake.set()
 
-    def _housekeeping(self) -> None:
-        queues.purge(self.acceptor.incoming)
-        queues.purge(self.acceptor.rejects)
-        if self.identity:
-            try:
-                crypto.check_cert_and_key(*self.identity)
-            except CryptoError as error:
-                log.error("host certificate problem: %s", error)
