@@ -210,8 +210,19 @@ def _v03_normalised_benchmark(row):
     return row
 
 
+def _canonical_summary_benchmark(row):
+    """README, "Stored values": summaries spell the benchmark type canonically (HEPscore23, HEPSPEC,
+    si2k), where the deployed tools keep the spelling a summary or job came with (lower case
+    from v0.4 messages): the type is part of a summary's key, exact here and case-insensitive
+    there, so one spelling keeps a group from counting twice. Job records (no NumberOfJobs)
+    are compared as they are."""
+    if "NumberOfJobs" in row and row.get("ServiceLevelType") not in (None, "None"):
+        return {**row, "ServiceLevelType": benchmark.canonical_type(row["ServiceLevelType"])}
+    return row
+
+
 # Applied to the deployed side's rows before comparing: each documented difference, nothing else.
-DELIBERATE = (_v03_normalised_benchmark,)
+DELIBERATE = (_v03_normalised_benchmark, _canonical_summary_benchmark)
 
 
 def _same_view(mariadb, theirs, ours, view):
