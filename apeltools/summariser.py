@@ -2,9 +2,11 @@
 cloud VM records into cloud summaries, accelerator records into accelerator summaries.
 
 Incremental by default. New job records reach SuperSummaries as the deltas the
-loader wrote beside them (no month is read again); a month whose records were
-replaced or deleted, or that received summaries, is recomputed from its
-sources. Everything happens in one transaction that reads one consistent
+loader wrote beside them (no record is read again: a group's normalised
+durations grow by what its exact, rounded product grows by); a month whose
+records were replaced or deleted, or that received summaries, is recomputed
+from its sources. All sums are exact integers, so the order in which records
+arrive never changes a figure. Everything happens in one transaction that reads one consistent
 snapshot, so records loaded meanwhile are neither lost nor counted twice: they
 are summarised by the next run. ``full=True`` recomputes everything, and gives
 the same result.
@@ -15,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 from apeltools.db import summaries as sql
+from apeltools.db.base import Database
 from apeltools.records.fields import epoch_of_sql_time
 from apeltools.records.types import CLOUD_SUMMARY
 
@@ -43,7 +46,7 @@ class SummaryResult:
         )
 
 
-def summarise(db, full=False):
+def summarise(db: Database, full: bool = False) -> SummaryResult:
     """Bring the summaries up to date (or rebuild them with ``full``); returns what was done.
 
     Raises ``BusyError`` when another summariser holds the lock.
@@ -90,7 +93,7 @@ def _sources(db, where_job="", where_summary="", params=()):
 
 
 def _write(db, groups, result):
-    rows = [key + tuple(values) for key, values in groups.items()]
+    rows = [sql.super_row(key, values) for key, values in groups.items()]
     db.insert_rows("SuperSummaries", sql.SUPER_COLUMNS, rows, sql.TIME_COLUMNS)
     result.rows += len(rows)
 
@@ -108,17 +111,21 @@ def _refresh_super_summaries(db, job_months, deltas, result):
         db.execute(sql.DELETE_SUPER_MONTH, (site, year, month))
         _write(db, groups, result)
     result.months = len(job_months)
-    # Deltas of recomputed months are included in their sources: those are only consumed.
-    ids = [id_ for id_, site, year, month in deltas if (site, year, month) not in job_months]
-    for start in range(0, len(ids), DELETE_CHUNK):
-        chunk = ids[start:start + DELETE_CHUNK]
-        db.add_selected(
-            "SuperSummaries", sql.KEY_COLUMNS, sql.SUPER_COLUMNS,
-            sql.SUM_DELTAS.format(marks=", ".join("?" * len(chunk))), chunk,
-            add=("WallDuration", "CpuDuration", "NormalisedWallDuration", "NormalisedCpuDuration", "NumberOfJobs"),
-            least=("EarliestEndTime",), greatest=("LatestEndTime", "InfrastructureDescription"),
-        )
-    result.deltas = len(ids)
+    added = {}  # (site, month, year) -> {key: values} of the deltas
+    for row in db.query(sql.SUM_DELTAS):
+        key, values = sql.job_aggregate_row(row, times=None)
+        added.setdefault(key[:3], {})[key] = values
+    for (site, month, year), groups in sorted(added.items()):
+        if (site, year, month) in job_months:
+            continue  # recomputed from its sources, which include these: they are only consumed
+        # A group's normalised sums grow by what its new rounded product adds to the old one.
+        before = {tuple(row[:13]): (int(row[13]), int(row[14]))
+                  for row in db.query(sql.SUPER_POSITIVE, (site, year, month))}
+        rows = [sql.added_row(key, values, before.get(key, (0, 0))) for key, values in groups.items()]
+        db.add_rows("SuperSummaries", sql.KEY_COLUMNS, sql.SUPER_COLUMNS, rows,
+                    add=sql.ADDED_COLUMNS, least=("EarliestEndTime",),
+                    greatest=("LatestEndTime", "InfrastructureDescription"))
+    result.deltas = sum(1 for _, site, year, month in deltas if (site, year, month) not in job_months)
 
 
 # -- cloud ----------------------------------------------------------------------------

@@ -33,17 +33,19 @@ def fresh_mysql(mariadb_service):
     return f"{mariadb_service.url}/{name}", drop
 
 
+def empty_database(request, tmp_path, monkeypatch):
+    """A new empty database on the backend named by ``request.param`` (URL, drop function or None)."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return f"sqlite:///{tmp_path}/apel.db", None
+    service = request.getfixturevalue("mariadb_service")
+    monkeypatch.setenv("APELTOOLS_DB_PASSWORD", service.password)
+    return fresh_mysql(service)
+
+
 @pytest.fixture
 def db_url(request, tmp_path, monkeypatch):
     """URL of a new, migrated database on the backend named by the ``backend`` parameter."""
-    backend = getattr(request, "param", "sqlite")
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path}/apel.db"
-        drop = None
-    else:
-        service = request.getfixturevalue("mariadb_service")
-        monkeypatch.setenv("APELTOOLS_DB_PASSWORD", service.password)
-        url, drop = fresh_mysql(service)
+    url, drop = empty_database(request, tmp_path, monkeypatch)
     with databases.connect(url) as db:
         migrate(db)
     yield url

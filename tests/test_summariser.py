@@ -1,6 +1,10 @@
 """apel-summarise: incremental summaries equal a full rebuild; normalisation; cloud and GPUs."""
 
+import math
 import random
+import time
+from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from click.testing import CliRunner
@@ -8,22 +12,31 @@ from click.testing import CliRunner
 from apeltools import db as databases
 from apeltools import sample
 from apeltools.cli.summarise import main as apel_summarise
+from apeltools.db.schema import applied_versions, migrate, migrations
 from apeltools.errors import BusyError
 from apeltools.records.fields import month_bounds
 from apeltools.records.types import ACCELERATOR, CLOUD, JOB, NORMALISED_SUMMARY, SUMMARY
 from apeltools.summariser import summarise
+from tests.conftest import BACKENDS, empty_database
 
 SIGNER = "/CN=apel.example.org"
-SUPER = ("SELECT Site, Month, Year, GlobalUserName, VO, VOGroup, VORole, SubmitHost, InfrastructureType, "
-         "ServiceLevelType, ServiceLevel, NodeCount, Processors, EarliestEndTime, LatestEndTime, "
-         "WallDuration, CpuDuration, NumberOfJobs, InfrastructureDescription FROM VSuperSummaries")
-NORMALISED = ("SELECT Site, Month, Year, GlobalUserName, VO, SubmitHost, InfrastructureType, ServiceLevelType, "
-              "NodeCount, Processors, NormalisedWallDuration, NormalisedCpuDuration FROM VNormalisedSuperSummaries")
 
 
 def views(db):
-    normalise = lambda rows: sorted(tuple(str(v) for v in row) for row in rows)  # noqa: E731
-    return normalise(db.query(SUPER)), normalise(db.query(NORMALISED))
+    """Every column of the super-summary views but UpdateTime (the time a row was written)."""
+    found = []
+    for view in ("VSuperSummaries", "VNormalisedSuperSummaries"):
+        rows = db.query_dicts(f"SELECT * FROM {view}")
+        found.append(sorted(tuple(str(v) for k, v in sorted(row.items()) if k != "UpdateTime") for row in rows))
+    return found
+
+
+def assert_incremental_equals_full(db):
+    """Summarise incrementally, then in full: every view column must stay the same."""
+    summarise(db)
+    incremental = views(db)
+    summarise(db, full=True)
+    assert views(db) == incremental
 
 
 def job(rng, site, year, month, number, **changes):
@@ -101,10 +114,7 @@ def test_incremental_summaries_equal_a_full_rebuild_after_random_changes(db, see
             db.store(NORMALISED_SUMMARY, [normalised(rng, site, year, month)], SIGNER)
         if rng.random() < 0.5:
             summarise(db)
-    summarise(db)
-    incremental = views(db)
-    summarise(db, full=True)
-    assert views(db) == incremental
+    assert_incremental_equals_full(db)
     assert db.query("SELECT COUNT(*) FROM SummaryDeltas") == [(0,)]
     assert db.query("SELECT COUNT(*) FROM SummaryDirty") == [(0,)]
     # And the job part agrees with sums computed here from the records themselves.
@@ -214,3 +224,159 @@ def test_apel_summarise_program(db_url):
     assert result.exit_code == 0, result.output
     assert "incremental summarise:" in result.output
     assert "Examples:" in CliRunner().invoke(apel_summarise, ["--help"]).output
+
+
+# -- exact sums ----------------------------------------------------------------------------
+
+# Benchmarks whose products with whole seconds often end in exactly .5 (ties), or that have
+# no exact binary form (0.1, 0.3): where adding float products in another order moves a
+# rounded figure by one.
+TIE_LEVELS = [("HEPSPEC", 2.5), ("HEPSPEC", 10.5), ("HEPSPEC", 10.1), ("HEPscore23", 0.1), ("HEPscore23", 0.3),
+              ("HEPscore23", 0.7), ("si2k", 312.5), ("si2k", 1012.5)]
+
+
+def exact_normalised(level_type, level, seconds):
+    """What the deployed summariser stores: exact decimal product of the group's positive seconds,
+    rounded half up (its ROUND of an exact DECIMAL sum)."""
+    factor = Fraction(Decimal(repr(level))) / (250 if level_type == "si2k" else 1)
+    return math.floor(factor * seconds + Fraction(1, 2))
+
+
+def tie_job(rng, site, year, month, number, level_type, level, finish=None):
+    start, end = month_bounds(year, month)
+    wall = rng.randrange(1, 400)
+    finish = finish or rng.randrange(start + wall, end)
+    record = JOB.make(
+        Site=site, LocalJobId=str(number), SubmitHost="ce1.example.org", GlobalUserName=f"/CN=user{rng.randrange(3)}", FQAN="/atlas",
+        WallDuration=wall, CpuDuration=rng.choice([wall, wall - 1, -1]), Processors=1, NodeCount=1,
+        StartTime=finish - wall, EndTime=finish, InfrastructureType="grid",
+        InfrastructureDescription="APEL-ARC-SLURM", ServiceLevelType=level_type, ServiceLevel=level)
+    JOB.check(record, record.EndTime)
+    return record
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13, 14])
+def test_incremental_normalised_sums_equal_a_full_rebuild_bit_for_bit(db, seed):
+    """Loads, replacements, summaries and normalised summaries in random order, with ties."""
+    rng = random.Random(seed)
+    sites, months = ["SITE-A", "SITE-B"], [(2026, 8), (2026, 9)]
+    jobs = {}  # (site, LocalJobId) -> job record
+    summaries, normalised_summaries = {}, {}
+    for _ in range(60):
+        action = rng.choice(["jobs"] * 20 + ["replace"] * 2 + ["summary", "normalised"])
+        if action == "jobs" or not jobs:
+            batch = [tie_job(rng, rng.choice(sites), *rng.choice(months), len(jobs) + n, *rng.choice(TIE_LEVELS))
+                     for n in range(rng.randrange(1, 40))]
+        elif action == "replace":  # same natural key, other duration or benchmark
+            batch = []
+            for site, number in rng.sample(sorted(jobs), min(3, len(jobs))):
+                batch.append(tie_job(rng, site, 2026, 8, number, *rng.choice(TIE_LEVELS),
+                                     finish=jobs[(site, number)].EndTime))
+        elif action == "summary":
+            site, (year, month) = rng.choice(sites), rng.choice(months)
+            level_type, level = rng.choice(TIE_LEVELS)
+            record = summary(rng, site, year, month, GlobalUserName="/CN=user0", VO="atlas", SubmitHost="ce9.example.org",
+                             InfrastructureType="grid", ServiceLevelType=level_type, ServiceLevel=level,
+                             Processors=1, WallDuration=rng.randrange(1, 10**4), CpuDuration=rng.randrange(-5, 10**4))
+            summaries[(site, year, month, level_type, level)] = record
+            db.store(SUMMARY, [record], SIGNER)
+            batch = None
+        else:
+            site, (year, month) = rng.choice(sites), rng.choice(months)
+            record = normalised(rng, site, year, month)
+            normalised_summaries[(site, year, month)] = record
+            db.store(NORMALISED_SUMMARY, [record], SIGNER)
+            batch = None
+        if batch:
+            db.store(JOB, batch, SIGNER)
+            jobs.update(((j.Site, j.LocalJobId), j) for j in batch)
+        if rng.random() < 0.3:
+            summarise(db)
+    assert_incremental_equals_full(db)
+
+    # And both are what the deployed summariser computes: per group, the exact product rounded.
+    expected = {}  # (site, year, month, user, submit host, level type) -> [normalised wall, normalised cpu]
+    positive = {}  # (site, year, month, user, level type, level) -> [wall, cpu] of the jobs
+    for j in jobs.values():
+        end = time.gmtime(j.EndTime)
+        sums = positive.setdefault(
+            (j.Site, end.tm_year, end.tm_mon, j.GlobalUserName, j.ServiceLevelType, j.ServiceLevel), [0, 0])
+        sums[0] += max(j.WallDuration, 0)
+        sums[1] += max(j.CpuDuration, 0)
+    for (site, year, month, user, level_type, level), (wall, cpu) in positive.items():
+        total = expected.setdefault((site, year, month, user, "ce1.example.org", level_type), [0, 0])
+        total[0] += exact_normalised(level_type, level, wall)
+        total[1] += exact_normalised(level_type, level, cpu)
+    for (site, year, month, level_type, level), s in summaries.items():
+        total = expected.setdefault((site, year, month, "/CN=user0", "ce9.example.org", level_type), [0, 0])
+        total[0] += exact_normalised(level_type, level, max(s.WallDuration, 0))
+        total[1] += exact_normalised(level_type, level, max(s.CpuDuration, 0))
+    for (site, year, month), n in normalised_summaries.items():
+        total = expected.setdefault((site, year, month, "None", "ce8.example.org", "HEPSPEC"), [0, 0])
+        total[0] += n.NormalisedWallDuration
+        total[1] += n.NormalisedCpuDuration
+    got = {}
+    for site, month, year, user, host, level_type, wall, cpu in db.query(
+            "SELECT Site, Month, Year, GlobalUserName, SubmitHost, ServiceLevelType, NormalisedWallDuration, "
+            "NormalisedCpuDuration FROM VNormalisedSuperSummaries"):
+        total = got.setdefault((site, int(year), int(month), user, host, level_type), [0, 0])
+        total[0] += int(wall)
+        total[1] += int(cpu)
+    assert got == expected
+
+
+@pytest.fixture(params=BACKENDS)
+def before_005(request, tmp_path, monkeypatch):
+    """A database with the migrations before 005 only (URL)."""
+    url, drop = empty_database(request, tmp_path, monkeypatch)
+    with databases.connect(url) as db:
+        applied_versions(db)
+        for version, name, path in migrations(db.dialect):
+            if version < 5:
+                db.executescript(path.read_text(encoding="utf-8"))
+                with db.transaction():
+                    db.execute("INSERT INTO SchemaMigrations (Version, Name, AppliedAt) VALUES (?, ?, 'test')",
+                               (version, name))
+    yield url
+    if drop:
+        drop()
+
+
+def test_migration_005_converts_float_sums_and_has_them_recomputed_exactly(before_005, monkeypatch):
+    rng = random.Random(7)
+    august = [tie_job(rng, "SITE-A", 2026, 8, n, "HEPscore23", 0.7) for n in range(30)]
+    september = [tie_job(rng, "SITE-A", 2026, 9, 100 + n, "HEPSPEC", 10.5) for n in range(30)]
+    with databases.connect(before_005) as db:
+        # Records as the loader before 005 left them: August summarised (float sums), September's
+        # deltas still waiting. Their rows are written here in the old form.
+        monkeypatch.setattr("apeltools.db.base.job_deltas", lambda records, ids: [])
+        db.store(JOB, august + september, SIGNER)
+        monkeypatch.undo()
+        ids = [db.lookup_ids(table, [name])[name] for table, name in (
+            ("Sites", "SITE-A"), ("DNs", "/CN=user0"), ("VOs", "atlas"), ("VOGroups", "/atlas"),
+            ("VORoles", "None"), ("SubmitHosts", "ce1.example.org"))]
+        site, dn, vo, group, role, host = ids
+        old = ("SiteID, Month, Year, GlobalUserNameID, VOID, VOGroupID, VORoleID, SubmitHostID, InfrastructureType, "
+               "ServiceLevelType, ServiceLevel, NodeCount, Processors, EarliestEndTime, LatestEndTime, WallDuration, "
+               "CpuDuration, NormalisedWallDuration, NormalisedCpuDuration, NumberOfJobs")
+        row = (site, 8, 2026, dn, vo, group, role, host, "grid", "HEPscore23", 0.7, 1, 1,
+               "2026-08-01 00:00:00", "2026-08-31 00:00:00", 1001, 999, 700.6999999999, 699.3, 7)
+        with db.transaction():
+            db.execute(f"INSERT INTO SuperSummaries ({old}) VALUES ({', '.join('?' * len(row))})", row)
+            db.execute(f"INSERT INTO SummaryDeltas ({old}) VALUES ({', '.join('?' * len(row))})",
+                       (site, 9) + row[2:9] + ("HEPSPEC", 10.5) + row[11:])
+        assert migrate(db) == [name for version, name, _ in migrations(db.dialect) if version >= 5]
+        # Converted at once, rounded; both months marked for recomputing; the views still read the table.
+        assert [int(v) for v in db.query("SELECT NormalisedWallDuration, NormalisedCpuDuration, "
+                                         "PositiveWallDuration FROM SuperSummaries")[0]] == [701, 699, 0]
+        assert sorted(db.query("SELECT SiteID, Year, Month FROM SummaryDirty")) == [(site, 2026, 8), (site, 2026, 9)]
+        assert db.query("SELECT COUNT(*) FROM SummaryDeltas") == [(0,)]
+        assert len(db.query("SELECT * FROM VNormalisedSuperSummaries")) == 1
+        assert_incremental_equals_full(db)
+        for month, level_type, level, jobs in ((8, "HEPscore23", 0.7, august), (9, "HEPSPEC", 10.5, september)):
+            got = db.query("SELECT SUM(NormalisedWallDuration) FROM VNormalisedSuperSummaries WHERE Month = ?",
+                           (month,))
+            per_user = {}
+            for j in jobs:
+                per_user[j.GlobalUserName] = per_user.get(j.GlobalUserName, 0) + j.WallDuration
+            assert int(got[0][0]) == sum(exact_normalised(level_type, level, s) for s in per_user.values())

@@ -9,7 +9,7 @@ import contextlib
 import logging
 
 from apeltools.db.rows import plan_for
-from apeltools.db.summaries import SUPER_COLUMNS, TIME_COLUMNS, job_deltas
+from apeltools.db.summaries import DELTA_COLUMNS, TIME_COLUMNS, job_deltas
 from apeltools.errors import DatabaseError, TransientDatabaseError
 
 log = logging.getLogger(__name__)
@@ -238,7 +238,7 @@ class Database:
             if records:
                 self._replace_rows(plan, payload)
             if deltas:
-                self.insert_rows("SummaryDeltas", SUPER_COLUMNS, deltas, TIME_COLUMNS)
+                self.insert_rows("SummaryDeltas", DELTA_COLUMNS, deltas, TIME_COLUMNS)
             if note is not None:
                 empaid, fmt, rejected = note
                 self._note(empaid, publisher_dn, fmt, len(records), rejected)
@@ -274,12 +274,6 @@ class Database:
         and the greatest of ``greatest`` (NULL counts as unknown, not as smallest)."""
         self._insert_many(self._insert_head(table, columns), self._row_marks(columns, time_columns),
                           " " + self.upsert_clause(keys, self._merging(table, add, least, greatest)), rows)
-
-    def add_selected(self, table, keys, columns, select, params, add=(), least=(), greatest=()):
-        """Like ``add_rows`` for the rows of a SELECT (which must have a WHERE clause), all in
-        the server."""
-        self.execute(self._insert_head(table, columns).replace(" VALUES ", " ") + select + " "
-                     + self.upsert_clause(keys, self._merging(table, add, least, greatest)), params)
 
     def _merging(self, table, add, least, greatest):
         new, assignments = self.NEW, []

@@ -4,13 +4,23 @@ A super-summary key is (site, month, year, DN, VO, VO group, VO role, submit
 host, infrastructure type, benchmark type, benchmark value, node count,
 processors), all as ids or values of the SuperSummaries columns. Values are
 [InfrastructureDescription, EarliestEndTime, LatestEndTime, WallDuration,
-CpuDuration, NormalisedWallDuration, NormalisedCpuDuration, NumberOfJobs] with
-times as epoch seconds and normalised durations unrounded.
+CpuDuration, positive wall, positive cpu, received normalised wall, received
+normalised cpu, NumberOfJobs] with times as epoch seconds, all sums exact
+integers.
+
+The benchmark value is part of the key, so a group's normalised duration is
+its benchmark factor times its positive durations (of jobs and summaries), plus
+the normalised durations that normalised summaries brought as they are. Only
+the positive durations are summed; the product is taken once, exactly from the
+benchmark's decimal form, and rounded half up as the deployed summariser
+rounds its exact DECIMAL sum. Whatever order records and deltas arrive in, the
+result is the same.
 """
 
+import functools
 import time
+from decimal import Decimal
 
-from apeltools.records.benchmark import factor
 from apeltools.records.benchmark import BENCHMARK_TYPES, canonical_type
 from apeltools.records.fields import epoch_of_sql_time
 
@@ -18,11 +28,18 @@ KEY_COLUMNS = (
     "SiteID", "Month", "Year", "GlobalUserNameID", "VOID", "VOGroupID", "VORoleID", "SubmitHostID",
     "InfrastructureType", "ServiceLevelType", "ServiceLevel", "NodeCount", "Processors",
 )
+# Positive*Duration: the durations the benchmark normalises (jobs' and summaries' positive ones).
 VALUE_COLUMNS = (
     "InfrastructureDescription", "EarliestEndTime", "LatestEndTime", "WallDuration", "CpuDuration",
-    "NormalisedWallDuration", "NormalisedCpuDuration", "NumberOfJobs",
+    "NormalisedWallDuration", "NormalisedCpuDuration", "NumberOfJobs", "PositiveWallDuration", "PositiveCpuDuration",
 )
 SUPER_COLUMNS = KEY_COLUMNS + VALUE_COLUMNS
+ADDED_COLUMNS = ("WallDuration", "CpuDuration", "NormalisedWallDuration", "NormalisedCpuDuration", "NumberOfJobs",
+                 "PositiveWallDuration", "PositiveCpuDuration")
+DELTA_COLUMNS = KEY_COLUMNS + (
+    "InfrastructureDescription", "EarliestEndTime", "LatestEndTime", "WallDuration", "CpuDuration",
+    "PositiveWallDuration", "PositiveCpuDuration", "NumberOfJobs",
+)
 TIME_COLUMNS = frozenset({"EarliestEndTime", "LatestEndTime"})
 
 # Job records keep the benchmark type's spelling they came with (v0.4 ones lower case, as the
@@ -56,22 +73,46 @@ JOB_MONTH = "WHERE SiteID = ? AND EndYear = ? AND EndMonth = ?"
 SUMMARY_MONTH = "WHERE SiteID = ? AND Year = ? AND Month = ?"
 DELETE_SUPER_MONTH = "DELETE FROM SuperSummaries WHERE SiteID = ? AND Year = ? AND Month = ?"
 DELETE_SUPER_ALL = "DELETE FROM SuperSummaries"
+_KEYS = ", ".join(KEY_COLUMNS)
+# What adding to a site-month's rows needs of them: their positive durations.
+SUPER_POSITIVE = (
+    f"SELECT {_KEYS}, PositiveWallDuration, PositiveCpuDuration FROM SuperSummaries "
+    "WHERE SiteID = ? AND Year = ? AND Month = ?"
+)
 SELECT_DIRTY = "SELECT Kind, SiteID, Year, Month, Version FROM SummaryDirty"
 CLEAR_DIRTY = "DELETE FROM SummaryDirty WHERE Kind = ? AND SiteID = ? AND Year = ? AND Month = ? AND Version = ?"
 SELECT_DELTAS = "SELECT Id, SiteID, Year, Month FROM SummaryDeltas"
-_KEYS = ", ".join(KEY_COLUMNS)
-# The deltas of the given ids, summed per key; added to SuperSummaries by the server itself.
+# The deltas, summed per key (in the summariser's snapshot: those SELECT_DELTAS read).
 SUM_DELTAS = (
     f"SELECT {_KEYS}, MAX(InfrastructureDescription), MIN(EarliestEndTime), MAX(LatestEndTime), "
-    "SUM(WallDuration), SUM(CpuDuration), SUM(NormalisedWallDuration), SUM(NormalisedCpuDuration), "
-    f"SUM(NumberOfJobs) FROM SummaryDeltas WHERE Id IN ({{marks}}) GROUP BY {_KEYS}"
+    "SUM(WallDuration), SUM(CpuDuration), SUM(PositiveWallDuration), SUM(PositiveCpuDuration), "
+    f"SUM(NumberOfJobs) FROM SummaryDeltas GROUP BY {_KEYS}"
 )
 DELETE_DELTAS = "DELETE FROM SummaryDeltas WHERE Id IN ({marks})"
-DELTA_INSERT_COLUMNS = SUPER_COLUMNS
 
 
-def merge(groups, key, values):
-    """Add one contribution (values in VALUE_COLUMNS order) to ``groups[key]``."""
+@functools.lru_cache(maxsize=4096)
+def _factor(level_type, level):
+    """A benchmark's normalisation factor as an exact fraction (numerator, denominator).
+
+    Taken from the shortest decimal form of the stored value (10.1, not the
+    binary double nearest to it), as the deployed schema's DECIMAL column
+    holds it; si2k counts 1/250 (HEPSPEC-equivalent).
+    """
+    numerator, denominator = Decimal(repr(float(level))).as_integer_ratio()
+    if level_type.lower() == "si2k":
+        denominator *= 250
+    return numerator, denominator
+
+
+def normalised(level_type: str, level: float, seconds: int) -> int:
+    """``seconds`` (not negative) times the benchmark factor, exactly, rounded half up."""
+    numerator, denominator = _factor(level_type, level)
+    return (2 * seconds * numerator + denominator) // (2 * denominator)
+
+
+def merge(groups: dict, key: tuple, values: list) -> None:
+    """Add one contribution (values in the module's order) to ``groups[key]``."""
     current = groups.get(key)
     if current is None:
         groups[key] = list(values)
@@ -83,41 +124,71 @@ def merge(groups, key, values):
         current[1] = earliest
     if latest is not None and (current[2] is None or latest > current[2]):
         current[2] = latest
-    for i in range(3, 8):
+    for i in range(3, 10):
         current[i] += values[i]
 
 
-def job_aggregate_row(row):
-    """(key, values) from a JOB_AGGREGATE row; normalised by the group's benchmark."""
-    key = tuple(row[:13])
+def super_row(key: tuple, values: list) -> tuple:
+    """A SuperSummaries row (SUPER_COLUMNS) of a group: its normalised durations taken here."""
+    (description, earliest, latest, wall, cpu, positive_wall, positive_cpu, received_wall, received_cpu,
+     count) = values
     level_type, level = key[9], key[10]
+    return key + (description, earliest, latest, wall, cpu,
+                  received_wall + normalised(level_type, level, positive_wall),
+                  received_cpu + normalised(level_type, level, positive_cpu), count, positive_wall, positive_cpu)
+
+
+def added_row(key: tuple, values: list, before: tuple) -> tuple:
+    """A row of what to add to a SuperSummaries row holding positive durations ``before``
+    (``(0, 0)`` when there is none) for new job records ``values``: the normalised
+    durations grow by the difference of the rounded products."""
+    (description, earliest, latest, wall, cpu, positive_wall, positive_cpu, _, _, count) = values
+    level_type, level = key[9], key[10]
+    old_wall, old_cpu = before
+    return key + (
+        description, earliest, latest, wall, cpu,
+        normalised(level_type, level, old_wall + positive_wall) - normalised(level_type, level, old_wall),
+        normalised(level_type, level, old_cpu + positive_cpu) - normalised(level_type, level, old_cpu),
+        count, positive_wall, positive_cpu,
+    )
+
+
+def job_aggregate_row(row: tuple, times=epoch_of_sql_time) -> tuple:
+    """(key, values) from a JOB_AGGREGATE row, or from a SUM_DELTAS row (the same columns).
+
+    ``times`` converts the end times; rows only added back to the database
+    keep them as the database gave them (``times=None``).
+    """
+    key = tuple(row[:13])
     (description, earliest, latest, wall, cpu, positive_wall, positive_cpu, count) = row[13:]
-    f = factor(level_type, level)
-    return key, [description, epoch_of_sql_time(earliest), epoch_of_sql_time(latest), int(wall), int(cpu),
-                 int(positive_wall) * f, int(positive_cpu) * f, int(count)]
+    if times is not None:
+        earliest, latest = times(earliest), times(latest)
+    return key, [description, earliest, latest, int(wall), int(cpu), int(positive_wall), int(positive_cpu), 0, 0,
+                 int(count)]
 
 
-def summary_row(row):
+def summary_row(row: tuple) -> tuple:
+    """(key, values) from a SUMMARY_ROWS row."""
     key = tuple(row[:13])
     (description, earliest, latest, wall, cpu, count) = row[13:]
-    f = factor(key[9], key[10])
     return key, [description, epoch_of_sql_time(earliest), epoch_of_sql_time(latest), int(wall), int(cpu),
-                 max(int(wall), 0) * f, max(int(cpu), 0) * f, int(count)]
+                 max(int(wall), 0), max(int(cpu), 0), 0, 0, int(count)]
 
 
-def normalised_row(row):
+def normalised_row(row: tuple) -> tuple:
+    """(key, values) from a NORMALISED_ROWS row: its normalised durations count as they came."""
     key = tuple(row[:13])
     (description, earliest, latest, wall, cpu, nwall, ncpu, count) = row[13:]
     return key, [description, epoch_of_sql_time(earliest), epoch_of_sql_time(latest), int(wall), int(cpu),
-                 float(nwall), float(ncpu), int(count)]
+                 0, 0, int(nwall), int(ncpu), int(count)]
 
 
-def job_deltas(records, ids):
-    """Super-summary contributions of job records, aggregated by key (for SummaryDeltas).
+def job_deltas(records: list, ids: dict) -> list:
+    """Super-summary contributions of job records, aggregated by key (rows of DELTA_COLUMNS).
 
     Runs for every record the loader stores, so it is written for speed: one
-    dictionary probe per record, integer sums, the benchmark factor applied
-    once per group.
+    dictionary probe per record, integer sums; no normalisation (the
+    summariser normalises a group's whole sum once).
     """
     sites, dns, vos = ids["Sites"], ids["DNs"], ids["VOs"]
     vo_groups, roles, hosts = ids["VOGroups"], ids["VORoles"], ids["SubmitHosts"]
@@ -158,13 +229,7 @@ def job_deltas(records, ids):
         if cpu > 0:
             g[6] += cpu
         g[7] += 1
-    deltas = []
-    for key, g in groups.items():
-        f = factor(key[9], key[10])
-        g[5] *= f
-        g[6] *= f
-        deltas.append(key + tuple(g))
-    return deltas
+    return [key + tuple(g) for key, g in groups.items()]
 
 
 # -- cloud ----------------------------------------------------------------------------
