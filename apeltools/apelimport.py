@@ -19,20 +19,26 @@ import calendar
 import datetime
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from apeltools.db import apel_source as sql
+from apeltools.db import site as site_sql
 from apeltools.errors import ApelError, RecordError, TransientDatabaseError
 from apeltools.progress import Progress
 from apeltools.records.benchmark import canonical_type
+from apeltools.apelimport_logs import FileCount, adopt_logs
 from apeltools.records.build import finish
+from apeltools.records.site import BatchRecord, BlahRecord
+from apeltools.records.fields import month_of
 from apeltools.records.types import JOB, NORMALISED_SUMMARY, SUMMARY, SYNC, now as current_time
 from apeltools.retry import Backoff
 
 log = logging.getLogger(__name__)
 
 POLICIES = ("hold", "import")
+PUBLISHED = "(published)"  # the ImportProgress row of a site's publishing state
 DEFAULT_BATCH = 20000
 SERVER_LOOKUPS = ("Sites", "SubmitHosts", "MachineNames", "Queues", "DNs", "VOs", "VOGroups", "VORoles")
 
@@ -115,10 +121,98 @@ REPOSITORY_TABLES = (
     ),
 )
 
+
+
+@dataclass(frozen=True)
+class ClientTable:
+    """A table of the deployed client that becomes rows of our site tables, not records:
+    ``build(values)`` makes one item from the row's values (names looked up, times as epoch
+    seconds) or raises ``RecordError``; ``write(db, items)`` stores a page of them."""
+
+    name: str
+    table: str  # ours
+    key: tuple
+    fields: tuple  # (value name, source column, source lookup table or None)
+    build: Callable
+    write: Callable
+    publisher = None
+    rtype = None
+
+    @property
+    def columns(self):
+        return tuple(c for _, c, _ in self.fields)
+
+
+def _present(values, *names):
+    for name in names:
+        if values[name] is None:
+            raise RecordError("mandatory field is missing", field=name)
+
+
+def _batch_system(infrastructure):
+    """The batch system of a deployed batch record: the last part of its Infrastructure
+    (APEL-CREAM-PBS → PBS), as our parsers name it."""
+    return (infrastructure or "").rsplit("-", 1)[-1].upper() or "UNKNOWN"
+
+
+# Deployed EventRecords.Status → our BatchRecords.JoinStatus: joined grid jobs need nothing;
+# local jobs are local; unprocessed ones are joined again by the next apel-join.
+JOIN_STATUSES = {2: site_sql.FINE, 1: site_sql.LOCAL, 0: site_sql.RETRY}
+
+
+def _event(v):
+    _present(v, "JobName", "WallDuration", "CpuDuration", "StartTime", "EndTime")
+    record = BatchRecord(
+        BatchSystem=_batch_system(v["Infrastructure"]), LocalJobId=v["JobName"], LrmsId=v["JobName"],
+        LocalUserId=v["LocalUserID"], LocalGroup=v["LocalUserGroup"], Queue=v["Queue"], MachineName=v["MachineName"],
+        WallDuration=v["WallDuration"], CpuDuration=v["CpuDuration"], Processors=v["Processors"],
+        NodeCount=v["NodeCount"], StartTime=v["StartTime"], EndTime=v["EndTime"], MemoryReal=v["MemoryReal"],
+        MemoryVirtual=v["MemoryVirtual"])
+    return record, JOIN_STATUSES.get(v["Status"], site_sql.RETRY)
+
+
+def _write_events(db, items):
+    site_sql.store_site_records(db, [record for record, _ in items])
+    sql.set_join_statuses(db, [(status, r.BatchSystem, r.LocalJobId, r.EndTime)
+                               for r, status in items if status != site_sql.FINE])
+
+
+def _blah(v):
+    _present(v, "TimeStamp", "CeId")
+    return BlahRecord(Timestamp=v["TimeStamp"], GlobalUserName=v["GlobalUserName"], FQAN=v["FQAN"], CeId=v["CeId"],
+                      GridJobId=v["GlobalJobId"], LrmsId=v["LrmsId"] or "", LocalUserId=None)
+
+
+def _spec(v):
+    _present(v, "StartTime", "ServiceLevel")
+    return (v["CE"], v["ServiceLevelType"], float(v["ServiceLevel"]), v["StartTime"], v["StopTime"], "apel")
+
+
+def _times(*names):
+    return tuple((n, n, None) for n in names)
+
+
 # The client's job table is keyed by machine name, not site.
 SITE_TABLES = (
     replace(REPOSITORY_TABLES[0], key=("MachineNameID", "LocalJobId", "EndTime")),
+    ClientTable(
+        "EventRecords", "BatchRecords", ("MachineNameID", "JobName", "EndTime"),
+        (_lookup("MachineName", "MachineNameID", "MachineNames"), _lookup("Queue", "QueueID", "Queues"),
+         *_plain("JobName", "LocalUserID", "LocalUserGroup", "WallDuration", "CpuDuration", "StartTime", "EndTime",
+                 "Infrastructure", "MemoryReal", "MemoryVirtual", "Processors", "NodeCount", "Status")),
+        _event, _write_events),
+    ClientTable(
+        "BlahdRecords", "BlahRecords", ("TimeStamp", "SiteID", "LrmsId", "CEID"),
+        (_lookup("GlobalUserName", "GlobalUserNameID", "DNs"), _lookup("CeId", "CEID", "SubmitHosts"),
+         *_plain("TimeStamp", "FQAN", "GlobalJobId", "LrmsId", "SiteID")),
+        _blah, lambda db, items: site_sql.store_site_records(db, items)),
+    ClientTable(
+        "SpecRecords", "SpecHistory", ("SiteID", "CEID", "StartTime", "ServiceLevelType"),
+        (_lookup("CE", "CEID", "SubmitHosts"), *_plain("StartTime", "StopTime", "ServiceLevelType", "ServiceLevel",
+                                                       "SiteID")),
+        _spec, sql.store_spec_periods),
 )
+SITE_TIME_COLUMNS = frozenset({"StartTime", "EndTime", "StopTime", "TimeStamp"})
 
 
 @dataclass
@@ -143,6 +237,8 @@ class ImportReport:
     issues: list = field(default_factory=list)  # (table, key text, field, reason, action)
     differences: list = field(default_factory=list)  # (site, year, month, what, source, ours)
     months_compared: int = 0
+    files: object = None  # a site's logs: FileCount
+    published: str | None = None  # a site's publishing state: what was done
     seconds: float = 0.0
 
     @property
@@ -157,7 +253,15 @@ class ImportReport:
         return f"{verb} {self.layout}: {counts}; {len(self.issues)} refused rows in {self.seconds:.1f} s ({rate:,.0f} rows/s)"
 
 
-def _epoch(value, _utc=datetime.timezone.utc):
+def _kind(spec, name):
+    """The kind of a value of a source table: its field's, or for a client table's rows
+    'time' for the time columns."""
+    if spec.rtype is not None:
+        return spec.rtype.by_name[name].kind.name
+    return "time" if name in SITE_TIME_COLUMNS else "float" if name == "ServiceLevel" else "int"
+
+
+def _epoch(value):
     if value is None:
         return None
     return calendar.timegm(value.timetuple())
@@ -201,7 +305,7 @@ class Importer:
     """Imports one source database into one target database (see the module's docstring)."""
 
     def __init__(self, source, target, *, site=None, invalid="hold", dry_run=False, batch=DEFAULT_BATCH,
-                 backoff=None, clock=current_time, show_progress=False):
+                 backoff=None, clock=current_time, show_progress=False, log_dirs=(), destination=None):
         if invalid not in POLICIES:
             raise ApelError(f"--invalid must be one of {', '.join(POLICIES)}")
         self.source = source
@@ -217,6 +321,8 @@ class Importer:
         self._site = site
         self._names = {}
         self._memory = {}  # a dry run's progress, kept here instead of the target
+        self.log_dirs = tuple(log_dirs)  # (parser name, directory) of a site's logs
+        self.destination = destination  # where the site's apel-publish sends: its resolved queue path
 
     # -- what the source is ------------------------------------------------------------------
 
@@ -242,7 +348,7 @@ class Importer:
         return [s for s in specs if s.name in self.tables]
 
     def _lookups(self, spec):
-        for _, _, table in spec.fields + ((None, spec.publisher, "DNs"),):
+        for _, _, table in spec.fields + (((None, spec.publisher, "DNs"),) if spec.publisher else ()):
             if table and table not in self._names:
                 self._names[table] = sql.lookup_names(self.source, table) if table in self.tables else {}
         return self._names
@@ -260,8 +366,15 @@ class Importer:
             self.backoff.call(lambda spec=spec: self._import_table(spec, report), TransientDatabaseError,
                               f"importing {spec.name}")
         if not self.dry_run:
+            if report.layout == "site":
+                self.backoff.call(self._join_marks, TransientDatabaseError, "setting apel-join's marks")
             self.backoff.call(lambda: self._verify(report), TransientDatabaseError, "verifying the import")
             report.issues = sql.issues(self.target, self.source_id)
+        if report.layout == "site":
+            report.files = self.backoff.call(self._processed_files, TransientDatabaseError, "importing parsed files")
+            if not self.dry_run and self.destination is not None:
+                report.published = self.backoff.call(self._published, TransientDatabaseError,
+                                                      "importing what was published")
         report.seconds = time.monotonic() - started
         log.info(report.summary())
         return report
@@ -278,7 +391,7 @@ class Importer:
         if done:
             return
         names = self._lookups(spec)
-        converters = [_converter(spec.rtype.by_name[f].kind.name) for f, _, _ in spec.fields]
+        converters = [_converter(_kind(spec, f)) for f, _, _ in spec.fields]
         key_at = [spec.columns.index(c) for c in spec.key]
         now = self.clock()
         with Progress(f"importing {spec.name}", enabled=self.show_progress) as progress:
@@ -307,7 +420,10 @@ class Importer:
             return
         with self.target.transaction():
             for publisher, records in by_publisher.items():
-                self.target.store(spec.rtype, records, publisher)
+                if spec.rtype is None:
+                    spec.write(self.target, records)
+                else:
+                    self.target.store(spec.rtype, records, publisher)
             sql.save_issues(self.target, self.source_id, issues)
             sql.save_progress(self.target, self.source_id, spec.name, *progress)
 
@@ -334,12 +450,12 @@ class Importer:
             record = None
             if problem is None:
                 try:
-                    record = finish(rtype, values, now)
+                    record = spec.build(values) if rtype is None else finish(rtype, values, now)
                 except RecordError as error:
                     problem = error
             if problem is not None:
                 key = [row[i] for i in key_at]
-                if self.invalid == "import" and len(values) == len(fields):
+                if self.invalid == "import" and rtype is not None and len(values) == len(fields):
                     record = _storable_as_is(rtype, values, now)
                 action = "imported" if record is not None else "held"
                 issues.append((spec.name, key, problem.field, str(problem.args[0]), action))
@@ -349,6 +465,48 @@ class Importer:
             by_publisher.setdefault(publisher, []).append(record)
         return by_publisher, issues
 
+    # -- a site's parsed files, join marks and publishing ----------------------------------
+
+    def _join_marks(self):
+        """Imported batch and blah records are not new to apel-join: its marks move past them."""
+        from apeltools.joiner import BATCH_MARK, BLAH_MARK
+
+        batch, blah = sql.newest_site_ids(self.target)
+        with self.target.transaction():
+            for name, value in ((BATCH_MARK, batch), (BLAH_MARK, blah)):
+                if value > site_sql.get_state(self.target, name):
+                    site_sql.set_state(self.target, name, value)
+
+    def _processed_files(self):
+        """Register in ParsedFiles the logs the deployed parser had read (see ``apelimport_logs``)."""
+        if "ProcessedFiles" not in self.tables:
+            return FileCount()
+        known = sql.processed_hashes(self.source)
+        return adopt_logs(self.target, self.log_dirs, known, self.dry_run)
+
+    def _published(self):
+        """What the deployed client had sent counts as sent to ``destination``; what it had not
+        (jobs updated after its last publish) is marked to be sent. Done once per source."""
+        from apeltools import publisher
+
+        progress = sql.get_progress(self.target, self.source_id).get(PUBLISHED)
+        if progress and progress[4]:
+            return "already imported"
+        sent = sql.last_updated(self.source).get("sent")
+        if sent is None:
+            outcome = "the deployed client never published: apel-publish will send everything"
+        else:
+            mark = self.target.now() + 1  # after every row written so far (the watermark is inclusive)
+            groups = publisher.adopt(self.target, ("summaries", "jobs"), self.destination, mark)
+            unsent = sql.unsent_jobs(self.source, sent)
+            months = sorted({(site, *month_of(end)) for site, _, end in unsent})
+            sql.touch(self.target, unsent, months, mark)
+            outcome = (f"{groups} groups sent by the deployed client remembered; {len(unsent)} jobs in "
+                       f"{len(months)} site-months it had not sent are left to send")
+        with self.target.transaction():
+            sql.save_progress(self.target, self.source_id, PUBLISHED, None, 0, 0, 0, True)
+        return outcome
+
     # -- verification ------------------------------------------------------------------------
 
     def _verify(self, report):
@@ -356,7 +514,8 @@ class Importer:
         from apeltools.summariser import summarise
 
         for spec in self.plan():
-            report.tables[spec.name].target_rows = sql.count_rows(self.target, spec.rtype.table)
+            table = spec.table if spec.rtype is None else spec.rtype.table
+            report.tables[spec.name].target_rows = sql.count_rows(self.target, table)
         summarise(self.target)
         source_table = "HybridSuperSummaries" if "HybridSuperSummaries" in self.tables else (
             "SuperSummaries" if "SuperSummaries" in self.tables else None)

@@ -216,6 +216,25 @@ def publish(db, source_names: Sequence[str], sink: Callable[[str], object], dest
     return result
 
 
+def adopt(db, source_names: Sequence[str], destination: str, epoch: int) -> int:
+    """Take over what another publisher (the deployed client a site switches from) sent to
+    ``destination``: every group of the named sources, and the sync counts of their months, count
+    as published there, and each source's ``latest`` watermark is ``epoch``. Returns the number of
+    groups. A group remembered but never sent is harmless (its zero record replaces nothing)."""
+    everything = Options(interval="all", local_jobs=True)
+    groups = 0
+    for name in source_names:
+        source = SOURCES[name]
+        if source.retracts:
+            records = _read(db, source, everything, *_selection(db, source, everything, None).select())
+            state.remember_groups(db, name, destination, [_group(source.rtype, r) for r in records])
+            syncs = _sync(db, sorted({_months(source, r) for r in records}), everything)
+            state.remember_groups(db, "sync", destination, [_group(SYNC, r) for r in syncs])
+            groups += len(records) + len(syncs)
+        state.set_watermark(db, name, destination, epoch)
+    return groups
+
+
 def _read(db, source, options, sql, params):
     """Records of a selection as they are published: DNs withheld when asked, merged by key."""
     records = [record_from_row(source, row) for row in db.iterate(sql, params)]

@@ -80,6 +80,21 @@ CLIENT = [
   WallDuration BIGINT UNSIGNED NOT NULL, CpuDuration BIGINT UNSIGNED NOT NULL, NumberOfJobs BIGINT UNSIGNED NOT NULL,
   PRIMARY KEY (SiteID, Month, Year, GlobalUserNameID, VOID, VORoleID, VOGroupID, SubmitHostID,
                InfrastructureType, ServiceLevelType, ServiceLevel, NodeCount, Processors))""",
+    """CREATE TABLE EventRecords (
+  SiteID INT NOT NULL, JobName VARCHAR(60) NOT NULL, LocalUserID VARCHAR(20), LocalUserGroup VARCHAR(20),
+  WallDuration INT, CpuDuration INT, StartTime DATETIME NOT NULL, EndTime DATETIME NOT NULL,
+  Infrastructure VARCHAR(100), MachineNameID INT NOT NULL, QueueID INT NOT NULL, MemoryReal BIGINT,
+  MemoryVirtual BIGINT, Processors INT, NodeCount INT, Status INT,
+  PRIMARY KEY (MachineNameID, JobName, EndTime))""",
+    """CREATE TABLE BlahdRecords (
+  TimeStamp DATETIME NOT NULL, GlobalUserNameID INT NOT NULL, FQAN VARCHAR(255), VOID INT NOT NULL,
+  VOGroupID INT NOT NULL, VORoleID INT NOT NULL, CEID INT NOT NULL, GlobalJobId VARCHAR(255),
+  LrmsId VARCHAR(255) DEFAULT '', SiteID INT NOT NULL, ValidFrom DATETIME, ValidUntil DATETIME, Processed INT,
+  PRIMARY KEY (TimeStamp, SiteID, LrmsId, CEID))""",
+    """CREATE TABLE SpecRecords (
+  SiteID INT NOT NULL, CEID INT NOT NULL, StartTime DATETIME, StopTime DATETIME,
+  ServiceLevelType VARCHAR(50) NOT NULL, ServiceLevel DECIMAL(10,3),
+  PRIMARY KEY (SiteID, CEID, StartTime, ServiceLevelType))""",
     """CREATE TABLE ProcessedFiles (
   HostName VARCHAR(255), FileName VARCHAR(255), Hash VARCHAR(64), StopLine INT, Parsed INT,
   PRIMARY KEY (HostName, Hash))""",
@@ -89,7 +104,7 @@ CLIENT = [
 ]
 
 # Name fields → the lookup table holding them (the column is ``<field>ID``).
-LOOKUPS = {"Site": "Sites", "SubmitHost": "SubmitHosts", "MachineName": "MachineNames", "Queue": "Queues",
+LOOKUPS = {"Site": "Sites", "SubmitHost": "SubmitHosts", "CE": "SubmitHosts", "MachineName": "MachineNames", "Queue": "Queues",
            "GlobalUserName": "DNs", "VO": "VOs", "VOGroup": "VOGroups", "VORole": "VORoles", "PublisherDN": "DNs"}
 SUMMARY_NAMES = ("Site", "GlobalUserName", "VO", "VOGroup", "VORole", "SubmitHost")
 
@@ -125,7 +140,7 @@ class DeployedLayout:
 
     def job(self, **fields):
         """A job record as the deployed loader stores it (absent names are 'None')."""
-        names = {k: fields.pop(k, "None") for k in LOOKUPS}
+        names = {k: fields.pop(k, "None") for k in LOOKUPS if k != "CE"}
         end = fields["EndTime"]
         fields.setdefault("EndYear", int(end[:4]))
         fields.setdefault("EndMonth", int(end[5:7]))

@@ -267,6 +267,104 @@ def test_a_database_restart_mid_import_is_waited_out(source, cli_target, mariadb
     _check_exactly(target, 400)
 
 
+CE = "ce.north.example.org:8443/cream-pbs-long"
+
+
+def _pbs_end(n, day):
+    start = int(datetime.datetime(2024, 3, day, 10, tzinfo=datetime.timezone.utc).timestamp()) + n
+    stamp = time.strftime("%m/%d/%Y %H:%M:%S", time.gmtime(start + 3600))
+    return (f"{stamp};E;{n}.pbs.north;user=atlas001 group=atlas jobname=job queue=long ctime={start - 60} "
+            f"qtime={start - 50} etime={start - 40} start={start} exec_host=wn001/0 session=1 end={start + 3600} "
+            f"Exit_status=0 resources_used.cput=00:50:00 resources_used.mem=1000kb resources_used.vmem=2000kb "
+            f"resources_used.walltime=01:00:00\n").encode()
+
+
+def _md5(data):
+    import hashlib
+
+    return hashlib.md5(data).hexdigest()
+
+
+def _site(url, logs):
+    """A deployed client database: four joined jobs (three sent by its last publish, one after),
+    their batch and blah records, one batch record not joined yet, the CE's benchmark, and two
+    PBS logs it parsed: one whole, one that grew since."""
+    with databases.connect(url) as db:
+        layout = DeployedLayout(db, CLIENT)
+        for n, (end, updated) in enumerate([("2024-02-10", "2024-03-01"), ("2024-02-11", "2024-03-01"),
+                                            ("2024-02-12", "2024-03-01"), ("2024-03-12", "2024-03-15")]):
+            _job(layout, n, StartTime=f"{end} 10:00:00", EndTime=f"{end} 11:00:00", SubmitHost=CE,
+                 UpdateTime=f"{updated} 00:00:00", PublisherDN="apelclient")
+            layout.insert("EventRecords", {"Site": SITE, "MachineName": "ce.north.example.org", "Queue": "long"},
+                          {"JobName": f"{n}.batch", "LocalUserID": "atlas001", "LocalUserGroup": "atlas",
+                           "WallDuration": 3600, "CpuDuration": 3000, "StartTime": f"{end} 10:00:00",
+                           "EndTime": f"{end} 11:00:00", "Infrastructure": "APEL-CREAM-PBS", "Processors": 1,
+                           "NodeCount": 1, "Status": 2})
+            layout.insert("BlahdRecords", {"Site": SITE, "CE": CE, "GlobalUserName": USER, "VO": "atlas",
+                                           "VOGroup": "/atlas", "VORole": "Role=production"},
+                          {"TimeStamp": f"{end} 09:59:00", "FQAN": "/atlas/Role=production",
+                           "GlobalJobId": f"CREAM{n}", "LrmsId": f"{n}.batch"})
+        layout.insert("EventRecords", {"Site": SITE, "MachineName": "ce.north.example.org", "Queue": "long"},
+                      {"JobName": "9.batch", "WallDuration": 10, "CpuDuration": 5, "StartTime": "2024-03-13 10:00:00",
+                       "EndTime": "2024-03-13 10:00:10", "Infrastructure": "APEL-CREAM-PBS", "Status": 0})
+        layout.insert("SpecRecords", {"Site": SITE, "CE": CE},
+                      {"StartTime": "2024-01-01 00:00:00", "ServiceLevelType": "HEPSPEC", "ServiceLevel": "10.125"})
+        layout.insert("LastUpdated", {}, {"Type": "sent", "UpdateTime": "2024-03-10 00:00:00"})
+        whole = _pbs_end(1, 1) + _pbs_end(2, 1)
+        grown = _pbs_end(3, 2) + _pbs_end(4, 2)
+        (logs / "20240301").write_bytes(whole)
+        (logs / "20240302").write_bytes(grown + _pbs_end(5, 2))  # one job more since the deployed parser ran
+        for name, data in (("20240301", whole), ("20240302", grown)):
+            layout.insert("ProcessedFiles", {}, {"HostName": "ce.north.example.org", "FileName": str(logs / name),
+                                                 "Hash": _md5(data), "StopLine": 2, "Parsed": 2})
+
+
+def test_a_site_comes_over_and_neither_parses_nor_publishes_anything_twice(source, db_url, tmp_path):
+    logs, outgoing = tmp_path / "pbs", tmp_path / "outgoing"
+    logs.mkdir()
+    _site(source, logs)
+    runner = CliRunner()
+
+    result = runner.invoke(apeltools_main, ["db", "import-apel", "--from", source, "--db", db_url,
+                                            "--log-dir", f"torque={logs}", "--queue", str(outgoing)])
+
+    assert result.exit_code == 0, result.output
+    assert "site import" in result.output
+    assert "logs: 2 log files registered as read, 0 already known, 0 unread" in result.output
+    assert "1 jobs in 1 site-months it had not sent are left to send" in result.output
+    with databases.connect(db_url) as db:
+        assert db.query("SELECT COUNT(*) FROM JobRecords")[0][0] == 4
+        assert sorted(db.query("SELECT LocalJobId, JoinStatus FROM BatchRecords")) == [
+            ("0.batch", 0), ("1.batch", 0), ("2.batch", 0), ("3.batch", 0), ("9.batch", 1)]
+        assert sorted(db.query("SELECT BatchSystem, LrmsId FROM BatchRecords"))[0] == ("PBS", "0.batch")
+        assert db.query("SELECT COUNT(*), MIN(CeId) FROM BlahRecords") == [(4, CE)]
+        assert db.query("SELECT CE, ServiceLevelType, ServiceLevel, StopTime FROM SpecHistory") == [
+            (CE, "HEPSPEC", 10.125, None)]
+        marks = dict(db.query("SELECT Name, Value FROM JoinState"))
+        assert marks["batch_id"] == 5 and marks["blah_id"] == 4
+
+    parsed = runner.invoke(apeltools_main, ["parse", "pbs", str(logs / "20240301"), str(logs / "20240302"),
+                                            "--db", db_url])
+    assert parsed.exit_code == 0, parsed.output
+    with databases.connect(db_url) as db:  # only the job logged after the deployed parser's last run
+        assert sorted(r[0] for r in db.query("SELECT LocalJobId FROM BatchRecords WHERE id > 5")) == ["5.pbs.north"]
+
+    published = runner.invoke(apeltools_main, ["publish", "summaries", "--db", db_url, "--queue", str(outgoing)])
+    assert published.exit_code == 0, published.output
+    text = "\n".join(body.decode() for body in _queue_bodies(outgoing))
+    assert "Month: 3" in text and "Month: 2" not in text  # February was sent by the deployed client
+    again = runner.invoke(apeltools_main, ["db", "import-apel", "--from", source, "--db", db_url,
+                                           "--queue", str(outgoing)])
+    assert "published: already imported" in again.output
+
+
+def _queue_bodies(path):
+    from apeltools.messaging import queues
+    from tests.conftest import queue_elements
+
+    return queue_elements(queues.outgoing_queue(path))
+
+
 def test_a_site_database_is_detected(source, db_url):
     with databases.connect(source) as db:
         layout = DeployedLayout(db, CLIENT)

@@ -9,6 +9,7 @@ from apeltools import db as databases
 from apeltools.apelimport import DEFAULT_BATCH, POLICIES, Importer, ImportReport
 from apeltools.cli.common import command
 from apeltools.db.schema import require_schema
+from apeltools.parsers import registry
 
 SOURCE_PASSWORD = "APELTOOLS_SOURCE_DB_PASSWORD"
 SHOWN_ISSUES = 50
@@ -36,7 +37,13 @@ Examples:
 @click.option("--dry-run", is_flag=True, help="Read and check everything, print the counts and the report, write nothing.")
 @click.option("--batch", type=click.IntRange(1, 1_000_000), default=DEFAULT_BATCH, show_default=True,
               help="Source rows per transaction (an interrupted import continues after the last one).")
-def main(ctx, source_url, db_url, site, invalid, dry_run, batch):
+@click.option("--log-dir", "log_dirs", multiple=True, metavar="PARSER=DIR",
+              help="A site: a log directory and its parser (e.g. pbs=/var/spool/pbs/server_priv/accounting, "
+                   "blah=/var/log/apel); its files the deployed parser read are not parsed again. Repeatable.")
+@click.option("--queue", "queue_dir", metavar="DIR",
+              help="A site: the outgoing queue apel-publish will use; what the deployed client published counts "
+                   "as published there [default: 'outgoing' in [unloader] dir_location].")
+def main(ctx, source_url, db_url, site, invalid, dry_run, batch, log_dirs, queue_dir):
     """Import a deployed APEL database: a repository's job records, summaries,
     normalised summaries and sync records, or a site's job records, so that
     switching to apeltools keeps the history.
@@ -49,6 +56,9 @@ def main(ctx, source_url, db_url, site, invalid, dry_run, batch):
     imported records are compared with the source's super-summaries per site
     and month, and every difference is listed.
     """
+    if not queue_dir and ctx.config.get("unloader", "dir_location"):
+        queue_dir = os.path.join(ctx.config.get("unloader", "dir_location"), "outgoing")
+    destination = os.path.realpath(queue_dir) if queue_dir else None
     password = os.environ.get(SOURCE_PASSWORD)
     if password is None:
         password = ctx.config.db_password()
@@ -56,10 +66,20 @@ def main(ctx, source_url, db_url, site, invalid, dry_run, batch):
         if not dry_run:
             require_schema(target)
         importer = Importer(source, target, site=site, invalid=invalid, dry_run=dry_run, batch=batch,
-                            show_progress=sys.stderr.isatty())
+                            show_progress=sys.stderr.isatty(), log_dirs=[_log_dir(d) for d in log_dirs],
+                            destination=destination)
         ctx.stop_on_signals(importer.backoff.stop.set)
         report = importer.run()
     write_report(report)
+
+
+def _log_dir(text):
+    """(our parser's name, directory) of a --log-dir value."""
+    parser, sep, directory = text.partition("=")
+    if not sep or parser.lower() not in registry.names() or not os.path.isdir(directory):
+        raise click.BadParameter(f"{text!r}: give PARSER=DIR with a parser of {', '.join(registry.names())} "
+                                 "and an existing directory", param_hint="--log-dir")
+    return registry.get(parser).name, directory
 
 
 def write_report(report: ImportReport) -> None:
@@ -77,6 +97,10 @@ def write_report(report: ImportReport) -> None:
             click.echo(f"  {action:<8} {table} {key}: {field}: {reason}")
         if len(report.issues) > SHOWN_ISSUES:
             click.echo(f"  ... and {len(report.issues) - SHOWN_ISSUES} more")
+    if report.files is not None:
+        click.echo(f"logs: {report.files.summary()}")
+    if report.published is not None:
+        click.echo(f"published: {report.published}")
     if not report.dry_run:
         click.echo(f"verification: {report.months_compared} site-months compared, "
                    f"{len(report.differences)} differences")

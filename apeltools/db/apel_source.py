@@ -8,9 +8,11 @@ transaction as the records, the last key of each table (ImportProgress) and
 the rows it refused (ImportIssues, migration 007).
 """
 
+import datetime
 import hashlib
 import json
 
+from apeltools.db.site import _upsert, _writemany
 from apeltools.records.fields import epoch_of_sql_time
 
 TABLES_IN_SOURCE = "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
@@ -167,3 +169,64 @@ def save_issues(db, source, issues) -> None:
 def issues(db, source: str) -> list:
     """[(table, key text, field, reason, action)] of the rows an import refused."""
     return [tuple(row) for row in db.query(SELECT_ISSUES, (source,))]
+
+
+# -- a site's client tables ---------------------------------------------------------------
+
+SET_JOIN_STATUS = "UPDATE BatchRecords SET JoinStatus = ? WHERE BatchSystem = ? AND LocalJobId = ? AND EndTime = ?"
+NEWEST_IDS = "SELECT (SELECT MAX(id) FROM BatchRecords), (SELECT MAX(id) FROM BlahRecords)"
+SPEC_COLUMNS = ("CE", "ServiceLevelType", "ServiceLevel", "StartTime", "StopTime", "Source")
+UNSENT_JOBS = (
+    "SELECT s.name, j.LocalJobId, j.EndTime FROM JobRecords AS j JOIN Sites AS s ON s.id = j.SiteID "
+    "WHERE j.UpdateTime > ?"
+)
+TOUCH_JOB = (
+    "UPDATE JobRecords SET UpdateTime = {mark} WHERE SiteID = (SELECT id FROM Sites WHERE name = ?) "
+    "AND LocalJobId = ? AND EndTime = {mark}"
+)
+TOUCH_MONTH = (
+    "UPDATE SuperSummaries SET UpdateTime = {mark} WHERE SiteID = (SELECT id FROM Sites WHERE name = ?) "
+    "AND Year = ? AND Month = ?"
+)
+
+
+def set_join_statuses(db, rows) -> None:
+    """Set BatchRecords.JoinStatus: ``rows`` of (status, batch system, local job id, end time)."""
+    _writemany(db, SET_JOIN_STATUS, rows)
+
+
+def newest_site_ids(db) -> tuple:
+    """(newest BatchRecords id, newest BlahRecords id), 0 for an empty table."""
+    batch, blah = db.query(NEWEST_IDS)[0]
+    return int(batch or 0), int(blah or 0)
+
+
+def store_spec_periods(db, periods) -> None:
+    """Benchmark periods (CE, type, value, start, stop, source) into SpecHistory, replacing a CE's
+    period that starts at the same time."""
+    _writemany(db, _upsert(db, "SpecHistory", SPEC_COLUMNS, ("CE", "StartTime"), SPEC_COLUMNS[1:]), periods)
+
+
+def unsent_jobs(db, since: int) -> list:
+    """[(site, local job id, end time as epoch)] of a client's jobs updated after ``since``
+    (epoch seconds): what its last publish did not cover."""
+    rows = db.query(UNSENT_JOBS, (datetime.datetime.fromtimestamp(since, datetime.timezone.utc)
+                                  .replace(tzinfo=None),))
+    return [(site, job, epoch_of_sql_time(end)) for site, job, end in rows]
+
+
+def touch(db, jobs, months, epoch) -> None:
+    """Set the UpdateTime of our ``jobs`` (site, local job id, end) and of the super-summaries of
+    ``months`` (site, year, month) to ``epoch``, so that the next ``latest`` publish sends them."""
+    mark = db.TIME_MARK
+    with db.transaction():
+        for site, job, end in jobs:
+            db.execute(TOUCH_JOB.format(mark=mark), (epoch, site, job, end))
+        for site, year, month in months:
+            db.execute(TOUCH_MONTH.format(mark=mark), (epoch, site, year, month))
+
+
+def processed_hashes(db) -> dict:
+    """{hash: lines} of the files the deployed parser read (ProcessedFiles: an MD5 of the file's
+    whole content, gzip decompressed, and its number of lines)."""
+    return {digest: int(lines or 0) for digest, lines in db.query("SELECT Hash, StopLine FROM ProcessedFiles")}
