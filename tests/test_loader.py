@@ -235,7 +235,7 @@ def test_absent_names_are_stored_as_the_name_None(db):
 
 def test_absent_texts_and_cloud_figures_are_stored_as_the_deployed_loader_stores_them(db):
     """The deployed loader stores an absent text as the text "None" (not NULL), and an absent
-    cloud CpuCount and Benchmark as 0."""
+    cloud CpuCount and Benchmark as 0: jobs, cloud records, StAR records."""
     job = jobs(1)[0]
     job.LocalUserId = job.FQAN = job.InfrastructureType = None
     load(db, job_message([job]))
@@ -246,6 +246,13 @@ def test_absent_texts_and_cloud_figures_are_stored_as_the_deployed_loader_stores
     assert rows(db, "SELECT MachineName, LocalUserId, LocalGroupId, FQAN, Status, NetworkType, BenchmarkType, "
                     "StorageRecordId, ImageId, CloudType, CpuCount, Benchmark FROM VCloudRecords") == [
         ("None",) * 10 + (0, 0)]
+    from apeltools.records import star
+    from apeltools.records.types import STORAGE
+
+    load(db, star.write([STORAGE.make(RecordId="rec-1", CreateTime=start + 10, StorageSystem="se.example.org",
+                                      StartTime=start, EndTime=start + 10, ResourceCapacityUsed=10)]))
+    assert rows(db, "SELECT StorageShare, StorageMedia, StorageClass, DirectoryPath, LocalUser, LocalGroup, "
+                    "UserIdentity, `Group`, Role, SubGroup FROM VStarRecords") == [("None",) * 10]
 
 
 # -- bad input: rejected with reasons, the good records of the same message still load -------
