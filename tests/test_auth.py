@@ -2,8 +2,12 @@
 replacement, the site map with apel-load --check-site, and GOCDB → apel-auth → apel-receive."""
 
 import json
+import os
 import shutil
+import ssl
+import subprocess
 import threading
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -127,7 +131,7 @@ def test_hanging_server_times_out_and_the_old_list_stays(gocdb, tmp_path):
     result = auth("--gocdb-url", gocdb.url, "--dn-file", str(dns), "--timeout", "1", "-v",
                   "--now", "2026-11-21T05:00:00Z")
     assert result.exit_code == 0, result.output
-    assert "no answer within 1 s" in result.output and "5.0 hours old" in result.output
+    assert "no complete answer within 1 s" in result.output and "5.0 hours old" in result.output
     assert dns_in(dns) == GOCDB_DNS
     # Past --max-age, every run fails loudly, still keeping the list.
     result = auth("--gocdb-url", gocdb.url, "--dn-file", str(dns), "--timeout", "1", "--max-age", "24",
@@ -135,6 +139,49 @@ def test_hanging_server_times_out_and_the_old_list_stays(gocdb, tmp_path):
     assert result.exit_code == 1
     assert result.output.startswith("Error: GOCDB has not answered for 25.0 hours (more than --max-age 24)")
     assert dns_in(dns) == GOCDB_DNS
+
+
+def test_timeout_bounds_the_whole_request_not_each_read(gocdb, tmp_path):
+    """A GOCDB that sends a byte a second answers every read in time; --timeout still ends the request."""
+    dns = tmp_path / "dns"
+    assert auth("--gocdb-url", gocdb.url, "--dn-file", str(dns)).exit_code == 0
+    gocdb.mode = "trickle"
+    started = time.monotonic()
+    done = subprocess.run(["apel-auth", "--gocdb-url", gocdb.url, "--dn-file", str(dns), "--timeout", "3", "-v"],
+                          capture_output=True, text=True, timeout=60)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stderr  # within --max-age: the list is kept
+    assert "no complete answer within 3 s" in done.stderr
+    assert 3 <= elapsed < 3 + 5, done.stderr
+    assert dns_in(dns) == GOCDB_DNS
+
+
+def test_timeout_bounds_a_request_over_https_too(tmp_path):
+    ca = testpki.make_ca("/C=XX/O=apeltools/CN=GOCDB test CA")
+    cert, key = testpki.make_host(ca, "localhost").write(tmp_path, "gocdb")
+    (tmp_path / "ca.pem").write_bytes(ca.cert_pem)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    with GocdbServer(DEFAULT_FIXTURES, mode="trickle") as server:
+        server._httpd.socket = context.wrap_socket(server._httpd.socket, server_side=True)
+        url = f"https://localhost:{server.port}/gocdbpi/public/"
+        started = time.monotonic()
+        done = subprocess.run(["apel-auth", "--gocdb-url", url, "--dn-file", str(tmp_path / "dns"), "--timeout", "2"],
+                              env={**os.environ, "SSL_CERT_FILE": str(tmp_path / "ca.pem")},
+                              capture_output=True, text=True, timeout=60)
+        elapsed = time.monotonic() - started
+    assert done.returncode == 1
+    assert "no complete answer within 2 s" in done.stderr, done.stderr
+    assert 2 <= elapsed < 2 + 5
+
+
+@pytest.mark.parametrize("mode", ["error", "bare-error", "text-error"])
+def test_gocdb_s_own_error_text_is_in_the_message(gocdb, tmp_path, mode):
+    """GOCDB answers an error inside <results>, as a document of its own, or as plain text."""
+    gocdb.mode = mode
+    result = auth("--gocdb-url", gocdb.url, "--dn-file", str(tmp_path / "dns"))
+    assert result.exit_code == 1
+    assert "GOCDB error: Unsupported API method: get_nonexistent" in result.output, result.output
 
 
 def test_secondary_url_is_used_when_the_primary_fails(gocdb, tmp_path):

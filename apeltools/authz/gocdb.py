@@ -5,13 +5,17 @@ elements, paged through ``<meta><link rel="next" href=.../></meta>``. GOCDB
 reports some errors as HTTP 200 with an ``<error>`` body, so a body is only
 good when it is a ``<results>`` document without ``<error>``. XML is parsed
 with defusedxml (no entity expansion, no external entities). Every request has
-a timeout; a list of URLs is tried in order (primary, then secondaries), and
-all pages of one answer come from the same URL, never a mix of mirrors.
+a deadline over its connection and its whole answer; a list of URLs is tried
+in order (primary, then secondaries), and all pages of one answer come from
+the same URL, never a mix of mirrors.
 """
 
 from __future__ import annotations
 
+import http.client
 import logging
+import socket
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -68,52 +72,150 @@ def service_type_of(url: str) -> str | None:
     return values[0] if values else None
 
 
-def _opener(proxy: str | None):
-    handlers = []
+class _Deadline:
+    """Ends one request when its time is up: shuts its socket, however slowly the server trickles.
+
+    A socket timeout bounds each read, not the request: a server that sends a
+    byte every second would hold a 3 s timeout for as long as its answer lasts.
+    """
+
+    def __init__(self, seconds: float):
+        self.expired = False
+        self._sockets = []  # a connection (its socket while it connects) or a connected socket
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def watch(self, connection_or_socket) -> None:
+        with self._lock:
+            self._sockets.append(connection_or_socket)
+            if self.expired:
+                _shut(connection_or_socket)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for watched in self._sockets:
+                _shut(watched)
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+
+
+def _shut(watched) -> None:
+    sock = getattr(watched, "sock", watched)
+    if sock is not None:
+        try:
+            # The plain socket's shutdown, also under TLS: the reading thread still holds the TLS object.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:
+            pass  # closed already
+
+
+def _watched(connection_class, deadline: _Deadline):
+    """``connection_class`` whose every instance ``deadline`` can end, while and after it connects."""
+
+    class Watched(connection_class):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            deadline.watch(self)
+
+        def connect(self):
+            super().connect()
+            # urllib drops the connection's reference once the headers are read; the answer reads on.
+            deadline.watch(self.sock)
+
+    return Watched
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadline: _Deadline):
+        super().__init__()
+        self.deadline = deadline
+
+    def http_open(self, req):
+        return self.do_open(_watched(http.client.HTTPConnection, self.deadline), req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: _Deadline):
+        super().__init__()
+        self.deadline = deadline
+
+    def https_open(self, req):
+        return self.do_open(_watched(http.client.HTTPSConnection, self.deadline), req, context=self._context)
+
+
+def _opener(proxy: str | None, deadline: _Deadline):
+    handlers = [_HTTPHandler(deadline), _HTTPSHandler(deadline)]
     if proxy:
         handlers.append(urllib.request.ProxyHandler({"http": proxy, "https": proxy}))
     return urllib.request.build_opener(*handlers)
 
 
 def fetch(url: str, timeout: float, proxy: str | None = None) -> bytes:
-    """The body of one GET, or GocdbError (HTTP error, timeout, refused connection)."""
+    """The body of one GET within ``timeout`` seconds in all (connection and whole answer), or GocdbError."""
     request = urllib.request.Request(url, headers={"Accept": "application/xml", "User-Agent": "apeltools"})
+    late = f"{url}: no complete answer within {timeout:g} s"
     try:
-        with _opener(proxy).open(request, timeout=timeout) as answer:
-            body = answer.read(MAX_BODY + 1)
+        with _Deadline(timeout) as deadline:
+            try:
+                with _opener(proxy, deadline).open(request, timeout=timeout) as answer:
+                    body = answer.read(MAX_BODY + 1)
+            finally:
+                expired = deadline.expired
     except urllib.error.HTTPError as error:
         raise GocdbError(f"{url}: HTTP {error.code} {error.reason}") from None
     except urllib.error.URLError as error:
         reason = error.reason
-        if isinstance(reason, TimeoutError) or "timed out" in str(reason):
-            raise GocdbError(f"{url}: no answer within {timeout:g} s") from None
+        if expired or isinstance(reason, TimeoutError) or "timed out" in str(reason):
+            raise GocdbError(late) from None
         raise GocdbError(f"{url}: {reason}") from None
-    except TimeoutError:
-        raise GocdbError(f"{url}: no answer within {timeout:g} s") from None
-    except OSError as error:
+    except (OSError, http.client.HTTPException) as error:
+        if expired or isinstance(error, TimeoutError):
+            raise GocdbError(late) from None
         raise GocdbError(f"{url}: {error}") from None
+    if expired:  # the end of the answer may be missing
+        raise GocdbError(late)
     if len(body) > MAX_BODY:
         raise GocdbError(f"{url}: answer larger than {MAX_BODY} bytes")
     return body
 
 
 def parse_page(body: bytes, url: str) -> tuple[list[Endpoint], str | None]:
-    """(endpoints, next page URL) of one answer; GocdbError for an error body or bad XML."""
+    """(endpoints, next page URL) of one answer; GocdbError for an error answer or bad XML.
+
+    GOCDB's own error text is kept in the message, from ``<results><error>``,
+    an ``<error>`` document, or a body of plain text (its PI prints an
+    exception's message as it is).
+    """
+    if not body.lstrip().startswith(b"<"):
+        text = " ".join(body.decode("utf-8", "replace").split())
+        raise GocdbError(f"{url}: GOCDB error: {_shorten(text) or 'empty answer'}")
     try:
         root = ElementTree.fromstring(body)
     except (ElementTree.ParseError, DefusedXmlException) as error:
         raise GocdbError(f"{url}: answer is not usable XML: {error}") from None
+    error = root if root.tag == "error" else root.find("error")
+    if error is not None:
+        text = " ".join("".join(error.itertext()).split())
+        raise GocdbError(f"{url}: GOCDB error: {_shorten(text) or 'no reason given'}")
     if root.tag != "results":
         raise GocdbError(f"{url}: answer is <{root.tag}>, not <results>")
-    error = root.find("error")
-    if error is not None:
-        raise GocdbError(f"{url}: GOCDB error: {(error.text or '').strip() or 'no reason given'}")
     endpoints = [_endpoint(element) for element in root.iter("SERVICE_ENDPOINT")]
     following = None
     for link in root.findall("meta/link"):
         if link.get("rel") == "next" and link.get("href"):
             following = link.get("href")
     return endpoints, following
+
+
+def _shorten(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _text(element, name: str) -> str:

@@ -49,7 +49,8 @@ Examples:
                    "<dn-file>.sites.json].")
 @click.option("--proxy", metavar="URL", help="HTTP proxy for GOCDB [default: [auth] proxy].")
 @click.option("--timeout", type=float, metavar="SECONDS",
-              help=f"Timeout of each GOCDB request [default: [auth] timeout, else {gocdb.DEFAULT_TIMEOUT:g}].")
+              help="Longest time a GOCDB request may take, connection and whole answer included "
+                   f"[default: [auth] timeout, else {gocdb.DEFAULT_TIMEOUT:g}].")
 @click.option("--max-age", type=float, metavar="HOURS",
               help="While GOCDB is unreachable the list is kept; after this long, fail loudly "
                    f"[default: [auth] max-age, else {DEFAULT_MAX_AGE.total_seconds() / 3600:g}].")
@@ -71,11 +72,12 @@ def main(ctx, urls, service_types, extra_dns, banned_dns, dn_file, site_map, pro
     renamed over the old one). Also writes the DN → sites map used by
     apel-load --check-site.
 
-    When GOCDB cannot be reached (each URL in turn, with a timeout on every
-    request) the list is rebuilt from the last good GOCDB answer, so no site is
-    dropped; this is quiet until the answer is older than --max-age, then
-    every run fails loudly. A new list that drops more than --max-shrink
-    percent of the installed DNs is not installed without --force.
+    When GOCDB cannot be reached (each URL in turn, every request ended after
+    --timeout seconds however slowly it answers) the list is rebuilt from the
+    last good GOCDB answer, so no site is dropped; this is quiet until the
+    answer is older than --max-age, then every run fails loudly. A new list
+    that drops more than --max-shrink percent of the installed DNs is not
+    installed without --force.
     Reads the existing auth.cfg ([auth] gocdb_url, extra-dns, banned-dns,
     dn-file, proxy; interval is accepted and unused: run apel-auth from cron).
     """

@@ -19,8 +19,14 @@ Fault modes (``server.mode = ...`` or ``--mode``):
     "normal"   serve fixtures (default)
     "http500"  answer every request with HTTP 500
     "error"    answer every request with error.xml (HTTP 200, as GOCDB does)
+    "bare-error"  answer ``<error>...</error>`` as the whole document (HTTP 200)
+    "text-error"  answer the error text alone, not XML (HTTP 200): GOCDB's PI
+               prints an exception's message as it is, under an XML content type
     "hang"     accept the request and never answer (sleeps until stop() or
                ``hang_seconds``), for client timeout tests
+    "trickle"  send the normal answer's headers at once, then its body one byte
+               every ``trickle_seconds``: each read gets data in time, the whole
+               answer takes minutes
 
 Use as a module::
 
@@ -46,7 +52,8 @@ from urllib.parse import parse_qs, urlsplit
 
 DEFAULT_FIXTURES = Path(__file__).resolve().parent / "gocdb"
 PI_PATH = "/gocdbpi/public/"
-MODES = ("normal", "http500", "error", "hang")
+MODES = ("normal", "http500", "error", "bare-error", "text-error", "hang", "trickle")
+ERROR_TEXT = "Unsupported API method: get_nonexistent"
 EMPTY_RESULTS = b'<?xml version="1.0" encoding="UTF-8"?>\n<results/>\n'
 FALLBACK_ERROR = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -62,12 +69,26 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.owner.verbose:
             super().log_message(format, *args)
 
-    def _send(self, status: int, body: bytes, ctype: str = "text/xml; charset=utf-8"):
+    def _send(self, status: int, body: bytes, ctype: str = "text/xml; charset=utf-8", byte_every=None):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if byte_every is None:
+            self.wfile.write(body)
+            return
+        self.wfile.flush()
+        stopping = self.server.owner._stopping
+        for index in range(len(body)):
+            if stopping.wait(byte_every):
+                self.close_connection = True
+                return
+            try:
+                self.wfile.write(body[index:index + 1])
+                self.wfile.flush()
+            except OSError:  # the client gave up
+                self.close_connection = True
+                return
 
     def do_GET(self):  # noqa: N802 - stdlib name
         owner = self.server.owner
@@ -84,26 +105,34 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "error":
             self._send(200, owner.fixture("error.xml", FALLBACK_ERROR))
             return
+        if mode == "bare-error":
+            self._send(200, f'<?xml version="1.0" encoding="UTF-8"?>\n<error>{ERROR_TEXT}</error>\n'.encode())
+            return
+        if mode == "text-error":
+            self._send(200, ERROR_TEXT.encode(), "application/xml")
+            return
+        self._send(*self._answer(), byte_every=owner.trickle_seconds if mode == "trickle" else None)
 
+    def _answer(self) -> tuple[int, bytes, str]:
+        """(status, body, content type) of the normal answer to this request."""
+        owner = self.server.owner
+        xml = "text/xml; charset=utf-8"
         parts = urlsplit(self.path)
         if parts.path.rstrip("/") != PI_PATH.rstrip("/"):
-            self._send(404, b"Not Found\n", "text/plain")
-            return
+            return 404, b"Not Found\n", "text/plain"
         query = parse_qs(parts.query)
         method = query.get("method", [""])[0]
         if method != "get_service_endpoint":
-            self._send(200, owner.fixture("error.xml", FALLBACK_ERROR))
-            return
+            return 200, owner.fixture("error.xml", FALLBACK_ERROR), xml
         service_type = query.get("service_type", [""])[0]
         try:
             page = int(query.get("page", ["1"])[0])
         except ValueError:
             page = 1
         if not service_type or "/" in service_type or service_type.startswith("."):
-            self._send(200, EMPTY_RESULTS)
-            return
+            return 200, EMPTY_RESULTS, xml
         name = f"{service_type}.xml" if page <= 1 else f"{service_type}.page{page}.xml"
-        self._send(200, owner.fixture(name, EMPTY_RESULTS))
+        return 200, owner.fixture(name, EMPTY_RESULTS), xml
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -120,12 +149,14 @@ class GocdbServer:
     """
 
     def __init__(self, fixtures=DEFAULT_FIXTURES, port: int = 0, host: str = "127.0.0.1",
-                 mode: str = "normal", hang_seconds: float = 60.0, verbose: bool = False):
+                 mode: str = "normal", hang_seconds: float = 60.0, trickle_seconds: float = 1.0,
+                 verbose: bool = False):
         self.fixtures = Path(fixtures)
         self.host = host
         self.port = port
         self.mode = mode
         self.hang_seconds = hang_seconds
+        self.trickle_seconds = trickle_seconds
         self.verbose = verbose
         self.requests: list[str] = []
         self._lock = threading.Lock()
