@@ -305,7 +305,7 @@ def _good_and_bad(fmt):
         start = body.index("<urf:UsageRecord>", body.index("<urf:UsageRecord>") + 1)
         end = body.index("</urf:UsageRecord>", start)
         record = body[start:end]
-        broken = record.replace(f">{jobs(3)[1].LocalJobId}<", ">bad-1<").replace("<urf:WallDuration>PT", "<urf:WallDuration>P1MT")
+        broken = record.replace(f">{jobs(3)[1].LocalJobId}<", ">bad-1<").replace("<urf:WallDuration>PT", "<urf:WallDuration>PTx")
         return body[:start] + broken + body[end:], "bad-1"
     start, end = month_bounds(YEAR, MONTH)
     if fmt == "StAR":
@@ -338,7 +338,7 @@ def test_a_record_refused_for_its_site_is_rejected_as_it_came(db, rejects, fmt):
     (it was written empty for XML and JSON)."""
     body, bad = _good_and_bad(fmt)
     good_body = (body.replace(bad, "mended").replace("Colour: blue\n", "").replace('  "Colour": "green",\n', "")
-                 .replace("<urf:WallDuration>P1MT", "<urf:WallDuration>PT").replace(">1 TB<", ">1000000000000<"))
+                 .replace("<urf:WallDuration>PTx", "<urf:WallDuration>PT").replace(">1 TB<", ">1000000000000<"))
     assert not parse_message(good_body).errors
     loader = loading.Loader(db, rejects=rejects, site_check=lambda signer, records: [(records[0], "not yours")])
     tally = loader.run([(loading.Message(body=good_body, signer=SIGNER, empaid="m0"), lambda done: None)])

@@ -13,8 +13,8 @@ and the assumptions it makes where CAR says more than a job record holds:
   VORole. An FQAN, when present, decides VO, VOGroup and VORole (as in text messages).
 - ``Infrastructure`` attributes ``type`` (grid | local) and ``description``.
 - ``WallDuration`` and ``CpuDuration`` are xsd:durations (``PT3600S``,
-  ``P1DT2H3M4.5S``), rounded half up to whole seconds. Years and months have no
-  fixed length, so a duration using them is an error. Among several
+  ``P1DT2H3M4.5S``) in whole seconds, counted as the deployed loader counts them
+  (seconds rounded, halves to even; a year 365 days, a month a twelfth of that). Among several
   ``CpuDuration`` elements, ``usageType="all"`` (or no usageType) wins; otherwise
   the ``user`` and ``system`` ones are added up.
 - ``StartTime``/``EndTime`` are xsd:dateTime (a time without zone is UTC).
@@ -35,6 +35,7 @@ neither a status nor a record identity, it writes ``Status`` as ``completed``
 """
 
 import decimal
+import math
 import re
 import xml.etree.ElementTree as ElementTree
 
@@ -68,32 +69,32 @@ for _power, _letter in enumerate("mgtp", start=1):
     _UNITS[_letter + "b"] = _UNITS[_letter + "ib"] = 1024**_power
 
 _DURATION = re.compile(
-    r"(-?)P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)D)?"
-    r"(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d*)?|\.\d+)S)?)?"
+    r"(-?)P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?"
+    r"(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:[.,]\d*)?|[.,]\d+)S)?)?"
 )
-
-
-def _half_up(value):
-    return int(value.quantize(decimal.Decimal(1), rounding=decimal.ROUND_HALF_UP))
+# Seconds of each part, as the deployed loader counts them: a year of 365 days, a month of
+# 2,628,000 s (a twelfth of that year), a week, a day, an hour, a minute.
+_PART_SECONDS = (31536000, 2628000, 604800, 86400, 3600, 60)
 
 
 def parse_duration(text):
-    """Whole seconds (rounded half up) of an xsd:duration such as ``PT3600S`` or ``P1DT2H3M4.5S``.
+    """Whole seconds of an xsd:duration such as ``PT3600S`` or ``P1DT2H3M4.5S``, counted as the
+    deployed loader counts them: its seconds rounded (halves to even), a year 365 days, a month
+    a twelfth of that.
 
     >>> parse_duration("P1DT2H3M4.5S")
-    93785
+    93784
     """
     match = _DURATION.fullmatch(text)
     if match is None or text.endswith(("P", "T")):
         raise ValueError(f"not an xsd:duration: {text!r}")
-    sign, years, months, days, hours, minutes, seconds = match.groups()
-    if int(years or 0) or int(months or 0):
-        raise ValueError(f"years and months have no fixed length in seconds: {text!r}")
-    total = (
-        int(days or 0) * 86400 + int(hours or 0) * 3600 + int(minutes or 0) * 60
-        + decimal.Decimal(seconds or 0)
-    )
-    return -_half_up(total) if sign else _half_up(total)
+    sign, *parts, seconds = match.groups()
+    total = sum(int(part or 0) * size for part, size in zip(parts, _PART_SECONDS))
+    fraction = float((seconds or "0").replace(",", "."))
+    if not math.isfinite(fraction):
+        raise ValueError(f"too many seconds: {text!r}")
+    total += round(fraction)
+    return -total if sign else total
 
 
 def _duration(element, field):
@@ -113,6 +114,10 @@ def _cpu_duration(elements):
         return by_type["all"]
     parts = [by_type[usage] for usage in ("user", "system") if usage in by_type]
     return sum(parts) if parts else None
+
+
+def _half_up(value):
+    return int(value.quantize(decimal.Decimal(1), rounding=decimal.ROUND_HALF_UP))
 
 
 def _memory_kb(element, field):
