@@ -137,6 +137,16 @@ def test_the_first_car_service_level_counts_with_its_type_as_spelt():
     assert [e.field for e in parse(unknown).errors] == ["ServiceLevelType"]
 
 
+@pytest.mark.parametrize("group, role", [("vo-group", "vo-role"), ("group", "role")])
+def test_car_vo_group_and_role_without_an_fqan(group, role):
+    """CAR 1.2 names them vo-group and vo-role; the deployed loader reads group and role."""
+    body = CAR_MESSAGE.replace(
+        '<urf:GroupAttribute urf:type="FQAN">/atlas/uk/Role=production/Capability=NULL</urf:GroupAttribute>', ""
+    ).replace('urf:type="vo-group"', f'urf:type="{group}"').replace('urf:type="vo-role"', f'urf:type="{role}"')
+    first = parse(body).records[0]
+    assert (first.FQAN, first.VO, first.VOGroup, first.VORole) == (None, "atlas", "/atlas/uk", "Role=production")
+
+
 def test_car_in_a_default_namespace_reads_the_same():
     """Some producers declare the namespace as the default and qualify only attributes, or none."""
     in_default = (

@@ -9,8 +9,9 @@ and the assumptions it makes where CAR says more than a job record holds:
 - ``JobIdentity/LocalJobId`` → LocalJobId (``GlobalJobId`` is not stored).
 - ``UserIdentity``: ``LocalUserId``, ``GlobalUserName``, ``Group`` → VO, and
   ``GroupAttribute`` whose type (``urf:type`` in CAR 1.2; ``attributeType`` as in
-  StAR is accepted too) is ``FQAN`` / ``vo-group`` / ``vo-role`` → FQAN / VOGroup /
-  VORole. An FQAN, when present, decides VO, VOGroup and VORole (as in text messages).
+  StAR is accepted too) is ``FQAN`` / ``vo-group`` or ``group`` / ``vo-role`` or ``role``
+  → FQAN / VOGroup / VORole. An FQAN, when present, decides VO, VOGroup and VORole (as
+  in text messages).
 - ``Infrastructure`` attributes ``type`` (grid | local) and ``description``.
 - ``WallDuration`` and ``CpuDuration`` are xsd:durations (``PT3600S``,
   ``P1DT2H3M4.5S``) in whole seconds, counted as the deployed loader counts them
@@ -62,7 +63,10 @@ RECORD = "UsageRecord"
 _PLAIN = frozenset(
     {"MachineName", "SubmitHost", "Queue", "Site", "NodeCount", "Processors", "StartTime", "EndTime"}
 )
-_GROUP_ATTRIBUTES = {"fqan": "FQAN", "vo-group": "VOGroup", "vo-role": "VORole"}
+# "group" and "role" are what the deployed loader reads; "vo-group" and "vo-role" what CAR 1.2 names.
+_GROUP_ATTRIBUTES = {
+    "fqan": "FQAN", "vo-group": "VOGroup", "vo-role": "VORole", "group": "VOGroup", "role": "VORole",
+}
 _MEMORY_TYPES = {"physical": "MemoryReal", "shared": "MemoryVirtual", "virtual": "MemoryVirtual"}
 _UNITS = {"b": decimal.Decimal(1) / 1024, "kb": 1, "kib": 1}
 for _power, _letter in enumerate("mgtp", start=1):
