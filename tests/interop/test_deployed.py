@@ -299,13 +299,13 @@ def test_both_summarisers_give_the_same_super_summaries(both, mariadb_service, t
         _same_view(mariadb_service, deployed.name, ours, view)
 
 
-@pytest.mark.parametrize("view", ["VJobRecords", "VSummaries", "VSuperSummaries",
-                                  "VNormalisedSuperSummaries", "VSyncRecords"])
+# Not VSyncRecords: the deployed unloader cannot read it from the deployed schema either (its
+# sync record refuses the view's UpdateTime: "Unknown field"); it counts sync records from
+# VSuperSummaries, whose query tests/test_compat_views.py runs.
+@pytest.mark.parametrize("view", ["VJobRecords", "VSummaries", "VSuperSummaries", "VNormalisedSuperSummaries"])
 @pytest.mark.parametrize("dict_records", [False, True], ids=["legacy", "v0.4"])
 def test_the_deployed_unloader_reads_our_views(both, mariadb_service, tmp_path, view, dict_records):
     deployed, url = both
-    if dict_records and view == "VSyncRecords":
-        pytest.skip("the deployed unloader has no v0.4 sync records")
     _load_ours(url, _messages(), tmp_path)
     _ours(url, "summarise")
     ours = Deployed(mariadb_service, url.rsplit("/", 1)[1], tmp_path, relaxed=False)
