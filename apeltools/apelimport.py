@@ -32,7 +32,9 @@ from apeltools.apelimport_logs import FileCount, adopt_logs
 from apeltools.records.build import finish
 from apeltools.records.site import BatchRecord, BlahRecord
 from apeltools.records.fields import month_of
-from apeltools.records.types import JOB, NORMALISED_SUMMARY, SUMMARY, SYNC, now as current_time
+from apeltools.records.types import (
+    CLOUD, CLOUD_SUMMARY, JOB, NORMALISED_SUMMARY, STORAGE, SUMMARY, SYNC, now as current_time,
+)
 from apeltools.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,13 @@ class SourceTable:
 
     @property
     def columns(self):
-        return tuple(c for _, c, _ in self.fields) + ((self.publisher,) if self.publisher else ())
+        return _columns(self)
+
+
+def _columns(spec):
+    """What is read of each row: the fields' columns, the publisher's, then the rest of the key."""
+    read = tuple(c for _, c, _ in spec.fields) + ((spec.publisher,) if spec.publisher else ())
+    return read + tuple(c for c in spec.key if c not in read)
 
 
 def _lookup(name, column, table):
@@ -140,7 +148,7 @@ class ClientTable:
 
     @property
     def columns(self):
-        return tuple(c for _, c, _ in self.fields)
+        return _columns(self)
 
 
 def _present(values, *names):
@@ -192,6 +200,44 @@ def _times(*names):
     return tuple((n, n, None) for n in names)
 
 
+_CLOUD_NAMES = (
+    _lookup("SiteName", "SiteID", "Sites"), _lookup("CloudComputeService", "CloudComputeServiceID", "CloudComputeServices"),
+)
+CLOUD_TABLES = (
+    SourceTable(
+        "CloudRecords", CLOUD, ("VMUUID", "MeasurementMonth", "MeasurementYear"),
+        (*_plain("RecordCreateTime", "VMUUID"), *_CLOUD_NAMES, *_plain("MachineName", "LocalUserId", "LocalGroupId"),
+         _lookup("GlobalUserName", "GlobalUserNameID", "DNs"),
+         *_plain("FQAN", "Status", "StartTime", "EndTime", "SuspendDuration", "WallDuration", "CpuDuration",
+                 "CpuCount", "NetworkType", "NetworkInbound", "NetworkOutbound", "PublicIPCount", "Memory", "Disk",
+                 "BenchmarkType", "Benchmark", "StorageRecordId", "ImageId", "CloudType")),
+    ),
+    SourceTable(
+        "CloudSummaries", CLOUD_SUMMARY,
+        ("SiteID", "CloudComputeServiceID", "Month", "Year", "GlobalUserNameID", "VOID", "VOGroupID", "VORoleID",
+         "Status", "ImageId", "CpuCount", "BenchmarkType", "Benchmark"),
+        (*_CLOUD_NAMES, *_plain("Month", "Year"), *_NAMES[:4],
+         *_plain("Status", "CloudType", "ImageId", "EarliestStartTime", "LatestStartTime", "WallDuration",
+                 "CpuDuration", "CpuCount", "NetworkInbound", "NetworkOutbound", "Memory", "Disk", "BenchmarkType",
+                 "Benchmark", "NumberOfVMs")),
+    ),
+)
+STORAGE_TABLES = (
+    SourceTable(
+        "StarRecords", STORAGE, ("RecordId",),
+        (*_plain("RecordId", "CreateTime"), _lookup("StorageSystem", "StorageSystemID", "StorageSystems"),
+         _lookup("Site", "SiteID", "Sites"), _lookup("StorageShare", "StorageShareID", "StorageShares"),
+         _lookup("StorageMedia", "StorageMediaID", "StorageMedia"),
+         _lookup("StorageClass", "StorageClassID", "StorageClasses"),
+         *_plain("FileCount", "DirectoryPath", "LocalUser", "LocalGroup"),
+         _lookup("UserIdentity", "UserIdentityID", "UserIdentities"), _lookup("Group", "GroupID", "Groups"),
+         _lookup("SubGroup", "SubGroupID", "SubGroups"), _lookup("Role", "RoleID", "Roles"),
+         *_plain("StartTime", "EndTime", "ResourceCapacityUsed", "LogicalCapacityUsed", "ResourceCapacityAllocated")),
+        publisher=None,
+    ),
+)
+REPOSITORY_TABLES += CLOUD_TABLES + STORAGE_TABLES
+
 # The client's job table is keyed by machine name, not site.
 SITE_TABLES = (
     replace(REPOSITORY_TABLES[0], key=("MachineNameID", "LocalJobId", "EndTime")),
@@ -204,12 +250,11 @@ SITE_TABLES = (
     ClientTable(
         "BlahdRecords", "BlahRecords", ("TimeStamp", "SiteID", "LrmsId", "CEID"),
         (_lookup("GlobalUserName", "GlobalUserNameID", "DNs"), _lookup("CeId", "CEID", "SubmitHosts"),
-         *_plain("TimeStamp", "FQAN", "GlobalJobId", "LrmsId", "SiteID")),
+         *_plain("TimeStamp", "FQAN", "GlobalJobId", "LrmsId")),
         _blah, lambda db, items: site_sql.store_site_records(db, items)),
     ClientTable(
         "SpecRecords", "SpecHistory", ("SiteID", "CEID", "StartTime", "ServiceLevelType"),
-        (_lookup("CE", "CEID", "SubmitHosts"), *_plain("StartTime", "StopTime", "ServiceLevelType", "ServiceLevel",
-                                                       "SiteID")),
+        (_lookup("CE", "CEID", "SubmitHosts"), *_plain("StartTime", "StopTime", "ServiceLevelType", "ServiceLevel")),
         _spec, sql.store_spec_periods),
 )
 SITE_TIME_COLUMNS = frozenset({"StartTime", "EndTime", "StopTime", "TimeStamp"})
@@ -274,8 +319,25 @@ def _converter(kind_name):
     if kind_name == "float":
         return lambda v: float(v) if isinstance(v, Decimal) else v
     if kind_name == "int":
-        return lambda v: int(v) if isinstance(v, Decimal) else v
+        return _integer
     return lambda v: v
+
+
+def _integer(value):
+    """An integer from an integer or a whole DECIMAL (the deployed cloud schema's CpuCount)."""
+    if isinstance(value, Decimal):
+        if value != value.to_integral_value():
+            raise ValueError(f"not a whole number: {value}")
+        return int(value)
+    return value
+
+
+def _id(value):
+    """A lookup id (the deployed CloudSummaries keeps its publisher's as text)."""
+    return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
+_MISSING = object()
 
 
 _UNCHECKED = {}
@@ -305,7 +367,8 @@ class Importer:
     """Imports one source database into one target database (see the module's docstring)."""
 
     def __init__(self, source, target, *, site=None, invalid="hold", dry_run=False, batch=DEFAULT_BATCH,
-                 backoff=None, clock=current_time, show_progress=False, log_dirs=(), destination=None):
+                 backoff=None, clock=current_time, show_progress=False, log_dirs=(), destination=None,
+                 verify=True):
         if invalid not in POLICIES:
             raise ApelError(f"--invalid must be one of {', '.join(POLICIES)}")
         self.source = source
@@ -323,6 +386,7 @@ class Importer:
         self._memory = {}  # a dry run's progress, kept here instead of the target
         self.log_dirs = tuple(log_dirs)  # (parser name, directory) of a site's logs
         self.destination = destination  # where the site's apel-publish sends: its resolved queue path
+        self.verify = verify  # summarise and compare at the end
 
     # -- what the source is ------------------------------------------------------------------
 
@@ -332,8 +396,9 @@ class Importer:
         tables = self.tables
         if self._site is None:
             self._site = "EventRecords" in tables or "ProcessedFiles" in tables
-        if "JobRecords" not in tables:
-            raise ApelError(f"{self.source.url} does not hold a deployed APEL schema (no JobRecords table)")
+        if not {"JobRecords", "CloudRecords", "StarRecords"} & set(tables):
+            raise ApelError(f"{self.source.url} does not hold a deployed APEL schema "
+                            "(no JobRecords, CloudRecords or StarRecords table)")
         return "site" if self._site else "repository"
 
     @property
@@ -368,7 +433,8 @@ class Importer:
         if not self.dry_run:
             if report.layout == "site":
                 self.backoff.call(self._join_marks, TransientDatabaseError, "setting apel-join's marks")
-            self.backoff.call(lambda: self._verify(report), TransientDatabaseError, "verifying the import")
+            if self.verify:
+                self.backoff.call(lambda: self._verify(report), TransientDatabaseError, "verifying the import")
             report.issues = sql.issues(self.target, self.source_id)
         if report.layout == "site":
             report.files = self.backoff.call(self._processed_files, TransientDatabaseError, "importing parsed files")
@@ -439,13 +505,17 @@ class Importer:
             for i, (name, column, table) in enumerate(fields):
                 value = row[i]
                 if table is not None:
-                    looked = names[table].get(value)
-                    if looked is None:
+                    looked = names[table].get(value, _MISSING)
+                    if looked is _MISSING:
                         problem = RecordError(f"{column} {value} is not in {table}", field=name)
                         break
                     value = looked
                 else:
-                    value = converters[i](value)
+                    try:
+                        value = converters[i](value)
+                    except ValueError as error:
+                        problem = RecordError(str(error), field=name)
+                        break
                 values[name] = value
             record = None
             if problem is None:
@@ -458,10 +528,10 @@ class Importer:
                 if self.invalid == "import" and rtype is not None and len(values) == len(fields):
                     record = _storable_as_is(rtype, values, now)
                 action = "imported" if record is not None else "held"
-                issues.append((spec.name, key, problem.field, str(problem.args[0]), action))
+                issues.append((spec.name, key, problem.field, problem.reason, action))
                 if record is None:
                     continue
-            publisher = dns.get(row[publisher_at], "None") if publisher_at is not None else "None"
+            publisher = dns.get(_id(row[publisher_at]), "None") if publisher_at is not None else "None"
             by_publisher.setdefault(publisher, []).append(record)
         return by_publisher, issues
 

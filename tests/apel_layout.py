@@ -68,6 +68,42 @@ SERVER = [
   Type VARCHAR(255) PRIMARY KEY)""",
 ]
 
+STORAGE_LOOKUPS = ("StorageSystems", "StorageShares", "StorageMedia", "StorageClasses", "UserIdentities", "Groups",
+                   "SubGroups", "Roles")
+
+CLOUD_AND_STORAGE = [
+    *(_LOOKUP.format(name=t) for t in ("Sites", "DNs", "VOs", "VOGroups", "VORoles", "CloudComputeServices")),
+    """CREATE TABLE CloudRecords (
+  UpdateTime TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+  RecordCreateTime DATETIME NOT NULL, VMUUID VARCHAR(255) NOT NULL, SiteID INT NOT NULL,
+  CloudComputeServiceID INT NOT NULL, MachineName VARCHAR(255), LocalUserId VARCHAR(255), LocalGroupId VARCHAR(255),
+  GlobalUserNameID INT NOT NULL, FQAN VARCHAR(255), VOID INT NOT NULL, VOGroupID INT NOT NULL, VORoleID INT NOT NULL,
+  Status VARCHAR(255), StartTime DATETIME, EndTime DATETIME, MeasurementTime DATETIME NOT NULL,
+  MeasurementMonth INT NOT NULL, MeasurementYear INT NOT NULL, SuspendDuration BIGINT, WallDuration BIGINT,
+  CpuDuration BIGINT, CpuCount DECIMAL(10,3) UNSIGNED, NetworkType VARCHAR(255), NetworkInbound BIGINT,
+  NetworkOutbound BIGINT, PublicIPCount INT, Memory BIGINT, Disk BIGINT, BenchmarkType VARCHAR(50) NOT NULL,
+  Benchmark DECIMAL(10,3) NOT NULL, StorageRecordId VARCHAR(255), ImageId VARCHAR(255), CloudType VARCHAR(255),
+  PublisherDNID INT NOT NULL, PRIMARY KEY (VMUUID, MeasurementMonth, MeasurementYear))""",
+    """CREATE TABLE CloudSummaries (
+  UpdateTime TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+  SiteID INT NOT NULL, CloudComputeServiceID INT NOT NULL, Month INT NOT NULL, Year INT NOT NULL,
+  GlobalUserNameID INT NOT NULL, VOID INT NOT NULL, VOGroupID INT NOT NULL, VORoleID INT NOT NULL,
+  Status VARCHAR(255) NOT NULL, CloudType VARCHAR(255), ImageId VARCHAR(255) NOT NULL, EarliestStartTime DATETIME,
+  LatestStartTime DATETIME, WallDuration BIGINT, CpuDuration BIGINT, CpuCount DECIMAL(10,3) UNSIGNED NOT NULL,
+  NetworkInbound BIGINT, NetworkOutbound BIGINT, Memory BIGINT, Disk BIGINT, BenchmarkType VARCHAR(50) NOT NULL,
+  Benchmark DECIMAL(10,3) NOT NULL, NumberOfVMs INT, PublisherDNID VARCHAR(255),
+  PRIMARY KEY (SiteID, CloudComputeServiceID, Month, Year, GlobalUserNameID, VOID, VOGroupID, VORoleID, Status,
+               ImageId, CpuCount, BenchmarkType, Benchmark))""",
+    *(_LOOKUP.replace("NOT NULL, KEY", ", KEY").format(name=t) for t in STORAGE_LOOKUPS),
+    """CREATE TABLE StarRecords (
+  RecordId VARCHAR(255) NOT NULL PRIMARY KEY, CreateTime DATETIME NOT NULL, StorageSystemID INT NOT NULL,
+  SiteID INT NOT NULL, StorageShareID INT NOT NULL, StorageMediaID INT NOT NULL, StorageClassID INT NOT NULL,
+  FileCount INTEGER, DirectoryPath VARCHAR(255), LocalUser VARCHAR(255), LocalGroup VARCHAR(255),
+  UserIdentityID INT NOT NULL, GroupID INT NOT NULL, SubGroupID INT NOT NULL, RoleID INT NOT NULL,
+  StartTime DATETIME NOT NULL, EndTime DATETIME NOT NULL, ResourceCapacityUsed BIGINT NOT NULL,
+  LogicalCapacityUsed BIGINT, ResourceCapacityAllocated BIGINT)""",
+]
+
 CLIENT = [
     *(_LOOKUP.format(name=t) for t in LOOKUP_TABLES),
     f"CREATE TABLE JobRecords ({_JOB_COLUMNS} PRIMARY KEY (MachineNameID, LocalJobId, EndTime))",
@@ -104,8 +140,13 @@ CLIENT = [
 ]
 
 # Name fields → the lookup table holding them (the column is ``<field>ID``).
-LOOKUPS = {"Site": "Sites", "SubmitHost": "SubmitHosts", "CE": "SubmitHosts", "MachineName": "MachineNames", "Queue": "Queues",
+LOOKUPS = {"Site": "Sites", "SubmitHost": "SubmitHosts", "CE": "SubmitHosts",
+           "CloudComputeService": "CloudComputeServices", "StorageSystem": "StorageSystems",
+           "StorageShare": "StorageShares", "StorageMedia": "StorageMedia", "StorageClass": "StorageClasses",
+           "UserIdentity": "UserIdentities", "Group": "Groups", "SubGroup": "SubGroups", "Role": "Roles", "MachineName": "MachineNames", "Queue": "Queues",
            "GlobalUserName": "DNs", "VO": "VOs", "VOGroup": "VOGroups", "VORole": "VORoles", "PublisherDN": "DNs"}
+JOB_NAMES = ("Site", "SubmitHost", "MachineName", "Queue", "GlobalUserName", "VO", "VOGroup", "VORole",
+             "PublisherDN")
 SUMMARY_NAMES = ("Site", "GlobalUserName", "VO", "VOGroup", "VORole", "SubmitHost")
 
 
@@ -140,7 +181,7 @@ class DeployedLayout:
 
     def job(self, **fields):
         """A job record as the deployed loader stores it (absent names are 'None')."""
-        names = {k: fields.pop(k, "None") for k in LOOKUPS if k != "CE"}
+        names = {k: fields.pop(k, "None") for k in JOB_NAMES}
         end = fields["EndTime"]
         fields.setdefault("EndYear", int(end[:4]))
         fields.setdefault("EndMonth", int(end[5:7]))

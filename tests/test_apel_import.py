@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from apeltools import db as databases
 from apeltools.apelimport import Importer
 from apeltools.cli.main import main as apeltools_main
-from tests.apel_layout import CLIENT, SERVER, DeployedLayout
+from tests.apel_layout import CLIENT, CLOUD_AND_STORAGE, SERVER, DeployedLayout
 from tests.conftest import fresh_mysql
 
 pytestmark = pytest.mark.mariadb
@@ -373,3 +373,43 @@ def test_a_site_database_is_detected(source, db_url):
     report = _run(source, db_url)
     assert report.layout == "site"
     assert report.tables["JobRecords"].target_rows == 3
+
+
+def test_cloud_and_storage_records_come_over(source, db_url):
+    with databases.connect(source) as db:
+        layout = DeployedLayout(db, CLOUD_AND_STORAGE)
+        cloud = {"Site": SITE, "CloudComputeService": "openstack.north", "GlobalUserName": USER,
+                 "VO": "atlas", "VOGroup": "/atlas", "VORole": "Role=NULL"}
+        layout.insert("CloudRecords", {**cloud, "PublisherDN": DN}, {
+            "RecordCreateTime": "2024-03-05 00:00:00", "VMUUID": "vm-1", "MachineName": "vm1", "FQAN": "/atlas/Role=NULL",
+            "Status": "completed", "StartTime": "2024-03-01 00:00:00", "EndTime": "2024-03-04 00:00:00",
+            "MeasurementTime": "2024-03-04 00:00:00", "MeasurementMonth": 3, "MeasurementYear": 2024,
+            "WallDuration": 259200, "CpuDuration": 200000, "CpuCount": "2.000", "Memory": 4096,
+            "BenchmarkType": "HEPSPEC", "Benchmark": "10.500", "ImageId": "img-1", "CloudType": "OpenStack"})
+        layout.insert("CloudRecords", {**cloud, "PublisherDN": DN}, {
+            "RecordCreateTime": "2024-03-05 00:00:00", "VMUUID": "vm-2", "Status": "started",
+            "StartTime": "2024-03-01 00:00:00", "MeasurementTime": "2024-03-05 00:00:00", "MeasurementMonth": 3,
+            "MeasurementYear": 2024, "CpuCount": "1.500", "BenchmarkType": "HEPSPEC", "Benchmark": "10.500"})
+        layout.insert("CloudSummaries", cloud, {
+            "Month": 2, "Year": 2024, "Status": "completed", "CloudType": "OpenStack", "ImageId": "img-1",
+            "WallDuration": 1000, "CpuDuration": 900, "CpuCount": "4.000", "BenchmarkType": "HEPSPEC",
+            "Benchmark": "10.500", "NumberOfVMs": 3, "PublisherDNID": str(layout.id_of("DNs", DN))})
+        layout.insert("StarRecords", {"Site": SITE, "StorageSystem": "dcache.north", "StorageShare": "atlas-disk",
+                                      "StorageMedia": "disk", "StorageClass": "None", "UserIdentity": "None",
+                                      "Group": "atlas", "SubGroup": "None", "Role": "None"}, {
+            "RecordId": "star-1", "CreateTime": "2024-03-02 00:00:00", "StartTime": "2024-03-01 00:00:00",
+            "EndTime": "2024-03-02 00:00:00", "ResourceCapacityUsed": 123456, "FileCount": 10})
+
+    report = _run(source, db_url)
+
+    assert {name: (t.imported, t.held) for name, t in report.tables.items()} == {
+        "CloudRecords": (1, 1), "CloudSummaries": (1, 0), "StarRecords": (1, 0)}
+    assert [i[2:4] for i in report.issues] == [("CpuCount", "not a whole number: 1.500")]
+    vm = _view(db_url, "VCloudRecords", "VMUUID")[0]
+    assert (vm["SiteName"], vm["CloudComputeService"], vm["VO"], vm["CpuCount"], vm["Benchmark"], vm["WallDuration"]) == (
+        SITE, "openstack.north", "atlas", 2, 10.5, 259200)
+    summaries = {r["Month"]: r for r in _view(db_url, "VCloudSummaries", "Month")}
+    assert (summaries[2]["NumberOfVMs"], summaries[2]["CpuCount"], summaries[2]["SiteName"]) == (3, 4, SITE)
+    star = _view(db_url, "VStarRecords", "RecordId")[0]
+    assert (star["Site"], star["StorageSystem"], star["StorageShare"], star["Group"], star["ResourceCapacityUsed"]) == (
+        SITE, "dcache.north", "atlas-disk", "atlas", 123456)
