@@ -260,10 +260,12 @@ def in_processes(workers, work):
     for process in processes:
         process.start()
 
-    def forward(signum, _frame):
+    def forward(signum, frame):
         for process in processes:
             if process.is_alive():
                 os.kill(process.pid, signal.SIGTERM)
+        if callable(previous[signum]):  # the program's own stop, which decides how it exits
+            previous[signum](signum, frame)
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
     try:

@@ -42,10 +42,15 @@ class Backoff:
                 failures += 1
                 wait, elapsed = delay, time.monotonic() - started
                 if self.give_up_after is not None:
-                    wait = min(delay, self.give_up_after - elapsed)
+                    left = self.give_up_after - elapsed
+                    wait = min(delay, left)
                     if wait <= 0:
                         raise Interrupted(f"gave up after {elapsed:.0f} s: {error}") from error
-                log.warning("%s: %s; retrying in %.0f s", describe, error, wait)
+                    until = f"giving up in {left:.0f} s"
+                else:
+                    until = "for as long as it takes"
+                # What is waited for and how long, so that a wait is not mistaken for a hang.
+                log.warning("%s: %s; retrying in %.0f s (%s)", describe, error, wait, until)
                 if self.stop.wait(wait):
                     raise Interrupted("stopped") from error
                 delay = min(delay * 2, self.maximum)

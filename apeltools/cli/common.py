@@ -3,9 +3,14 @@
 import calendar
 import contextlib
 import datetime
+import errno
 import functools
+import io
 import logging
+import os
+import signal
 import sys
+import threading
 
 import click
 
@@ -16,6 +21,13 @@ from apeltools.records.fields import month_bounds
 
 log = logging.getLogger(__name__)
 
+# Exit codes of a run stopped by a signal, as a shell reports a process killed by it (128 + signal).
+INTERRUPTED = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised wherever the program is, as Ctrl-C raises KeyboardInterrupt."""
+
 
 class Context:
     """What a program's command receives: its configuration and how to reach the database."""
@@ -24,6 +36,34 @@ class Context:
         self.program = program
         self.config = config
         self.debug = debug
+        self.stopped_by = None
+        self.daemon = False
+
+    def stop_on_signals(self, action, daemon=False):
+        """On SIGTERM or Ctrl-C call ``action()`` (a graceful stop) instead of raising where the program is.
+
+        The program then finishes the work in hand and returns, and exits as
+        interrupted (130, SIGTERM 143) unless it is a ``daemon`` stopped by
+        SIGTERM, its normal end (0). A second signal stops it at once.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return  # handlers can only be installed there (e.g. when a test runs a program in a thread)
+        self.daemon = daemon
+
+        def stop(signum, _frame):
+            if self.stopped_by is not None:
+                raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
+            self.stopped_by = signum
+            action()
+
+        for signum in INTERRUPTED:
+            signal.signal(signum, stop)
+
+    def interrupted_exit_code(self):
+        """The exit code of a run stopped gracefully by a signal, None when no signal came."""
+        if self.stopped_by is None:
+            return None
+        return 0 if self.daemon and self.stopped_by == signal.SIGTERM else INTERRUPTED[self.stopped_by]
 
     def database(self, url=None):
         """The database from ``--db``, else APELTOOLS_DB_URL or ``[db]``; an error when none is set."""
@@ -40,7 +80,7 @@ def command(program, **settings):
 
     The wrapped function receives a ``Context`` as its first argument. Library
     errors (``ApelError``) become ``Error: ...`` and exit 1; tracebacks only
-    with ``--debug``.
+    with ``--debug``. An interrupted run exits 130 (Ctrl-C) or 143 (SIGTERM).
     """
 
     def decorate(function):
@@ -51,10 +91,18 @@ def command(program, **settings):
         @click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
         @functools.wraps(function)
         def run(config_path, verbose, quiet, debug, **kwargs):
-            with handled(debug):
+            context = None
+            with _signals_restored(), handled(debug, lambda: context and context.interrupted_exit_code()):
                 config = Config.load(config_path)
                 logs.setup(program, verbose, quiet, config)
-                return function(Context(program, config, debug), **kwargs)
+                context = Context(program, config, debug)
+                result = function(context, **kwargs)
+                sys.stdout.flush()  # a write error of the output is the program's error, not the interpreter's
+            code = context.interrupted_exit_code()
+            if code:
+                click.echo("Interrupted.", err=True)
+                sys.exit(code)
+            return result
 
         settings.setdefault("context_settings", {"help_option_names": ["-h", "--help"],
                                                  "max_content_width": 100})
@@ -64,20 +112,64 @@ def command(program, **settings):
 
 
 @contextlib.contextmanager
-def handled(debug):
-    """Map library errors to click's ``Error:`` output and exit codes."""
+def _signals_restored():
+    """SIGTERM raises ``Terminated`` during the run; the handlers are as before afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(_signum, _frame):
+        raise Terminated
+
+    previous = {signum: signal.getsignal(signum) for signum in INTERRUPTED}
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            if handler is not None:  # None: set outside Python, cannot be put back
+                signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def handled(debug, interrupted=lambda: None):
+    """Map library errors to click's ``Error:`` output and exit codes, and interrupts to 130 and 143.
+
+    ``interrupted()`` is the exit code of a run a signal stopped gracefully
+    (see ``Context.stop_on_signals``): an error on its way out exits with it.
+    """
     try:
         yield
     except ApelError as error:
         if debug:
             raise
         log.debug("error", exc_info=True)
-        raise SystemExitWithMessage(str(error), exit_code_for(error)) from None
-    except KeyboardInterrupt:
+        raise SystemExitWithMessage(str(error), interrupted() or exit_code_for(error)) from None
+    except OSError as error:
+        if debug or error.errno == errno.EPIPE:
+            raise  # a closed pipe (`| head`): click ends the program quietly
+        log.debug("error", exc_info=True)
+        _drop_unwritable_stdout()
+        where = f"{error.filename}: " if error.filename is not None else ""
+        raise SystemExitWithMessage(f"{where}{error.strerror or error}", interrupted() or 1) from None
+    except (KeyboardInterrupt, Terminated) as error:
         if debug:
             raise
         click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        sys.exit(INTERRUPTED[signal.SIGINT if isinstance(error, KeyboardInterrupt) else signal.SIGTERM])
+
+
+def _drop_unwritable_stdout():
+    """Point stdout at /dev/null when what it holds cannot be written (a full disk, ``> /dev/full``).
+
+    Otherwise the interpreter's last flush fails again on the way out, with a
+    traceback and exit code 120 after our one-line error.
+    """
+    try:
+        sys.stdout.flush()
+    except OSError:
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def day_or_month_start(value):

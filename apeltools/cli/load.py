@@ -1,7 +1,6 @@
 """``apel-load``: load messages from the incoming queue, or from files, into the database."""
 
 import logging
-import signal
 import sys
 
 import click
@@ -97,8 +96,7 @@ def main(ctx, sources, db_url, queue_dir, reject_dir, accepted_dir, daemon, inte
     if max_wait is None and not daemon:
         max_wait = ONE_SHOT_MAX_WAIT
     backoff = Backoff(give_up_after=max_wait)
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: backoff.stop.set())
+    ctx.stop_on_signals(backoff.stop.set, daemon=daemon)
 
     reject_dir = reject_dir or config.get("loader", "reject_dir")
     if not sources:
@@ -126,8 +124,8 @@ def main(ctx, sources, db_url, queue_dir, reject_dir, accepted_dir, daemon, inte
                 else:
                     loading.load_queue(loader, queues.incoming_queue(queue_dir), show_progress=workers == 1 and None)
             except Interrupted as stop:
-                log.info(loader.tally.summary())
                 if str(stop) != "stopped":
+                    log.info(loader.tally.summary())
                     raise ApelError(f"database unavailable, stopped loading: {stop}") from None
             return loader.tally
 

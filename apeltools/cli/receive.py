@@ -2,8 +2,6 @@
 
 import logging
 import os
-import signal
-import threading
 
 import click
 
@@ -91,19 +89,20 @@ def main(ctx, dn_file, queue_dir, reject_dir, once, interval):
                         cert_pem=identity[0], key_pem=identity[1])
     backoff = Backoff(initial=1.0, maximum=300.0)
     if settings.transport == "local":
+        ctx.stop_on_signals(backoff.stop.set, daemon=not once)
         _receive_local(acceptor, settings, backoff, once, interval)
         return
     if ams is not None:
         receiver = AmsReceiver(ams, acceptor, backoff=backoff, interval=interval,
                                identity=identity if identity[0] else None)
-        _on_signals(receiver.request_stop)
+        ctx.stop_on_signals(receiver.request_stop, daemon=not once)
         receiver.run(once)
         return
 
     from apeltools.messaging.connection import Link
     from apeltools.messaging.receiver import Receiver
 
-    _on_signals(backoff.stop.set)
+    ctx.stop_on_signals(backoff.stop.set, daemon=True)
     try:
         brokers = backoff.call(settings.resolve_brokers, BrokerError, "asking the BDII for brokers")
     except Interrupted:
@@ -113,20 +112,12 @@ def main(ctx, dn_file, queue_dir, reject_dir, once, interval):
                 vhost=settings.vhost)
     receiver = Receiver(link, settings.destination, acceptor, backoff=backoff,
                         identity=identity if identity[0] else None)
-    _on_signals(receiver.request_stop)
+    ctx.stop_on_signals(receiver.request_stop, daemon=True)
     receiver.run()
-
-
-def _on_signals(action):
-    if threading.current_thread() is not threading.main_thread():
-        return  # signal handlers can only be installed there (e.g. when a test runs us in a thread)
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: action())
 
 
 def _receive_local(acceptor, settings, backoff, once, interval):
     stop = backoff.stop
-    _on_signals(stop.set)
     wire = wire_queue(settings.wire_path)
     failures = 0
     while not stop.is_set():

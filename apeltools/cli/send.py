@@ -2,8 +2,6 @@
 
 import logging
 import os
-import signal
-import threading
 import time
 
 import click
@@ -102,9 +100,7 @@ def main(ctx, queue_dir, dead_letter_dir, daemon, interval, max_wait):
     if max_wait is None and not daemon:
         max_wait = ONE_SHOT_MAX_WAIT
     backoff = Backoff(initial=1.0, maximum=60.0, give_up_after=max_wait)
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: backoff.stop.set())
+    ctx.stop_on_signals(backoff.stop.set, daemon=daemon)
 
     cert_pem, key_pem = settings.read_identity()
     identity = (cert_pem, key_pem)

@@ -20,9 +20,11 @@ TRANSIENT_ERRNOS = frozenset({
     1213,  # deadlock
     1317,  # query interrupted
     1927,  # connection killed
-    2002, 2003, 2005, 2006, 2013, 2055,  # cannot connect, server gone, lost connection
+    2002, 2003, 2006, 2013, 2055,  # cannot connect, server gone, lost connection
     4031,  # disconnected by the server (idle)
 })
+# Unknown server host: a mistyped name (or a name the resolver cannot find) that waiting will not fix.
+UNKNOWN_HOST = 2005
 # Errors about the values themselves: the data of that message cannot be stored as it is.
 DATA_ERRNOS = frozenset({1048, 1264, 1292, 1366, 1406})
 STRICT_MODE = (
@@ -118,6 +120,8 @@ class MySQLDatabase(Database):
             error, (mysql.connector.InterfaceError, mysql.connector.OperationalError)
         )):
             return TransientDatabaseError(f"database unavailable: {error}")
+        if errno == UNKNOWN_HOST:
+            return ConfigError(f"cannot use database {self.url}: {error.msg}; is the host name right?")
         if errno in (1045, 1044, 1049):
             return ConfigError(f"cannot use database {self.url}: {error}")
         if errno in DATA_ERRNOS:

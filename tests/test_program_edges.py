@@ -1,0 +1,117 @@
+"""What every program does at its edges: interrupts, unreachable databases, and output that cannot be written."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from apeltools import sample_logs
+from apeltools.messaging import queues
+
+
+
+def env():
+    """The tests' environment (with the database password a fixture may have set), without a configuration file."""
+    return dict(os.environ, APELTOOLS_CONFIG=os.devnull)
+
+UNREACHABLE_DB = "mysql://apel@127.0.0.1:1/apel"  # connection refused: a database that is down
+
+
+def start(module, *args, **popen):
+    """A program as a real process (``python -m apeltools.cli.MODULE``), stderr captured."""
+    return subprocess.Popen([sys.executable, "-m", f"apeltools.cli.{module}", *args], env=env(), text=True,
+                            stderr=subprocess.PIPE, **popen)
+
+
+def wait_for_line(process, text, timeout=30):
+    """The stderr lines read until one holds ``text`` (the program has got that far)."""
+    lines, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if text in line:
+            return lines
+    process.kill()
+    pytest.fail(f"never printed {text!r}:\n{''.join(lines)}")
+
+
+# -- interrupts: 130 for Ctrl-C, 143 for SIGTERM, the summary once ----------------------------
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_one_shot_load_exits_128_plus_the_signal(tmp_path, signum, code):
+    """`apel-load && apel-summarise` must not carry on after Ctrl-C; the summary is printed once."""
+    queues.add(queues.incoming_queue(tmp_path / "in"), {"body": "APEL-summary-job-message: v0.2\n", "signer": "/CN=x", "empaid": "m1"})
+    load = start("load", "-v", "--db", UNREACHABLE_DB, "--queue", str(tmp_path / "in"),
+                 "--reject", str(tmp_path / "reject"))
+    before = wait_for_line(load, "retrying in")
+    load.send_signal(signum)
+    stderr = "".join(before) + load.communicate(timeout=30)[1]
+    assert load.returncode == code, stderr
+    assert stderr.count("loaded 0 messages") == 1 and stderr.count("Interrupted.") == 1
+    assert queues.incoming_queue(tmp_path / "in").count() == 1  # left for the next run
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_program_interrupted_anywhere_exits_128_plus_the_signal(signum, code):
+    """apel-parse waiting for stdin has no stop of its own: the signal ends it where it is, without a traceback."""
+    parse = start("parse", "-v", "slurm", "--stdout", "-", stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    time.sleep(2)  # past the imports, into the read of stdin
+    parse.send_signal(signum)
+    _, stderr = parse.communicate(timeout=30)
+    assert parse.returncode == code and stderr.strip() == "Interrupted.", stderr
+
+
+# -- the database: a wrong host name fails at once, a wait says what it waits for ------------
+
+def test_an_unknown_database_host_fails_at_once():
+    load = subprocess.run([sys.executable, "-m", "apeltools.cli.load", "--db", "mysql://apel@nosuchhost.invalid/apel",
+                           "--max-wait", "30", "-"], input="", env=env(), text=True, capture_output=True, timeout=60)
+    assert load.returncode == 1 and "retrying" not in load.stderr, load.stderr
+    assert load.stderr.strip().endswith("Unknown MySQL server host 'nosuchhost.invalid' (-2); is the host name right?")
+
+
+def test_waiting_for_the_database_says_for_what_and_how_long():
+    load = subprocess.run([sys.executable, "-m", "apeltools.cli.load", "--db", UNREACHABLE_DB, "--max-wait", "2",
+                           "-"], input="", env=env(), text=True, capture_output=True, timeout=60)
+    assert load.returncode == 1
+    assert "apel-load: checking the database: database unavailable: 2003" in load.stderr
+    assert "; retrying in 1 s (giving up in 2 s)" in load.stderr
+
+
+# -- output that cannot be written: one line, never a traceback -------------------------------
+
+def run_to(output, module, *args, **kwargs):
+    """A program run to the end as a real process writing its stdout to ``output``."""
+    with open(output, "w") as stdout:
+        return subprocess.run([sys.executable, "-m", f"apeltools.cli.{module}", *args], env=env(), text=True,
+                              stdout=stdout, stderr=subprocess.PIPE, timeout=120, **kwargs)
+
+
+def test_records_to_a_full_disk_are_a_one_line_error(tmp_path):
+    logs = sample_logs.generate(str(tmp_path), 2026, 10, jobs_per_day=5)
+    parse = run_to("/dev/full", "parse", "slurm", "--stdout", *logs.files["slurm"])
+    assert (parse.returncode, parse.stderr) == (1, "Error: No space left on device\n")
+
+
+def test_a_query_to_a_full_disk_is_a_one_line_error(db_url):
+    query = run_to("/dev/full", "query", "summaries", "--db", db_url, "--group-by", "site", "--format", "csv")
+    assert (query.returncode, query.stderr) == (1, "Error: No space left on device\n")
+
+
+def test_status_pages_onto_a_file_are_a_one_line_error(db_url, tmp_path):
+    (tmp_path / "status").write_text("not a directory\n")
+    report = run_to(os.devnull, "report", "status", "--db", db_url, "--out", str(tmp_path / "status"))
+    assert report.returncode == 1 and report.stderr.count("\n") == 1, report.stderr
+    assert report.stderr.startswith(f"Error: {tmp_path}/status") and "Traceback" not in report.stderr
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only directory")
+def test_status_pages_into_a_read_only_directory_are_a_one_line_error(db_url, tmp_path):
+    (tmp_path / "ro").mkdir(mode=0o555)
+    report = run_to(os.devnull, "report", "status", "--db", db_url, "--out", str(tmp_path / "ro" / "status"))
+    assert report.returncode == 1 and report.stderr == f"Error: {tmp_path}/ro/status: Permission denied\n"
