@@ -455,13 +455,18 @@ class AmsChannel:
 class AmsReceiver:
     """Pulls from an AMS subscription, files through an :class:`Acceptor`, syncs, then acknowledges.
 
-    Acknowledgement goes by offset, so acknowledging a message also
-    acknowledges every earlier one, including any that AMS delivered in an
-    answer we never read (a dropped connection) or that we could not file
-    (disk full). So the receiver keeps the offset it expects next and never
-    files, let alone acknowledges, past a gap: it leaves the subscription alone
-    until the ack deadline has passed and AMS delivers again from the first
-    unacknowledged message.
+    Three things overlap: while a batch is filed, the next one is pulled, and
+    the previous one's acknowledgement is on its way (acknowledgements leave
+    one at a time, in order). Acknowledgement goes by offset, so acknowledging
+    a message also acknowledges every earlier one, including any that AMS
+    delivered in an answer we never read (a dropped connection) or that we
+    could not file (disk full). So the receiver keeps the offset it expects
+    next and never files, let alone acknowledges, past a gap: it leaves the
+    subscription alone until the ack deadline has passed and AMS delivers
+    again from the first unacknowledged message. An acknowledgement that fails
+    loses nothing: its messages are on disk, and the next one covers them (or
+    AMS delivers them again, and filing them twice is harmless).
+
     Runs until :meth:`request_stop` (or, with ``once``, until the subscription is empty).
     """
 
@@ -476,8 +481,9 @@ class AmsReceiver:
         self.client = settings.client()
         self.acknowledged = 0
         self.ack_deadline: float | None = None  # the subscription's, when AMS tells it
-        self._next: int | None = None  # offset of the next message we expect
+        self._next: int | None = None  # offset of the next message we expect from a pull
         self._gap_wait = 0.0  # seconds without pulling so that a gap's deadline passes
+        self._ack_failed = False  # since the last look: some messages filed may come again
 
     @property
     def path(self) -> str:
@@ -494,15 +500,26 @@ class AmsReceiver:
         failures = 0
         last_housekeeping = time.monotonic()
         self.acceptor.housekeeping(self.identity)
+        puller = ThreadPoolExecutor(1, thread_name_prefix="ams-pull")
+        acker = ThreadPoolExecutor(1, thread_name_prefix="ams-ack")
+        prefetched = None  # the next pull, made while a batch is filed
+        last_ack = None
         try:
             self.backoff.call(self._start, AmsTransient, f"asking AMS about {self._what()}")
             while not self.stop.is_set():
+                was_prefetched = prefetched is not None
                 try:
-                    received = self._pull()
+                    received = prefetched.result() if was_prefetched else self._pull()
+                    prefetched = None
                     if received:
-                        self._file_and_acknowledge(received)
+                        prefetched = puller.submit(self._pull)
+                        self._file(received)
+                        last_ack = acker.submit(self._acknowledge, received)
                     failures = 0
                 except (AmsTransient, QueueError) as error:
+                    prefetched = self._discard(prefetched)
+                    if isinstance(error, QueueError):
+                        self._next = _offset(received[0])  # these must come again before anything later
                     failures += 1
                     delay = min(self.backoff.initial * 2 ** (failures - 1), self.backoff.maximum)
                     delay = random.uniform(delay / 2, delay)
@@ -511,9 +528,14 @@ class AmsReceiver:
                         raise
                     self.stop.wait(delay)
                     continue
-                if not received:
+                if not received and not was_prefetched:  # one made meanwhile may be out of date
                     if once and not self._gap_wait:
-                        break
+                        if last_ack is not None:
+                            last_ack.result()
+                        if not self._ack_failed:
+                            break
+                        self._ack_failed = False  # pull what comes again
+                        continue
                     self.stop.wait(self._gap_wait or self.interval)
                 if time.monotonic() - last_housekeeping >= HOUSEKEEPING_INTERVAL:
                     self.acceptor.housekeeping(self.identity)
@@ -521,7 +543,19 @@ class AmsReceiver:
         except Interrupted:
             pass
         finally:
+            self._discard(prefetched)
+            puller.shutdown()
+            acker.shutdown()  # the acknowledgements of what was filed leave first
             log.info(self.acceptor.tally.summary())
+
+    @staticmethod
+    def _discard(prefetched) -> None:
+        """Wait for a pull made ahead and drop what it brought: AMS delivers it again."""
+        if prefetched is not None:
+            try:
+                prefetched.result()
+            except Exception:  # noqa: BLE001 - whatever it was, its messages come again
+                pass
 
     def _start(self) -> None:
         """The subscription's ack deadline and first unacknowledged offset (404 names it when missing)."""
@@ -540,6 +574,7 @@ class AmsReceiver:
             pass  # learnt from the first pull instead
 
     def _pull(self) -> list:
+        """The next batch, or nothing while a gap waits for redelivery."""
         answer = self.client.call("POST", f"{self.path}:pull",
                                   {"maxMessages": str(self.settings.pull_batch), "returnImmediately": "true"},
                                   self._what())
@@ -548,7 +583,7 @@ class AmsReceiver:
             raise AmsTransient("AMS answered a pull without a list of messages")
         if not received:
             return []
-        first = _offset(received[0])
+        first, end = _offset(received[0]), _offset(received[-1])
         if self._next is not None and first is not None and first > self._next:
             # Messages from self._next on were delivered in an answer we lost, or not filed:
             # leave the subscription alone until their deadline has passed, so that AMS delivers
@@ -561,43 +596,40 @@ class AmsReceiver:
                             "in between to come again", first, self._next, self._gap_wait)
                 return []
         self._gap_wait = 0.0
-        self._next = first
+        self._next = end + 1 if end is not None else None
         return received
 
-    def _file_and_acknowledge(self, received: list) -> None:
-        first = _offset(received[0])
+    def _file(self, received: list) -> None:
+        """File a batch through the acceptor and make it durable; QueueError when the disk fails."""
         paths = []
-        try:
-            for item in received:
-                message = item.get("message") or {}
-                attributes = message.get("attributes") or {}
-                data = message.get("data") or ""
-                try:
-                    body = base64.b64decode(data, validate=True)
-                except (binascii.Error, ValueError):
-                    body = data.encode("utf-8", "replace")  # not verifiable: rejected with the reason
-                empaid = attributes.get("empaid") if isinstance(attributes, dict) else None
-                paths.append(self.acceptor.handle(body, empaid, durable=False).path)
-            make_durable(paths)
-        except QueueError:
-            self._next = first  # not filed: these must come again before anything later is acknowledged
-            raise
+        for item in received:
+            message = item.get("message") or {}
+            attributes = message.get("attributes") or {}
+            data = message.get("data") or ""
+            try:
+                body = base64.b64decode(data, validate=True)
+            except (binascii.Error, ValueError):
+                body = data.encode("utf-8", "replace")  # not verifiable: rejected with the reason
+            empaid = attributes.get("empaid") if isinstance(attributes, dict) else None
+            paths.append(self.acceptor.handle(body, empaid, durable=False).path)
+        make_durable(paths)
+
+    def _acknowledge(self, received: list) -> None:
+        """Acknowledge a filed batch (on the acknowledging thread); a failure only means it may come again."""
         last = received[-1].get("ackId")
         try:
             retrying(lambda: self.client.call("POST", f"{self.path}:acknowledge", {"ackIds": [last]}, self._what()),
                      self.stop, self.settings.timeout, f"acknowledging {len(received)} messages")
-        except AmsAckTimeout as error:
-            self._next = first
-            log.warning("%s: %d messages filed will come again (filing them twice is harmless)", error,
-                        len(received))
+        except (AmsAckTimeout, AmsTransient, Interrupted) as error:
+            self._ack_failed = True
+            log.warning("%s: %d messages filed may come again (filing them twice is harmless)",
+                        error or "stopped", len(received))
             return
-        except AmsTransient:
-            self._next = first  # acknowledged or not: AMS may deliver them again either way
-            raise
+        except AmsError as error:
+            self._ack_failed = True
+            log.error("%s", error)
+            return
         self.acknowledged += len(received)
-        end = _offset(received[-1])
-        self._next = end + 1 if end is not None else None
-
 
 
 def _offset(received: dict) -> int | None:
