@@ -6,8 +6,11 @@ from decimal import Decimal
 import pytest
 
 from apeltools import db as databases
+from apeltools.db.publishing import set_watermark
 from apeltools.db.schema import applied_versions, migrate, migrations
+from apeltools.publisher import Options, publish
 from apeltools.records.fields import month_bounds
+from apeltools.records.message import parse_message
 from apeltools.records.types import CLOUD, JOB, NORMALISED_SUMMARY, STORAGE, SUMMARY, SYNC
 from apeltools.summariser import summarise
 from tests.test_schema import columns
@@ -326,3 +329,18 @@ def test_a_database_at_migration_003_gets_the_views_when_migrated(db_url, tmp_pa
         if url.startswith("mysql"):
             with databases.connect(url) as db:
                 db.execute(f"DROP DATABASE `{url.rsplit('/', 1)[1]}`")
+
+
+def test_latest_publishes_a_normalised_summary_whole_when_one_of_its_rows_changed(db):
+    """A receiver replaces a normalised summary by its key: when new jobs change one benchmark
+    value's row of it, the next ``latest`` publish carries the whole summary, not that row."""
+    load(db)
+    db.execute("UPDATE SuperSummaries SET UpdateTime = '2026-01-01 00:00:00'")
+    set_watermark(db, "normalised-summaries", "test", at("2026-03-01 00:00:00"))
+    # What adding jobs to alice's HEPSPEC 12.5 row of October does to it (and not to her other rows).
+    db.execute("UPDATE SuperSummaries SET UpdateTime = '2026-06-01 00:00:00' WHERE ServiceLevel = 12.5")
+    bodies = []
+    publish(db, ["normalised-summaries"], bodies.append, "test", Options(sync=False))
+    published = [r for body in bodies for r in parse_message(body).records]
+    assert [(r.Site, r.Month, r.VO, r.NumberOfJobs, r.NormalisedWallDuration, r.WallDuration)
+            for r in published] == [("SITE-A", 10, "atlas", 3, 51324, 4702)]
