@@ -1,15 +1,22 @@
 """What every program does at its edges: interrupts, unreachable databases, and output that cannot be written."""
 
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 
 import pytest
+from click.testing import CliRunner
 
 from apeltools import sample_logs
+from apeltools.cli.query import main as apel_query
+from apeltools.cli.report import main as apel_report
 from apeltools.messaging import queues
+from apeltools.probes.loader import main as check_loader
+from apeltools.probes.pub import main as check_pub
 
 
 
@@ -115,3 +122,68 @@ def test_status_pages_into_a_read_only_directory_are_a_one_line_error(db_url, tm
     (tmp_path / "ro").mkdir(mode=0o555)
     report = run_to(os.devnull, "report", "status", "--db", db_url, "--out", str(tmp_path / "ro" / "status"))
     assert report.returncode == 1 and report.stderr == f"Error: {tmp_path}/ro/status: Permission denied\n"
+
+
+# -- SQLite readers: read-only, never creating, never switching the journal mode ---------------
+
+@contextlib.contextmanager
+def unwritable(*paths):
+    """``paths`` as for a user who may read but not write them (root: the immutable attribute)."""
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", *paths], capture_output=True).returncode:
+            pytest.skip("cannot make files immutable here")
+        try:
+            yield
+        finally:
+            subprocess.run(["chattr", "-i", *paths], check=True)
+    else:
+        modes = {p: os.stat(p).st_mode for p in paths}
+        for path in paths:
+            os.chmod(path, modes[path] & 0o555)
+        try:
+            yield
+        finally:
+            for path, mode in modes.items():
+                os.chmod(path, mode)
+
+
+def readers(url, tmp_path):
+    """Each program that only reads the repository, as (name, CliRunner result)."""
+    runner = CliRunner()
+    return [
+        ("apel-query", runner.invoke(apel_query, ["summaries", "--db", url, "--group-by", "site"])),
+        ("apel-report", runner.invoke(apel_report, ["status", "--db", url, "--out", str(tmp_path / "pages")])),
+        ("check_apel_pub", runner.invoke(check_pub, ["--db", url, "--site", "SITE-A"])),
+        ("check_apel_loader", runner.invoke(check_loader, ["--db", url])),
+    ]
+
+
+def test_readers_never_create_a_database(tmp_path):
+    url = f"sqlite:///{tmp_path}/typo.db"
+    for name, result in readers(url, tmp_path):
+        assert result.exit_code in (1, 3) and f"no SQLite database at {tmp_path}/typo.db" in result.output, name
+    assert not (tmp_path / "typo.db").exists()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_readers_leave_the_journal_mode_as_they_find_it(db_url, tmp_path):
+    path = db_url.removeprefix("sqlite://")
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA journal_mode = DELETE")
+    for name, result in readers(db_url, tmp_path):
+        assert "Traceback" not in result.output, name
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+
+
+@pytest.mark.parametrize("journal", ["delete", "wal"])
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_user_who_may_only_read_the_database_can_query_it(db_url, tmp_path, journal):
+    """Also a WAL database no process has open, in a directory the user may not write (no -shm beside it)."""
+    path = db_url.removeprefix("sqlite://")
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute(f"PRAGMA journal_mode = {journal}")
+    with unwritable(path, os.path.dirname(path)):
+        result = CliRunner().invoke(apel_query, ["summaries", "--db", db_url, "--group-by", "site",
+                                                 "--format", "csv"])
+    assert result.exit_code == 0 and result.output.startswith("Site,Jobs,"), result.output

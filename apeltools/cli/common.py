@@ -65,14 +65,18 @@ class Context:
             return None
         return 0 if self.daemon and self.stopped_by == signal.SIGTERM else INTERRUPTED[self.stopped_by]
 
-    def database(self, url=None):
-        """The database from ``--db``, else APELTOOLS_DB_URL or ``[db]``; an error when none is set."""
+    def database(self, url=None, read_only=False):
+        """The database from ``--db``, else APELTOOLS_DB_URL or ``[db]``; an error when none is set.
+
+        ``read_only`` for programs that only read: an SQLite file is opened
+        read-only and never created (see ``apeltools.db.connect``).
+        """
         from apeltools import db
 
         url = url or self.config.db_url()
         if not url:
             raise click.UsageError("no database configured: give --db URL or set [db] in the configuration")
-        return db.connect(url, password=self.config.db_password())
+        return db.connect(url, password=self.config.db_password(), read_only=read_only)
 
 
 def command(program, **settings):

@@ -102,7 +102,7 @@ def main(ctx, what, db_url, site, submit_hosts, vo, dns, fqans, infrastructure, 
         option, value, verb = ("--from", start, "starts") if bound == "start" else ("--to", end, "ends")
         raise click.UsageError(f"summaries are monthly and cannot be cut by day: {option} {value} {verb} inside "
                                f"{year:04d}-{month:02d}; give months (YYYY-MM), ask for jobs, or add --whole-months")
-    with ctx.database(db_url) as db:
+    with ctx.database(db_url, read_only=True) as db:
         require_schema(db)
         if what == "silent-sites":
             answer = query.silent_sites(db, days, current_time())

@@ -46,7 +46,7 @@ def status(ctx, db_url, out_dir, sites, months, now_text):
     which check_apel_pub and check_apel_sync read with --url. Files are
     replaced atomically, so a web server never serves half a page.
     """
-    with ctx.database(db_url) as db:
+    with ctx.database(db_url, read_only=True) as db:
         written = write_status(db, out_dir, list(sites), parse_now(now_text), months)
     log.info("wrote %d files in %s", len(written), out_dir)
 

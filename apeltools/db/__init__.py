@@ -13,11 +13,13 @@ from apeltools.errors import ConfigError
 DEFAULT_MYSQL_PORT = 3306
 
 
-def connect(url, password=None, *, must_exist=False):
+def connect(url, password=None, *, must_exist=False, read_only=False):
     """A ``Database`` for a URL; connecting happens on first use.
 
     With ``must_exist`` a missing SQLite file is an error instead of being
-    created empty (for readers such as the probes, which must change nothing).
+    created empty. ``read_only`` (for readers: queries, reports, probes, which
+    must change nothing) opens an SQLite file read-only, so that a user who
+    may only read it can, and implies ``must_exist``.
     """
     if "://" not in url:
         url = "sqlite:///" + os.path.abspath(url)
@@ -30,7 +32,7 @@ def connect(url, password=None, *, must_exist=False):
             raise ConfigError(f"bad SQLite URL {url!r}: use sqlite:///path/to/apel.db")
         if path != ":memory:" and url.startswith("sqlite:////"):
             path = "/" + path.lstrip("/")
-        return SQLiteDatabase(url, path, must_exist=must_exist)
+        return SQLiteDatabase(url, path, must_exist=must_exist, read_only=read_only)
     if parts.scheme in ("mysql", "mariadb"):
         from apeltools.db.mysql import MySQLDatabase
 

@@ -26,28 +26,45 @@ class SQLiteDatabase(Database):
         assignments = list(assignments) + ["UpdateTime = CURRENT_TIMESTAMP"]
         return f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET " + ", ".join(assignments)
 
-    def __init__(self, url, path, must_exist=False):
+    def __init__(self, url, path, must_exist=False, read_only=False):
         super().__init__(url)
         self.path = path
-        self.must_exist = must_exist and path != ":memory:"
+        self.read_only = read_only and path != ":memory:"
+        self.must_exist = (must_exist or read_only) and path != ":memory:"
 
     def _connect(self):
         target, uri = self.path, False
-        if self.must_exist:  # mode=rw opens an existing file only
-            target, uri = f"file:{urllib.parse.quote(os.path.abspath(self.path))}?mode=rw", True
+        if self.must_exist:  # both modes open an existing file only
+            mode = "ro" if self.read_only else "rw"
+            target, uri = f"file:{urllib.parse.quote(os.path.abspath(self.path))}?mode={mode}", True
+        conn = self._open(target, uri)
+        if self.read_only:
+            try:
+                conn.execute("PRAGMA schema_version")
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorname != "SQLITE_CANTOPEN":
+                    raise ConfigError(f"cannot read SQLite database {self.path}: {error}") from error
+                # A WAL database that no process has open, in a directory this user may not write:
+                # SQLite cannot create the shared-memory file beside it. With no writer there is
+                # nothing to coordinate with, so read the file as it stands.
+                conn.close()
+                conn = self._open(target + "&immutable=1", uri)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if not self.read_only:  # switching the journal mode writes the file: writers do it, readers find it so
+            # WAL lets readers (reports, probes) run while a loader writes.
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        # REPLACE fires delete triggers (which mark months for re-summarising) only with this.
+        conn.execute("PRAGMA recursive_triggers = ON")
+        return _Connection(conn)
+
+    def _open(self, target, uri):
         try:
-            conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, uri=uri)
+            return sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, uri=uri)
         except sqlite3.Error as error:
             if self.must_exist and not os.path.exists(self.path):
                 raise ConfigError(f"no SQLite database at {self.path}") from None
             raise ConfigError(f"cannot open SQLite database {self.path}: {error}") from error
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        # WAL lets readers (reports, probes) run while a loader writes.
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        # REPLACE fires delete triggers (which mark months for re-summarising) only with this.
-        conn.execute("PRAGMA recursive_triggers = ON")
-        return _Connection(conn)
 
     def create_database(self):
         """Create the directory of the database file; SQLite creates the file itself."""

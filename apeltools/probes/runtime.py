@@ -114,7 +114,7 @@ class ProbeSettings:
         url = url or self.config.db_url()
         if not url:
             raise ApelError("no database: give --db URL or set [db] in the configuration")
-        return db.connect(url, password=self.config.db_password(), must_exist=True)
+        return db.connect(url, password=self.config.db_password(), read_only=True)
 
 
 @contextlib.contextmanager
