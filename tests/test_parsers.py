@@ -122,6 +122,7 @@ def test_slurm_job_with_steps_is_one_record_with_the_steps_memory_maxima():
         BatchSystem="SLURM", LocalJobId="4242", LrmsId="4242", LocalUserId="alice", LocalGroup="atlas",
         Queue="grid", MachineName=None, WallDuration=3600, CpuDuration=14400, Processors=4, NodeCount=1,
         StartTime=1719828000, EndTime=1719831600, MemoryReal=2048000, MemoryVirtual=2621440,
+        State="COMPLETED", FinalState="completed",
     )]
     assert outcomes == [FOLDED] * 4
 
@@ -206,7 +207,8 @@ def test_pbs_end_record():
         BatchSystem="PBS", LocalJobId="4242.torque.example.org", LrmsId="4242.torque.example.org",
         LocalUserId="atlas001", LocalGroup="atlas", Queue="long", MachineName="torque.example.org",
         WallDuration=3600, CpuDuration=6000, Processors=3, NodeCount=2, StartTime=START, EndTime=END,
-        MemoryReal=524288, MemoryVirtual=1048576,
+        MemoryReal=524288, MemoryVirtual=1048576, SubmitTime=1713170000, EligibleTime=1713170000,
+        State="Exit_status=0", FinalState="completed", ExitCode=0,
     )
 
 
@@ -264,7 +266,8 @@ def test_sge_accounting_line():
         BatchSystem="SGE", LocalJobId="4242", LrmsId="4242", LocalUserId="atlas001", LocalGroup="atlas",
         Queue="grid.q", MachineName="wn01.example.org", WallDuration=3600, CpuDuration=6000,
         Processors=8, NodeCount=None, StartTime=START, EndTime=END, MemoryReal=524288,
-        MemoryVirtual=1048576,
+        MemoryVirtual=1048576, SubmitTime=1713170000, State="failed=0 exit_status=0", FinalState="completed",
+        ExitCode=0,
     )
 
 
@@ -314,7 +317,8 @@ def test_lsf_10_job_finish():
     assert LSFParser().parse(line) == BatchRecord(
         BatchSystem="LSF", LocalJobId="4242", LrmsId="4242", LocalUserId="alice", LocalGroup=None,
         Queue="normal", MachineName=None, WallDuration=3600, CpuDuration=121, Processors=4, NodeCount=2,
-        StartTime=START, EndTime=END, MemoryReal=2048000, MemoryVirtual=4096000,
+        StartTime=START, EndTime=END, MemoryReal=2048000, MemoryVirtual=4096000, SubmitTime=1713170000,
+        State="jStatus=64 exitStatus=0", FinalState="completed", ExitCode=0,
     )
 
 
@@ -333,7 +337,8 @@ def test_lsf_9_and_10_items_glued_to_a_string():
     assert LSFParser().parse(glued) == LSFParser().parse(line) == BatchRecord(
         BatchSystem="LSF", LocalJobId="4242", LrmsId="4242", LocalUserId="alice", LocalGroup=None,
         Queue="normal", MachineName=None, WallDuration=3600, CpuDuration=121, Processors=1, NodeCount=1,
-        StartTime=START, EndTime=END, MemoryReal=2048000, MemoryVirtual=4096000,
+        StartTime=START, EndTime=END, MemoryReal=2048000, MemoryVirtual=4096000, SubmitTime=1713170000,
+        State="jStatus=64 exitStatus=0", FinalState="completed", ExitCode=0,
     )
 
 
@@ -402,7 +407,7 @@ def test_htcondor_job_that_never_started_is_ignored():
 
 
 @pytest.mark.parametrize("line, reason", [
-    (CONDOR.rsplit("|", 1)[0], "expected 10 or 11"),
+    (CONDOR.rsplit("|", 1)[0], "expected 10, 11, 15, 16"),
     (CONDOR.replace("schedd.example.org#1234.0#1713170000", "schedd.example.org"), "GlobalJobId"),
     (CONDOR.replace("schedd.example.org#1234.0#1713170000", "1234.x"), "GlobalJobId"),
     (CONDOR.replace("|3600|", "|an hour|"), "RemoteWallClockTime is not a number"),
@@ -502,10 +507,10 @@ def test_counts_and_each_distinct_error_with_count_and_first_line(tmp_path):
     report = parse_file(str(path), SlurmParser(ZoneInfo("UTC")), output)
     assert (report.parsed, report.ignored, report.failed, report.records) == (2, 1, 3, 1)
     assert report.errors == {
-        "expected 15 '|'-separated fields, found 1": [2, 2],
+        "expected 15 or 18 '|'-separated fields, found 1": [2, 2],
         "CPUTimeRAW/TotalCPU is not seconds or a duration": [1, 5],
     }
-    assert report.error_lines()[0] == f"{path}:2: expected 15 '|'-separated fields, found 1 (2 lines)"
+    assert report.error_lines()[0] == f"{path}:2: expected 15 or 18 '|'-separated fields, found 1 (2 lines)"
     assert [r.LocalJobId for r in output.records] == ["4242"]
 
 
@@ -560,6 +565,29 @@ def test_unreadable_file_fails_the_run_after_the_others(tmp_path):
     assert result.exit_code == 1
     assert json.loads(result.stdout)["LrmsId"] == "1234.0"
     assert "1 of 2 files could not be read" in result.stderr
+
+
+def test_a_file_of_nothing_but_errors_fails_the_run_after_the_others(tmp_path):
+    """A PBS log parsed as SLURM: every line fails, so the run must not look like a success."""
+    pbs, slurm = tmp_path / "20240415", tmp_path / "sacct.txt"
+    pbs.write_text(PBS_CLASSIC + "\n" + PBS_TORQUE_51 + "\n")
+    slurm.write_text("\n".join([SLURM_JOB] + SLURM_STEPS) + "\n")
+    result = CliRunner().invoke(apel_parse, ["slurm", "--stdout", "--timezone", "UTC", str(pbs), str(slurm)])
+    assert result.exit_code == 1
+    assert len(result.stdout.splitlines()) == 1  # the good file's record is written all the same
+    assert f"apel-parse: {pbs}: all 2 lines failed (is it a log of this type?)" in result.stderr
+    assert result.stderr.endswith("Error: 1 of 2 files had too many lines that could not be parsed (see above)\n")
+
+
+@pytest.mark.parametrize("max_bad, code", [(None, 0), ("0.5", 0), ("0.4", 1)])
+def test_max_bad_is_the_fraction_of_failed_lines_a_file_may_have(tmp_path, max_bad, code):
+    log = tmp_path / "history"
+    log.write_text(CONDOR.replace("|1713176200|", "|1e400|") + "\n" + CONDOR + "\n")
+    result = CliRunner().invoke(apel_parse, ["htcondor", "--stdout", str(log)]
+                                + (["--max-bad", max_bad] if max_bad else []))
+    assert result.exit_code == code, result.output
+    if code:
+        assert f"{log}: 1 of 2 lines failed (50.0%, more than --max-bad 0.4)" in result.stderr
 
 
 def db_rows(url, sql):

@@ -7,10 +7,16 @@ Only ``"JOB_FINISH"`` events are jobs. Items (0-based): 2 event time (the end),
 execution host name per slot. With offset = numAsked + numEx: 28+offset user
 CPU and 29+offset system CPU (seconds, -1 when unknown), 54+offset maximum
 resident and 55+offset maximum swap memory (KB, -1 when unknown).
+
+The lifecycle: 7 submitTime (0 when unknown), 24+offset jStatus (32 EXIT:
+ended abnormally, 64 DONE: ended normally; other bits may be set too) and
+49+offset exitStatus, a wait(2) status: the exit code in its second byte,
+or a signal in its low seven bits.
 """
 
 import re
 
+from apeltools import lifecycle
 from apeltools.parsers.base import ParseError, Parser, check_order
 from apeltools.records.site import BatchRecord
 
@@ -19,6 +25,7 @@ from apeltools.records.site import BatchRecord
 # opens no string.
 ITEM = re.compile(r'"((?:[^"]|"")*)"|([^\s"]+)|"')
 MIN_ITEMS = 56  # with no hosts
+JOB_STAT_EXIT, JOB_STAT_DONE = 32, 64
 
 
 def items(line):
@@ -72,6 +79,8 @@ class LSFParser(Parser):
             processors = int(values[6])
             cpu = _seconds(values[28 + offset]) + _seconds(values[29 + offset])
             real, swap = _memory(values[54 + offset]), _memory(values[55 + offset])
+            submitted = int(values[7])
+            status, wait_status = int(values[24 + offset]), int(values[49 + offset])
         except ValueError:
             raise ParseError("a time, CPU or memory item is not a number") from None
         if start <= 0:
@@ -97,4 +106,24 @@ class LSFParser(Parser):
             EndTime=end,
             MemoryReal=real,
             MemoryVirtual=swap,
+            SubmitTime=submitted if submitted > 0 else None,
+            State=f"jStatus={status} exitStatus={wait_status}",
+            FinalState=_final_state(status),
+            ExitCode=_exit_code(wait_status),
         )
+
+
+def _final_state(status):
+    if status & JOB_STAT_DONE:
+        return lifecycle.COMPLETED
+    if status & JOB_STAT_EXIT:
+        return lifecycle.FAILED
+    return None
+
+
+def _exit_code(wait_status):
+    """The exit code of a wait(2) status (128 + signal for a job killed by one); negative is unknown."""
+    if wait_status < 0:
+        return None
+    signal = wait_status & 0x7F
+    return lifecycle.signalled(signal) if signal else (wait_status >> 8) & 0xFF

@@ -7,15 +7,29 @@ and later, plain seconds; memory is ``<n>kb``. ``exec_host`` lists one
 ``host/slot`` per slot (``node1/0+node1/1+node2/0``), or ranges of slots on
 Torque 5.1 and later (``node1/0-3,5+node2/0``): NodeCount is the number of
 distinct hosts, Processors the number of slots.
+
+The lifecycle: ``qtime`` is when the job was queued, ``etime`` when it became
+eligible to run (Torque 3 and later, and PBS Pro; Torque 2's manual has the two
+swapped, its server did not), ``Exit_status`` the job's exit status: 0 done,
+above 0 the script's exit code, above 256 killed by signal (status - 256),
+below 0 a failure to start or run it (the server's JOB_EXEC codes). A ``D``
+(delete) record earlier in the same file makes the job cancelled.
 """
 
+from apeltools import lifecycle
 from apeltools.parsers.base import ParseError, Parser, check_order, duration, epoch, memory_kb
 from apeltools.records.site import BatchRecord
+
+KILLED = 256  # an Exit_status above this is a job killed by signal (Exit_status - 256)
 
 
 class PBSParser(Parser):
     name = "pbs"
     batch_system = "PBS"
+
+    def __init__(self, timezone=None):
+        super().__init__(timezone)
+        self._deleted = set()  # ids of jobs with a D record whose E record has not come yet
 
     def parse(self, line):
         line = line.rstrip("\r\n")
@@ -25,6 +39,9 @@ class PBSParser(Parser):
         if len(parts) != 4:
             raise ParseError("expected 'date;type;job id;attributes'")
         _, kind, job_id, text = parts
+        if kind == "D" and job_id:
+            self._deleted.add(job_id)
+            return None
         if kind != "E":
             return None
         if not job_id:
@@ -32,6 +49,8 @@ class PBSParser(Parser):
         attrs = _attributes(text)
         if not attrs.get("start"):
             raise ParseError("no start time")  # a failed line for the deployed parser too
+        deleted = job_id in self._deleted
+        self._deleted.discard(job_id)
         if attrs["start"] == "0":
             return None  # deleted before it ran
         try:
@@ -74,7 +93,44 @@ class PBSParser(Parser):
             EndTime=end,
             MemoryReal=real,
             MemoryVirtual=virtual,
+            SubmitTime=_moment(attrs, "qtime"),
+            EligibleTime=_moment(attrs, "etime"),
+            **_end_state(attrs.get("Exit_status"), deleted),
         )
+
+
+def _moment(attrs, key):
+    """Epoch seconds of a time attribute; absent or 0 (not set) is unknown."""
+    text = attrs.get(key)
+    if not text or text == "0":
+        return None
+    try:
+        return epoch(text)
+    except ValueError:
+        raise ParseError(f"{key} is not epoch seconds") from None
+
+
+def _end_state(text, deleted):
+    """State, FinalState and ExitCode of an Exit_status (None: not logged) and whether a D record came."""
+    state = "deleted" if deleted else None
+    if text is None:
+        return {"State": state, "FinalState": lifecycle.CANCELLED if deleted else None, "ExitCode": None}
+    try:
+        status = int(text)
+    except ValueError:
+        raise ParseError("Exit_status is not a number") from None
+    state = f"Exit_status={status}" + (" deleted" if deleted else "")
+    if status > KILLED:
+        code = lifecycle.signalled(status - KILLED)
+    else:
+        code = status if status >= 0 else None
+    if deleted:
+        final = lifecycle.CANCELLED
+    elif status < 0:
+        final = lifecycle.FAILED
+    else:
+        final = lifecycle.by_exit_code(code)
+    return {"State": state, "FinalState": final, "ExitCode": code}
 
 
 def _attributes(text):

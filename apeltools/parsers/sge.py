@@ -8,8 +8,14 @@ not used as memory (the deployed parser stores it times 1024², and maxvmem in
 bytes, as KB). The file does not say on how many nodes a job ran: NodeCount is
 unknown (None; the deployed parser's 0, and summarised as 0 like it). ``#``
 lines are comments; a start time of 0 is a job that never ran.
+
+The lifecycle: 8 submission_time (0 for the slave tasks of a parallel job:
+unknown), 11 failed (0, or the code of what went wrong around the job, e.g.
+100 "assumedly after job" for a job killed by a limit or qdel) and 12
+exit_status (the script's; 128 + signal for a job killed by a signal).
 """
 
+from apeltools import lifecycle
 from apeltools.parsers.base import ParseError, Parser, check_order
 from apeltools.records.site import BatchRecord
 
@@ -59,8 +65,11 @@ class SGEParser(Parser):
             slots = int(cells[34])
             max_rss = int(round(_number(cells[16])))
             max_vmem = _number(cells[42])
+            submitted = _time(cells[8])
+            failed, exit_status = int(cells[11]), int(cells[12])
         except (ValueError, OverflowError):
-            raise ParseError("ru_wallclock, slots, cpu, ru_maxrss or maxvmem is not a number") from None
+            raise ParseError("submission_time, failed, exit_status, ru_wallclock, slots, cpu, ru_maxrss or "
+                             "maxvmem is not a number") from None
         return BatchRecord(
             BatchSystem=self.batch_system,
             LocalJobId=job_id,
@@ -77,4 +86,8 @@ class SGEParser(Parser):
             EndTime=end,
             MemoryReal=max_rss or None,
             MemoryVirtual=int(round(max_vmem / 1024)) or None,
+            SubmitTime=submitted or None,
+            State=f"failed={failed} exit_status={exit_status}",
+            FinalState=lifecycle.FAILED if failed else lifecycle.by_exit_code(exit_status),
+            ExitCode=exit_status,
         )

@@ -1,5 +1,7 @@
 """SLURM: ``sacct -P -n --format=JobID,JobName,User,Group,Start,End,Elapsed,CPUTimeRAW,Partition,
-NCPUS,NNodes,NodeList,MaxRSS,MaxVMSize,State`` (or ``TotalCPU`` in place of ``CPUTimeRAW``).
+NCPUS,NNodes,NodeList,MaxRSS,MaxVMSize,State`` (or ``TotalCPU`` in place of ``CPUTimeRAW``), the
+format of the existing site client, or that format extended with ``,Submit,Eligible,ExitCode`` for
+the job's lifecycle (when it was queued and eligible, and its exit code ``code:signal``).
 
 Only jobs in a final state count. Job steps (``123.batch``, ``123.extern``,
 ``123.0``) follow their job in sacct's output; they are folded into it (their
@@ -7,16 +9,24 @@ memory maxima become the job's) instead of being jobs of their own. Start and
 End are local wall-clock times, converted to UTC.
 """
 
+from apeltools import lifecycle
 from apeltools.parsers.base import (
     FOLDED, ParseError, Parser, check_order, duration, local_epoch, memory_kb,
 )
 from apeltools.records.site import BatchRecord
 
 FIELDS = 15
+EXTENDED_FIELDS = FIELDS + 3  # + Submit, Eligible, ExitCode
 FINAL_STATES = frozenset({
     "CANCELLED", "COMPLETED", "FAILED", "NODE_FAIL", "PREEMPTED", "TIMEOUT", "OUT_OF_MEMORY",
 })
 NOT_STARTED = frozenset({"", "Unknown", "None"})
+# sacct's state words, normalised (BOOT_FAIL and DEADLINE jobs rarely start, so rarely count).
+NORMALISED = {
+    "COMPLETED": lifecycle.COMPLETED, "FAILED": lifecycle.FAILED, "CANCELLED": lifecycle.CANCELLED,
+    "TIMEOUT": lifecycle.TIMEOUT, "NODE_FAIL": lifecycle.NODE_FAIL, "PREEMPTED": lifecycle.PREEMPTED,
+    "OUT_OF_MEMORY": lifecycle.OUT_OF_MEMORY, "BOOT_FAIL": lifecycle.BOOT_FAIL, "DEADLINE": lifecycle.DEADLINE,
+}
 
 
 class SlurmParser(Parser):
@@ -35,10 +45,10 @@ class SlurmParser(Parser):
         if not line.strip():
             return None
         cells = line.split("|")
-        if len(cells) == FIELDS + 1 and not cells[FIELDS]:
+        if len(cells) in (FIELDS + 1, EXTENDED_FIELDS + 1) and not cells[-1]:
             cells.pop()  # "sacct -p" ends each line with a separator
-        if len(cells) != FIELDS:
-            raise ParseError(f"expected {FIELDS} '|'-separated fields, found {len(cells)}")
+        if len(cells) not in (FIELDS, EXTENDED_FIELDS):
+            raise ParseError(f"expected {FIELDS} or {EXTENDED_FIELDS} '|'-separated fields, found {len(cells)}")
         job_id, step = cells[0].partition(".")[::2]
         if not job_id:
             raise ParseError("empty JobID")
@@ -57,8 +67,10 @@ class SlurmParser(Parser):
 
     def _job(self, job_id, cells):
         (_, _, user, group, start, end, elapsed, cpu, partition, ncpus, nnodes, nodes, max_rss,
-         max_vm, state) = cells
-        if state.split(" ", 1)[0] not in FINAL_STATES or start in NOT_STARTED:
+         max_vm, state) = cells[:FIELDS]
+        submit, eligible, exit_code = cells[FIELDS:] or ("", "", "")
+        word = state.split(" ", 1)[0]
+        if word not in FINAL_STATES or start in NOT_STARTED:
             return None
         try:
             start_time = local_epoch(start, self.timezone)
@@ -95,7 +107,20 @@ class SlurmParser(Parser):
             EndTime=end_time,
             MemoryReal=_memory(max_rss, "MaxRSS"),
             MemoryVirtual=_memory(max_vm, "MaxVMSize"),
+            SubmitTime=self._moment(submit, "Submit"),
+            EligibleTime=self._moment(eligible, "Eligible"),
+            State=state,
+            FinalState=NORMALISED[word],
+            ExitCode=_exit_code(exit_code),
         )
+
+    def _moment(self, text, field):
+        if text in NOT_STARTED:
+            return None
+        try:
+            return local_epoch(text, self.timezone)
+        except ValueError:
+            raise ParseError(f"{field} is not YYYY-MM-DDTHH:MM:SS") from None
 
     def _fold(self, job_id, cells):
         held = self._held
@@ -114,3 +139,15 @@ def _memory(text, field):
         return memory_kb(text)
     except ValueError:
         raise ParseError(f"{field} is not a memory size") from None
+
+
+def _exit_code(text):
+    """The exit code of sacct's ``code:signal`` (128 + signal for a job killed by one); blank is unknown."""
+    if not text:
+        return None
+    code, _, signal = text.partition(":")
+    try:
+        code, signal = int(code), int(signal or 0)
+    except ValueError:
+        raise ParseError("ExitCode is not code:signal") from None
+    return lifecycle.signalled(signal) if signal else code

@@ -31,6 +31,12 @@ class BatchRecord:
     EndTime: int
     MemoryReal: int | None = None
     MemoryVirtual: int | None = None
+    # The job's lifecycle (apeltools.lifecycle), where the log says it.
+    SubmitTime: int | None = None
+    EligibleTime: int | None = None
+    State: str | None = None  # as the batch system reports it
+    FinalState: str | None = None  # normalised: one of apeltools.lifecycle.FINAL_STATES
+    ExitCode: int | None = None  # 128 + signal for a job killed by a signal
 
     kind = "batch"
 

@@ -1,0 +1,103 @@
+"""A job's life as its user sees it: queued, eligible, started, ended, and how it ended.
+
+The parsers read each batch system's own words for the end of a job (SLURM's
+``State``, PBS's ``Exit_status``, SGE's ``failed``/``exit_status``, LSF's
+``jStatus``/``exitStatus``, HTCondor's ``JobStatus``/``ExitCode``) and name it
+with one of ``FINAL_STATES``; whether a final state is a failure is decided
+here alone (``is_failure``), for statistics, pages and exports alike.
+"""
+
+import dataclasses
+from dataclasses import dataclass, field
+
+COMPLETED = "completed"
+FAILED = "failed"
+CANCELLED = "cancelled"
+TIMEOUT = "timeout"
+NODE_FAIL = "node_fail"
+PREEMPTED = "preempted"
+OUT_OF_MEMORY = "out_of_memory"
+BOOT_FAIL = "boot_fail"
+DEADLINE = "deadline"
+FINAL_STATES = (COMPLETED, FAILED, CANCELLED, TIMEOUT, NODE_FAIL, PREEMPTED, OUT_OF_MEMORY, BOOT_FAIL,
+                DEADLINE)
+UNKNOWN = "unknown"  # shown for a job whose log did not say how it ended
+
+# A job that was stopped on purpose (cancelled by a person, preempted by a more urgent job)
+# did not fail: it is counted, but not as a failure.
+FAILURES = frozenset({FAILED, TIMEOUT, NODE_FAIL, OUT_OF_MEMORY, BOOT_FAIL, DEADLINE})
+
+SIGNALLED = 128  # the shell's convention: a job killed by signal N exits with 128 + N
+
+
+def is_failure(final_state: str | None) -> bool:
+    """Whether a job that ended in ``final_state`` failed (unknown states are not failures)."""
+    return final_state in FAILURES
+
+
+def by_exit_code(exit_code: int | None) -> str | None:
+    """The final state of a job known only by its exit code: 0 completed, else failed."""
+    if exit_code is None:
+        return None
+    return COMPLETED if exit_code == 0 else FAILED
+
+
+def signalled(signal: int) -> int:
+    """The exit code of a job killed by ``signal``."""
+    return SIGNALLED + signal
+
+
+def waiting_seconds(submit: int | None, start: int | None) -> int | None:
+    """Seconds from submission to start (never negative: clocks of a CE and a batch server differ)."""
+    if submit is None or start is None:
+        return None
+    return max(0, start - submit)
+
+
+@dataclass(slots=True)
+class JobLife:
+    """One job's lifecycle as statistics and exports read it from the site database.
+
+    ``submit`` is the batch system's queue time, else the CE's submission
+    time (its blah record); ``ce_submit`` is the latter alone.
+    """
+
+    id: int
+    batch_system: str
+    job_id: str
+    local_user: str | None
+    queue: str | None
+    node: str | None
+    submit: int | None
+    eligible: int | None
+    start: int
+    end: int
+    wall: int
+    cpu: int
+    processors: int | None
+    state: str | None
+    final_state: str | None
+    exit_code: int | None
+    dn: str | None = None
+    fqan: str | None = None
+    vo: str | None = None
+    ce: str | None = None
+    ce_submit: int | None = None
+    site: str | None = None
+    tags: dict = field(default_factory=dict)
+
+    @property
+    def waiting(self) -> int | None:
+        return waiting_seconds(self.submit, self.start)
+
+    @property
+    def user(self) -> str | None:
+        """The grid user (DN), else the local account."""
+        return self.dn or self.local_user
+
+    @property
+    def shown_state(self) -> str:
+        return self.final_state or UNKNOWN
+
+
+JOB_LIFE_FIELDS = tuple(f.name for f in dataclasses.fields(JobLife))
