@@ -111,20 +111,10 @@ def _refresh_super_summaries(db, job_months, deltas, result):
         db.execute(sql.DELETE_SUPER_MONTH, (site, year, month))
         _write(db, groups, result)
     result.months = len(job_months)
-    added = {}  # (site, month, year) -> {key: values} of the deltas
-    for row in db.query(sql.SUM_DELTAS):
-        key, values = sql.job_aggregate_row(row, times=None)
-        added.setdefault(key[:3], {})[key] = values
-    for (site, month, year), groups in sorted(added.items()):
-        if (site, year, month) in job_months:
-            continue  # recomputed from its sources, which include these: they are only consumed
-        # A group's normalised sums grow by what its new rounded product adds to the old one.
-        before = {tuple(row[:13]): (int(row[13]), int(row[14]))
-                  for row in db.query(sql.SUPER_POSITIVE, (site, year, month))}
-        rows = [sql.added_row(key, values, before.get(key, (0, 0))) for key, values in groups.items()]
-        db.add_rows("SuperSummaries", sql.KEY_COLUMNS, sql.SUPER_COLUMNS, rows,
-                    add=sql.ADDED_COLUMNS, least=("EarliestEndTime",),
-                    greatest=("LatestEndTime", "InfrastructureDescription"))
+    # Deltas of recomputed months are included in their sources: those are only consumed.
+    rows = [sql.added_row(row) for row in db.query(sql.SUM_DELTAS) if (row[0], row[2], row[1]) not in job_months]
+    db.add_rows("SuperSummaries", sql.KEY_COLUMNS, sql.SUPER_COLUMNS, rows, add=sql.ADDED_COLUMNS,
+                least=("EarliestEndTime",), greatest=("LatestEndTime", "InfrastructureDescription"))
     result.deltas = sum(1 for _, site, year, month in deltas if (site, year, month) not in job_months)
 
 

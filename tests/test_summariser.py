@@ -247,7 +247,8 @@ def tie_job(rng, site, year, month, number, level_type, level, finish=None):
     wall = rng.randrange(1, 400)
     finish = finish or rng.randrange(start + wall, end)
     record = JOB.make(
-        Site=site, LocalJobId=str(number), SubmitHost="ce1.example.org", GlobalUserName=f"/CN=user{rng.randrange(3)}", FQAN="/atlas",
+        Site=site, LocalJobId=str(number), SubmitHost="ce1.example.org",
+        GlobalUserName=f"/CN=user{rng.randrange(3)}", FQAN="/atlas",
         WallDuration=wall, CpuDuration=rng.choice([wall, wall - 1, -1]), Processors=1, NodeCount=1,
         StartTime=finish - wall, EndTime=finish, InfrastructureType="grid",
         InfrastructureDescription="APEL-ARC-SLURM", ServiceLevelType=level_type, ServiceLevel=level)
@@ -275,9 +276,10 @@ def test_incremental_normalised_sums_equal_a_full_rebuild_bit_for_bit(db, seed):
         elif action == "summary":
             site, (year, month) = rng.choice(sites), rng.choice(months)
             level_type, level = rng.choice(TIE_LEVELS)
-            record = summary(rng, site, year, month, GlobalUserName="/CN=user0", VO="atlas", SubmitHost="ce9.example.org",
-                             InfrastructureType="grid", ServiceLevelType=level_type, ServiceLevel=level,
-                             Processors=1, WallDuration=rng.randrange(1, 10**4), CpuDuration=rng.randrange(-5, 10**4))
+            record = summary(rng, site, year, month, GlobalUserName="/CN=user0", VO="atlas",
+                             SubmitHost="ce9.example.org", InfrastructureType="grid",
+                             ServiceLevelType=level_type, ServiceLevel=level, Processors=1,
+                             WallDuration=rng.randrange(1, 10**4), CpuDuration=rng.randrange(-5, 10**4))
             summaries[(site, year, month, level_type, level)] = record
             db.store(SUMMARY, [record], SIGNER)
             batch = None

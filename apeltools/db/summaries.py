@@ -74,19 +74,21 @@ SUMMARY_MONTH = "WHERE SiteID = ? AND Year = ? AND Month = ?"
 DELETE_SUPER_MONTH = "DELETE FROM SuperSummaries WHERE SiteID = ? AND Year = ? AND Month = ?"
 DELETE_SUPER_ALL = "DELETE FROM SuperSummaries"
 _KEYS = ", ".join(KEY_COLUMNS)
-# What adding to a site-month's rows needs of them: their positive durations.
-SUPER_POSITIVE = (
-    f"SELECT {_KEYS}, PositiveWallDuration, PositiveCpuDuration FROM SuperSummaries "
-    "WHERE SiteID = ? AND Year = ? AND Month = ?"
-)
 SELECT_DIRTY = "SELECT Kind, SiteID, Year, Month, Version FROM SummaryDirty"
 CLEAR_DIRTY = "DELETE FROM SummaryDirty WHERE Kind = ? AND SiteID = ? AND Year = ? AND Month = ? AND Version = ?"
 SELECT_DELTAS = "SELECT Id, SiteID, Year, Month FROM SummaryDeltas"
-# The deltas, summed per key (in the summariser's snapshot: those SELECT_DELTAS read).
+# The deltas (in the summariser's snapshot: those SELECT_DELTAS read) summed per key, with
+# the positive durations of the SuperSummaries row they add to (NULL when there is none).
 SUM_DELTAS = (
-    f"SELECT {_KEYS}, MAX(InfrastructureDescription), MIN(EarliestEndTime), MAX(LatestEndTime), "
-    "SUM(WallDuration), SUM(CpuDuration), SUM(PositiveWallDuration), SUM(PositiveCpuDuration), "
-    f"SUM(NumberOfJobs) FROM SummaryDeltas GROUP BY {_KEYS}"
+    f"SELECT {', '.join('d.' + c for c in KEY_COLUMNS)}, d.InfrastructureDescription, d.EarliestEndTime, "
+    "d.LatestEndTime, d.WallDuration, d.CpuDuration, d.PositiveWallDuration, d.PositiveCpuDuration, "
+    "d.NumberOfJobs, s.PositiveWallDuration, s.PositiveCpuDuration FROM ("
+    f"SELECT {_KEYS}, MAX(InfrastructureDescription) AS InfrastructureDescription, "
+    "MIN(EarliestEndTime) AS EarliestEndTime, MAX(LatestEndTime) AS LatestEndTime, "
+    "SUM(WallDuration) AS WallDuration, SUM(CpuDuration) AS CpuDuration, "
+    "SUM(PositiveWallDuration) AS PositiveWallDuration, SUM(PositiveCpuDuration) AS PositiveCpuDuration, "
+    f"SUM(NumberOfJobs) AS NumberOfJobs FROM SummaryDeltas GROUP BY {_KEYS}) AS d "
+    "LEFT JOIN SuperSummaries AS s ON " + " AND ".join(f"s.{c} = d.{c}" for c in KEY_COLUMNS)
 )
 DELETE_DELTAS = "DELETE FROM SummaryDeltas WHERE Id IN ({marks})"
 
@@ -138,33 +140,28 @@ def super_row(key: tuple, values: list) -> tuple:
                   received_cpu + normalised(level_type, level, positive_cpu), count, positive_wall, positive_cpu)
 
 
-def added_row(key: tuple, values: list, before: tuple) -> tuple:
-    """A row of what to add to a SuperSummaries row holding positive durations ``before``
-    (``(0, 0)`` when there is none) for new job records ``values``: the normalised
-    durations grow by the difference of the rounded products."""
-    (description, earliest, latest, wall, cpu, positive_wall, positive_cpu, _, _, count) = values
+def added_row(row: tuple) -> tuple:
+    """What a SUM_DELTAS row adds to SuperSummaries (a row of SUPER_COLUMNS): its sums, and
+    what the group's rounded normalised products grow by with its positive durations."""
+    key = tuple(row[:13])
+    (description, earliest, latest, wall, cpu, positive_wall, positive_cpu, count, old_wall, old_cpu) = row[13:]
     level_type, level = key[9], key[10]
-    old_wall, old_cpu = before
+    positive_wall, positive_cpu = int(positive_wall), int(positive_cpu)
+    old_wall, old_cpu = int(old_wall or 0), int(old_cpu or 0)  # NULL: a new row
     return key + (
-        description, earliest, latest, wall, cpu,
+        description, earliest, latest, int(wall), int(cpu),
         normalised(level_type, level, old_wall + positive_wall) - normalised(level_type, level, old_wall),
         normalised(level_type, level, old_cpu + positive_cpu) - normalised(level_type, level, old_cpu),
-        count, positive_wall, positive_cpu,
+        int(count), positive_wall, positive_cpu,
     )
 
 
-def job_aggregate_row(row: tuple, times=epoch_of_sql_time) -> tuple:
-    """(key, values) from a JOB_AGGREGATE row, or from a SUM_DELTAS row (the same columns).
-
-    ``times`` converts the end times; rows only added back to the database
-    keep them as the database gave them (``times=None``).
-    """
+def job_aggregate_row(row: tuple) -> tuple:
+    """(key, values) from a JOB_AGGREGATE row."""
     key = tuple(row[:13])
     (description, earliest, latest, wall, cpu, positive_wall, positive_cpu, count) = row[13:]
-    if times is not None:
-        earliest, latest = times(earliest), times(latest)
-    return key, [description, earliest, latest, int(wall), int(cpu), int(positive_wall), int(positive_cpu), 0, 0,
-                 int(count)]
+    return key, [description, epoch_of_sql_time(earliest), epoch_of_sql_time(latest), int(wall), int(cpu),
+                 int(positive_wall), int(positive_cpu), 0, 0, int(count)]
 
 
 def summary_row(row: tuple) -> tuple:
