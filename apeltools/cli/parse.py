@@ -42,9 +42,12 @@ Examples:
 @click.option("--db", "db_url", metavar="URL", help="Site database URL [default: [db] of the configuration].")
 @click.option("--stdout", "to_stdout", is_flag=True,
               help="Write the records to stdout as NDJSON instead of storing them (files are not remembered).")
+@click.option("--max-bad", type=click.FloatRange(0, 1), metavar="FRACTION",
+              help="Fail (exit 1) when more than this fraction of a file's record lines cannot be parsed "
+                   "[default: fail only when a file yields nothing but errors].")
 @click.option("--timezone", metavar="ZONE",
               help="Time zone of logs with local times (SLURM) [default: [parser] timezone, else the system's].")
-def main(ctx, log_type, paths, db_url, to_stdout, timezone):
+def main(ctx, log_type, paths, db_url, to_stdout, max_bad, timezone):
     """Parse log files of TYPE into batch or blah records.
 
     TYPE is a batch system (slurm, pbs, sge, lsf, htcondor; aliases torque,
@@ -65,7 +68,9 @@ def main(ctx, log_type, paths, db_url, to_stdout, timezone):
     stopped, and a rotated or compressed copy of a log already read is not
     parsed again. A line that cannot be parsed is counted and reported (each
     distinct error once, with its count and first line number) and never
-    stops the file; only a file that cannot be read makes the run fail.
+    stops the file. The run fails (exit 1, after parsing every file) when a
+    file cannot be read, when a file's lines all fail (a log of another type)
+    or when more than --max-bad of them fail.
     """
     if log_type and not paths:
         raise click.UsageError("give the FILEs of TYPE (or neither, to parse what the configuration describes)")
@@ -94,7 +99,7 @@ def main(ctx, log_type, paths, db_url, to_stdout, timezone):
                 parser_class = registry.get(source.type)
                 memory = files.FileMemory(db, parser_class.name, reparse=source.reparse)
                 reports += _parse(found, source, _output(output, source), memory, timezone)
-    _report(reports, time.monotonic() - started)
+    _report(reports, time.monotonic() - started, max_bad)
 
 
 def _output(output, source):
@@ -114,7 +119,7 @@ def _parse(paths, source, output, memory, timezone):
     return reports
 
 
-def _report(reports, seconds):
+def _report(reports, seconds, max_bad):
     for report in reports:
         log.info(report.summary())
         for line in report.error_lines():
@@ -129,6 +134,11 @@ def _report(reports, seconds):
     unreadable = [r for r in reports if r.problem]
     if unreadable:
         raise ApelError(f"{len(unreadable)} of {len(reports)} files could not be read completely (see above)")
+    bad = [reason for reason in (r.too_bad(max_bad) for r in reports) if reason]
+    for reason in bad:
+        log.error(reason)
+    if bad:
+        raise ApelError(f"{len(bad)} of {len(reports)} files had too many lines that could not be parsed (see above)")
 
 
 if __name__ == "__main__":

@@ -74,6 +74,17 @@ class FileReport:
             text += f" ({self.skipped_lines} lines read before)"
         return text
 
+    def too_bad(self, max_bad: float | None = None) -> str | None:
+        """Why this file's reading failed, or None: it yielded nothing but errors (e.g. a PBS log
+        parsed as SLURM), or more than ``max_bad`` (a fraction) of its lines that are records failed."""
+        tried = self.parsed + self.failed
+        if self.failed and not self.parsed:
+            return f"{self.path}: all {self.failed} lines failed (is it a log of this type?)"
+        if max_bad is not None and tried and self.failed / tried > max_bad:
+            return (f"{self.path}: {self.failed} of {tried} lines failed "
+                    f"({self.failed / tried:.1%}, more than --max-bad {max_bad:g})")
+        return None
+
     def error_lines(self):
         """One line per distinct error: reason, count, first line number."""
         ordered = sorted(self.errors.items(), key=lambda item: item[1][1])
