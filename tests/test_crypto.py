@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 
 import pki
 from apeltools.errors import CryptoError
-from apeltools.messaging.ber import to_der as ber_to_der
+from apeltools.messaging.crypto.ber import to_der as ber_to_der
 from apeltools.messaging.crypto import (
     check_cert_and_key,
     decrypt,
@@ -28,6 +28,9 @@ from apeltools.messaging.crypto import (
     signer_dn,
     verify,
 )
+from apeltools.messaging.crypto.mime import base64_lines, content_type, split_headers, split_signed
+from apeltools.messaging.crypto.signeddata import parse_signed_data, read_signed_data, templates
+from apeltools.messaging.crypto.signer import signer_for
 
 RECORDS = b"APEL-summary-job-message: v0.3\nSite: RAL-LCG2\nMonth: 3\n%%\n"
 
@@ -493,42 +496,36 @@ def test_is_enveloped_tells_encrypted_from_signed(ca):
 
 
 def _signature_der(message):
-    from apeltools.messaging import crypto
-
-    headers, body = crypto._split_headers(message)
-    _, params = crypto._content_type(headers)
-    return crypto._split_signed(message, body, params["boundary"])[1]
+    headers, body = split_headers(message)
+    _, params = content_type(headers)
+    return split_signed(message, body, params["boundary"])[1]
 
 
 def test_signed_data_read_from_a_template_equals_a_full_parse(ca):
-    from apeltools.messaging import crypto
-
-    crypto._templates.clear()
+    templates.clear()
     ders = [_signature_der(sign(RECORDS + b"%d" % n, host.cert_pem, host.key_pem))
             for n in range(6) for host in (ca.site, ca.other_site, ca.ec_site)]
     for der in ders:
-        assert crypto._parse_signed_data(der) == crypto._parse_signed_data_fields(der)
-    assert sum(len(entries) for entries in crypto._templates.values()) >= 2  # the RSA signers at least
+        assert read_signed_data(der) == parse_signed_data(der)
+    assert len(templates) >= 2  # the RSA signers at least
     for der in ders:  # now from the templates
-        assert crypto._parse_signed_data(der) == crypto._parse_signed_data_fields(der)
+        assert read_signed_data(der) == parse_signed_data(der)
 
 
 def test_a_byte_changed_outside_the_varying_fields_means_a_full_parse(ca):
-    from apeltools.messaging import crypto
-
     der = _signature_der(sign(RECORDS, ca.site.cert_pem, ca.site.key_pem))
-    crypto._parse_signed_data(der)  # the template
+    read_signed_data(der)  # the template
     rng = random.Random(3)
     for position in rng.sample(range(len(der)), 200):
         changed = bytearray(der)
         changed[position] ^= 0x01
         changed = bytes(changed)
         try:
-            expected = crypto._parse_signed_data_fields(changed)
+            expected = parse_signed_data(changed)
         except (CryptoError, IndexError, ValueError):
             expected = CryptoError
         try:
-            got = crypto._parse_signed_data(changed)
+            got = read_signed_data(changed)
         except CryptoError:
             got = CryptoError
         assert got == expected, position
@@ -548,20 +545,19 @@ def test_templates_do_not_let_a_rogue_or_a_tampered_message_through(ca):
 def test_signature_lines_from_the_fixed_layout_equal_the_assembled_structure(ca, host, monkeypatch):
     """RSA signatures reuse the constant pieces and base64 lines of the first message's DER."""
     import hashlib
+    import time
 
-    from apeltools.messaging import crypto
-
-    monkeypatch.setattr(crypto.time, "time", lambda: 1_790_000_000.5)
+    monkeypatch.setattr(time, "time", lambda: 1_790_000_000.5)
     identity = getattr(ca, host)
-    signer = crypto._signer(identity.cert_pem, identity.key_pem)
-    assert (signer._encoded is not None) == (host == "site")  # EC signatures vary in length
+    signer = signer_for(identity.cert_pem, identity.key_pem)
+    assert signer.fixed_layout == (host == "site")  # EC signatures vary in length
     for n in range(3):
         digest = hashlib.sha256(b"%d" % n).digest()
         lines = signer.sign_base64(digest)
         if host == "site":  # PKCS#1 v1.5 is deterministic: the whole text must be equal
-            assert lines == crypto._base64_lines(signer.sign(digest))
+            assert lines == base64_lines(signer.sign(digest))
         der = base64.b64decode(lines)
-        assert crypto._parse_signed_data_fields(der).message_digest == digest
+        assert parse_signed_data(der).message_digest == digest
         assert all(len(line) == 64 for line in lines.split(b"\n")[:-2])
 
 

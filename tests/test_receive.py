@@ -17,6 +17,7 @@ from apeltools.messaging import crypto, queues
 from apeltools.messaging import acceptor as acceptor_module
 from apeltools.messaging import helper as helper_module
 from apeltools.messaging.acceptor import Acceptor, make_durable
+from apeltools.messaging.crypto.mime import from_crlf
 from apeltools.messaging.dnlist import DNList
 from apeltools.messaging.local import wire_queue
 from tests import pki as testpki
@@ -419,7 +420,7 @@ def test_large_message_text_checks_agree_with_the_short_path():
 def test_crlf_payload_is_turned_back_into_lf_exactly():
     for data in [b"", b"a", b"a\r\nb\r\n", b"a\rb\r\n", b"a\nb\r\n", b"\r\r\n", b"\r", b"\n\r", b"x\r\n\r\n",
                  b"line\r\n" * 20000]:
-        assert crypto._from_crlf(data) == data.replace(b"\r\n", b"\n"), data[:20]
+        assert from_crlf(data) == data.replace(b"\r\n", b"\n"), data[:20]
 
 
 def test_keep_large_buffers_tunes_glibc():

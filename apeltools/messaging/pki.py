@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from apeltools.messaging.crypto import der
+
 _SHORT_NAMES = {
     "C": NameOID.COUNTRY_NAME,
     "ST": NameOID.STATE_OR_PROVINCE_NAME,
@@ -212,14 +214,6 @@ def make_crl(
 _STRING_TAGS = {0x0C, 0x13, 0x14, 0x16, 0x1A, 0x1C, 0x1E}  # UTF8, Printable, T61, IA5, Visible, Universal, BMP
 
 
-def _der(tag: int, content: bytes) -> bytes:
-    n = len(content)
-    if n < 0x80:
-        return bytes([tag, n]) + content
-    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(size)]) + size + content
-
-
 def _der_children(buf: bytes):
     pos = 0
     while pos < len(buf):
@@ -234,7 +228,7 @@ def _der_children(buf: bytes):
 def _canonical_value(tag: int, content: bytes) -> bytes:
     """OpenSSL's name canonical form: UTF-8, trimmed, spaces collapsed, ASCII lowercased."""
     if tag not in _STRING_TAGS:
-        return _der(tag, content)
+        return der.encode(tag, content)
     text = content.decode({0x1E: "utf-16-be", 0x1C: "utf-32-be", 0x14: "latin-1"}.get(tag, "utf-8"))
     out, in_space = [], False
     for ch in text.strip(" \t\n\v\f\r"):
@@ -245,7 +239,7 @@ def _canonical_value(tag: int, content: bytes) -> bytes:
             continue
         in_space = False
         out.append(ch.lower() if ch.isascii() else ch)
-    return _der(0x0C, "".join(out).encode())
+    return der.encode(0x0C, "".join(out).encode())
 
 
 def subject_hash(name: x509.Name) -> str:
@@ -255,8 +249,8 @@ def subject_hash(name: x509.Name) -> str:
         entries = []
         for _, entry in _der_children(rdn):
             (oid_tag, oid), (value_tag, value) = _der_children(entry)
-            entries.append(_der(0x30, _der(oid_tag, oid) + _canonical_value(value_tag, value)))
-        canonical += _der(0x31, b"".join(sorted(entries)))
+            entries.append(der.encode(0x30, der.encode(oid_tag, oid) + _canonical_value(value_tag, value)))
+        canonical += der.encode(0x31, b"".join(sorted(entries)))
     return "%08x" % int.from_bytes(hashlib.sha1(canonical).digest()[:4], "little")
 
 

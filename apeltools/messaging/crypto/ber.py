@@ -1,4 +1,4 @@
-"""Where BER-encoded (streamed) PKCS#7 structures are turned into DER for the DER reader of crypto.
+"""Where BER-encoded (streamed) PKCS#7 structures are turned into DER for the DER reader (der.py).
 
 ``openssl smime -sign -stream -nodetach``, ``openssl smime -encrypt -stream`` and
 ``openssl cms -sign -stream`` write their structures with indefinite lengths
