@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from apeltools.messaging.crypto import der
+from apeltools.messaging.crypto.der import encode
 
 _SHORT_NAMES = {
     "C": NameOID.COUNTRY_NAME,
@@ -228,7 +228,7 @@ def _der_children(buf: bytes):
 def _canonical_value(tag: int, content: bytes) -> bytes:
     """OpenSSL's name canonical form: UTF-8, trimmed, spaces collapsed, ASCII lowercased."""
     if tag not in _STRING_TAGS:
-        return der.encode(tag, content)
+        return encode(tag, content)
     text = content.decode({0x1E: "utf-16-be", 0x1C: "utf-32-be", 0x14: "latin-1"}.get(tag, "utf-8"))
     out, in_space = [], False
     for ch in text.strip(" \t\n\v\f\r"):
@@ -239,7 +239,7 @@ def _canonical_value(tag: int, content: bytes) -> bytes:
             continue
         in_space = False
         out.append(ch.lower() if ch.isascii() else ch)
-    return der.encode(0x0C, "".join(out).encode())
+    return encode(0x0C, "".join(out).encode())
 
 
 def subject_hash(name: x509.Name) -> str:
@@ -249,8 +249,8 @@ def subject_hash(name: x509.Name) -> str:
         entries = []
         for _, entry in _der_children(rdn):
             (oid_tag, oid), (value_tag, value) = _der_children(entry)
-            entries.append(der.encode(0x30, der.encode(oid_tag, oid) + _canonical_value(value_tag, value)))
-        canonical += der.encode(0x31, b"".join(sorted(entries)))
+            entries.append(encode(0x30, encode(oid_tag, oid) + _canonical_value(value_tag, value)))
+        canonical += encode(0x31, b"".join(sorted(entries)))
     return "%08x" % int.from_bytes(hashlib.sha1(canonical).digest()[:4], "little")
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Callable, NamedTuple, TypeVar
 
 from apeltools.errors import CryptoError
-from apeltools.messaging.crypto import ber
+from apeltools.messaging.crypto.ber import to_der
 
 __all__ = ["Indefinite", "Tlv", "read_tlv", "children", "expect", "read_oid", "raw", "parse_structure", "encode"]
 
@@ -113,7 +113,7 @@ def parse_structure(parse: Callable[[bytes], T], data: bytes) -> tuple[T, bytes]
         try:
             return parse(data), data
         except Indefinite:
-            data = ber.to_der(data)
+            data = to_der(data)
             return parse(data), data
     except (IndexError, ValueError) as e:
         raise CryptoError(f"malformed PKCS#7 structure: {e}") from None
