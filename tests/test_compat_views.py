@@ -344,3 +344,13 @@ def test_latest_publishes_a_normalised_summary_whole_when_one_of_its_rows_change
     published = [r for body in bodies for r in parse_message(body).records]
     assert [(r.Site, r.Month, r.VO, r.NumberOfJobs, r.NormalisedWallDuration, r.WallDuration)
             for r in published] == [("SITE-A", 10, "atlas", 3, 51324, 4702)]
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("mysql", marks=pytest.mark.mariadb)], indirect=True)
+def test_the_deployed_unloaders_timestamp_procedure_marks_what_was_sent(db):
+    """The deployed unloader with "interval = latest" calls UpdateTimestamp('sent') and reads the
+    row back in its next run; it compares it with the views' UpdateTime in its own session."""
+    db.execute("CALL UpdateTimestamp('sent')")
+    db.execute("CALL UpdateTimestamp('sent')")
+    (row,) = db.query("SELECT Type, UpdateTime, UpdateTime <= NOW() FROM LastUpdated WHERE Type = 'sent'")
+    assert row[0] == "sent" and row[2] == 1

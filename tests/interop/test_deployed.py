@@ -319,3 +319,14 @@ def test_the_deployed_unloader_reads_our_views(both, mariadb_service, tmp_path, 
     # what the deployed unloader wrote from our views loads back into the deployed server
     assert deployed.load([b.decode() if isinstance(b, bytes) else b for b in bodies]) == []
 
+
+
+def test_the_deployed_unloader_publishes_only_what_is_new_from_our_database(both, mariadb_service, tmp_path):
+    """interval = latest: it reads LastUpdated's 'sent' row and calls UpdateTimestamp('sent')."""
+    deployed, url = both
+    _load_ours(url, _messages(), tmp_path)
+    ours = Deployed(mariadb_service, url.rsplit("/", 1)[1], tmp_path, relaxed=False)
+    first = ours.step("unload", qpath=str(tmp_path / "first"), view="VJobRecords", local=True, latest=True)
+    again = ours.step("unload", qpath=str(tmp_path / "again"), view="VJobRecords", local=True, latest=True)
+    _, rows = _view(mariadb_service, ours.name, "VJobRecords")
+    assert (first["records"], again["records"]) == (len(rows), 0)
