@@ -1,5 +1,6 @@
 """Packaging for apeltools: the library, every program as a console script, and the SQL schema."""
 
+import glob
 import os
 import runpy
 
@@ -20,6 +21,8 @@ setup(
     package_dir={"apeltools.sql": "sql"},
     # Cron wrappers that chain the programs.
     scripts=["bin/apel-site-run"],
+    # The man pages (man/generate.py), under the prefix the programs go to, where man looks for them.
+    data_files=[("share/man/man1", sorted(glob.glob("man/*.1", root_dir=HERE)))],
     package_data={"apeltools.sql": ["mysql/*.sql", "sqlite/*.sql"],
                   "apeltools": ["py.typed", "reports/templates/*.html"]},
     install_requires=[

@@ -1,5 +1,7 @@
 """Every program: --help with an example, man pages that match the code, and the demo."""
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +40,26 @@ def test_committed_man_pages_match_the_commands():
     check = subprocess.run([sys.executable, str(ROOT / "man" / "generate.py"), "--check"],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_pip_install_puts_man_pages_with_examples_and_exit_status_where_man_finds_them(tmp_path):
+    source, prefix = tmp_path / "src", tmp_path / "prefix"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__"))
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--prefix", str(prefix),
+                              str(source)], capture_output=True, text=True)
+    assert install.returncode == 0, install.stderr
+    pages = prefix / "share" / "man" / "man1"
+    assert {f"{name}.1" for name in CONSOLE_SCRIPTS} <= {page.name for page in pages.iterdir()}
+    for name in CONSOLE_SCRIPTS:
+        text = (pages / f"{name}.1").read_text()
+        assert ".SH EXIT STATUS" in text and (".SH EXAMPLES" in text or name == "apeltools"), name
+    if shutil.which("man"):
+        shown = subprocess.run(["man", "apel-load"], capture_output=True, text=True,
+                               env=dict(os.environ, MANPATH=str(prefix / "share" / "man"), MANPAGER="cat",
+                                        MANWIDTH="100"))
+        assert "EXAMPLES" in shown.stdout and "apel-load --db mysql://apel@db.example.org/apelserver --daemon" in (
+            shown.stdout)
+        assert "130    Interrupted by Ctrl-C (SIGINT)." in shown.stdout, shown.stdout
 
 
 def test_a_usage_error_exits_2_and_a_failure_exits_1(tmp_path):
