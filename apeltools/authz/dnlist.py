@@ -5,15 +5,14 @@ The file (formats.md §7) holds one DN per line in OpenSSL slash form,
 comma form (``CN=host,O=eScience,C=UK`` as RFC 4514 prints it, or
 ``C=UK, O=eScience, CN=host``) is converted. A new file is written to a
 temporary file in the same directory, flushed to disk and renamed over the
-old one, so a reader sees the old list or the new one, never half of either.
+old one (``apeltools.files.atomic_write``), so a reader sees the old list or
+the new one, never half of either.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 
 from apeltools.errors import ApelError, ConfigError
@@ -163,36 +162,6 @@ def check_shrink(old: set[str] | None, new: list[str], max_share: float, force: 
             raise ShrinkRefused(message + ": not installed (check GOCDB, then use --force to install it)")
         log.warning("%s: installed because of --force", message)
     return shrink
-
-
-def atomic_write(path: str, text: str, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``text``: temporary file, fsync, rename, fsync of the directory."""
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    except OSError as error:
-        raise ApelError(f"cannot write in {directory}: {error.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except OSError as error:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise ApelError(f"cannot write {path}: {error.strerror}") from None
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:  # some file systems cannot sync a directory; the rename is done
-        pass
 
 
 def render(dns: list[str], header: list[str]) -> str:

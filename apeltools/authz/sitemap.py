@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from apeltools.authz.dnlist import atomic_write
+from apeltools.files import atomic_write
 from apeltools.errors import ConfigError
 
 log = logging.getLogger(__name__)

@@ -16,10 +16,9 @@ import sys
 from dataclasses import dataclass, field
 
 from apeltools.authz import gocdb
-from apeltools.authz.dnlist import (
-    atomic_write, check_shrink, installed_dns, normalise_dn, read_dn_file, render,
-)
+from apeltools.authz.dnlist import check_shrink, installed_dns, normalise_dn, read_dn_file, render
 from apeltools.authz.sitemap import SiteMap
+from apeltools.files import atomic_write
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import os
 import jinja2
 import nagiosplugin
 
-from apeltools.authz.dnlist import atomic_write
+from apeltools.files import atomic_write
 from apeltools.db import monitoring
 from apeltools.probes.publishing import GAP_TEXT, PUB_CRITICAL, PUB_WARNING, SYNC_CRITICAL, months_back
 from apeltools.probes.sources import DatabaseSource, status_document
