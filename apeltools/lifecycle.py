@@ -8,7 +8,15 @@ here alone (``is_failure``), for statistics, pages and exports alike.
 """
 
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
+
+from apeltools.db import lifecycle as sql
+from apeltools.errors import ApelError
+from apeltools.query import Filters
+from apeltools.records.fqan import split_fqan
 
 COMPLETED = "completed"
 FAILED = "failed"
@@ -101,3 +109,67 @@ class JobLife:
 
 
 JOB_LIFE_FIELDS = tuple(f.name for f in dataclasses.fields(JobLife))
+
+
+@dataclass
+class JobSelection:
+    """Which jobs a question, a tagging or an export is about: apel-query's filters and more.
+
+    ``site`` is this database's site name (a site database holds one site's
+    batch records): it is each job's site, and ``filters.sites`` compares with it.
+    """
+
+    filters: Filters = field(default_factory=Filters)
+    local_users: tuple = ()
+    queues: tuple = ()
+    states: tuple = ()
+    job_ids: tuple = ()
+    tags: tuple = ()  # (key, value) pairs, all required
+    site: str | None = None
+
+    def check(self) -> None:
+        unknown = [s for s in self.states if s not in FINAL_STATES]
+        if unknown:
+            raise ApelError(f"unknown final state {unknown[0]!r}: choose from {', '.join(FINAL_STATES)}")
+
+    def batch_filter(self) -> sql.BatchFilter:
+        f = self.filters
+        return sql.BatchFilter(start=f.start, end=f.end, local_users=self.local_users, queues=self.queues,
+                               final_states=self.states, job_ids=self.job_ids, tags=self.tags, dns=f.dns,
+                               ces=f.submit_hosts, fqans=f.fqans)
+
+    def wants(self, job: "JobLife") -> bool:
+        """The conditions SQL could not decide: those on the blah record that applies, VO, site."""
+        f = self.filters
+        return ((not f.dns or job.dn in f.dns) and (not f.submit_hosts or job.ce in f.submit_hosts)
+                and (not f.fqans or job.fqan in f.fqans) and (not f.vos or job.vo in f.vos)
+                and (not f.sites or job.site in f.sites)
+                and (f.infrastructure is None or (f.infrastructure == "grid") == (job.ce is not None)))
+
+
+def read_jobs(db, selection: JobSelection, page_size: int = 5000) -> Iterator[JobLife]:
+    """The lifecycles of the selected jobs, in the order they were stored, a page at a time."""
+    from apeltools.joiner import pick_blah
+
+    selection.check()
+    with_tags = sql.any_tags(db)
+    blah_at = len(sql.BATCH_COLUMNS)
+    for rows in sql.pages(db, selection.batch_filter(), page_size):
+        jobs = []
+        for _, group in groupby(rows, key=itemgetter(0)):
+            group = list(group)
+            job = JobLife(*group[0][:blah_at], site=selection.site)
+            candidates = [row[blah_at:] for row in group if row[blah_at] is not None]
+            blah = pick_blah(job.end, candidates) if candidates else None
+            if blah is not None:
+                job.ce_submit, job.dn, job.fqan, job.ce = blah
+                job.vo = split_fqan(job.fqan)[0] if job.fqan else None
+                if job.submit is None:
+                    job.submit = job.ce_submit
+            if selection.wants(job):
+                jobs.append(job)
+        if with_tags and jobs:
+            found = sql.tags_of(db, [job.id for job in jobs])
+            for job in jobs:
+                job.tags = found.get(job.id, {})
+        yield from jobs

@@ -4,7 +4,9 @@
 Deterministic for a seed. One file per day and log, as sites keep them
 (``sacct-YYYYMMDD.txt``, Torque's ``YYYYMMDD``, ``blahp.log-YYYYMMDD``); days
 before the last week are gzip-compressed, as logrotate leaves them. Some jobs
-are local (no blah record). ``generate`` returns the file paths, the
+are local (no blah record). Jobs wait in the queue before they start and most
+complete; some fail, are cancelled or (SLURM) time out or lose their node;
+sacct lines are in the extended format (Submit, Eligible, ExitCode). ``generate`` returns the file paths, the
 configuration the join needs, and the totals a correct parse and join must
 give, computed here from the generated jobs and not by parsing.
 """
@@ -48,6 +50,9 @@ class Job:
     vmem_kb: int
     user: str
     grid: tuple | None  # (dn, fqan, ce) or None for a local job
+    submit: int = 0  # when it was queued
+    final_state: str = "completed"  # as apeltools.lifecycle names it
+    exit_code: int = 0
 
 
 @dataclass
@@ -84,6 +89,34 @@ class SampleLogs:
             count, wall, cpu = found.get(key, (0, 0, 0))
             found[key] = (count + 1, wall + job.end - job.start, cpu + job.cpu)
         return found
+
+
+# How jobs end: (share, final state, sacct State, sacct ExitCode, Torque Exit_status or None when Torque
+# cannot say it), the exit code a parser gives.
+ENDINGS = (
+    (0.82, "completed", "COMPLETED", "0:0", 0, 0),
+    (0.08, "failed", "FAILED", "1:0", 1, 1),
+    (0.05, "cancelled", "CANCELLED by 0", "0:15", 271, 143),
+    (0.03, "timeout", "TIMEOUT", "0:15", None, 143),
+    (0.02, "node_fail", "NODE_FAIL", "0:9", None, 137),
+)
+
+
+def _lifecycles(jobs, rng):
+    """Give each job a queued time and an ending, from a generator of their own so that the
+    jobs' usage stays what it was before lifecycles were generated."""
+    for job in jobs:
+        job.submit = job.start - int(min(rng.expovariate(1 / 900), 3 * 86400))
+        roll = rng.random()
+        for share, state, _, _, torque, code in ENDINGS:
+            if roll < share and (torque is not None or job.system == "SLURM"):
+                job.final_state, job.exit_code = state, code
+                break
+            roll -= share
+
+
+def _ending(job):
+    return next(e for e in ENDINGS if e[1] == job.final_state)
 
 
 def _jobs(year, month, jobs_per_day, rng):
@@ -127,8 +160,9 @@ def _slurm_lines(job):
     common = f"{_sacct_time(job.start)}|{_sacct_time(job.end)}|{_hms(job.end - job.start)}"
     group = job.user.rstrip("0123456789") or job.user
     node_list = "wn[001-002]" if job.nodes > 1 else "wn001"
+    _, _, state, exit_code, _, _ = _ending(job)
     yield (f"{job.job_id}|job{job.job_id}|{job.user}|{group}|{common}|{job.cpu}|grid|{job.cores}|"
-           f"{job.nodes}|{node_list}|||COMPLETED")
+           f"{job.nodes}|{node_list}|||{state}|{_sacct_time(job.submit)}|{_sacct_time(job.submit)}|{exit_code}")
     yield (f"{job.job_id}.batch|batch|||{common}|{job.cpu}||{job.cores}|1|wn001|"
            f"{job.rss_kb}K|{job.vmem_kb / 1024:.1f}M|COMPLETED")
     yield f"{job.job_id}.extern|extern|||{common}|0||{job.cores}|{job.nodes}|{node_list}|0|4K|COMPLETED"
@@ -141,10 +175,13 @@ def _pbs_lines(job):
     per_node = job.cores // job.nodes
     hosts = "+".join(f"wn{n:03d}/0-{per_node - 1}" if per_node > 1 else f"wn{n:03d}/0"
                      for n in range(1, job.nodes + 1))
+    exit_status = _ending(job)[4]
     yield f"{queued};Q;{job.job_id};queue=long"
+    if job.final_state == "cancelled":
+        yield f"{stamp};D;{job.job_id};requestor={job.user}@ce02.demo.example.org"
     yield (f"{stamp};E;{job.job_id};user={job.user} group={group} jobname=job queue=long "
-           f"ctime={job.start - 120} qtime={job.start - 110} etime={job.start - 100} start={job.start} "
-           f"exec_host={hosts} Resource_List.walltime=48:00:00 session=4242 end={job.end} Exit_status=0 "
+           f"ctime={job.submit} qtime={job.submit} etime={job.submit} start={job.start} "
+           f"exec_host={hosts} Resource_List.walltime=48:00:00 session=4242 end={job.end} Exit_status={exit_status} "
            f"resources_used.cput={job.cpu} resources_used.mem={job.rss_kb}kb "
            f"resources_used.vmem={job.vmem_kb}kb resources_used.walltime={_hms(job.end - job.start)}")
 
@@ -163,6 +200,7 @@ def generate(directory, year, month, jobs_per_day=100, seed=1, compress_before_d
     rng = random.Random(seed)
     os.makedirs(directory, exist_ok=True)
     jobs = _jobs(year, month, jobs_per_day, rng)
+    _lifecycles(jobs, random.Random(seed + 1))
     days = {}
     for job in jobs:
         days.setdefault(time.strftime("%Y%m%d", time.gmtime(job.end)), []).append(job)

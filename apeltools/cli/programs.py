@@ -17,6 +17,8 @@ CONSOLE_SCRIPTS = {
     "apel-auth": "apeltools.cli.auth:main",
     "apel-report": "apeltools.cli.report:main",
     "apel-metrics-to-nagios": "apeltools.cli.metrics_to_nagios:main",
+    "apel-tag": "apeltools.cli.tag:main",
+    "apel-export": "apeltools.cli.export:main",
     "check_apel_pub": "apeltools.probes.pub:main",
     "check_apel_sync": "apeltools.probes.sync:main",
     "check_apel_queue": "apeltools.probes.queue:main",

@@ -6,9 +6,11 @@ import sys
 
 import click
 
-from apeltools import query
-from apeltools.cli.common import command, comma_list, day_or_month_end, day_or_month_start
+from apeltools import query, stats
+from apeltools.cli.common import command, comma_list
+from apeltools.cli.selection import filter_options, filters_from, lifecycle_options, selection_from
 from apeltools.db.schema import require_schema
+from apeltools.lifecycle import read_jobs
 from apeltools.records.types import now as current_time
 
 
@@ -52,31 +54,35 @@ Examples:
   apel-query summaries --group-by site --format csv > sites.csv
   # summaries are monthly: the whole of December, said explicitly
   apel-query summaries --from 2025-12-01 --to 2025-12-15 --whole-months
+  # my jobs this month: how many failed, how long they waited, how well they ran
+  apel-query stats --dn "/C=UK/O=eScience/CN=Jane Doe" --from 2026-03
+  # how long did jobs wait, per CE and day (median, 90th percentile, max, in seconds)
+  apel-query waiting --group-by ce,day --from 2026-03-01 --to 2026-03-07
+  # how did jobs end, per VO and queue; failure rate of each
+  apel-query states --group-by vo,queue
+  # the jobs tagged campaign=mc23, per final state
+  apel-query states --tag campaign=mc23 --group-by state
 """,
 )
-@click.argument("what", type=click.Choice(["jobs", "summaries", "silent-sites"]))
+@click.argument("what", type=click.Choice(["jobs", "summaries", "silent-sites", *stats.SHAPES]))
 @click.option("--db", "db_url", metavar="URL", help="Database URL [default: [db] of the configuration].")
-@click.option("--site", metavar="NAME,...", help="Only these sites.")
-@click.option("--ce", "--submit-host", "submit_hosts", metavar="HOST,...", help="Only these submit hosts (CEs).")
-@click.option("--vo", metavar="VO,...", help="Only these VOs.")
-@click.option("--dn", "dns", metavar="DN", multiple=True, help="Only this user DN (repeatable).")
-@click.option("--fqan", "fqans", metavar="FQAN", multiple=True, help="Only this FQAN (jobs; repeatable).")
-@click.option("--infrastructure", type=click.Choice(["grid", "local"]), help="Only grid or only local jobs.")
-@click.option("--from", "start", metavar="DATE", help="First month (YYYY-MM) or day (YYYY-MM-DD).")
-@click.option("--to", "end", metavar="DATE", help="Last month (YYYY-MM) or day (YYYY-MM-DD), included.")
+@filter_options
+@lifecycle_options
 @click.option("--whole-months", is_flag=True,
               help="Widen --from and --to to the months they fall in (summaries refuse days inside a month "
                    "without it; jobs are then widened too).")
 @click.option("--group-by", metavar="DIM,...",
               help="Group by site, vo, vogroup, vorole, dn, submithost (ce), infrastructure, benchmark, month, "
-                   "fqan (jobs): one row per group with jobs, hours, efficiency and normalised hours.")
+                   "fqan (jobs): one row per group with jobs, hours, efficiency and normalised hours. "
+                   "For stats, states and waiting: user, dn, localuser, vo, ce, queue, site, batchsystem, state, "
+                   "day, month, tag:KEY.")
 @click.option("--days", type=int, default=7, show_default=True, help="For silent-sites: days without new jobs.")
 @click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)),
               help="Output format [default: table on a terminal, else csv].")
 @click.option("--limit", type=click.IntRange(1), help="At most this many rows.")
 @click.option("--offset", type=click.IntRange(0), default=0, help="Skip this many rows first (paging).")
-def main(ctx, what, db_url, site, submit_hosts, vo, dns, fqans, infrastructure, start, end, whole_months, group_by,
-         days, fmt, limit, offset):
+def main(ctx, what, db_url, whole_months, group_by, days, fmt, limit, offset, local_users, queues, states, tags,
+         start, end, **chosen):
     """Answer questions about the accounting data.
 
     WHAT is jobs (individual job records), summaries (the monthly summaries:
@@ -90,11 +96,19 @@ def main(ctx, what, db_url, site, submit_hosts, vo, dns, fqans, infrastructure, 
     (YYYY-MM, or days that begin and end months); a day inside a month is
     refused unless --whole-months widens the dates to their months. Jobs can
     be cut by day.
+
+    stats, states and waiting are about the jobs of a site database as users
+    see them (apeltools.stats): jobs by final state, failure rate (failed,
+    timeout, node_fail, out_of_memory, boot_fail, deadline over the jobs whose
+    state is known; cancelled and preempted jobs did not fail), waiting time
+    from submission to start in seconds (median, 90th percentile, maximum),
+    run time and CPU efficiency; states and waiting show only those figures.
+    They take --local-user, --queue, --state and --tag too.
     """
-    filters = query.Filters(
-        sites=comma_list(site), submit_hosts=comma_list(submit_hosts), vos=comma_list(vo), dns=tuple(dns), fqans=tuple(fqans),
-        infrastructure=infrastructure, start=day_or_month_start(start) if start else None, end=day_or_month_end(end) if end else None,
-    )
+    filters = filters_from(start=start, end=end, **chosen)
+    lifecycle_given = local_users or queues or states or tags
+    if lifecycle_given and what not in stats.SHAPES:
+        raise click.UsageError("--local-user, --queue, --state and --tag are for stats, states and waiting")
     if whole_months:
         filters = filters.whole_months()
     elif what == "summaries" and (cut := filters.month_cut()):
@@ -106,6 +120,9 @@ def main(ctx, what, db_url, site, submit_hosts, vo, dns, fqans, infrastructure, 
         require_schema(db)
         if what == "silent-sites":
             answer = query.silent_sites(db, days, current_time())
+        elif what in stats.SHAPES:
+            selection = selection_from(ctx.config, filters, local_users, queues, states, tags)
+            answer = stats.statistics_of(read_jobs(db, selection), comma_list(group_by), what)
         else:
             answer = query.ask(db, what, filters, comma_list(group_by), limit, offset)
     fmt = fmt or ("table" if sys.stdout.isatty() else "csv")

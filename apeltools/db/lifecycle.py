@@ -1,0 +1,150 @@
+"""SQL of job lifecycles and tags: batch records with their blah records, read in chunks, and JobTags.
+
+Tables: ``BatchRecords`` (lifecycle columns from migration 008), ``BlahRecords``
+and ``JobTags``. Lifecycles are read by keyset pages of batch record ids, each
+page a bounded list of rows, so a reader of millions of jobs holds one page at
+a time and never keeps a cursor open across another query (MySQL's unbuffered
+cursors allow one result at a time per connection). Which blah record belongs
+to a batch record is the joiner's decision (``apeltools.joiner.pick_blah``);
+this module returns every candidate.
+"""
+
+from dataclasses import dataclass
+
+from apeltools.db.site import _upsert, _writemany
+
+BATCH_COLUMNS = (
+    "id", "BatchSystem", "LocalJobId", "LocalUserId", "Queue", "MachineName", "SubmitTime", "EligibleTime",
+    "StartTime", "EndTime", "WallDuration", "CpuDuration", "Processors", "State", "FinalState", "ExitCode",
+)
+BLAH_COLUMNS = ("Timestamp", "GlobalUserName", "FQAN", "CeId")
+PAGE = (
+    "SELECT " + ", ".join(f"b.`{c}`" for c in BATCH_COLUMNS) + ", "
+    + ", ".join(f"h.`{c}`" for c in BLAH_COLUMNS) + " "
+    "FROM (SELECT " + ", ".join(f"`{c}`" for c in BATCH_COLUMNS) + ", LrmsId FROM BatchRecords "
+    "WHERE {where} ORDER BY id LIMIT ?) b "
+    "LEFT JOIN BlahRecords h ON h.LrmsId = b.LrmsId ORDER BY b.id"
+)
+TAGS_OF = "SELECT BatchRecordId, TagKey, TagValue FROM JobTags WHERE BatchRecordId IN ({marks})"
+ANY_TAG = "SELECT 1 FROM JobTags LIMIT 1"
+IDS_OF_JOBS = "SELECT LocalJobId, id FROM BatchRecords WHERE LocalJobId IN ({marks})"
+DELETE_TAG = "DELETE FROM JobTags WHERE BatchRecordId = ? AND TagKey = ?"
+DELETE_TAG_VALUE = "DELETE FROM JobTags WHERE BatchRecordId = ? AND TagKey = ? AND TagValue = ?"
+IN_CHUNK = 500
+
+
+@dataclass
+class BatchFilter:
+    """Conditions on batch records (and on the blah records of their job id) that SQL can apply.
+
+    ``dns``, ``ces`` and ``fqans`` only narrow the batch records to those
+    with some blah record matching; the caller checks the one that applies.
+    """
+
+    start: int | None = None  # EndTime at or after (epoch seconds)
+    end: int | None = None  # EndTime before
+    local_users: tuple = ()
+    queues: tuple = ()
+    final_states: tuple = ()
+    job_ids: tuple = ()  # LocalJobId
+    tags: tuple = ()  # (key, value) pairs, all required
+    dns: tuple = ()
+    ces: tuple = ()
+    fqans: tuple = ()
+
+    def where(self) -> tuple[str, list]:
+        """The WHERE text (without the id bound) and its parameters."""
+        conditions, params = [], []
+
+        def among(column, values, table="BatchRecords"):
+            if values:
+                marks = ", ".join("?" * len(values))
+                if table == "BatchRecords":
+                    conditions.append(f"`{column}` IN ({marks})")
+                else:
+                    conditions.append(f"LrmsId IN (SELECT LrmsId FROM BlahRecords WHERE `{column}` IN ({marks}))")
+                params.extend(values)
+
+        if self.start is not None:
+            conditions.append("EndTime >= ?")
+            params.append(self.start)
+        if self.end is not None:
+            conditions.append("EndTime < ?")
+            params.append(self.end)
+        among("LocalUserId", self.local_users)
+        among("Queue", self.queues)
+        among("FinalState", self.final_states)
+        among("LocalJobId", self.job_ids)
+        among("GlobalUserName", self.dns, "BlahRecords")
+        among("CeId", self.ces, "BlahRecords")
+        among("FQAN", self.fqans, "BlahRecords")
+        for key, value in self.tags:
+            conditions.append("id IN (SELECT BatchRecordId FROM JobTags WHERE TagKey = ? AND TagValue = ?)")
+            params += [key, value]
+        return " AND ".join(conditions + ["id > ?"]), params
+
+
+def pages(db, batch_filter: BatchFilter, size: int = 5000):
+    """Yield pages of rows: each row the ``BATCH_COLUMNS`` of a batch record then the
+    ``BLAH_COLUMNS`` of one blah record of its job id (all None without one), in id order;
+    a batch record's rows never span two pages."""
+    where, params = batch_filter.where()
+    sql = PAGE.format(where=where)
+    after = 0
+    while True:
+        rows = db.query(sql, (*params, after, size))
+        if not rows:
+            return
+        yield rows
+        after = rows[-1][0]
+
+
+def any_tags(db) -> bool:
+    """Whether any job has a tag (readers then skip looking tags up)."""
+    return bool(db.query(ANY_TAG))
+
+
+def tags_of(db, ids) -> dict:
+    """{batch record id: {key: value}} of the given ids (those without tags left out)."""
+    found = {}
+    ids = list(ids)
+    for start in range(0, len(ids), IN_CHUNK):
+        chunk = ids[start:start + IN_CHUNK]
+        for record_id, key, value in db.query(TAGS_OF.format(marks=", ".join("?" * len(chunk))), chunk):
+            found.setdefault(int(record_id), {})[key] = value
+    return found
+
+
+def ids_of_jobs(db, job_ids) -> dict:
+    """{LocalJobId: [batch record ids]} of the given batch job ids (a job run twice has two)."""
+    found = {}
+    job_ids = list(job_ids)
+    for start in range(0, len(job_ids), IN_CHUNK):
+        chunk = job_ids[start:start + IN_CHUNK]
+        for job_id, record_id in db.query(IDS_OF_JOBS.format(marks=", ".join("?" * len(chunk))), chunk):
+            found.setdefault(job_id, []).append(int(record_id))
+    return found
+
+
+def set_tags(db, ids, tags) -> int:
+    """Give every batch record of ``ids`` the ``tags`` (key, value) pairs, replacing a key's
+    value; inside the caller's transaction. Returns the number of (record, tag) pairs written."""
+    rows = [(record_id, key, value) for record_id in ids for key, value in tags]
+    if rows:
+        sql = _upsert(db, "JobTags", ("BatchRecordId", "TagKey", "TagValue"), ("BatchRecordId", "TagKey"),
+                      ("TagValue",))
+        _writemany(db, sql, rows)
+    return len(rows)
+
+
+def remove_tags(db, ids, tags) -> int:
+    """Remove tags from batch records: (key, None) removes the key, (key, value) only that value.
+    Inside the caller's transaction; returns the number removed."""
+    removed = 0
+    for record_id in ids:
+        for key, value in tags:
+            if value is None:
+                removed += db.execute(DELETE_TAG, (record_id, key))
+            else:
+                removed += db.execute(DELETE_TAG_VALUE, (record_id, key, value))
+    return removed
