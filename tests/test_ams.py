@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from dirq.QueueSimple import QueueSimple
 
+from apeltools.authz.dnlist import DNList
 from apeltools.cli.receive import main as receive_main
 from apeltools.cli.send import main as send_main
 from apeltools.config import Config
@@ -22,7 +23,6 @@ from apeltools.messaging import acceptor as acceptor_module
 from apeltools.messaging import crypto, queues
 from apeltools.messaging.acceptor import Acceptor
 from apeltools.messaging.ams import AmsAuthError, AmsReceiver, AmsSettings
-from apeltools.messaging.dnlist import DNList
 from apeltools.messaging.pki import make_host, write_ca_dir
 from apeltools.messaging.settings import MessagingSettings
 from tests import pki as testpki

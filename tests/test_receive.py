@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 from dirq.queue import Queue
 
+from apeltools.authz.dnlist import DNList
 from apeltools.cli.receive import main as receive_main
 from apeltools.errors import ConfigError, QueueError
 from apeltools.messaging import crypto, queues
@@ -18,7 +19,6 @@ from apeltools.messaging import acceptor as acceptor_module
 from apeltools.messaging import helper as helper_module
 from apeltools.messaging.acceptor import Acceptor, make_durable
 from apeltools.messaging.crypto.mime import from_crlf
-from apeltools.messaging.dnlist import DNList
 from apeltools.messaging.local import wire_queue
 from tests import pki as testpki
 

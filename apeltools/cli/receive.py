@@ -5,12 +5,12 @@ import os
 
 import click
 
+from apeltools.authz.dnlist import DNList
 from apeltools.cli.common import command
 from apeltools.errors import BrokerError, CryptoError, QueueError
 from apeltools.messaging import crypto, memory, queues
 from apeltools.messaging.acceptor import Acceptor
 from apeltools.messaging.ams import AmsReceiver, AmsSettings
-from apeltools.messaging.dnlist import DNList
 from apeltools.messaging.local import receive_wire, wire_queue
 from apeltools.messaging.settings import MessagingSettings
 from apeltools.retry import Backoff, Interrupted

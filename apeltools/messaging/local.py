@@ -109,7 +109,7 @@ def deliver_local(outgoing_dir, wire_dir, incoming_dir, reject_dir, cert, key, c
     ``cert``/``key``, so it must be that certificate). Returns the sender's
     :class:`SendTally` and the receiver's :class:`ReceiveTally`.
     """
-    from apeltools.messaging.dnlist import DNList
+    from apeltools.authz.dnlist import DNList
     from apeltools.messaging.sender import Sender, signer_for
 
     with open(cert, "rb") as handle:
