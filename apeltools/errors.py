@@ -11,6 +11,13 @@ class ConfigError(ApelError):
     """A configuration file, option or environment variable is missing or wrong."""
 
 
+class UsageError(ConfigError):
+    """Settings that lack a required value or contradict each other: the program was called
+    wrongly (exit 2, as for a wrong option)."""
+
+    exit_code = 2
+
+
 class RecordError(ApelError):
     """A record or message does not follow its format.
 

@@ -16,7 +16,7 @@ import click
 
 from apeltools import logs
 from apeltools.config import Config
-from apeltools.errors import ApelError, exit_code_for
+from apeltools.errors import ApelError, UsageError, exit_code_for
 from apeltools.records.fields import month_bounds
 
 log = logging.getLogger(__name__)
@@ -144,6 +144,8 @@ def handled(debug, interrupted=lambda: None):
     """
     try:
         yield
+    except UsageError as error:
+        raise click.UsageError(str(error)) from None  # the library's word for a wrong call: usage, exit 2
     except ApelError as error:
         if debug:
             raise

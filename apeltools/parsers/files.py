@@ -302,10 +302,10 @@ class NDJSONOutput:
 
 def parse_files(paths, parser_class, output, memory=None, timezone=None, progress=None):
     """Parse several files of one log type; returns their reports. A file that cannot be read
-    is reported, and the others are still parsed."""
+    is reported, and the others are still parsed. Stdin (``-``) is never remembered."""
     reports = []
     for path in paths:
-        report = parse_file(path, parser_class(timezone=timezone), output, memory)
+        report = parse_file(path, parser_class(timezone=timezone), output, memory if path != "-" else None)
         reports.append(report)
         if progress is not None:
             progress.update(sum(r.records for r in reports), len(reports))
