@@ -18,11 +18,20 @@ tools' cost, a single ``openssl smime -verify`` per message that yields no
 signer DN at all. Ratios are given against both. Every case runs
 ``--repeat`` times (default 2) and prints each run, because the machine is shared.
 
-Usage: python benchmarks/messaging.py [--quick] [--repeat N] [--case LABEL ...]
+Usage: python benchmarks/messaging.py [--quick] [--repeat N] [--case LABEL ...] [--ams]
 (--case "1 MB" runs only that case; it may be given several times.)
 Runs a private RabbitMQ of its own (tests/services/rabbitmq.sh in a temporary
 directory, STOMP on port 61633), so that no earlier run's queues, nor tests
 sharing the broker, weigh on the figures; it is removed at the end.
+
+``--ams`` runs the AMS case instead: signed 1 KB messages end to end through
+the AMS stand-in (tests/services/ams.py, HTTPS on loopback, a process of its
+own), apel-send's Sender with the AMS channel here and apel-receive (AMS) as
+a separate process, against a baseline in the same run that uses AMS as the
+existing messenger does: argo-ams-library, one message per publish request,
+then per pull and per acknowledgement, each message filed durably before it
+is acknowledged (signing and verification are ours in both, in-process, so
+the ratio is that of the use of AMS alone).
 """
 
 import os
@@ -211,11 +220,144 @@ def baseline(work, cert, key, capath, body, count_, per_step=True):
     return count_ / elapsed
 
 
+def ams_run(quick, repeat):
+    """Signed 1 KB messages/s through the AMS stand-in: ours against one message per request."""
+    from tests.services.ams import AmsServer
+
+    work = Path(tempfile.mkdtemp(prefix="apeltools-bench-ams-"))
+    spread(work)
+    server = AmsServer.with_test_pki(work / "ams")
+    server.start()
+    try:
+        ca = pki.make_ca()
+        identity = pki.make_host(ca, "bench.example.org")
+        cert, key = (str(p) for p in identity.write(work, "host"))
+        capath = str(pki.write_ca_dir(work / "capath", [ca, server.ca]))
+        (work / "dns").write_text(crypto.signer_dn(identity.cert) + "\n")
+        body, count_, base_count = message(1, pad_to=1024), 1000 if quick else 5000, 100 if quick else 300
+        print(f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared)")
+        print("baseline: argo-ams-library, one message per publish, per pull and per acknowledgement "
+              "(as the existing messenger uses AMS)")
+        print(f"{'message':>8} {'count':>5} {'sender':>8} {'receiver':>9} {'end to end':>11} {'baseline':>9} "
+              f"{'ratio':>7}   (messages/s)")
+        for attempt in range(repeat):
+            case = work / f"run-{attempt}"
+            case.mkdir()
+            sender_rate, receiver_rate, rate = ams_ours(case, server, identity, capath, body, count_)
+            base_rate = ams_baseline(case, server, identity, capath, body, base_count)
+            print(f"{'1 KB':>8} {count_:>5} {sender_rate:>8.1f} {receiver_rate:>9.1f} {rate:>11.1f} "
+                  f"{base_rate:>9.1f} {rate / base_rate:>6.1f}x", flush=True)
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _ams_config(case, server, capath, role, destination, queue):
+    config = case / f"{role}-{destination}.cfg"
+    config.write_text(f"[{role}]\nprotocol: AMS\n[broker]\nhost: {server.endpoint}\n[certificates]\ncapath: {capath}\n"
+                      f"[messaging]\nams_project: accounting\ntoken: bench\ndestination: {destination}\n"
+                      f"incoming_path: {queue}\n")
+    return config
+
+
+def ams_ours(case, server, identity, capath, body, count_):
+    """(sender alone, receiver alone, end to end) in messages/s, as ours() for STOMP."""
+    from apeltools.config import Config
+    from apeltools.messaging.ams import AmsChannel, AmsSettings
+
+    server.reset(tokens={"bench": ["accounting"]})
+
+    def drain_to(topic, n):
+        outgoing = queues.outgoing_queue(case / f"outgoing-{uuid.uuid4().hex[:6]}")
+        for _ in range(n):
+            outgoing.add(body)
+        os.sync()
+        config = _ams_config(case, server, capath, "sender", topic, case / "unused")
+        settings = AmsSettings.from_config(Config.load(str(config), environ={}), topic)
+        sender = Sender(outgoing, AmsChannel(settings), signer_for(identity.cert_pem, identity.key_pem),
+                        window=settings.window, backoff=Backoff(0.2, 1, give_up_after=60))
+        started = time.time()
+        sender.drain(show_progress=False)
+        sender.close()
+        return started, time.time()
+
+    def receiver(name):
+        incoming = case / f"incoming-{name}"
+        config = _ams_config(case, server, capath, "receiver", name, incoming)
+        process = subprocess.Popen([sys.executable, "-c", "from apeltools.cli.receive import main; main()",
+                                    "--config", str(config), "--dn-file", str(case.parent / "dns"),
+                                    "--interval", "0.05", "-q"])
+        return process, queues.incoming_queue(incoming)
+
+    server.create("alone", "alone", token="bench")
+    started, ended = drain_to("alone", count_)
+    sender_rate = count_ / (ended - started)
+    process, incoming = receiver("alone")
+    try:
+        first, last = wait_for(incoming, count_)
+    finally:
+        process.terminate()
+        process.wait()
+    receiver_rate = (count_ - 1) / max(last - first, 1e-9)
+    server.create("both", "both", token="bench")
+    process, incoming = receiver("both")
+    try:
+        drain_to("both", 1)
+        wait_for(incoming, 1)
+        started, _ = drain_to("both", count_)
+        _, last = wait_for(incoming, count_ + 1)
+    finally:
+        process.terminate()
+        process.wait()
+    return sender_rate, receiver_rate, count_ / (last - started)
+
+
+def ams_baseline(case, server, identity, capath, body, count_):
+    """argo-ams-library one message per request each way, sender and receiver at the same time."""
+    import argo_ams_library
+
+    from apeltools.messaging.acceptor import Acceptor
+    from apeltools.authz.dnlist import DNList
+
+    server.create("baseline", "baseline", token="bench")
+    bundle = case / "ams-ca.pem"
+    bundle.write_bytes(server.ca.cert_pem)
+    os.environ["REQUESTS_CA_BUNDLE"] = str(bundle)  # the library verifies with requests' default
+    acceptor = Acceptor(queues.incoming_queue(case / "baseline-incoming"), queues.reject_queue(case / "baseline-reject"),
+                        capath, DNList(str(case.parent / "dns")))
+
+    def send():
+        ams = argo_ams_library.ArgoMessagingService(endpoint=server.endpoint, project="accounting", token="bench")
+        for n in range(count_):
+            signed = crypto.sign(body, identity.cert_pem, identity.key_pem)
+            ams.publish("baseline", [argo_ams_library.AmsMessage(data=signed, attributes={"empaid": str(n)})])
+
+    started = time.monotonic()
+    sender = threading.Thread(target=send)
+    sender.start()
+    ams = argo_ams_library.ArgoMessagingService(endpoint=server.endpoint, project="accounting", token="bench")
+    got = 0
+    while got < count_:
+        pulled = ams.pull_sub("baseline", num=1, return_immediately=True)
+        if not pulled:
+            time.sleep(0.01)
+            continue
+        for ack_id, received in pulled:
+            acceptor.handle(received.get_data(), received.get_attr().get("empaid"))
+            ams.ack_sub("baseline", [ack_id])
+            got += 1
+    sender.join()
+    return count_ / (time.monotonic() - started)
+
+
 def main():
     quick = "--quick" in sys.argv
     repeat = int(sys.argv[sys.argv.index("--repeat") + 1]) if "--repeat" in sys.argv else 2
     only = [sys.argv[n + 1] for n, arg in enumerate(sys.argv[:-1]) if arg == "--case"]
     memory.keep_large_buffers()  # as apel-send does: the sender runs in this process
+    if "--ams" in sys.argv:
+        ams_run(quick, repeat)
+        return
     broker_dir = tempfile.mkdtemp(prefix="apeltools-bench-rabbitmq-")
     os.chmod(broker_dir, 0o755)
     rabbitmq = ["bash", str(ROOT / "tests/services/rabbitmq.sh")]
