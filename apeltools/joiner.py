@@ -23,13 +23,18 @@ aside: never retried, and not counted as waiting.
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from apeltools import spec
+from apeltools.config import Config
 from apeltools.db import site
+from apeltools.errors import UsageError
+from apeltools.progress import Progress
 from apeltools.records.types import FUTURE_TOLERANCE, JOB, FieldProblem
-from apeltools.spec import History
+from apeltools.spec import Benchmark, History
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +44,7 @@ CHUNK = 20000
 EXAMPLES = 10
 BLAH_MARK = "blah_id"  # the newest blah record the last join saw
 BATCH_MARK = "batch_id"  # the newest batch record joined (or found unjoinable)
+DEFAULT_BDII_PORT = "2170"
 
 REASONS = {
     site.NO_BLAH: "no blah record",
@@ -53,13 +59,67 @@ WAITING = (site.NO_BLAH, site.OUTSIDE_WINDOW, site.NO_BENCHMARK, site.IN_FUTURE)
 
 @dataclass
 class JoinSettings:
-    """What the join needs besides the data: the site name and how to treat local jobs."""
+    """What the join needs besides the data: the site name, how to treat local jobs, and where the
+    CEs' benchmarks come from; built by :meth:`from_config`."""
 
     site: str
     local_jobs: bool = False
     local_submit_host: str | None = None  # SubmitHost (and benchmark key) of local jobs
     ce_type: str | None = None  # e.g. CREAM; None: guessed from each CE id
     chunk: int = CHUNK
+    benchmarks: list[Benchmark] = field(default_factory=list)  # configured, recorded before each join
+    bdii_url: str | None = None  # the site BDII publishing the other CEs' benchmarks
+
+    @classmethod
+    def from_config(cls, config: Config, site: str | None = None, local_jobs: bool | None = None,
+                    local_submit_host: str | None = None, ce_type: str | None = None,
+                    bdii_url: str | None = None, no_bdii: bool = False) -> JoinSettings:
+        """Settings from the command line's values, else the existing client.cfg keys: ``[site_info]
+        site_name`` (or ``[spec_updater] site_name``); ``[joiner] local_jobs``, ``local_submit_host``
+        (else ``[spec_updater] lrms_server``, else this host's name) and ``ce_type``; the benchmarks
+        of ``[spec_updater] manual_specN``, and for local jobs ``spec_type`` and ``spec_value``; the
+        BDII at ``[spec_updater] ldap_host`` and ``ldap_port`` when ``enabled`` (never with ``no_bdii``)."""
+        site = site or config.get("site_info", "site_name") or config.get("spec_updater", "site_name")
+        if not site:
+            raise UsageError("no site name: give --site or set [site_info] site_name in the configuration")
+        settings = cls(
+            site=site,
+            local_jobs=local_jobs if local_jobs is not None else config.get_bool("joiner", "local_jobs", False),
+            local_submit_host=(local_submit_host or config.get("joiner", "local_submit_host")
+                               or config.get("spec_updater", "lrms_server") or socket.getfqdn()),
+            ce_type=ce_type or config.get("joiner", "ce_type"),
+            benchmarks=spec.from_config(config),
+            bdii_url=None if no_bdii else (bdii_url or _configured_bdii(config)),
+        )
+        kind, value = config.get("spec_updater", "spec_type"), config.get("spec_updater", "spec_value")
+        if settings.local_jobs and kind and value and settings.local_submit_host not in {
+                b.ce for b in settings.benchmarks}:
+            settings.benchmarks.append(spec.make_benchmark(settings.local_submit_host, kind, value))
+        return settings
+
+
+def _configured_bdii(config: Config) -> str | None:
+    if not config.get_bool("spec_updater", "enabled", True):
+        return None
+    host = config.get("spec_updater", "ldap_host")
+    if not host:
+        return None
+    return f"ldap://{host}:{config.get('spec_updater', 'ldap_port', DEFAULT_BDII_PORT)}"
+
+
+def update_benchmarks(db, settings: JoinSettings) -> None:
+    """Record the configured benchmarks and, for the other CEs, those the BDII publishes (a BDII
+    that cannot be read is a warning: the join uses the benchmarks known before)."""
+    spec.update(db, settings.benchmarks, "config")
+    if not settings.bdii_url:
+        return
+    try:
+        discovered = spec.discover(settings.bdii_url, settings.site)
+    except spec.SpecError as error:
+        log.warning("%s; joining with the benchmarks known before", error)
+        return
+    manual = {b.ce for b in settings.benchmarks}
+    spec.update(db, [b for b in discovered if b.ce not in manual], "bdii")
 
 
 @dataclass
@@ -255,3 +315,21 @@ def join(db, settings, now=None, progress=None):
     """
     with db.exclusive("join"):
         return Joiner(db, settings, now, progress).run()
+
+
+def run(db, settings: JoinSettings) -> JoinReport:
+    """What ``apel-join`` does: record the benchmarks, join (with progress on a terminal), and log
+    the report and each kind of problem."""
+    update_benchmarks(db, settings)
+    with Progress("joining") as progress:
+        report = join(db, settings, progress=progress)
+    log.info(report.summary())
+    for line in report.problem_lines():
+        log.warning(line)
+    return report
+
+
+def unjoined(db) -> list[tuple[str, str, str, int, str]]:
+    """Every batch record not joined: (batch system, job id, lrms id, end time, reason)."""
+    return [(system, job_id, lrms_id, int(end), REASONS[status])
+            for system, job_id, lrms_id, end, status in site.unjoined(db)]

@@ -1,63 +1,11 @@
 """``apel-join``: turn parsed batch and blah records, with each CE's benchmark, into job records."""
 
-import logging
-import socket
-
 import click
 
-from apeltools import joiner, spec
+from apeltools import joiner
 from apeltools.cli.common import command
-from apeltools.db import site
 from apeltools.db.schema import require_schema
-from apeltools.progress import Progress
 from apeltools.records.fields import format_time
-
-log = logging.getLogger(__name__)
-
-DEFAULT_BDII_PORT = "2170"
-
-
-def _site_name(config, given):
-    name = given or config.get("site_info", "site_name") or config.get("spec_updater", "site_name")
-    if not name:
-        raise click.UsageError("no site name: give --site or set [site_info] site_name in the configuration")
-    return name
-
-
-def _bdii_url(config, given):
-    if given:
-        return given
-    if not config.get_bool("spec_updater", "enabled", True):
-        return None
-    host = config.get("spec_updater", "ldap_host")
-    if not host:
-        return None
-    return f"ldap://{host}:{config.get('spec_updater', 'ldap_port', DEFAULT_BDII_PORT)}"
-
-
-def _local_benchmark(config, local_submit_host):
-    """The benchmark of local jobs as client.cfg gives it: [spec_updater] spec_type and spec_value."""
-    kind, value = config.get("spec_updater", "spec_type"), config.get("spec_updater", "spec_value")
-    if not (kind and value):
-        return []
-    return [spec.make_benchmark(local_submit_host, kind, value)]
-
-
-def update_benchmarks(db, config, bdii_url, site_name, local_submit_host=None):
-    """Record the configured benchmarks and, for the other CEs, those the BDII publishes."""
-    configured = spec.from_config(config)
-    if local_submit_host and local_submit_host not in {b.ce for b in configured}:
-        configured += _local_benchmark(config, local_submit_host)
-    spec.update(db, configured, "config")
-    if not bdii_url:
-        return
-    try:
-        discovered = spec.discover(bdii_url, site_name)
-    except spec.SpecError as error:
-        log.warning("%s; joining with the benchmarks known before", error)
-        return
-    manual = {b.ce for b in configured}
-    spec.update(db, [b for b in discovered if b.ce not in manual], "bdii")
 
 
 @command(
@@ -109,26 +57,14 @@ def main(ctx, db_url, site_name, local_jobs, local_submit_host, ce_type, bdii_ur
     --unjoined. One apel-join runs at a time per database; a second one
     exits with an error.
     """
-    config = ctx.config
-    settings = joiner.JoinSettings(
-        site=_site_name(config, site_name),
-        local_jobs=local_jobs if local_jobs is not None else config.get_bool("joiner", "local_jobs", False),
-        local_submit_host=(local_submit_host or config.get("joiner", "local_submit_host")
-                           or config.get("spec_updater", "lrms_server") or socket.getfqdn()),
-        ce_type=ce_type or config.get("joiner", "ce_type"),
-    )
+    settings = joiner.JoinSettings.from_config(ctx.config, site_name, local_jobs, local_submit_host, ce_type,
+                                               bdii_url, no_bdii)
     with ctx.database(db_url) as db:
         require_schema(db)
-        update_benchmarks(db, config, None if no_bdii else _bdii_url(config, bdii_url), settings.site,
-                          settings.local_submit_host if settings.local_jobs else None)
-        with Progress("joining") as progress:
-            report = joiner.join(db, settings, progress=progress)
-        log.info(report.summary())
-        for line in report.problem_lines():
-            log.warning(line)
+        joiner.run(db, settings)
         if list_unjoined:
-            for system, job_id, lrms_id, end, status in site.unjoined(db):
-                click.echo(f"{system}\t{job_id}\t{lrms_id}\t{format_time(int(end))}\t{joiner.REASONS[status]}")
+            for system, job_id, lrms_id, end, reason in joiner.unjoined(db):
+                click.echo(f"{system}\t{job_id}\t{lrms_id}\t{format_time(end)}\t{reason}")
 
 
 if __name__ == "__main__":
