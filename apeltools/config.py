@@ -4,7 +4,9 @@ Precedence: command-line flag, then ``APELTOOLS_<SECTION>_<KEY>`` in the
 environment, then the file (``--config``, ``APELTOOLS_CONFIG``, or
 ``/etc/apeltools/apeltools.cfg`` when it exists), then the default. The
 existing programs' files (``loader.cfg``, ``db.cfg``, ``receiver.cfg``, ...)
-use the same sections and keys and can be given to ``--config`` as they are.
+use the same sections and keys and can be given to ``--config`` as they are; a
+program that took two files (``-d db.cfg -c loader.cfg``) takes the db.cfg
+through :meth:`Config.read_db_file`.
 """
 
 import configparser
@@ -43,6 +45,16 @@ class Config:
         else:
             path = None
         return cls(parser, path, environ)
+
+    def read_db_file(self, path: str) -> None:
+        """Take ``[db]`` from a file of its own, as the existing loader, summariser and unloader
+        read it (``-d db.cfg``): its keys replace the main file's ``[db]``; the environment
+        still wins over both."""
+        db_file = Config.load(path, self.environ).parser
+        if not db_file.has_section("db"):
+            raise ConfigError(f"database configuration {path} has no [db] section")
+        self.parser.remove_section("db")
+        self.parser.read_dict({"db": dict(db_file.items("db"))})
 
     def get(self, section, key, default=None):
         """A value: environment ``APELTOOLS_<SECTION>_<KEY>``, then the file, then ``default``."""

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 
 from dirq.Exceptions import QueueError as DirqError
 
+from apeltools.config import Config
 from apeltools.errors import DataRejected, MessageError, RecordError, TransientDatabaseError
 from apeltools.messaging import queues
+from apeltools.messaging.settings import SPOOL, queue_path
 from apeltools.progress import Progress
 from apeltools.records.message import describe_errors, parse_message, reject_body
 from apeltools.records.text import split_stream
@@ -26,6 +28,8 @@ from apeltools.records.types import now as current_time
 from apeltools.retry import Backoff, Interrupted
 
 log = logging.getLogger(__name__)
+
+DEFAULT_REJECT = f"{SPOOL}/reject"
 
 @dataclass
 class Message:
@@ -174,6 +178,41 @@ class Loader:
             if progress is not None:
                 progress.update(self.tally.records, self.tally.messages)
         return self.tally
+
+
+@dataclass
+class LoaderQueues:
+    """Where apel-load reads messages, and where it puts those it rejects and (optionally) those it
+    loaded; built by :meth:`from_config`."""
+
+    incoming: str | None  # None when loading files with no queue configured
+    reject: str | None
+    accepted: str | None
+
+    @classmethod
+    def from_config(cls, config: Config, incoming: str | None = None, reject: str | None = None,
+                    accepted: str | None = None, files: bool = False) -> "LoaderQueues":
+        """The queues from the command line's ``incoming``, ``reject`` and ``accepted``, else the
+        configuration: our ``[loader] msg_dir``, ``reject_dir`` and ``accepted_dir``, else the
+        deployed loader.cfg's spool directory ``[loader] msgpath`` (holding ``incoming``,
+        ``reject`` and, with ``save_messages``, ``accept``), else apel-receive's incoming queue from
+        the same file and the defaults. Loading ``files`` rejects to a queue only when one is
+        given or configured."""
+        spool = config.get("loader", "msgpath")
+        incoming = incoming or config.get("loader", "msg_dir") or (os.path.join(spool, "incoming") if spool else None)
+        if incoming is None and not files:  # else [messaging] path is not this program's matter
+            incoming = queue_path(config, "receiver")
+        reject = (reject or config.get("loader", "reject_dir")
+                  or (os.path.join(spool, "reject") if spool else None)
+                  or (None if files else DEFAULT_REJECT))
+        if accepted is None and config.get_bool("loader", "save_messages", False):
+            # The deployed loader keeps them in "accept" beside its incoming queue.
+            accepted = (config.get("loader", "accepted_dir")
+                        or os.path.join(os.path.dirname(os.path.abspath(incoming)) if incoming else SPOOL, "accept"))
+        if config.get("loader", "pidfile"):
+            log.debug("[loader] pidfile is ignored: apel-load keeps no pidfile (a stale one must never "
+                      "block a restart; several loaders may share a queue)")
+        return cls(incoming, reject, accepted)
 
 
 def queue_items(incoming):

@@ -399,3 +399,54 @@ def test_apel_load_reads_the_queue_apel_receive_fills_from_the_same_file(db, db_
     invoke(apel_load, ["--config", config, "--db", db_url, "--reject", tmp_path / "load-reject"])
 
     assert db.query("SELECT COUNT(*) FROM SyncRecords")[0][0] == 1
+
+
+def db_cfg(path, db_url, monkeypatch):
+    """The deployed db.cfg for ``db_url``, its password in the file (not the environment)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(db_url)
+    if parts.scheme == "sqlite":
+        keys = f"backend = sqlite\nname = {parts.path}\n"
+    else:
+        keys = (f"backend = mysql\nhostname = {parts.hostname}\nport = {parts.port}\nname = {parts.path[1:]}\n"
+                f"username = {parts.username}\npassword = {os.environ.get('APELTOOLS_DB_PASSWORD', '')}\n")
+        monkeypatch.delenv("APELTOOLS_DB_PASSWORD", raising=False)
+    path.write_text(f"[db]\n{keys}")
+    return path
+
+
+def test_apel_load_takes_the_deployed_loader_cfg_and_db_cfg_as_they_are(db, db_url, tmp_path, monkeypatch):
+    """apeldbloader -d db.cfg -c loader.cfg: <msgpath>/incoming is loaded, bad messages go to
+    <msgpath>/reject, loaded ones with save_messages to <msgpath>/accept; a pidfile left behind
+    blocks nothing."""
+    from apeltools.cli.load import main as apel_load
+
+    spool = tmp_path / "spool"
+    pidfile = tmp_path / "loader.pid"
+    pidfile.write_text("12345\n")
+    loader_cfg = tmp_path / "loader.cfg"
+    loader_cfg.write_text((ROOT / "etc" / "loader.cfg").read_text()
+                          .replace("/var/spool/apel", str(spool)).replace("/var/run/apel/loader.pid", str(pidfile))
+                          .replace("save_messages = false", "save_messages = true")
+                          .replace("/var/log/apel/loader.log", str(tmp_path / "loader.log")))
+    incoming = queues.incoming_queue(spool / "incoming")
+    queues.add(incoming, {"body": "APEL-sync-message: v0.1\nSite: A\nSubmitHost: ce\nNumberOfJobs: 3\nMonth: 3\n"
+                                  "Year: 2026\n%%\n", "signer": "/CN=site", "empaid": "good"})
+    queues.add(incoming, {"body": "not a message", "signer": "/CN=site", "empaid": "bad"})
+
+    invoke(apel_load, ["--config", loader_cfg, "--db-config", db_cfg(tmp_path / "db.cfg", db_url, monkeypatch)])
+
+    assert db.query("SELECT COUNT(*) FROM SyncRecords")[0][0] == 1
+    assert queue_elements(incoming) == []
+    assert [e["empaid"] for e in queue_elements(queues.reject_queue(spool / "reject"))] == ["bad"]
+    assert [e["empaid"] for e in queue_elements(queues.incoming_queue(spool / "accept"))] == ["good"]
+
+
+def test_apel_load_help_says_where_the_queue_comes_from():
+    from apeltools.cli.load import main as apel_load
+
+    text = " ".join(CliRunner().invoke(apel_load, ["--help"]).output.split())
+    for source in ("[loader] msg_dir", "<[loader] msgpath>/incoming", "[messaging] incoming_path",
+                   "<[messaging] path>/incoming", "/var/spool/apel/incoming", "--db-config"):
+        assert source in text

@@ -11,13 +11,11 @@ from apeltools.cli.common import command
 from apeltools.db.schema import require_schema
 from apeltools.errors import ApelError, TransientDatabaseError
 from apeltools.messaging import queues
-from apeltools.messaging.settings import queue_path
 from apeltools.retry import Backoff, Interrupted
 
 log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE = "/var/spool/apel/incoming"
-DEFAULT_REJECT = "/var/spool/apel/reject"
 ONE_SHOT_MAX_WAIT = 600.0
 
 
@@ -42,19 +40,28 @@ def _read(path):
     epilog="""\b
 Examples:
   apel-load --db mysql://apel@db.example.org/apelserver --daemon
+  apel-load --config /etc/apel/loader.cfg --db-config /etc/apel/db.cfg --daemon
   apel-load --db sqlite:///var/lib/apeltools/apel.db message1.txt message2.txt
   apel-publish ... --stdout | apel-load --db sqlite:///tmp/test.db --signer /CN=me -
 """,
 )
 @click.argument("sources", nargs=-1, metavar="[FILE|-]...")
 @click.option("--db", "db_url", metavar="URL", help="Database URL [default: [db] of the configuration].")
+@click.option("--db-config", metavar="FILE",
+              help="Read [db] from this file instead, as the deployed loader reads its db.cfg "
+                   "(apeldbloader -d db.cfg -c loader.cfg is apel-load --db-config db.cfg --config loader.cfg).")
 @click.option("--queue", "queue_dir", metavar="DIR",
-              help=f"Incoming queue to load [default: [loader] msg_dir, else {DEFAULT_QUEUE}].")
+              help="Incoming queue to load [default: [loader] msg_dir, else <[loader] msgpath>/incoming "
+                   "(the deployed loader.cfg), else the queue apel-receive fills from the same file: "
+                   f"[messaging] incoming_path, else <[messaging] path>/incoming, else {DEFAULT_QUEUE}].")
 @click.option("--reject", "reject_dir", metavar="DIR",
-              help=f"Reject queue for what cannot be loaded [default: [loader] reject_dir, else "
-                   f"{DEFAULT_REJECT}; with files: none, rejects are only reported].")
+              help="Reject queue for what cannot be loaded [default: [loader] reject_dir, else "
+                   f"<[loader] msgpath>/reject, else {loading.DEFAULT_REJECT}; with files and none of "
+                   "these: none, rejects are only reported].")
 @click.option("--save-accepted", "accepted_dir", metavar="DIR",
-              help="Also keep every loaded message in this queue (same layout as the incoming queue).")
+              help="Also keep every loaded message in this queue (same layout as the incoming queue) "
+                   "[default: with [loader] save_messages = true, [loader] accepted_dir, else 'accept' "
+                   "beside the incoming queue].")
 @click.option("--daemon", is_flag=True, help="Keep running, polling the queue, until SIGTERM.")
 @click.option("--interval", type=float, metavar="SECONDS",
               help="Seconds between polls of the queue as a daemon [default: 5].")
@@ -72,7 +79,7 @@ Examples:
 @click.option("--max-wait", type=float, metavar="SECONDS",
               help="How long to wait for an unavailable database before giving up "
                    f"[default: {ONE_SHOT_MAX_WAIT:.0f}; as a daemon: for ever].")
-def main(ctx, sources, db_url, queue_dir, reject_dir, accepted_dir, daemon, interval, workers, signer,
+def main(ctx, sources, db_url, db_config, queue_dir, reject_dir, accepted_dir, daemon, interval, workers, signer,
          check_site, site_map, max_wait):
     """Load accounting messages into the database.
 
@@ -98,15 +105,12 @@ def main(ctx, sources, db_url, queue_dir, reject_dir, accepted_dir, daemon, inte
     backoff = Backoff(give_up_after=max_wait)
     ctx.stop_on_signals(backoff.stop.set, daemon=daemon)
 
-    reject_dir = reject_dir or config.get("loader", "reject_dir")
-    if not sources:
-        # Else the queue apel-receive fills when it reads the same file.
-        queue_dir = queue_dir or config.get("loader", "msg_dir") or queue_path(config, "receiver")
-        reject_dir = reject_dir or DEFAULT_REJECT
-    rejects = queues.reject_queue(reject_dir) if reject_dir else None
-    if accepted_dir is None and config.get_bool("loader", "save_messages", False):
-        accepted_dir = config.get("loader", "accepted_dir")
-    accepted = queues.incoming_queue(accepted_dir) if accepted_dir else None
+    if db_config:
+        config.read_db_file(db_config)
+    paths = loading.LoaderQueues.from_config(config, queue_dir, reject_dir, accepted_dir, files=bool(sources))
+    queue_dir = paths.incoming
+    rejects = queues.reject_queue(paths.reject) if paths.reject else None
+    accepted = queues.incoming_queue(paths.accepted) if paths.accepted else None
     check_site = (check_site or config.get("loader", "check_site") or "off").strip().lower()
     site_map = (site_map or config.get("auth", "site-map")
                 or sitemap.default_path(config.get("auth", "dn-file") or "/etc/apel/dns"))
