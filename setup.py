@@ -38,7 +38,8 @@ setup(
         "nagiosplugin>=1.3",
         "defusedxml>=0.7",
     ],
-    extras_require={"test": ["pytest>=7", "click-man>=0.4", "jsonschema>=4", "argo-ams-library>=1.0"]},
+    extras_require={"test": ["pytest>=7", "click-man>=0.4", "jsonschema>=4", "argo-ams-library>=1.0",
+                             "pm4py>=2.7", "lxml>=4"]},
     entry_points={
         "console_scripts": [f"{name} = {target}" for name, target in PROGRAMS.items()],
         # Log parsers; a site package adds its own batch system to this group.
