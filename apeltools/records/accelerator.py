@@ -11,7 +11,7 @@ import json
 
 from apeltools.errors import MessageError, RecordError
 from apeltools.records.build import build_typed
-from apeltools.records.message import ParsedMessage
+from apeltools.records.parsed import ParsedMessage
 from apeltools.records.types import ACCELERATOR, values_of
 
 MESSAGE_TYPE = "APEL-accelerator-message"

@@ -1,63 +1,12 @@
 """A whole message: recognise its format (text, XML or JSON) and parse every record of it."""
 
-from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable
 
 from apeltools.errors import MessageError, RecordError
-from apeltools.records import text
+from apeltools.records import accelerator, car, star, text
+from apeltools.records.parsed import ParsedMessage
 from apeltools.records.types import now as current_time
-
-
-@dataclass
-class ParsedMessage:
-    """The outcome of parsing one message, record by record.
-
-    ``records`` are the good records and ``sources`` what each was read from
-    (parallel to ``records``); ``errors`` hold one ``RecordError`` per bad
-    record (with its index and first line) and ``rejected`` what each bad record
-    was read from: a text block, an XML element or a JSON value. ``wrap``
-    makes a message of the same format from such raw records (see
-    :func:`reject_body`), so that bad records can be re-processed once mended.
-    """
-
-    format: str
-    rtype: object
-    wrap: Callable[[list], str]
-    records: list = field(default_factory=list)
-    sources: list = field(default_factory=list)
-    errors: list = field(default_factory=list)
-    rejected: list = field(default_factory=list)
-    # True when no value can hold a backslash, tab or line break (lets storage skip escaping).
-    plain: bool = False
-
-    @property
-    def total(self):
-        return len(self.records) + len(self.errors)
-
-    def accept(self, record, raw):
-        self.records.append(record)
-        self.sources.append(raw)
-
-    def reject(self, error, index, first_line, raw):
-        self.errors.append(error.at(index, first_line))
-        self.rejected.append(raw)
-
-    def refuse(self, refused):
-        """Move good records to the rejected ones: ``refused`` is [(record, RecordError)]."""
-        if not refused:
-            return
-        reasons = {id(record): error for record, error in refused}
-        records, sources = [], []
-        for record, raw in zip(self.records, self.sources):
-            error = reasons.get(id(record))
-            if error is None:
-                records.append(record)
-                sources.append(raw)
-            else:
-                self.errors.append(error)
-                self.rejected.append(raw)
-        self.records, self.sources = records, sources
+from apeltools.records.xml import AUR_NAMESPACE, CAR_NAMESPACE, STAR_NAMESPACE, parse_records, read_xml, split_tag
 
 
 def _text_body(header, blocks):
@@ -79,6 +28,26 @@ def _parse_text(body, now):
     return message
 
 
+def _parse_xml(body, now):
+    """Parse an XML message (CAR jobs or StAR storage records) into a ParsedMessage.
+
+    Raises MessageError for unreadable XML, DTDs or entities, aggregated
+    (AUR) records and any other root namespace.
+    """
+    root = read_xml(body)
+    namespace, _ = split_tag(root.tag)
+    if namespace == CAR_NAMESPACE:
+        return parse_records(root, car, now)
+    if namespace == STAR_NAMESPACE:
+        return parse_records(root, star, now)
+    if namespace == AUR_NAMESPACE:
+        raise MessageError(
+            "Aggregated compute records (AUR) are not supported: "
+            "send summaries as APEL-summary-job-message text instead."
+        )
+    raise MessageError(f"Message type {root.tag} not recognised.")
+
+
 def parse_message(body, now=None):
     """Parse a message body (str) of any supported format.
 
@@ -92,12 +61,8 @@ def parse_message(body, now=None):
     if not stripped:
         raise MessageError("Empty message.")
     if stripped.startswith("<"):
-        from apeltools.records import xml
-
-        return xml.parse(stripped, now)
+        return _parse_xml(stripped, now)
     if stripped.startswith("{"):
-        from apeltools.records import accelerator
-
         return accelerator.parse(stripped, now)
     return _parse_text(stripped, now)
 

@@ -1,4 +1,4 @@
-"""XML messages: parse safely, recognise CAR / StAR / AUR by the root namespace, dispatch.
+"""XML of the CAR and StAR codecs: safe parsing, namespaces, reading and writing record elements.
 
 Parsing goes through ``defusedxml`` with DTDs forbidden outright: accounting
 records never need one, and refusing every ``<!DOCTYPE`` also refuses every
@@ -6,10 +6,11 @@ entity-expansion ("billion laughs") and external-entity attack before any
 expansion happens.
 
 The helpers below are shared by the CAR (``car.py``) and StAR (``star.py``)
-codecs. Elements are matched by local name, so a record whose children are
-unprefixed or in a default namespace reads the same as a fully prefixed one
-(both are seen from real producers). Attributes are looked up qualified by the
-record's namespace first (``urf:type``), then unqualified (``type``).
+codecs; ``message.py`` tells the two apart by the root namespace. Elements are
+matched by local name, so a record whose children are unprefixed or in a
+default namespace reads the same as a fully prefixed one (both are seen from
+real producers). Attributes are looked up qualified by the record's namespace
+first (``urf:type``), then unqualified (``type``).
 """
 
 import xml.etree.ElementTree as ElementTree
@@ -20,7 +21,7 @@ import defusedxml.ElementTree as SafeElementTree
 
 from apeltools.errors import MessageError, RecordError
 from apeltools.records.build import build
-from apeltools.records.message import ParsedMessage
+from apeltools.records.parsed import ParsedMessage
 
 CAR_NAMESPACE = "http://eu-emi.eu/namespaces/2012/11/computerecord"
 STAR_NAMESPACE = "http://eu-emi.eu/namespaces/2011/02/storagerecord"
@@ -149,26 +150,3 @@ def document(root):
 
 def _as_text(root):
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(root, encoding="unicode") + "\n"
-
-
-def parse(body, now):
-    """Parse an XML message (CAR jobs or StAR storage records) into a ParsedMessage.
-
-    Raises MessageError for unreadable XML, DTDs or entities, aggregated
-    (AUR) records and any other root namespace.
-    """
-    # Imported here because car and star import the helpers of this module.
-    from apeltools.records import car, star
-
-    root = read_xml(body)
-    namespace, _ = split_tag(root.tag)
-    if namespace == CAR_NAMESPACE:
-        return parse_records(root, car, now)
-    if namespace == STAR_NAMESPACE:
-        return parse_records(root, star, now)
-    if namespace == AUR_NAMESPACE:
-        raise MessageError(
-            "Aggregated compute records (AUR) are not supported: "
-            "send summaries as APEL-summary-job-message text instead."
-        )
-    raise MessageError(f"Message type {root.tag} not recognised.")
