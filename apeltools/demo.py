@@ -11,17 +11,27 @@ summarised, published for the portal, and queried.
 
 import datetime
 import os
+import shlex
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 
+import nagiosplugin
+
 from apeltools import db as databases
 from apeltools import publisher, query, sample, sample_logs
+from apeltools.db import monitoring
 from apeltools.db.schema import migrate
+from apeltools.errors import ConfigError
 from apeltools.messaging import local, pki, queues
 from apeltools.messaging.crypto import signer_dn
+from apeltools.probes.publishing import PAGE_WORDS, SYNC_CRITICAL
+from apeltools.probes.runtime import OK
+from apeltools.probes.sources import DatabaseSource
 from apeltools.records import text
 from apeltools.records.types import SYNC
 from apeltools.summariser import summarise
+from apeltools.words import plural
 
 JOBS_PER_SITE = (2400, 900, 700)
 RECORDS_PER_MESSAGE = 1000
@@ -29,6 +39,8 @@ LOG_JOBS_PER_DAY = 40
 REPOSITORY_HOST = "apel-repository.demo.example.org"
 OTHERS_HOST = "apel-regional.demo.example.org"  # publishes for the three sample sites
 ROGUE_HOST = "not-in-gocdb.demo.example.org"  # a valid certificate, but not an authorised sender
+# Marks a directory as the demo's, so that a run there may clear what the previous one left.
+MARKER = ".apeltools-demo"
 
 
 @dataclass
@@ -123,10 +135,36 @@ def _pki(directory, hosts):
     return str(capath), identities
 
 
-def run(directory=None, seed=2026):
-    """Run the whole pipeline on a month of made-up data; returns what happened."""
-    directory = os.path.abspath(directory or tempfile.mkdtemp(prefix="apeltools-demo-"))
+def _start_afresh(directory):
+    """Empty a directory an earlier demo ran in, so that a rerun tells the same figures, not grown ones.
+
+    Only a directory the demo marked as its own is emptied; another one that
+    is not empty is refused rather than cleared.
+    """
     os.makedirs(directory, exist_ok=True)
+    marker = os.path.join(directory, MARKER)
+    if not os.path.exists(marker):
+        if os.listdir(directory):
+            raise ConfigError(f"{directory} is not empty and no earlier demo ran there: give a new or empty "
+                              "directory")
+    else:
+        for name in os.listdir(directory):
+            entry = os.path.join(directory, name)
+            if os.path.isdir(entry) and not os.path.islink(entry):
+                shutil.rmtree(entry)
+            else:
+                os.unlink(entry)
+    with open(marker, "w", encoding="utf-8") as handle:
+        handle.write("apeltools demo: the next demo run here empties this directory\n")
+
+
+def run(directory=None, seed=2026):
+    """Run the whole pipeline on a month of made-up data; returns what happened.
+
+    A rerun in the same directory starts from an empty one (see ``_start_afresh``).
+    """
+    directory = os.path.abspath(directory or tempfile.mkdtemp(prefix="apeltools-demo-"))
+    _start_afresh(directory)
     path = lambda *parts: os.path.join(directory, *parts)  # noqa: E731
     year, month = previous_month()
     db_url = "sqlite:///" + path("apel.db")
@@ -136,13 +174,13 @@ def run(directory=None, seed=2026):
     # 1. The site with logs, and the other sites' messages.
     site_out = path("site", "outgoing")
     logs, joined, files = _site(path("site"), year, month, site_out)
-    steps.append(f"Site {logs.site}: parsed {files} log files (SLURM, Torque, blah; older days gzipped), "
-                 f"joined {joined:,} job records with their CE's benchmark, summarised, and published them "
+    steps.append(f"Site {logs.site}: parsed {plural(files, 'log file')} (SLURM, Torque, blah; older days gzipped), "
+                 f"joined {plural(joined, 'job record')} with their CE's benchmark, summarised, and published them "
                  f"with sync counts to {site_out}")
     others_out = path("regional", "outgoing")
     messages, records = write_messages(queues.outgoing_queue(others_out), year, month, seed)
-    steps.append(f"Sites {', '.join(s.name for s in sample.SITES)}: {records:,} records (jobs v0.3 and "
-                 f"v0.4, summaries, sync, one broken record) in {messages} messages to {others_out}")
+    steps.append(f"Sites {', '.join(s.name for s in sample.SITES)}: {plural(records, 'record')} (jobs v0.3 and "
+                 f"v0.4, summaries, sync, one broken record) in {plural(messages, 'message')} to {others_out}")
     rogue_out = path("rogue", "outgoing")
     forged = SYNC.make(Site=sample.SITES[0].name, SubmitHost="ce01.north.example.org", NumberOfJobs=1,
                        Month=month, Year=year)
@@ -160,7 +198,7 @@ def run(directory=None, seed=2026):
         sender, receiver = local.deliver_local(outgoing, path("wire"), incoming, reject, cert, key, capath, dn_file)
         sent += sender.sent
         received += receiver.accepted
-    steps.append(f"apel-send signed {sent} messages with each host's certificate (throw-away CA in "
+    steps.append(f"apel-send signed {plural(sent, 'message')} with each host's certificate (throw-away CA in "
                  f"{path('pki')}); apel-receive verified them and accepted {received} from the hosts in the "
                  f"DN list into {incoming}, rejecting the one from {ROGUE_HOST}")
 
@@ -172,20 +210,20 @@ def run(directory=None, seed=2026):
     with databases.connect(db_url) as db:
         loaded = db.query("SELECT COUNT(*) FROM LoadedMessages")[0][0]
         jobs = db.query("SELECT COUNT(*) FROM JobRecords")[0][0]
-        steps.append(f"apel-load loaded {loaded} messages into {db_url}: {jobs:,} job records, "
-                     f"{db.query('SELECT COUNT(*) FROM Summaries')[0][0]} summaries, "
-                     f"{db.query('SELECT COUNT(*) FROM SyncRecords')[0][0]} sync records; "
+        steps.append(f"apel-load loaded {plural(loaded, 'message')} into {db_url}: {plural(jobs, 'job record')}, "
+                     f"{plural(db.query('SELECT COUNT(*) FROM Summaries')[0][0], 'summary')}, "
+                     f"{plural(db.query('SELECT COUNT(*) FROM SyncRecords')[0][0], 'sync record')}; "
                      f"the broken record went to {reject} with its reason")
         run_ = summarise(db)
         rows = db.query("SELECT COUNT(*) FROM SuperSummaries")[0][0]
-        steps.append(f"apel-summarise: {rows} monthly super-summary rows (new jobs added in place, "
-                     f"{run_.months} site-month recomputed from the summaries it received)")
+        steps.append(f"apel-summarise: {plural(rows, 'monthly super-summary row')} (new jobs added in place, "
+                     f"{plural(run_.months, 'site-month')} recomputed from the summaries it received)")
         portal = queues.outgoing_queue(path("portal", "outgoing"))
         published = publisher.publish(db, ["summaries"], lambda body: queues.add(portal, body), portal.path,
                                       publisher.Options(interval="all"))
-        steps.append(f"apel-publish: {sum(published.records.values()):,} summary and sync records in "
-                     f"{published.messages} messages to {portal.path}, for the portal")
-        result.sync = _sync_check(db)
+        steps.append(f"apel-publish: {plural(sum(published.records.values()), 'summary and sync record')} in "
+                     f"{plural(published.messages, 'message')} to {portal.path}, for the portal")
+        result.sync = _sync_check(db, year, month)
         result.answer = query.ask(db, "summaries", query.Filters(), ("site",))
         result.site_totals = (_log_totals(logs), _repository_totals(db, logs.site))
     for _, element, _ in queues.locked_elements(queues.reject_queue(reject)):
@@ -211,12 +249,16 @@ def _repository_totals(db, site):
     return int(jobs or 0), int(wall or 0)
 
 
-def _sync_check(db):
-    """Per site: does the repository's job count match the site's own sync count for the month?"""
-    held = dict(db.query("SELECT Site, SUM(NumberOfJobs) FROM VSuperSummaries "
-                         "WHERE InfrastructureType = 'grid' GROUP BY Site"))
-    told = dict(db.query("SELECT Site, SUM(NumberOfJobs) FROM VSyncRecords GROUP BY Site"))
-    return {site: (int(held.get(site) or 0), int(told[site])) for site in sorted(told)}
+def _sync_check(db, year, month):
+    """{site: (the month's SyncMonth, its Sync state)}: the repository's job count against the site's own,
+    decided as check_apel_sync and the status pages decide it."""
+    source, critical = DatabaseSource(db), nagiosplugin.Range(SYNC_CRITICAL)
+    checked = {}
+    for site in monitoring.sites(db):
+        for entry in source.sync(site, (year, month)):
+            if (entry.year, entry.month) == (year, month):
+                checked[site] = (entry, entry.state(critical))
+    return checked
 
 
 def report(result):
@@ -232,8 +274,14 @@ def report(result):
                   f"wall), in the repository {repository_total[0]:,} ({repository_total[1] / 3600:,.0f} h): "
                   f"{'equal' if logs_total == repository_total else 'DIFFERENT'}",
               "Sync (repository / site's own count):"]
-    for site, (held, told) in result.sync.items():
-        word = "OK" if held == told else f"ERROR: {told - held:+,} jobs; a rejected record above explains it"
+    for site, (entry, state) in result.sync.items():
+        held, told = entry.counts.repository or 0, entry.counts.site or 0
+        word = PAGE_WORDS[state]
+        if held != told:
+            word += (f" ({plural(abs(told - held), 'job')} {'fewer' if held < told else 'more'} in the repository, "
+                     f"{entry.counts.difference:.1f} %")
+            word += (", under the 1 % check_apel_sync allows; the rejected record above explains it)"
+                     if state == OK else ")")
         lines.append(f"  {site:<16} {held:>6,} / {told:<6,} {word}")
     lines += ["", "Hours per site (apel-query summaries --group-by site):", ""]
     answer = result.answer
@@ -241,7 +289,7 @@ def report(result):
     for row in [answer.columns] + answer.rows:
         lines.append("  " + "  ".join(str(v).rjust(w) if i else str(v).ljust(w)
                                       for i, (v, w) in enumerate(zip(row, widths))))
-    db = result.db_url
+    db = shlex.quote(result.db_url)
     lines += [
         "",
         "Next:",

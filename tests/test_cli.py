@@ -1,6 +1,7 @@
 """Every program: --help with an example, man pages that match the code, and the demo."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -43,10 +44,12 @@ def test_committed_man_pages_match_the_commands():
 
 
 def test_pip_install_puts_man_pages_with_examples_and_exit_status_where_man_finds_them(tmp_path):
-    source, prefix = tmp_path / "src", tmp_path / "prefix"
+    source, prefix = tmp_path / "src", tmp_path / "venv"
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__"))
-    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--prefix", str(prefix),
-                              str(source)], capture_output=True, text=True)
+    # Into a venv of its own: pip install --prefix would uninstall the apeltools the tests run.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(prefix)], check=True)
+    install = subprocess.run([sys.executable, "-m", "pip", "--python", str(prefix / "bin" / "python"), "install",
+                              "-q", "--no-deps", str(source)], capture_output=True, text=True)
     assert install.returncode == 0, install.stderr
     pages = prefix / "share" / "man" / "man1"
     assert {f"{name}.1" for name in CONSOLE_SCRIPTS} <= {page.name for page in pages.iterdir()}
@@ -88,3 +91,31 @@ def test_the_demo_runs_the_pipeline_on_sqlite(tmp_path):
     assert {site: synced[site] - summed[site] for site in synced} == {
         "DEMO-NORTH-T2": 0, "DEMO-SITE": 0, "DEMO-SOUTH-T2": 0, "DEMO-WEST-T3": 1}  # the rejected record
     assert conn.execute("SELECT COUNT(*) FROM VSuperSummaries").fetchone()[0] > 0
+
+
+def test_the_demo_in_a_directory_with_spaces_agrees_with_the_probe_and_reruns_the_same(tmp_path):
+    directory = tmp_path / "my demo"
+    first, again = (subprocess.run(["apeltools", "demo", "--dir", str(directory)], capture_output=True, text=True,
+                                   timeout=300) for _ in range(2))
+    assert first.returncode == again.returncode == 0, first.stderr + again.stderr
+    # A rerun starts afresh: the same figures (only the queue's message names differ).
+    without_names = lambda out: re.sub(r"message \w+/\w+", "message", out)  # noqa: E731
+    assert without_names(again.stdout) == without_names(first.stdout)
+    assert "1 site-month recomputed" in first.stdout
+    next_commands = first.stdout.split("\nNext:\n")[1].splitlines()
+    for line in next_commands:  # as a person pastes them into a shell
+        assert subprocess.run(line, shell=True, capture_output=True, timeout=120).returncode == 0, line
+    sync = first.stdout.split("Sync (repository / site's own count):\n")[1].split("\n\n")[0].splitlines()
+    for row in sync:
+        site, word = row.split()[0], row.split()[4]
+        probe = subprocess.run(["check_apel_sync", "--site", site, "--db", f"sqlite:///{directory}/apel.db"],
+                               capture_output=True, text=True)
+        assert {0: "OK", 2: "ERROR"}[probe.returncode] == word, (row, probe.stdout)
+        assert probe.stdout.startswith("OK [ 1 month in step: "), probe.stdout
+
+
+def test_the_demo_refuses_a_directory_it_did_not_make(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine\n")
+    result = subprocess.run(["apeltools", "demo", "--dir", str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 1 and "is not empty and no earlier demo ran there" in result.stderr
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"

@@ -87,7 +87,7 @@ def test_emit_metric_messages_then_nagios_commands(apel_gocdb, data, db_url, tmp
     lines = sorted(line for line in result.output.splitlines() if "PROCESS_SERVICE_CHECK_RESULT" in line)
     epoch = int(NOW_DT.timestamp())
     assert lines[0] == (f"[{epoch}] PROCESS_SERVICE_CHECK_RESULT;apel.site-a.example.org;org.apel.APEL-Sync;0;"
-                        "OK [ 1 months in step: 100 jobs in the repository, 100 reported by the site ] | "
+                        "OK [ 1 month in step: 100 jobs in the repository, 100 reported by the site ] | "
                         "months_differing=0;;;0 worst_difference=0.0%;;@1:;0;100\\n"
                         "2026-11: repository 100, site 100 jobs (0.0 %)\\n"
                         "  ce.example.org: repository 100, site 100 jobs (0.0 %)")

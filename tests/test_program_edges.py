@@ -52,7 +52,8 @@ def wait_for_line(process, text, timeout=30):
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_an_interrupted_one_shot_load_exits_128_plus_the_signal(tmp_path, signum, code):
     """`apel-load && apel-summarise` must not carry on after Ctrl-C; the summary is printed once."""
-    queues.add(queues.incoming_queue(tmp_path / "in"), {"body": "APEL-summary-job-message: v0.2\n", "signer": "/CN=x", "empaid": "m1"})
+    queues.add(queues.incoming_queue(tmp_path / "in"),
+               {"body": "APEL-summary-job-message: v0.2\n", "signer": "/CN=x", "empaid": "m1"})
     load = start("load", "-v", "--db", UNREACHABLE_DB, "--queue", str(tmp_path / "in"),
                  "--reject", str(tmp_path / "reject"))
     before = wait_for_line(load, "retrying in")

@@ -165,7 +165,7 @@ def test_logs_to_repository_super_summaries_through_apel_site_run(tmp_path, db_u
 
     sync = run(["check_apel_sync", "--site", logs.site, "--db", db_url], tmp_path, APELTOOLS_CONFIG=os.devnull)
     assert sync.returncode == 0, sync.stdout + sync.stderr
-    assert sync.stdout.startswith("OK [ 1 months in step"), sync.stdout
+    assert sync.stdout.startswith("OK [ 1 month in step"), sync.stdout
 
     # A second run finds nothing new in the logs; the repository still holds the same.
     again = run([SITE_RUN, "--config", config], tmp_path)

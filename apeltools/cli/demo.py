@@ -15,7 +15,8 @@ Examples:
 """,
 )
 @click.option("--dir", "directory", metavar="DIR", type=click.Path(file_okay=False),
-              help="Directory for the demo's queues and database [default: a new temporary one].")
+              help="Directory for the demo's queues and database: new, empty, or one an earlier demo ran in "
+                   "(emptied first, so that a rerun tells the same figures) [default: a new temporary one].")
 @click.option("--seed", type=int, default=2026, show_default=True, help="Seed of the made-up data.")
 def main(ctx, directory, seed):
     """Run the accounting pipeline on made-up data, with nothing to set up.

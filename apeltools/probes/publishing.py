@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import nagiosplugin
 
 from apeltools.probes.runtime import CRITICAL, OK, WARNING
+from apeltools.words import plural
 
 PUB_WARNING, PUB_CRITICAL = "7", "31"
 SYNC_CRITICAL = "@1:"  # a relative difference of 1 % or more
@@ -54,11 +55,9 @@ class Pub:
     def text(self) -> str:
         if self.latest is None:
             if self.rows:
-                return f"[ {self.site} has {self.rows} summaries but none gives a LatestEndTime ]"
+                return f"[ {self.site} has {plural(self.rows, 'summary')} but none gives a LatestEndTime ]"
             return f"[ no accounting data for {self.site} in the repository ]"
-        days = int(self.age_days // 1)
-        unit = "day" if days == 1 else "days"
-        return f"[ last published {days} {unit} ago: {self.latest:%Y-%m-%d} ]"
+        return f"[ last published {plural(int(self.age_days // 1), 'day')} ago: {self.latest:%Y-%m-%d} ]"
 
 
 @dataclass

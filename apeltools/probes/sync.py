@@ -11,6 +11,7 @@ from apeltools.probes import central
 from apeltools.probes.pub import open_source, source_options
 from apeltools.probes.publishing import GAP_TEXT, SYNC_CRITICAL, months_back
 from apeltools.probes.runtime import NAGIOS_STATES, OK, execute, outcome, parse_range, probe
+from apeltools.words import plural
 
 METRIC_NAME = "org.apel.APEL-Sync"
 DEFAULT_MONTHS = 6
@@ -87,7 +88,7 @@ class SyncSummary(nagiosplugin.Summary):
         months = self.resource.months
         repository = sum(m.counts.repository or 0 for m in months)
         site = sum(m.counts.site or 0 for m in months)
-        return (f"[ {len(months)} months in step: {repository} jobs in the repository, "
+        return (f"[ {plural(len(months), 'month')} in step: {repository} jobs in the repository, "
                 f"{site} reported by the site ]")
 
     def problem(self, results):
