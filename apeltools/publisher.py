@@ -16,18 +16,25 @@ and such a group is published once more with zero jobs and durations and no
 end times, which every loader stores over the old values.
 """
 
+from __future__ import annotations
+
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TextIO
 
+from apeltools.config import Config
 from apeltools.db import publishing as state
 from apeltools.db.publishing import VIEWS, Selection
-from apeltools.errors import ApelError
+from apeltools.errors import ApelError, UsageError
+from apeltools.messaging import queues
 from apeltools.records import accelerator, car, star, text
 from apeltools.records.fields import FLOAT, INT, TIME, epoch_of_sql_time, month_of
 from apeltools.records.types import (
     ACCELERATOR, CLOUD, CLOUD_SUMMARY, JOB, NORMALISED_SUMMARY, STORAGE, SUMMARY, SYNC,
 )
+from apeltools.values import comma_list, day_or_month_end, day_or_month_start
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +83,64 @@ class Options:
     local_jobs: bool = False
     withhold_dns: bool = False
     sync: bool = True
+
+
+@dataclass
+class PublishSettings:
+    """What ``apel-publish`` does: which sources, with which options, to which queue (None: a stream);
+    built by :meth:`from_config`."""
+
+    sources: tuple[str, ...]
+    options: Options
+    queue: str | None = None
+
+    @classmethod
+    def from_config(cls, config: Config, sources: Sequence[str] = (), queue: str | None = None,
+                    to_stdout: bool = False, interval: str | None = None, start: str | None = None,
+                    end: str | None = None, per_message: int = 1000, syntax: str | None = None,
+                    car: bool = False, include_vos: str | None = None, exclude_vos: str | None = None,
+                    local_jobs: bool = False, withhold_dns: bool = False, no_sync: bool = False
+                    ) -> PublishSettings:
+        """Settings from the command line's values (dates as YYYY-MM-DD or YYYY-MM, VO lists
+        comma-separated), else the ``[unloader]`` keys of the existing client.cfg: without
+        ``sources``, ``send_summaries`` chooses summaries or jobs; ``dir_location`` (the queue is its
+        ``outgoing`` directory), ``interval`` with ``gap_start`` and ``gap_end``, ``include_vos``
+        (which overrides ``exclude_vos``), ``withhold_dns``, ``send_ur`` (CAR) and ``local_jobs``."""
+        if not sources:
+            sources = ("summaries",) if config.get_bool("unloader", "send_summaries", False) else ("jobs",)
+        interval = interval or config.get("unloader", "interval", "latest")
+        if interval not in ("latest", "gap", "all"):
+            raise UsageError(f"interval must be latest, gap or all, not {interval!r}")
+        if interval == "gap" and not (start or end):
+            start, end = config.get("unloader", "gap_start"), config.get("unloader", "gap_end")
+        if interval == "gap" and not (start and end):
+            raise UsageError("--interval gap needs --start and --end")
+        if (start or end) and interval != "gap":
+            raise UsageError("--start and --end only go with --interval gap")
+        if not queue and not to_stdout and config.get("unloader", "dir_location"):
+            # As the existing unloader does: messages go to <dir_location>/outgoing, where
+            # sender.cfg's [messaging] path points.
+            queue = os.path.join(config.get("unloader", "dir_location"), "outgoing")
+        if bool(queue) == bool(to_stdout):
+            raise UsageError("give either --queue DIR or --stdout")
+        if not (include_vos or exclude_vos):
+            # The existing unloader: include_vos, when set, overrides exclude_vos.
+            include_vos = config.get("unloader", "include_vos")
+            exclude_vos = None if include_vos else config.get("unloader", "exclude_vos")
+        options = Options(
+            interval=interval,
+            start=day_or_month_start(start) if start else None,
+            end=day_or_month_end(end) if end else None,
+            per_message=per_message,
+            dict_syntax=syntax == "v0.4",
+            car=car or config.get_bool("unloader", "send_ur", False),
+            include_vos=comma_list(include_vos),
+            exclude_vos=comma_list(exclude_vos),
+            local_jobs=local_jobs or config.get_bool("unloader", "local_jobs", False),
+            withhold_dns=withhold_dns or config.get_bool("unloader", "withhold_dns", False),
+            sync=not no_sync,
+        )
+        return cls(tuple(sources), options, queue or None)
 
 
 @dataclass
@@ -214,6 +279,20 @@ def publish(db, source_names: Sequence[str], sink: Callable[[str], object], dest
         _publish_tracked(db, "sync", SOURCES["sync"], records, gone, sink, destination, options, result)
     log.info(result.summary())
     return result
+
+
+def publish_as_configured(db, settings: PublishSettings, stream: TextIO | None = None) -> PublishResult:
+    """What ``apel-publish`` does: publish ``settings.sources`` to ``settings.queue``, or else as
+    text to ``stream`` (each message ending in a newline), keeping the ``latest`` watermarks per
+    resolved queue path (or "stdout")."""
+    if settings.queue:
+        outgoing = queues.outgoing_queue(settings.queue)
+        return publish(db, settings.sources, lambda body: queues.add(outgoing, body),
+                       os.path.realpath(settings.queue), settings.options)
+    if stream is None:
+        raise UsageError("publishing to no queue needs a stream to write to")
+    return publish(db, settings.sources, lambda body: stream.write(body if body.endswith("\n") else body + "\n"),
+                   "stdout", settings.options)
 
 
 def adopt(db, source_names: Sequence[str], destination: str, epoch: int) -> int:

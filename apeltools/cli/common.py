@@ -1,8 +1,6 @@
 """What every program shares: common options, configuration, logging, and error → exit code."""
 
-import calendar
 import contextlib
-import datetime
 import errno
 import functools
 import io
@@ -17,7 +15,7 @@ import click
 from apeltools import logs
 from apeltools.config import Config
 from apeltools.errors import ApelError, UsageError, exit_code_for
-from apeltools.records.fields import month_bounds
+from apeltools.values import comma_list, day_or_month_end, day_or_month_start  # noqa: F401 (for the programs)
 
 log = logging.getLogger(__name__)
 
@@ -176,29 +174,6 @@ def _drop_unwritable_stdout():
     except OSError:
         with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-
-
-def day_or_month_start(value):
-    """Epoch seconds of the start of a YYYY-MM-DD day or a YYYY-MM month (UTC), for date options."""
-    for fmt in ("%Y-%m-%d", "%Y-%m"):
-        try:
-            return calendar.timegm(datetime.datetime.strptime(value, fmt).timetuple())
-        except ValueError:
-            continue
-    raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD or YYYY-MM)")
-
-
-def day_or_month_end(value):
-    """Epoch seconds just after the end of a YYYY-MM-DD day or a YYYY-MM month (UTC)."""
-    start = day_or_month_start(value)
-    if len(value) == 7:
-        return month_bounds(*map(int, value.split("-")))[1]
-    return start + 86400
-
-
-def comma_list(value):
-    """The items of a comma-separated option value, blanks dropped."""
-    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
 
 
 class SystemExitWithMessage(click.ClickException):

@@ -1,14 +1,12 @@
 """``apel-publish``: records from the database as messages, into an outgoing queue or stdout."""
 
-import os
 import sys
 
 import click
 
 from apeltools import publisher
-from apeltools.cli.common import command, comma_list, day_or_month_end, day_or_month_start
+from apeltools.cli.common import command
 from apeltools.db.schema import require_schema
-from apeltools.messaging import queues
 
 
 @command(
@@ -73,54 +71,12 @@ def main(ctx, sources, db_url, queue_dir, to_stdout, interval, start, end, per_m
     [joiner] local_jobs is true, as the existing client publishes the local
     jobs it makes).
     """
-    config = ctx.config
-    if not sources:
-        sources = ("summaries",) if config.get_bool("unloader", "send_summaries", False) else ("jobs",)
-    interval = interval or config.get("unloader", "interval", "latest")
-    if interval not in ("latest", "gap", "all"):
-        raise click.BadParameter(f"interval must be latest, gap or all, not {interval!r}", param_hint="--interval")
-    if interval == "gap" and not (start or end):
-        start, end = config.get("unloader", "gap_start"), config.get("unloader", "gap_end")
-    if interval == "gap" and not (start and end):
-        raise click.UsageError("--interval gap needs --start and --end")
-    if (start or end) and interval != "gap":
-        raise click.UsageError("--start and --end only go with --interval gap")
-    if not queue_dir and not to_stdout and config.get("unloader", "dir_location"):
-        # As the existing unloader does: messages go to <dir_location>/outgoing, where
-        # sender.cfg's [messaging] path points.
-        queue_dir = os.path.join(config.get("unloader", "dir_location"), "outgoing")
-    if bool(queue_dir) == bool(to_stdout):
-        raise click.UsageError("give either --queue DIR or --stdout")
-    if not (include_vos or exclude_vos):
-        # The existing unloader: include_vos, when set, overrides exclude_vos.
-        include_vos = config.get("unloader", "include_vos")
-        exclude_vos = None if include_vos else config.get("unloader", "exclude_vos")
-    options = publisher.Options(
-        interval=interval,
-        start=day_or_month_start(start) if start else None,
-        end=day_or_month_end(end) if end else None,
-        per_message=per_message,
-        dict_syntax=syntax == "v0.4",
-        car=car or config.get_bool("unloader", "send_ur", False),
-        include_vos=comma_list(include_vos),
-        exclude_vos=comma_list(exclude_vos),
-        local_jobs=local_jobs or config.get_bool("unloader", "local_jobs", False),
-        withhold_dns=withhold_dns or config.get_bool("unloader", "withhold_dns", False),
-        sync=not no_sync,
-    )
-    if queue_dir:
-        outgoing = queues.outgoing_queue(queue_dir)
-
-        def sink(body):
-            queues.add(outgoing, body)
-        destination = os.path.realpath(queue_dir)
-    else:
-        def sink(body):
-            sys.stdout.write(body if body.endswith("\n") else body + "\n")
-        destination = "stdout"
+    settings = publisher.PublishSettings.from_config(
+        ctx.config, sources, queue_dir, to_stdout, interval, start, end, per_message, syntax, car, include_vos,
+        exclude_vos, local_jobs, withhold_dns, no_sync)
     with ctx.database(db_url) as db:
         require_schema(db)
-        publisher.publish(db, sources, sink, destination, options)
+        publisher.publish_as_configured(db, settings, sys.stdout)
 
 
 if __name__ == "__main__":
