@@ -483,6 +483,7 @@ class AmsReceiver:
         self.ack_deadline: float | None = None  # the subscription's, when AMS tells it
         self._next: int | None = None  # offset of the next message we expect from a pull
         self._gap_wait = 0.0  # seconds without pulling so that a gap's deadline passes
+        self._delivered_at: float | None = None  # when a pull last brought messages
         self._ack_failed = False  # since the last look: some messages filed may come again
 
     @property
@@ -584,16 +585,19 @@ class AmsReceiver:
         if not received:
             return []
         first, end = _offset(received[0]), _offset(received[-1])
+        now = time.monotonic()
+        previous, self._delivered_at = self._delivered_at, now
         if self._next is not None and first is not None and first > self._next:
             # Messages from self._next on were delivered in an answer we lost, or not filed:
-            # leave the subscription alone until their deadline has passed, so that AMS delivers
-            # them again. After a full deadline what comes first is the first unacknowledged
-            # message (those before were acknowledged after all, e.g. by an answer we lost).
+            # leave the subscription alone until their deadline has passed (every pull that
+            # brings messages starts it again), so that AMS delivers them again. A pull a full
+            # deadline after the one before starts at the first unacknowledged message: what
+            # lies before it was acknowledged after all (by an acknowledgement whose answer we lost).
             enough = (self.ack_deadline if self.ack_deadline is not None else MAX_ACK_DEADLINE) + 1.0
-            if self._gap_wait < enough:
-                self._gap_wait = min(max(self._gap_wait * 2, 2.0), enough)
+            if previous is None or now - previous < enough:
+                self._gap_wait = enough
                 log.warning("AMS delivered from offset %d, expected %d: waiting %.0f s for the messages "
-                            "in between to come again", first, self._next, self._gap_wait)
+                            "in between to come again", first, self._next, enough)
                 return []
         self._gap_wait = 0.0
         self._next = end + 1 if end is not None else None
