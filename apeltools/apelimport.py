@@ -15,9 +15,9 @@ imported and compared with the source's own super-summaries per site and
 month; differences are listed, not hidden.
 """
 
-import calendar
-import datetime
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -66,9 +66,8 @@ class SourceTable:
 
 
 def _columns(spec):
-    """What is read of each row: the fields' columns, the publisher's, then the rest of the key."""
-    read = tuple(c for _, c, _ in spec.fields) + ((spec.publisher,) if spec.publisher else ())
-    return read + tuple(c for c in spec.key if c not in read)
+    """What is read of each row: the fields' columns, then the publisher's."""
+    return tuple(c for _, c, _ in spec.fields) + ((spec.publisher,) if spec.publisher else ())
 
 
 def _lookup(name, column, table):
@@ -298,29 +297,101 @@ class ImportReport:
         return f"{verb} {self.layout}: {counts}; {len(self.issues)} refused rows in {self.seconds:.1f} s ({rate:,.0f} rows/s)"
 
 
+def ahead(pages):
+    """The items of an iterator, each made in a thread while the previous one is used.
+
+    Reading and checking a page (the source connection, Python) then overlaps
+    with writing the one before (the target connection, which stays in the
+    calling thread: SQLite allows no other). An exception of the thread is
+    raised here, at the item it stopped.
+    """
+    items = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    end = object()
+
+    def produce():
+        try:
+            for item in pages:
+                while not stop.is_set():
+                    try:
+                        items.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            items.put(end)
+        except BaseException as error:  # handed to the consumer, which raises it
+            items.put(error)
+
+    thread = threading.Thread(target=produce, name="import-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+class _RowReader:
+    """Turns a source row into field values: names from the lookup tables, whole DECIMALs into
+    integers (times and other DECIMALs the server converts, see ``apel_source.read_expression``).
+
+    ``convert(row)`` is generated per table, one expression per row, because millions of rows
+    pass through it; it raises ``KeyError`` or ``ValueError`` for a row with a problem, which
+    ``explain(row)`` then names.
+    """
+
+    def __init__(self, spec, names, types):
+        self.spec = spec
+        self.names = names
+        self.lookups = [names[table] if table else None for _, _, table in spec.fields]
+        self.converters = [_integer if table is None and types.get(column) == "decimal" and _kind(spec, name) == "int"
+                           else None for name, column, table in spec.fields]
+        cells = []
+        for i, (name, _, table) in enumerate(spec.fields):
+            value = f"row[{i}]"
+            if table:
+                value = f"L[{i}][{value}]"
+            elif self.converters[i]:
+                value = f"C[{i}]({value})"
+            cells.append(f"{name!r}: {value}")
+        namespace = {"L": self.lookups, "C": self.converters}
+        exec(compile(f"def convert(row):\n    return {{{', '.join(cells)}}}", f"<import {spec.name}>", "exec"),
+             namespace)
+        self.convert = namespace["convert"]
+
+    def explain(self, row):
+        """(values so far, RecordError) of a row that ``convert`` refused."""
+        values = {}
+        for i, (name, column, table) in enumerate(self.spec.fields):
+            value = row[i]
+            if table is not None:
+                looked = self.lookups[i].get(value, _MISSING)
+                if looked is _MISSING:
+                    return values, RecordError(f"{column} {value} is not in {table}", field=name)
+                value = looked
+            elif self.converters[i]:
+                try:
+                    value = self.converters[i](value)
+                except ValueError as error:
+                    return values, RecordError(str(error), field=name)
+            values[name] = value
+        raise AssertionError(f"row {row!r} converts")
+
+
 def _kind(spec, name):
     """The kind of a value of a source table: its field's, or for a client table's rows
     'time' for the time columns."""
     if spec.rtype is not None:
         return spec.rtype.by_name[name].kind.name
     return "time" if name in SITE_TIME_COLUMNS else "float" if name == "ServiceLevel" else "int"
-
-
-def _epoch(value):
-    if value is None:
-        return None
-    return calendar.timegm(value.timetuple())
-
-
-def _converter(kind_name):
-    """Source value → record value for a field kind (DATETIME → epoch, DECIMAL → float)."""
-    if kind_name == "time":
-        return lambda v: _epoch(v) if isinstance(v, datetime.datetime) else v
-    if kind_name == "float":
-        return lambda v: float(v) if isinstance(v, Decimal) else v
-    if kind_name == "int":
-        return _integer
-    return lambda v: v
 
 
 def _integer(value):
@@ -457,18 +528,26 @@ class Importer:
         if done:
             return
         names = self._lookups(spec)
-        converters = [_converter(_kind(spec, f)) for f, _, _ in spec.fields]
-        key_at = [spec.columns.index(c) for c in spec.key]
+        types = self.tables[spec.name]
+        kinds = {column: _kind(spec, name) for name, column, _ in spec.fields}
+        expressions = [sql.read_expression(c, kinds.get(c, "int"), types.get(c, "")) for c in spec.columns]
+        reader = _RowReader(spec, names, types)
+        key_at = range(len(spec.columns), len(spec.columns) + len(spec.key))
         now = self.clock()
-        with Progress(f"importing {spec.name}", enabled=self.show_progress) as progress:
+
+        def pages(after):
+            """(rows read, last key, records by publisher, refused rows) of each page."""
             while True:
-                rows = sql.read_page(self.source, spec.name, spec.columns, spec.key, after, self.batch)
+                rows = sql.read_page(self.source, spec.name, expressions, spec.key, after, self.batch)
                 if not rows:
-                    break
+                    return
                 after = [rows[-1][i] for i in key_at]
-                by_publisher, issues = self._records(spec, rows, names, converters, key_at, now)
+                yield (len(rows), after, *self._records(spec, rows, reader, key_at, now))
+
+        with Progress(f"importing {spec.name}", enabled=self.show_progress) as progress:
+            for read, after, by_publisher, issues in ahead(pages(after)):
                 stored = sum(len(records) for records in by_publisher.values())
-                count.read += len(rows)
+                count.read += read
                 count.imported += stored
                 count.held += sum(1 for issue in issues if issue[4] == "held")
                 count.marked += sum(1 for issue in issues if issue[4] == "imported")
@@ -493,30 +572,18 @@ class Importer:
             sql.save_issues(self.target, self.source_id, issues)
             sql.save_progress(self.target, self.source_id, spec.name, *progress)
 
-    def _records(self, spec, rows, names, converters, key_at, now):
+    def _records(self, spec, rows, reader, key_at, now):
         """Records of a page grouped by publisher DN, and the refused rows."""
         by_publisher, issues = {}, []
-        fields = spec.fields
-        dns = names.get("DNs", {})
-        publisher_at = len(fields) if spec.publisher else None
+        dns = reader.names.get("DNs", {})
+        publisher_at = len(spec.fields) if spec.publisher else None
         rtype = spec.rtype
+        convert = reader.convert
         for row in rows:
-            values, problem = {}, None
-            for i, (name, column, table) in enumerate(fields):
-                value = row[i]
-                if table is not None:
-                    looked = names[table].get(value, _MISSING)
-                    if looked is _MISSING:
-                        problem = RecordError(f"{column} {value} is not in {table}", field=name)
-                        break
-                    value = looked
-                else:
-                    try:
-                        value = converters[i](value)
-                    except ValueError as error:
-                        problem = RecordError(str(error), field=name)
-                        break
-                values[name] = value
+            try:
+                values, problem = convert(row), None
+            except (KeyError, ValueError):
+                values, problem = reader.explain(row)
             record = None
             if problem is None:
                 try:
@@ -525,7 +592,7 @@ class Importer:
                     problem = error
             if problem is not None:
                 key = [row[i] for i in key_at]
-                if self.invalid == "import" and rtype is not None and len(values) == len(fields):
+                if self.invalid == "import" and rtype is not None and len(values) == len(spec.fields):
                     record = _storable_as_is(rtype, values, now)
                 action = "imported" if record is not None else "held"
                 issues.append((spec.name, key, problem.field, problem.reason, action))

@@ -17,7 +17,7 @@ from apeltools.records.fields import epoch_of_sql_time
 
 TABLES_IN_SOURCE = "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
 COLUMNS_IN_SOURCE = (
-    "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = DATABASE()"
+    "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = DATABASE()"
 )
 LOOKUP_NAMES = "SELECT id, name FROM `{table}`"
 COUNT_ROWS = "SELECT COUNT(*) FROM `{table}`"
@@ -25,11 +25,21 @@ LAST_UPDATED = "SELECT Type, UpdateTime FROM LastUpdated"
 
 
 def source_tables(db) -> dict:
-    """{table: set of column names} of the source database (names as the server spells them)."""
+    """{table: {column: data type}} of the source database (names as the server spells them)."""
     found = {}
-    for table, column in db.query(COLUMNS_IN_SOURCE):
-        found.setdefault(table, set()).add(column)
+    for table, column, data_type in db.query(COLUMNS_IN_SOURCE):
+        found.setdefault(table, {})[column] = data_type.lower()
     return found
+
+
+def read_expression(column: str, kind: str, data_type: str) -> str:
+    """How a source column is read: DATETIME as epoch seconds (the session is UTC; a zero date is
+    NULL), DECIMAL into a float field as a DOUBLE, anything else as it is."""
+    if data_type in ("datetime", "timestamp") and kind == "time":
+        return f"NULLIF(UNIX_TIMESTAMP(`{column}`), 0)"
+    if data_type == "decimal" and kind == "float":
+        return f"`{column}` * 1e0"
+    return f"`{column}`"
 
 
 def lookup_names(db, table: str) -> dict:
@@ -61,21 +71,21 @@ def _after_params(values):
     return [values[0], values[0]] + _after_params(values[1:])
 
 
-def page_sql(table: str, columns, key, after, limit: int):
+def page_sql(table: str, expressions, key, after, limit: int):
     """(sql, params) of the next ``limit`` rows of ``table`` after key values ``after`` (None: from
-    the start), in key order."""
+    the start), in key order: each row holds ``expressions``, then the key's columns as stored."""
     where, params = "", []
     if after is not None:
         condition, _ = _after(key)
         where, params = f" WHERE {condition}", _after_params(list(after))
     order = ", ".join(f"`{c}`" for c in key)
-    selected = ", ".join(f"`{c}`" for c in columns)
+    selected = ", ".join(list(expressions) + [f"`{c}`" for c in key])
     return f"SELECT {selected} FROM `{table}`{where} ORDER BY {order} LIMIT {int(limit)}", params
 
 
-def read_page(db, table, columns, key, after, limit) -> list:
-    """The next page of rows (tuples in ``columns`` order) after ``after``."""
-    sql, params = page_sql(table, columns, key, after, limit)
+def read_page(db, table, expressions, key, after, limit) -> list:
+    """The next page of rows after ``after`` (see ``page_sql``)."""
+    sql, params = page_sql(table, expressions, key, after, limit)
     return db.query(sql, params)
 
 
