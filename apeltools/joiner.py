@@ -28,13 +28,13 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from apeltools import spec
+from apeltools import ce_benchmarks
+from apeltools.ce_benchmarks import Benchmark, History
 from apeltools.config import Config
 from apeltools.db import site
 from apeltools.errors import UsageError
 from apeltools.progress import Progress
 from apeltools.records.types import FUTURE_TOLERANCE, JOB, FieldProblem
-from apeltools.spec import Benchmark, History
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +88,13 @@ class JoinSettings:
             local_submit_host=(local_submit_host or config.get("joiner", "local_submit_host")
                                or config.get("spec_updater", "lrms_server") or socket.getfqdn()),
             ce_type=ce_type or config.get("joiner", "ce_type"),
-            benchmarks=spec.from_config(config),
+            benchmarks=ce_benchmarks.from_config(config),
             bdii_url=None if no_bdii else (bdii_url or _configured_bdii(config)),
         )
         kind, value = config.get("spec_updater", "spec_type"), config.get("spec_updater", "spec_value")
         if settings.local_jobs and kind and value and settings.local_submit_host not in {
                 b.ce for b in settings.benchmarks}:
-            settings.benchmarks.append(spec.make_benchmark(settings.local_submit_host, kind, value))
+            settings.benchmarks.append(ce_benchmarks.make_benchmark(settings.local_submit_host, kind, value))
         return settings
 
 
@@ -110,16 +110,16 @@ def _configured_bdii(config: Config) -> str | None:
 def update_benchmarks(db, settings: JoinSettings) -> None:
     """Record the configured benchmarks and, for the other CEs, those the BDII publishes (a BDII
     that cannot be read is a warning: the join uses the benchmarks known before)."""
-    spec.update(db, settings.benchmarks, "config")
+    ce_benchmarks.update(db, settings.benchmarks, "config")
     if not settings.bdii_url:
         return
     try:
-        discovered = spec.discover(settings.bdii_url, settings.site)
-    except spec.SpecError as error:
+        discovered = ce_benchmarks.discover(settings.bdii_url, settings.site)
+    except ce_benchmarks.SpecError as error:
         log.warning("%s; joining with the benchmarks known before", error)
         return
     manual = {b.ce for b in settings.benchmarks}
-    spec.update(db, [b for b in discovered if b.ce not in manual], "bdii")
+    ce_benchmarks.update(db, [b for b in discovered if b.ce not in manual], "bdii")
 
 
 @dataclass

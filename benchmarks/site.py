@@ -34,13 +34,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from apeltools import db as databases  # noqa: E402
+from apeltools.ce_benchmarks import Benchmark, update  # noqa: E402
 from apeltools.db import site  # noqa: E402
 from apeltools.db.schema import migrate  # noqa: E402
 from apeltools.joiner import JoinSettings, join  # noqa: E402
 from apeltools.parsers import registry  # noqa: E402
 from apeltools.parsers.files import parse_file  # noqa: E402
 from apeltools.records.site import BatchRecord, BlahRecord  # noqa: E402
-from apeltools.spec import Benchmark, update  # noqa: E402
 
 T0 = 1717200000  # 2024-06-01
 DAY_JOBS = 30000

@@ -2,11 +2,11 @@
 
 from click.testing import CliRunner
 
+from apeltools.ce_benchmarks import Benchmark, update
 from apeltools.cli.join import main as apel_join
 from apeltools.db import site
 from apeltools.joiner import JoinSettings, join, pick_blah
 from apeltools.records.site import BatchRecord, BlahRecord
-from apeltools.spec import Benchmark, update
 
 DAY = 86400
 T0 = 1717200000  # 2024-06-01 00:00:00 UTC

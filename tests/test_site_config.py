@@ -226,7 +226,7 @@ def test_the_sample_configurations_are_valid(name):
     if name != "parser.cfg":
         assert config.get("unloader", "dir_location") == "/var/spool/apel/"
         assert config.db_url()
-        from apeltools.spec import from_config
+        from apeltools.ce_benchmarks import from_config
 
         assert from_config(config)
 

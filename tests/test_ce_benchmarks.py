@@ -4,10 +4,10 @@ import uuid
 
 import pytest
 
+from apeltools.ce_benchmarks import Benchmark, History, SpecError, ce_host, discover, from_config, update
 from apeltools.config import Config
 from apeltools.db import site
 from apeltools.errors import ConfigError
-from apeltools.spec import Benchmark, History, SpecError, ce_host, discover, from_config, update
 
 
 def config_from(text, tmp_path):
