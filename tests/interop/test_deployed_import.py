@@ -1,0 +1,105 @@
+"""apeltools db import-apel from the deployed schema files themselves (dev only).
+
+Skipped unless APELTOOLS_DEPLOYED_APEL names a checkout of github.com/apel/apel (only its
+schemas/ are used, loaded with the mysql client as test_deployed.py does). The deployed
+server schema is filled through its own stored procedures (ReplaceJobRecord, ReplaceSummary,
+ReplaceNormalisedSummary, ReplaceSyncRecord) and summarised by its own SummariseJobs,
+NormaliseSummaries and CopyNormalisedSummaries; the import must bring every row over with
+the values its views show, and find no difference with its super-summaries.
+"""
+
+import os
+import uuid
+
+import pytest
+
+from apeltools import db as databases
+from apeltools.apelimport import Importer
+from apeltools.db.schema import migrate
+from tests.interop.test_deployed import _create_database, _drop_database, _source_schema
+
+APEL_SRC = os.environ.get("APELTOOLS_DEPLOYED_APEL", "")
+DN = "/C=UK/O=eScience/CN=apel.north.example.org"
+USER = "/C=UK/O=eScience/CN=user one"
+
+pytestmark = [
+    pytest.mark.mariadb,
+    pytest.mark.skipif(not APEL_SRC, reason="set APELTOOLS_DEPLOYED_APEL to run"),
+]
+
+
+@pytest.fixture
+def deployed(mariadb_service, monkeypatch):
+    """(a deployed server database with its server and server-extra schemas, our database URL)."""
+    monkeypatch.setenv("APELTOOLS_DB_PASSWORD", mariadb_service.password)
+    tag = uuid.uuid4().hex[:8]
+    theirs, ours = f"deployed_{tag}", f"apeltools_{tag}"
+    _create_database(mariadb_service, theirs)
+    _create_database(mariadb_service, ours)
+    try:
+        _source_schema(mariadb_service, theirs, "server.sql", "server-extra.sql")
+        url = f"{mariadb_service.url}/{ours}"
+        with databases.connect(url) as db:
+            migrate(db)
+        yield mariadb_service, theirs, url
+    finally:
+        _drop_database(mariadb_service, theirs)
+        _drop_database(mariadb_service, ours)
+
+
+def _fill(mariadb, name):
+    conn = mariadb.connect(name)
+    try:
+        cursor = conn.cursor()
+        for n in range(20):
+            cursor.callproc("ReplaceJobRecord", (
+                "UKI-NORTH", "ce.north.example.org:8443/cream-pbs-long", "ce.north.example.org", "long",
+                f"{n}.batch", "atlas001", USER, "/atlas/Role=production", "atlas", "/atlas", "Role=production",
+                3600 + n, 3000 + n, 1, 1, f"2024-03-{1 + n:02d} 10:00:00", f"2024-03-{1 + n:02d} 11:00:00",
+                "APEL-CREAM-PBS", "grid", 1000, 2000, "HEPSPEC", "10.125", DN))
+        cursor.callproc("ReplaceSummary", (
+            "UKI-SOUTH", 2, 2024, USER, "cms", "/cms", "None", "ce.south.example.org", "grid", "APEL-SLURM",
+            "HEPSPEC", "8.5", 1, 4, "2024-02-01 00:00:00", "2024-02-28 00:00:00", 7200, 7000, 3, DN))
+        cursor.callproc("ReplaceNormalisedSummary", (
+            "UKI-WEST", 1, 2024, USER, "lhcb", "/lhcb", "None", "ce.west.example.org", "grid", "APEL-SLURM",
+            "HEPscore23", 1, 4, "2024-01-01 00:00:00", "2024-01-28 00:00:00", 100, 90, 1500, 1350, 2, DN))
+        cursor.callproc("ReplaceSyncRecord", ("UKI-NORTH", "ce.north.example.org:8443/cream-pbs-long", 20, 3, 2024, DN))
+        for procedure in ("SummariseJobs", "NormaliseSummaries", "CopyNormalisedSummaries"):
+            cursor.callproc(procedure, ())
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def _rows(mariadb, name, sql):
+    conn = mariadb.connect(name)
+    try:
+        cursor = conn.cursor()
+        cursor.execute(sql)
+        return cursor.fetchall()
+    finally:
+        conn.close()
+
+
+def test_a_deployed_server_database_comes_over_with_its_view_values(deployed):
+    mariadb, theirs, ours = deployed
+    _fill(mariadb, theirs)
+
+    with databases.connect(f"{mariadb.url}/{theirs}") as source, databases.connect(ours) as target:
+        report = Importer(source, target).run()
+
+    assert report.layout == "repository"
+    assert report.issues == []
+    assert report.differences == []
+    columns = ("Site, SubmitHost, MachineName, Queue, LocalJobId, LocalUserId, GlobalUserName, FQAN, VO, VOGroup, "
+               "VORole, WallDuration, CpuDuration, Processors, NodeCount, StartTime, EndTime, "
+               "InfrastructureDescription, InfrastructureType, MemoryReal, MemoryVirtual, ServiceLevelType, "
+               "CAST(ServiceLevel AS DECIMAL(10,3))")
+    query = f"SELECT {columns} FROM VJobRecords ORDER BY LocalJobId"
+    ours_name = ours.rsplit("/", 1)[1]
+    assert _rows(mariadb, ours_name, query) == _rows(mariadb, theirs, query)
+    for view, order in (("VSummaries", "Site"), ("VNormalisedSummaries", "Site"), ("VSyncRecords", "Site")):
+        names = [d for d in _rows(mariadb, theirs, f"SHOW COLUMNS FROM {view}") if d[0] != "UpdateTime"]
+        selected = ", ".join(f"CAST({n[0]} AS DECIMAL(10,3))" if n[0] == "ServiceLevel" else n[0] for n in names)
+        sql = f"SELECT {selected} FROM {view} ORDER BY {order}"
+        assert _rows(mariadb, ours_name, sql) == _rows(mariadb, theirs, sql), view
