@@ -40,7 +40,10 @@ from apeltools.retry import Backoff
 log = logging.getLogger(__name__)
 
 POLICIES = ("hold", "import")
-PUBLISHED = "(published)"  # the ImportProgress row of a site's publishing state
+PUBLISHED = "(published)"  # the ImportProgress row of the publishing state
+# What the deployed unloader publishes: a site's client its jobs or summaries, a repository its
+# super-summaries (normalised or not) to the portal.
+PUBLISHED_SOURCES = {"site": ("summaries", "jobs"), "repository": ("summaries", "normalised-summaries", "jobs")}
 DEFAULT_BATCH = 20000
 SERVER_LOOKUPS = ("Sites", "SubmitHosts", "MachineNames", "Queues", "DNs", "VOs", "VOGroups", "VORoles")
 
@@ -509,9 +512,9 @@ class Importer:
             report.issues = sql.issues(self.target, self.source_id)
         if report.layout == "site":
             report.files = self.backoff.call(self._processed_files, TransientDatabaseError, "importing parsed files")
-            if not self.dry_run and self.destination is not None:
-                report.published = self.backoff.call(self._published, TransientDatabaseError,
-                                                      "importing what was published")
+        if not self.dry_run and self.destination is not None:
+            report.published = self.backoff.call(lambda: self._published(PUBLISHED_SOURCES[report.layout]),
+                                                 TransientDatabaseError, "importing what was published")
         report.seconds = time.monotonic() - started
         log.info(report.summary())
         return report
@@ -621,9 +624,10 @@ class Importer:
         known = sql.processed_hashes(self.source)
         return adopt_logs(self.target, self.log_dirs, known, self.dry_run)
 
-    def _published(self):
-        """What the deployed client had sent counts as sent to ``destination``; what it had not
-        (jobs updated after its last publish) is marked to be sent. Done once per source."""
+    def _published(self, sources):
+        """What the deployed client (or a repository's unloader) had sent counts as sent to
+        ``destination`` for ``sources``; what it had not (jobs updated after its last publish) is
+        marked to be sent. Done once per source database."""
         from apeltools import publisher
 
         progress = sql.get_progress(self.target, self.source_id).get(PUBLISHED)
@@ -631,14 +635,14 @@ class Importer:
             return "already imported"
         sent = sql.last_updated(self.source).get("sent")
         if sent is None:
-            outcome = "the deployed client never published: apel-publish will send everything"
+            outcome = "the deployed tools never published: apel-publish will send everything"
         else:
             mark = self.target.now() + 1  # after every row written so far (the watermark is inclusive)
-            groups = publisher.adopt(self.target, ("summaries", "jobs"), self.destination, mark)
+            groups = publisher.adopt(self.target, sources, self.destination, mark)
             unsent = sql.unsent_jobs(self.source, sent)
             months = sorted({(site, *month_of(end)) for site, _, end in unsent})
             sql.touch(self.target, unsent, months, mark)
-            outcome = (f"{groups} groups sent by the deployed client remembered; {len(unsent)} jobs in "
+            outcome = (f"{groups} groups sent by the deployed tools remembered; {len(unsent)} jobs in "
                        f"{len(months)} site-months it had not sent are left to send")
         with self.target.transaction():
             sql.save_progress(self.target, self.source_id, PUBLISHED, None, 0, 0, 0, True)

@@ -413,3 +413,21 @@ def test_cloud_and_storage_records_come_over(source, db_url):
     star = _view(db_url, "VStarRecords", "RecordId")[0]
     assert (star["Site"], star["StorageSystem"], star["StorageShare"], star["Group"], star["ResourceCapacityUsed"]) == (
         SITE, "dcache.north", "atlas-disk", "atlas", 123456)
+
+
+def test_a_repository_that_published_everything_publishes_nothing_again(source, db_url, tmp_path):
+    _repository(source)
+    with databases.connect(source) as db:
+        db.execute("INSERT INTO LastUpdated (Type, UpdateTime) VALUES ('sent', TIMESTAMPADD(DAY, 1, UTC_TIMESTAMP()))")
+    outgoing = tmp_path / "outgoing"
+    runner = CliRunner()
+    result = runner.invoke(apeltools_main, ["db", "import-apel", "--from", source, "--db", db_url,
+                                            "--queue", str(outgoing)])
+    assert result.exit_code == 0, result.output
+    assert "0 jobs in 0 site-months it had not sent" in result.output
+
+    published = runner.invoke(apeltools_main, ["publish", "summaries", "normalised-summaries", "--syntax", "v0.4",
+                                                "--db", db_url, "--queue", str(outgoing)])
+
+    assert published.exit_code == 0, published.output
+    assert _queue_bodies(outgoing) == []

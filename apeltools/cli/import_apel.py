@@ -41,8 +41,8 @@ Examples:
               help="A site: a log directory and its parser (e.g. pbs=/var/spool/pbs/server_priv/accounting, "
                    "blah=/var/log/apel); its files the deployed parser read are not parsed again. Repeatable.")
 @click.option("--queue", "queue_dir", metavar="DIR",
-              help="A site: the outgoing queue apel-publish will use; what the deployed client published counts "
-                   "as published there [default: 'outgoing' in [unloader] dir_location].")
+              help="The outgoing queue apel-publish will use: what the deployed client (or a repository's "
+                   "unloader) published counts as published there [default: 'outgoing' in [unloader] dir_location].")
 def main(ctx, source_url, db_url, site, invalid, dry_run, batch, log_dirs, queue_dir):
     """Import a deployed APEL database: a repository's job records, summaries,
     normalised summaries and sync records, or a site's job records, so that
