@@ -5,6 +5,7 @@ import logging
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -16,11 +17,12 @@ from apeltools.cli.receive import main as receive_main
 from apeltools.errors import ConfigError, QueueError
 from apeltools.messaging import crypto, queues
 from apeltools.messaging import acceptor as acceptor_module
-from apeltools.messaging import helper as helper_module
+from apeltools.messaging import large_message_filer as filer_module
 from apeltools.messaging.acceptor import Acceptor, make_durable
 from apeltools.messaging.crypto.mime import from_crlf
 from apeltools.messaging.local import wire_queue
 from tests import pki as testpki
+from tests.test_send import unreachable  # noqa: F401 (a fixture: BDIIs and brokers that do not answer)
 
 BODY = b"APEL-summary-job-message: v0.2\nSite: RAL-LCG2\nMonth: 3\n%%\n"
 
@@ -298,6 +300,28 @@ def test_apel_receive_leaves_the_wire_alone_when_the_disk_is_full(tmp_path, pki,
     assert wire.count() == 0 and len(incoming(tmp_path / "incoming")) >= 1
 
 
+@pytest.mark.parametrize("unreachable", ["closed broker port", "BDII down", "BDII lists no broker", "silent BDII"],
+                         indirect=True)
+def test_apel_receive_retries_for_max_wait_then_says_why_in_one_error_line(tmp_path, pki, dn_file, unreachable):
+    """As apel-send: finding brokers in a BDII is retried with backoff like connecting to them, and
+    when --max-wait is spent the real program ends with one Error: line, not a traceback."""
+    broker_line, why, retried = unreachable
+    config = tmp_path / "receiver.cfg"
+    config.write_text(f"[broker]\n{broker_line}\n[certificates]\ncapath: {pki.capath}\n"
+                      f"[messaging]\ndestination: /queue/x\nincoming_path: {tmp_path}/incoming\n")
+    started = time.monotonic()
+    done = subprocess.run(["apel-receive", "--config", str(config), "--dn-file", str(dn_file), "--max-wait", "3"],
+                          capture_output=True, text=True, timeout=120)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    [error] = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert error == done.stderr.splitlines()[-1]
+    assert error.startswith("Error: broker unavailable: gave up after") and why in error
+    assert 3 <= elapsed < 3 + 5, done.stderr
+    assert ("retrying in" in done.stderr) == retried
+
+
 def test_help_has_an_example():
     result = CliRunner().invoke(receive_main, ["--help"])
     assert result.exit_code == 0 and "Examples:" in result.output and "apel-receive --config" in result.output
@@ -445,7 +469,7 @@ def helper(acceptor):
         filed_here.append(empaid)
         return acceptor.handle(raw, empaid, durable=False)
 
-    helper = helper_module.Helper(acceptor, file_here)
+    helper = filer_module.LargeMessageFiler(acceptor, file_here)
     helper.filed_here = filed_here
     yield helper
     helper.close()
@@ -453,7 +477,7 @@ def helper(acceptor):
 
 def test_the_helper_files_large_messages_in_a_process_of_its_own(helper, acceptor, pki, tmp_path):
     bodies = [large_body(n) for n in range(3)]
-    assert all(len(body) >= helper_module.LARGE_MESSAGE for body in bodies)
+    assert all(len(body) >= filer_module.LARGE_MESSAGE for body in bodies)
     signed = [crypto.sign(body, pki.site.cert_pem, pki.site.key_pem) for body in bodies]
     signed[2] = signed[2].replace(b"Site: BIG", b"Site: BAD", 1)
     done = {}
@@ -479,12 +503,12 @@ def test_small_messages_and_a_full_helper_stay_with_the_receiver(helper, pki):
     assert not helper.takes(crypto.sign(BODY, pki.site.cert_pem, pki.site.key_pem))
     assert helper.pid is None  # no process started for small messages
     raw = crypto.sign(large_body(0), pki.site.cert_pem, pki.site.key_pem)
-    for n in range(helper_module.DEPTH):
+    for n in range(filer_module.DEPTH):
         assert helper.takes(raw) and helper.send(n, raw, f"m{n}")
     assert not helper.takes(raw)  # DEPTH messages wait: the receiver files the next one
     done = {}
     helper.collect(done, wait=True)
-    assert sorted(done) == list(range(helper_module.DEPTH))
+    assert sorted(done) == list(range(filer_module.DEPTH))
     assert helper.takes(raw)
 
 
@@ -505,7 +529,7 @@ def test_messages_of_a_killed_helper_are_filed_by_the_receiver(helper, acceptor,
     assert set(helper.filed_here) <= {"m0", "m1"} and helper.filed_here
     assert helper.pid is None
     assert not helper.takes(raws[0])  # not restarted at once
-    monkeypatch.setattr(helper_module, "RESTART_PAUSE", 0.0)
+    monkeypatch.setattr(filer_module, "RESTART_PAUSE", 0.0)
     assert helper.takes(raws[0]) and helper.pid is not None
 
 
@@ -515,7 +539,7 @@ def test_the_helper_does_not_keep_the_broker_connection_open(acceptor, pki):
     import socket
 
     ours, broker_side = socket.socketpair()
-    helper = helper_module.Helper(acceptor, None, foreign_fds=lambda: [ours.fileno()])
+    helper = filer_module.LargeMessageFiler(acceptor, None, foreign_fds=lambda: [ours.fileno()])
     try:
         assert helper.takes(crypto.sign(large_body(0), pki.site.cert_pem, pki.site.key_pem))
         ours.close()

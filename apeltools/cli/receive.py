@@ -6,8 +6,9 @@ import os
 import click
 
 from apeltools.authz.dnlist import DNList
+from apeltools.bdii import LDAP_TIMEOUT
 from apeltools.cli.common import command
-from apeltools.errors import BrokerError, CryptoError, QueueError
+from apeltools.errors import ApelError, BrokerError, CryptoError, QueueError
 from apeltools.messaging import crypto, memory, queues
 from apeltools.messaging.acceptor import Acceptor
 from apeltools.messaging.ams import AmsReceiver, AmsSettings
@@ -41,7 +42,10 @@ Examples:
 @click.option("--interval", type=float, metavar="SECONDS", default=5.0, show_default=True,
               help="Local and AMS transports: seconds between looks at the wire directory or pulls "
                    "from an empty AMS subscription.")
-def main(ctx, dn_file, queue_dir, reject_dir, once, interval):
+@click.option("--max-wait", type=float, metavar="SECONDS",
+              help="STOMP transport: how long to go on asking a BDII or brokers that do not answer (at "
+                   "start and after a lost connection) before giving up with an error [default: for ever].")
+def main(ctx, dn_file, queue_dir, reject_dir, once, interval, max_wait):
     """Receive signed accounting messages and queue them for apel-load.
 
     Subscribes to [messaging] destination on the first broker of [broker]
@@ -87,7 +91,7 @@ def main(ctx, dn_file, queue_dir, reject_dir, once, interval):
     acceptor = Acceptor(queues.incoming_queue(settings.path), queues.reject_queue(settings.reject_path),
                         settings.require_capath(), DNList(settings.dn_file), crl_path=settings.crl_path,
                         cert_pem=identity[0], key_pem=identity[1])
-    backoff = Backoff(initial=1.0, maximum=300.0)
+    backoff = Backoff(initial=1.0, maximum=300.0, give_up_after=max_wait if settings.transport == "stomp" else None)
     if settings.transport == "local":
         ctx.stop_on_signals(backoff.stop.set, daemon=not once)
         _receive_local(acceptor, settings, backoff, once, interval)
@@ -103,17 +107,19 @@ def main(ctx, dn_file, queue_dir, reject_dir, once, interval):
     from apeltools.messaging.receiver import Receiver
 
     ctx.stop_on_signals(backoff.stop.set, daemon=True)
+    timeout = LDAP_TIMEOUT if max_wait is None else min(LDAP_TIMEOUT, max_wait)  # one silent BDII's question too
     try:
-        brokers = backoff.call(settings.resolve_brokers, BrokerError, "asking the BDII for brokers")
-    except Interrupted:
-        return
-    link = Link(brokers, username=settings.username, password=settings.password, capath=settings.capath,
-                certificate=settings.certificate, key=settings.key, heartbeat=settings.heartbeat,
-                vhost=settings.vhost)
-    receiver = Receiver(link, settings.destination, acceptor, backoff=backoff,
-                        identity=identity if identity[0] else None)
-    ctx.stop_on_signals(receiver.request_stop, daemon=True)
-    receiver.run()
+        brokers = backoff.call(lambda: settings.resolve_brokers(timeout), BrokerError, "asking the BDII for brokers")
+        link = Link(brokers, username=settings.username, password=settings.password, capath=settings.capath,
+                    certificate=settings.certificate, key=settings.key, heartbeat=settings.heartbeat,
+                    vhost=settings.vhost)
+        receiver = Receiver(link, settings.destination, acceptor, backoff=backoff,
+                            identity=identity if identity[0] else None)
+        ctx.stop_on_signals(receiver.request_stop, daemon=True)
+        receiver.run()
+    except Interrupted as stop:
+        if str(stop) != "stopped":
+            raise ApelError(f"broker unavailable: {stop}") from None
 
 
 def _receive_local(acceptor, settings, backoff, once, interval):

@@ -12,7 +12,7 @@ from. A message costs no thread hand-off of its own, which matters more than
 parallel verification in threads: the work is CPU-bound Python, so threads
 would only take turns. Large messages are the exception (a megabyte takes
 milliseconds to verify): a few at a time go to a helper process (see
-:mod:`~apeltools.messaging.helper`) that files them on another core while
+:mod:`~apeltools.messaging.large_message_filer`) that files them on another core while
 this thread files the rest. When a write or a sync fails (disk full, read-only) the message
 is not acknowledged: RabbitMQ gets a NACK and requeues it; ActiveMQ would
 move a NACKed message to its dead-letter queue, so there the message is
@@ -32,7 +32,7 @@ from collections import deque
 from apeltools.errors import BrokerError, QueueError
 from apeltools.messaging.acceptor import Acceptor, make_durable
 from apeltools.messaging.connection import Link
-from apeltools.messaging.helper import Helper
+from apeltools.messaging.large_message_filer import LargeMessageFiler
 from apeltools.retry import Backoff, Interrupted
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class Receiver:
         self._waiting_bytes = 0  # bodies in _arrivals: beyond MAX_WAITING_BYTES, reading pauses
         self._room = threading.Condition()
         self._processor = threading.Thread(target=self._process_loop, name="receiver", daemon=True)
-        self._helper = Helper(acceptor, self._file_here, enabled=helper, foreign_fds=link.socket_fds)
+        self._helper = LargeMessageFiler(acceptor, self._file_here, enabled=helper, foreign_fds=link.socket_fds)
         link.on_message = self._on_message
         link.on_lost = self._connection_lost
 
@@ -79,7 +79,10 @@ class Receiver:
         self._wake.set()
 
     def run(self) -> None:
-        """Receive until stopped; reconnect with backoff and failover whenever something breaks."""
+        """Receive until stopped; reconnect with backoff and failover whenever something breaks.
+
+        Raises ``Interrupted`` when no broker answers within the backoff's ``give_up_after``.
+        """
         self._processor.start()
         failures, stored = 0, 0
         self.acceptor.housekeeping(self.identity)
@@ -88,7 +91,9 @@ class Receiver:
             while not self.stop.is_set():
                 try:
                     self.backoff.call(self._subscribe, BrokerError, "connecting to the broker")
-                except Interrupted:
+                except Interrupted as stop:
+                    if str(stop) != "stopped":
+                        raise  # out of time (a backoff with give_up_after): the caller says why
                     break
                 # Wait for trouble, loss of the connection or a stop; wake-ups from a
                 # connection we closed ourselves are ignored.
