@@ -79,15 +79,17 @@ CLEAR_DIRTY = "DELETE FROM SummaryDirty WHERE Kind = ? AND SiteID = ? AND Year =
 SELECT_DELTAS = "SELECT Id, SiteID, Year, Month FROM SummaryDeltas"
 # The deltas (in the summariser's snapshot: those SELECT_DELTAS read) summed per key, with
 # the positive durations of the SuperSummaries row they add to (NULL when there is none).
+# Times come as text and sums as integers: they only go back to the database.
 SUM_DELTAS = (
     f"SELECT {', '.join('d.' + c for c in KEY_COLUMNS)}, d.InfrastructureDescription, d.EarliestEndTime, "
     "d.LatestEndTime, d.WallDuration, d.CpuDuration, d.PositiveWallDuration, d.PositiveCpuDuration, "
     "d.NumberOfJobs, s.PositiveWallDuration, s.PositiveCpuDuration FROM ("
     f"SELECT {_KEYS}, MAX(InfrastructureDescription) AS InfrastructureDescription, "
-    "MIN(EarliestEndTime) AS EarliestEndTime, MAX(LatestEndTime) AS LatestEndTime, "
-    "SUM(WallDuration) AS WallDuration, SUM(CpuDuration) AS CpuDuration, "
-    "SUM(PositiveWallDuration) AS PositiveWallDuration, SUM(PositiveCpuDuration) AS PositiveCpuDuration, "
-    f"SUM(NumberOfJobs) AS NumberOfJobs FROM SummaryDeltas GROUP BY {_KEYS}) AS d "
+    "CAST(MIN(EarliestEndTime) AS CHAR) AS EarliestEndTime, CAST(MAX(LatestEndTime) AS CHAR) AS LatestEndTime, "
+    "CAST(SUM(WallDuration) AS SIGNED) AS WallDuration, CAST(SUM(CpuDuration) AS SIGNED) AS CpuDuration, "
+    "CAST(SUM(PositiveWallDuration) AS SIGNED) AS PositiveWallDuration, "
+    "CAST(SUM(PositiveCpuDuration) AS SIGNED) AS PositiveCpuDuration, "
+    f"CAST(SUM(NumberOfJobs) AS SIGNED) AS NumberOfJobs FROM SummaryDeltas GROUP BY {_KEYS}) AS d "
     "LEFT JOIN SuperSummaries AS s ON " + " AND ".join(f"s.{c} = d.{c}" for c in KEY_COLUMNS)
 )
 DELETE_DELTAS = "DELETE FROM SummaryDeltas WHERE Id IN ({marks})"
@@ -146,13 +148,12 @@ def added_row(row: tuple) -> tuple:
     key = tuple(row[:13])
     (description, earliest, latest, wall, cpu, positive_wall, positive_cpu, count, old_wall, old_cpu) = row[13:]
     level_type, level = key[9], key[10]
-    positive_wall, positive_cpu = int(positive_wall), int(positive_cpu)
-    old_wall, old_cpu = int(old_wall or 0), int(old_cpu or 0)  # NULL: a new row
+    old_wall, old_cpu = old_wall or 0, old_cpu or 0  # NULL: a new row
     return key + (
-        description, earliest, latest, int(wall), int(cpu),
+        description, earliest, latest, wall, cpu,
         normalised(level_type, level, old_wall + positive_wall) - normalised(level_type, level, old_wall),
         normalised(level_type, level, old_cpu + positive_cpu) - normalised(level_type, level, old_cpu),
-        int(count), positive_wall, positive_cpu,
+        count, positive_wall, positive_cpu,
     )
 
 
