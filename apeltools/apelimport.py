@@ -312,20 +312,24 @@ def ahead(pages):
     stop = threading.Event()
     end = object()
 
+    def offer(item):
+        """Hand an item over; False when the consumer has gone."""
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce():
         try:
             for item in pages:
-                while not stop.is_set():
-                    try:
-                        items.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer(item):
                     return
-            items.put(end)
+            offer(end)
         except BaseException as error:  # handed to the consumer, which raises it
-            items.put(error)
+            offer(error)
 
     thread = threading.Thread(target=produce, name="import-reader", daemon=True)
     thread.start()

@@ -17,7 +17,7 @@ from apeltools.cli.main import main as apeltools_main
 from tests.apel_layout import CLIENT, CLOUD_AND_STORAGE, SERVER, DeployedLayout
 from tests.conftest import fresh_mysql
 
-pytestmark = pytest.mark.mariadb
+pytestmark = pytest.mark.mariadb  # the source is always MariaDB
 
 SITE = "UKI-NORTH"
 DN = "/C=UK/O=eScience/CN=apel.north.example.org"
@@ -431,3 +431,23 @@ def test_a_repository_that_published_everything_publishes_nothing_again(source, 
 
     assert published.exit_code == 0, published.output
     assert _queue_bodies(outgoing) == []
+
+
+def test_pages_read_ahead_in_order_and_errors_reach_the_reader():
+    from apeltools.apelimport import ahead
+
+    assert list(ahead(iter(range(5)))) == [0, 1, 2, 3, 4]
+
+    def failing():
+        yield 1
+        raise ConnectionError("source gone")
+
+    seen = []
+    with pytest.raises(ConnectionError, match="source gone"):
+        for item in ahead(failing()):
+            seen.append(item)
+    assert seen == [1]
+
+    pages = ahead(iter(range(1000)))  # a reader that stops early does not wait for the rest
+    assert next(pages) == 0
+    pages.close()
