@@ -12,9 +12,12 @@ in this directory, installing the Debian package if needed):
     activemq_service  ActiveMQ  stomp://127.0.0.1:61614
     slapd_service     OpenLDAP  ldap://127.0.0.1:12170        (o=grid, o=glue)
     gocdb_server      GOCDB stand-in (in-process HTTP server on a free port)
+    ams_server        ARGO Messaging Service stand-in (tests/services/ams.py: HTTPS on
+                      localhost, a child process on a free port, its own CA)
 
 plus the function-scoped ``gocdb`` fixture: ``gocdb_server`` reset to normal mode
-with an empty request log before and after the test.
+with an empty request log before and after the test, and ``ams``: ``ams_server``
+emptied, with project ``accounting``, token ``secret`` and no faults.
 
 The script-backed services have ``stop()`` and ``start()`` for fault tests;
 data is kept across them. A test that stops a service must start it again
