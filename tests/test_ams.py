@@ -198,6 +198,24 @@ def test_receiver_killed_between_filing_and_acknowledging_gets_them_again(db_url
     setup.assert_loaded_once(db_url, repository_url, names, duplicates=len(names))
 
 
+def test_receiver_daemon_files_as_messages_come_and_stops_cleanly_on_sigterm(tmp_path, pki, ams):
+    setup = AmsSetup(tmp_path, pki, ams)
+    receiver = setup.start_receiver()
+    try:
+        first = setup.queue(40)
+        setup.send()
+        setup.wait_for(40, receiver=receiver)
+        later = setup.queue(25, first=40)
+        setup.send()
+        setup.wait_for(65, receiver=receiver)
+    finally:
+        receiver.send_signal(signal.SIGTERM)
+        assert receiver.wait(30) == 0
+    assert sorted(setup.empaids()) == sorted(first + later)
+    assert subscription(ams)["offset"] == 65  # every batch filed was acknowledged before the end
+    assert "received 65 messages" in setup.log()
+
+
 def test_ack_deadline_passing_under_a_slow_disk(tmp_path, pki, ams, monkeypatch):
     """Filing outlasts the ack deadline: the acknowledgement is refused (408), AMS delivers the
     batch again, it is filed again, and nothing is lost."""
