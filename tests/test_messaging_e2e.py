@@ -31,7 +31,7 @@ from apeltools.db.schema import migrate
 from apeltools.messaging import crypto, queues
 from apeltools.messaging.brokers import Broker
 from apeltools.messaging.connection import Link
-from apeltools.messaging.helper import LARGE_MESSAGE
+from apeltools.messaging.large_message_filer import LARGE_MESSAGE
 from apeltools.messaging.sender import Sender, StompChannel, signer_for
 from apeltools.records.types import JOB
 from apeltools.retry import Backoff

@@ -1,4 +1,4 @@
-"""A helper process that files large messages beside the receiver's processing thread.
+"""A process that files large messages beside the receiver's processing thread (the receiver's helper).
 
 Verifying a message of megabytes (its digest, its line ends, the check for
 control characters) costs milliseconds of CPU-bound Python, and the
@@ -45,7 +45,7 @@ RESTART_PAUSE = 10.0  # seconds between a helper's failure and the start of the 
 _ANSWER_SIZE = 1 << 18
 
 
-class Helper:
+class LargeMessageFiler:
     """The receiver's side: hand over, collect answers, replace a helper that failed.
 
     ``file_here(raw, empaid)`` files a message in the receiver; it is used for
