@@ -27,7 +27,7 @@ def logs(tmp_path_factory):
     return sample_logs.generate(str(tmp_path_factory.mktemp("logs")), YEAR, MONTH, jobs_per_day=6)
 
 
-def parser_cfg(tmp_path, logs, db_url, batch="slurm", reparse="false", extra=""):
+def parser_cfg(tmp_path, logs, db_url, batch="slurm", reparse="false", extra="", parallel="parallel = true"):
     """A parser.cfg as sites have it (keys of the existing file, nothing of ours but the db url)."""
     directory = {"slurm": "slurm", "pbs": "pbs"}[batch]
     prefix = {"slurm": "sacct-", "pbs": "20"}[batch]
@@ -49,7 +49,7 @@ subdirs = false
 enabled = true
 reparse = {reparse}
 type = {batch.upper()}
-parallel = true
+{parallel}
 dir = {logs.directory}/{directory}
 filename_prefix = {prefix}
 subdirs = false
@@ -450,3 +450,26 @@ def test_apel_load_help_says_where_the_queue_comes_from():
     for source in ("[loader] msg_dir", "<[loader] msgpath>/incoming", "[messaging] incoming_path",
                    "<[messaging] path>/incoming", "/var/spool/apel/incoming", "--db-config"):
         assert source in text
+
+
+@pytest.mark.parametrize("batch", ["pbs", "slurm"])
+@pytest.mark.parametrize("parallel", ["parallel = true", "parallel = false", ""])
+def test_batch_parallel_false_stores_no_cores_or_nodes_as_the_deployed_pbs_sge_lsf_parsers(
+        db, db_url, tmp_path, logs, batch, parallel):
+    """Processors and NodeCount are summary keys: a site switching from the deployed parser with
+    parallel = false (or no parallel key, which means false there) keeps its summary groups. The
+    deployed SLURM (and HTCondor) parsers record them whatever the key says."""
+    invoke(apel_parse, ["--config", parser_cfg(tmp_path, logs, db_url, batch=batch, parallel=parallel)])
+
+    rows = db.query("SELECT Processors, NodeCount FROM BatchRecords")
+    assert rows
+    zeroed = batch == "pbs" and parallel != "parallel = true"
+    assert all(row == (0, 0) for row in rows) == zeroed
+    assert any(processors > 1 for processors, _ in rows) == (not zeroed)
+
+
+def test_the_parsers_that_honour_parallel_are_the_deployed_ones():
+    from apeltools.parsers import registry
+
+    assert {name for name in ("slurm", "pbs", "sge", "lsf", "htcondor", "blah")
+            if registry.get(name).honours_parallel} == {"pbs", "sge", "lsf"}

@@ -31,6 +31,9 @@ class Parser:
     name = ""
     batch_system = ""  # as in InfrastructureDescription, e.g. "SLURM"; empty for blah
     holds = False
+    # Whether ``[batch] parallel = false`` makes it store 0 processors and 0 nodes, as the
+    # deployed PBS, SGE and LSF parsers do (both are summary keys: a switching site keeps its groups).
+    honours_parallel = False
 
     def __init__(self, timezone=None):
         # Only logs that write local wall-clock times (SLURM) need the time zone.

@@ -262,22 +262,23 @@ class DatabaseOutput:
                 then()
 
 
-class BatchServerOutput:
-    """Names the configured batch server (``[site_info] lrms_server``) as the MachineName of
-    every batch record before passing them on to ``output``.
-
-    The deployed parsers give every job that name, whatever the log says; a
-    site that switches keeps its MachineName values. Blah records pass as they are.
+class BatchFieldsOutput:
+    """Sets ``fields`` on every batch record before passing them on to ``output``, where the
+    configuration says what the deployed parser stores whatever the log says, so that a site
+    that switches keeps its values: ``[site_info] lrms_server`` is every job's MachineName,
+    and ``[batch] parallel = false`` makes Processors and NodeCount 0. Blah records pass as
+    they are.
     """
 
-    def __init__(self, output, name: str) -> None:
+    def __init__(self, output, **fields) -> None:
         self.output = output
-        self.name = name
+        self.fields = fields
 
     def write(self, records, then=None) -> None:
         for record in records:
             if record.kind == "batch":
-                record.MachineName = self.name
+                for name, value in self.fields.items():
+                    setattr(record, name, value)
         self.output.write(records, then)
 
 

@@ -55,6 +55,7 @@ def _memory(text):
 class LSFParser(Parser):
     name = "lsf"
     batch_system = "LSF"
+    honours_parallel = True
 
     def parse(self, line):
         line = line.rstrip("\r\n")

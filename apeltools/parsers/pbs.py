@@ -26,6 +26,7 @@ KILLED = 256  # an Exit_status above this is a job killed by signal (Exit_status
 class PBSParser(Parser):
     name = "pbs"
     batch_system = "PBS"
+    honours_parallel = True
 
     def __init__(self, timezone=None):
         super().__init__(timezone)

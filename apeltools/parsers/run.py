@@ -110,7 +110,10 @@ def parse(batches: list[Batch], db=None, stream: TextIO | None = None, timezone:
     for source, paths in batches:
         parser_class = registry.get(source.type)
         memory = files.FileMemory(db, parser_class.name, reparse=source.reparse) if db is not None else None
-        each = files.BatchServerOutput(output, source.machine_name) if source.machine_name else output
+        fields = {"MachineName": source.machine_name} if source.machine_name else {}
+        if not source.parallel and parser_class.honours_parallel:
+            fields.update(Processors=0, NodeCount=0)
+        each = files.BatchFieldsOutput(output, **fields) if fields else output
         with Progress(f"parsing {parser_class.name}") as progress:
             run.reports += files.parse_files(paths, parser_class, each, memory,
                                              time_zone(timezone or source.timezone), progress)

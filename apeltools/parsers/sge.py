@@ -41,6 +41,7 @@ def _number(text):
 class SGEParser(Parser):
     name = "sge"
     batch_system = "SGE"
+    honours_parallel = True
 
     def parse(self, line):
         line = line.rstrip("\r\n")

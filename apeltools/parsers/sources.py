@@ -11,9 +11,11 @@ A file is parsed when its name starts with ``filename_prefix``, matches the
 regular expression ``filename_pattern``, or matches the shell pattern ``glob``
 (all files when none is set), in ``dir`` and, with ``subdirs = true``, below it.
 ``reparse = true`` reads every file again from its start (records replace
-themselves by their keys). ``parallel`` is accepted and ignored: cores and
-nodes are always recorded. ``[site_info] lrms_server``, when set, is the
-``MachineName`` of every batch record, as with the deployed parser.
+themselves by their keys). ``parallel = false`` makes the PBS, SGE and LSF
+parsers store 0 processors and 0 nodes, as the deployed ones do; in ``[batch]``,
+the deployed section, an absent ``parallel`` means false as it does there, in
+``[parser:NAME]`` true (cores and nodes recorded). ``[site_info] lrms_server``,
+when set, is the ``MachineName`` of every batch record, as with the deployed parser.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class LogSource:
     reparse: bool = False
     timezone: str | None = None
     machine_name: str | None = None  # [site_info] lrms_server: every batch record's MachineName
+    parallel: bool = True  # false: 0 processors and nodes where the parser honours it (PBS, SGE, LSF)
 
     def matches(self, name):
         if self.prefix and not name.startswith(self.prefix):
@@ -88,6 +91,7 @@ def _source(config, section, kind):
         reparse=config.get_bool(section, "reparse", False),
         timezone=config.get(section, "timezone") or config.get("parser", "timezone") or None,
         machine_name=config.get("site_info", "lrms_server") or None,
+        parallel=config.get_bool(section, "parallel", section != "batch"),
     )
 
 
