@@ -10,8 +10,6 @@ here alone (``is_failure``), for statistics, pages and exports alike.
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import groupby
-from operator import itemgetter
 
 from apeltools.db import lifecycle as sql
 from apeltools.errors import ApelError
@@ -141,6 +139,8 @@ class JobSelection:
     def wants(self, job: "JobLife") -> bool:
         """The conditions SQL could not decide: those on the blah record that applies, VO, site."""
         f = self.filters
+        if not (f.dns or f.submit_hosts or f.fqans or f.vos or f.sites or f.infrastructure):
+            return True
         return ((not f.dns or job.dn in f.dns) and (not f.submit_hosts or job.ce in f.submit_hosts)
                 and (not f.fqans or job.fqan in f.fqans) and (not f.vos or job.vo in f.vos)
                 and (not f.sites or job.site in f.sites)
@@ -154,20 +154,31 @@ def read_jobs(db, selection: JobSelection, page_size: int = 5000) -> Iterator[Jo
     selection.check()
     with_tags = sql.any_tags(db)
     blah_at = len(sql.BATCH_COLUMNS)
+    site = selection.site
+
+    def complete(job, candidates):
+        blah = pick_blah(job.end, candidates) if candidates else None
+        if blah is not None:
+            job.ce_submit, job.dn, job.fqan, job.ce = blah
+            job.vo = split_fqan(job.fqan)[0] if job.fqan else None
+            if job.submit is None:
+                job.submit = job.ce_submit
+        return selection.wants(job)
+
     for rows in sql.pages(db, selection.batch_filter(), page_size):
         jobs = []
-        for _, group in groupby(rows, key=itemgetter(0)):
-            group = list(group)
-            job = JobLife(*group[0][:blah_at], site=selection.site)
-            candidates = [row[blah_at:] for row in group if row[blah_at] is not None]
-            blah = pick_blah(job.end, candidates) if candidates else None
-            if blah is not None:
-                job.ce_submit, job.dn, job.fqan, job.ce = blah
-                job.vo = split_fqan(job.fqan)[0] if job.fqan else None
-                if job.submit is None:
-                    job.submit = job.ce_submit
-            if selection.wants(job):
+        job, candidates = None, []
+        # A batch record comes in one row per blah record of its job id (mostly one), in id order.
+        for row in rows:
+            if job is not None and row[0] == job.id:
+                candidates.append(row[blah_at:])
+                continue
+            if job is not None and complete(job, candidates):
                 jobs.append(job)
+            job = JobLife(*row[:blah_at], site=site)
+            candidates = [] if row[blah_at] is None else [row[blah_at:]]
+        if job is not None and complete(job, candidates):
+            jobs.append(job)
         if with_tags and jobs:
             found = sql.tags_of(db, [job.id for job in jobs])
             for job in jobs:

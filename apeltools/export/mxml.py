@@ -6,7 +6,7 @@ instance's ``Data``; an entry's ``WorkflowModelElement`` is the activity
 ``Originator`` the resource (the CE, the node).
 """
 
-from apeltools.export import attributes, case_id, iso_time, xml_text
+from apeltools.export import AttributeText, case_id, escaped, iso_time, xml_text
 
 HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 <WorkflowLog xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:noNamespaceSchemaLocation="WorkflowLog.xsd" description="apeltools job lifecycles">
@@ -15,28 +15,32 @@ HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
+ENTRY = ("      <AuditTrailEntry>\n        <WorkflowModelElement>%s</WorkflowModelElement>\n"
+         "        <EventType>%s</EventType>\n        <Timestamp>%s</Timestamp>\n%s      </AuditTrailEntry>\n")
+ORIGINATOR = "        <Originator>%s</Originator>\n"
+
+
+def _attribute(name, _is_int):
+    return f'        <Attribute name="{name}">%s</Attribute>\n'
+
+
 class MXMLWriter:
     def __init__(self, out):
         self.out = out
+        self.attributes = AttributeText(_attribute)
 
     def begin(self):
         self.out.write(HEAD)
 
     def job(self, job, events):
-        parts = [f'    <ProcessInstance id="{xml_text(case_id(job))}" description="job {xml_text(job.job_id)}">\n'
-                 "      <Data>\n"]
-        parts += [f'        <Attribute name="{xml_text(name)}">{xml_text(value)}</Attribute>\n'
-                  for name, value in attributes(job)]
-        parts.append("      </Data>\n")
-        for event in events:
-            parts.append(f"      <AuditTrailEntry>\n        <WorkflowModelElement>{event.activity}</WorkflowModelElement>\n"
-                         f"        <EventType>{event.transition}</EventType>\n"
-                         f"        <Timestamp>{iso_time(event.timestamp)}</Timestamp>\n")
-            if event.resource is not None:
-                parts.append(f"        <Originator>{xml_text(event.resource)}</Originator>\n")
-            parts.append("      </AuditTrailEntry>\n")
-        parts.append("    </ProcessInstance>\n")
-        self.out.write("".join(parts))
+        self.out.write("".join((
+            f'    <ProcessInstance id="{xml_text(case_id(job))}" description="job {xml_text(job.job_id)}">\n'
+            "      <Data>\n",
+            self.attributes(job),
+            "      </Data>\n",
+            *[ENTRY % (e.activity, e.transition, iso_time(e.timestamp),
+                       "" if e.resource is None else ORIGINATOR % escaped(e.resource)) for e in events],
+            "    </ProcessInstance>\n")))
 
     def end(self):
         self.out.write("  </Process>\n</WorkflowLog>\n")

@@ -7,7 +7,7 @@ attributes (user, VO, queue, final state, exit code, tags as ``tag:KEY``…)
 are plain XES attributes; integers are ``<int>``.
 """
 
-from apeltools.export import case_id, attributes, iso_time, xml_text
+from apeltools.export import AttributeText, case_id, escaped, iso_time, xml_text
 
 HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 <log xes.version="1849-2016" xes.features="" xmlns="http://www.xes-standard.org/">
@@ -30,28 +30,31 @@ HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
+EVENT = ('    <event>\n      <string key="concept:name" value="%s"/>\n'
+         '      <string key="lifecycle:transition" value="%s"/>\n      <date key="time:timestamp" value="%s"/>\n'
+         '%s    </event>\n')
+RESOURCE = '      <string key="org:resource" value="%s"/>\n'
+
+
+def _attribute(name, is_int):
+    return f'    <{"int" if is_int else "string"} key="{name}" value="%s"/>\n'
+
+
 class XESWriter:
     def __init__(self, out):
         self.out = out
+        self.attributes = AttributeText(_attribute)
 
     def begin(self):
         self.out.write(HEAD)
 
     def job(self, job, events):
-        parts = [f'  <trace>\n    <string key="concept:name" value="{xml_text(case_id(job))}"/>\n']
-        for name, value in attributes(job):
-            kind = "int" if isinstance(value, int) else "string"
-            parts.append(f'    <{kind} key="{xml_text(name)}" value="{xml_text(value)}"/>\n')
-        for event in events:
-            parts.append(
-                f'    <event>\n      <string key="concept:name" value="{event.activity}"/>\n'
-                f'      <string key="lifecycle:transition" value="{event.transition}"/>\n'
-                f'      <date key="time:timestamp" value="{iso_time(event.timestamp)}"/>\n')
-            if event.resource is not None:
-                parts.append(f'      <string key="org:resource" value="{xml_text(event.resource)}"/>\n')
-            parts.append("    </event>\n")
-        parts.append("  </trace>\n")
-        self.out.write("".join(parts))
+        self.out.write("".join((
+            f'  <trace>\n    <string key="concept:name" value="{xml_text(case_id(job))}"/>\n',
+            self.attributes(job),
+            *[EVENT % (e.activity, e.transition, iso_time(e.timestamp),
+                       "" if e.resource is None else RESOURCE % escaped(e.resource)) for e in events],
+            "  </trace>\n")))
 
     def end(self):
         self.out.write("</log>\n")
