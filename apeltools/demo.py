@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import nagiosplugin
 
 from apeltools import db as databases
-from apeltools import publisher, query, sample, sample_logs
+from apeltools import export, lifecycle, publisher, query, sample, sample_logs, stats
 from apeltools.db import monitoring
 from apeltools.db.schema import migrate
 from apeltools.errors import ConfigError
@@ -52,6 +52,9 @@ class DemoResult:
     steps: list = field(default_factory=list)
     rejects: list = field(default_factory=list)
     answer: object = None
+    user: str = ""
+    user_stats: object = None  # one user's statistics at the site, per CE
+    xes: str = ""
 
 
 def previous_month(today=None):
@@ -177,6 +180,7 @@ def run(directory=None, seed=2026):
     steps.append(f"Site {logs.site}: parsed {plural(files, 'log file')} (SLURM, Torque, blah; older days gzipped), "
                  f"joined {plural(joined, 'job record')} with their CE's benchmark, summarised, and published them "
                  f"with sync counts to {site_out}")
+    steps.append(_lifecycles(result, logs, "sqlite:///" + path("site", "site.db"), path("site", "jobs.xes")))
     others_out = path("regional", "outgoing")
     messages, records = write_messages(queues.outgoing_queue(others_out), year, month, seed)
     steps.append(f"Sites {', '.join(s.name for s in sample.SITES)}: {plural(records, 'record')} (jobs v0.3 and "
@@ -229,6 +233,20 @@ def run(directory=None, seed=2026):
     for _, element, _ in queues.locked_elements(queues.reject_queue(reject)):
         result.rejects.append(element["error"])
     return result
+
+
+def _lifecycles(result, logs, site_db, xes_path):
+    """One user's statistics at the site (apel-query stats --dn), and every job's lifecycle as XES."""
+    result.user = sample_logs.USERS[0][0]
+    mine = lifecycle.JobSelection(filters=query.Filters(dns=(result.user,)), site=logs.site)
+    with databases.connect(site_db) as db:
+        result.user_stats = stats.statistics_of(lifecycle.read_jobs(db, mine), ("ce",))
+        with export.open_output(xes_path) as out:
+            exported = export.export(db, lifecycle.JobSelection(site=logs.site), "xes", out)
+    result.xes = xes_path
+    return (f"apel-query stats: how the jobs of {result.user} ended and how long they waited (below); "
+            f"apel-export xes: {plural(exported.traces, 'job')} as {plural(exported.events, 'event')} "
+            f"(submit, start, end) to {xes_path}, for process-mining tools")
 
 
 def logs_host(logs):
@@ -284,12 +302,15 @@ def report(result):
                      if state == OK else ")")
         lines.append(f"  {site:<16} {held:>6,} / {told:<6,} {word}")
     lines += ["", "Hours per site (apel-query summaries --group-by site):", ""]
-    answer = result.answer
-    widths = [max(len(str(v)) for v in column) for column in zip(answer.columns, *answer.rows)]
-    for row in [answer.columns] + answer.rows:
-        lines.append("  " + "  ".join(str(v).rjust(w) if i else str(v).ljust(w)
-                                      for i, (v, w) in enumerate(zip(row, widths))))
+    lines += _table(result.answer.columns, result.answer.rows)
+    shown = ("ce", "Jobs", "Completed", "Failed", "Cancelled", "Timeout", "FailureRate", "WaitMedian", "WaitP90",
+             "WaitMax", "Efficiency")
+    index = [result.user_stats.columns.index(name) for name in shown]
+    lines += ["", f"Jobs of {result.user} at the site (apel-query stats --dn ... --group-by ce; waiting in seconds):",
+              ""]
+    lines += _table(shown, [[row[i] for i in index] for row in result.user_stats.rows])
     db = shlex.quote(result.db_url)
+    site_db = shlex.quote("sqlite:///" + os.path.join(result.directory, "site", "site.db"))
     lines += [
         "",
         "Next:",
@@ -298,5 +319,16 @@ def report(result):
         f"  check_apel_sync --site DEMO-SITE --db {db}",
         f"  apel-publish jobs --db {db} --interval all --stdout | head -30",
         f"  apel-summarise --db {db} --full",
+        f"  apel-query states --db {site_db} --group-by vo,queue",
+        f"  apel-query waiting --db {site_db} --dn {shlex.quote(result.user)} --group-by day",
+        f"  apel-tag --db {site_db} --dn {shlex.quote(result.user)} --state failed --add checked=no",
+        f"  apel-export mxml --db {site_db} -o jobs.mxml   # XES already in {shlex.quote(result.xes)}",
     ]
     return "\n".join(lines)
+
+
+def _table(columns, rows):
+    """Lines of a table: the first column left-aligned, the others right-aligned."""
+    widths = [max(len(str(v)) for v in column) for column in zip(columns, *rows)]
+    return ["  " + "  ".join(str(v).rjust(w) if i else str(v).ljust(w) for i, (v, w) in enumerate(zip(row, widths)))
+            for row in [columns, *rows]]

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from lxml import etree
 
-from apeltools import export, sample_logs
+from apeltools import demo, export, sample_logs
 from apeltools.cli.export import main as apel_export
 from apeltools.cli.tag import main as apel_tag
 from apeltools.lifecycle import JobLife
@@ -136,3 +136,12 @@ def test_unwritable_output_is_an_error(site, tmp_path):
     result = CliRunner().invoke(apel_export, ["xes", "--db", url, "--config", config,
                                               "-o", str(tmp_path / "missing" / "x.xes")])
     assert result.exit_code == 1 and "cannot write" in result.output
+
+
+def test_the_demo_shows_one_users_statistics_and_writes_an_xes_file(tmp_path):
+    result = demo.run(str(tmp_path / "demo"))
+    text = demo.report(result)
+    assert f"Jobs of {sample_logs.USERS[0][0]} at the site" in text and "WaitP90" in text
+    assert {row[0] for row in result.user_stats.rows} == {sample_logs.SLURM_CE, sample_logs.PBS_CE}
+    log = read_xes(result.xes)
+    assert f"apel-export xes: {len(log):,} jobs as {3 * len(log):,} events" in text
