@@ -171,3 +171,12 @@ def test_a_bad_file_is_rejected_and_the_others_still_written(tmp_path):
         f"apel-metrics-to-nagios: {files[4]} rejected: cannot read it: not UTF-8 text",
         f"Error: 3 of 5 files rejected: {files[1]}, {files[2]}, {files[4]}",
     ]
+
+
+def test_dash_reads_a_message_from_stdin():
+    message = metrics.render(metrics.MetricResult(
+        host="apel.example.org", site="SITE-A", metric="org.apel.APEL-Pub", status="OK",
+        summary="OK [ last published 1 day ago: 2026-11-20 ]", timestamp=NOW_DT, gathered_at="mon"))
+    done = subprocess.run(["apel-metrics-to-nagios", "-"], input=message, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert [line.split(";")[1:3] for line in done.stdout.splitlines()] == [["apel.example.org", "org.apel.APEL-Pub"]]

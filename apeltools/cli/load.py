@@ -1,7 +1,6 @@
 """``apel-load``: load messages from the incoming queue, or from files, into the database."""
 
 import logging
-import sys
 
 import click
 
@@ -22,11 +21,8 @@ ONE_SHOT_MAX_WAIT = 600.0
 def _read(path):
     """(text, problem) of a file holding one message; ``-`` is stdin."""
     try:
-        if path == "-":
-            data = sys.stdin.buffer.read()
-        else:
-            with open(path, "rb") as handle:
-                data = handle.read()
+        with click.open_file(path, "rb") as handle:
+            data = handle.read()
     except OSError as error:
         raise ApelError(f"cannot read {path}: {error.strerror}") from None
     try:

@@ -132,9 +132,7 @@ def main(ctx, files, queue_dir, reject_dir, command_file):
 def _read(path):
     """The text of a message file, or of stdin for ``-``; MetricError when it cannot be read."""
     try:
-        if path == "-":
-            return sys.stdin.read()
-        with open(path, encoding="utf-8") as handle:
+        with click.open_file(path, encoding="utf-8") as handle:
             return handle.read()
     except OSError as error:
         raise MetricError(f"cannot read it: {error.strerror}") from None
