@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from load import drop, fresh_database, mariadb_url  # noqa: E402
 
 from apeltools import db as databases  # noqa: E402
-from apeltools.apelimport import Importer  # noqa: E402
+from apeltools.importer import Importer  # noqa: E402
 from tests.apel_layout import SERVER  # noqa: E402
 
 FILL = (

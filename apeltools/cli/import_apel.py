@@ -6,7 +6,7 @@ import sys
 import click
 
 from apeltools import db as databases
-from apeltools.apelimport import DEFAULT_BATCH, POLICIES, Importer, ImportReport
+from apeltools.importer import DEFAULT_BATCH, POLICIES, Importer, ImportReport
 from apeltools.cli.common import command
 from apeltools.db.schema import require_schema
 from apeltools.parsers import registry

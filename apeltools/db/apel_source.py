@@ -12,7 +12,6 @@ import datetime
 import hashlib
 import json
 
-from apeltools.db.site import _upsert, _writemany
 from apeltools.records.fields import epoch_of_sql_time
 
 TABLES_IN_SOURCE = "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
@@ -202,7 +201,8 @@ TOUCH_MONTH = (
 
 def set_join_statuses(db, rows) -> None:
     """Set BatchRecords.JoinStatus: ``rows`` of (status, batch system, local job id, end time)."""
-    _writemany(db, SET_JOIN_STATUS, rows)
+    for row in rows:  # few: the records not joined as grid jobs
+        db.execute(SET_JOIN_STATUS, row)
 
 
 def newest_site_ids(db) -> tuple:
@@ -214,7 +214,7 @@ def newest_site_ids(db) -> tuple:
 def store_spec_periods(db, periods) -> None:
     """Benchmark periods (CE, type, value, start, stop, source) into SpecHistory, replacing a CE's
     period that starts at the same time."""
-    _writemany(db, _upsert(db, "SpecHistory", SPEC_COLUMNS, ("CE", "StartTime"), SPEC_COLUMNS[1:]), periods)
+    db.upsert_rows("SpecHistory", ("CE", "StartTime"), SPEC_COLUMNS, periods, SPEC_COLUMNS[1:])
 
 
 def unsent_jobs(db, since: int) -> list:

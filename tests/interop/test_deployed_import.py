@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from apeltools import db as databases
-from apeltools.apelimport import Importer
+from apeltools.importer import Importer
 from apeltools.db.schema import migrate
 from tests.interop.test_deployed import _create_database, _drop_database, _source_schema
 

@@ -1,0 +1,263 @@
+"""The import itself: every table in pages with its progress, then the site's extras and the verification."""
+
+import logging
+import time
+
+from apeltools.db import apel_source as sql
+from apeltools.db import site as site_sql
+from apeltools.errors import ApelError, RecordError, TransientDatabaseError
+from apeltools.importer.logs import FileCount, adopt_logs
+from apeltools.importer.report import ImportReport, TableCount, compare_months
+from apeltools.importer.rows import RowReader, ahead, public_id, storable_as_is
+from apeltools.importer.tables import REPOSITORY_TABLES, SITE_TABLES, kind_of
+from apeltools.progress import Progress
+from apeltools.records.build import finish
+from apeltools.records.fields import month_of
+from apeltools.records.types import now as current_time
+from apeltools.retry import Backoff
+
+log = logging.getLogger(__name__)
+
+POLICIES = ("hold", "import")
+PUBLISHED = "(published)"  # the ImportProgress row of the publishing state
+# What the deployed unloader publishes: a site's client its jobs or summaries, a repository its
+# super-summaries (normalised or not) to the portal.
+PUBLISHED_SOURCES = {"site": ("summaries", "jobs"), "repository": ("summaries", "normalised-summaries", "jobs")}
+DEFAULT_BATCH = 20000
+
+
+class Importer:
+    """Imports one source database into one target database (see the module's docstring)."""
+
+    def __init__(self, source, target, *, site=None, invalid="hold", dry_run=False, batch=DEFAULT_BATCH,
+                 backoff=None, clock=current_time, show_progress=False, log_dirs=(), destination=None,
+                 verify=True):
+        if invalid not in POLICIES:
+            raise ApelError(f"--invalid must be one of {', '.join(POLICIES)}")
+        self.source = source
+        self.target = target
+        self.invalid = invalid
+        self.dry_run = dry_run
+        self.batch = batch
+        self.backoff = backoff or Backoff()
+        self.clock = clock
+        self.show_progress = show_progress
+        self.source_id = _source_id(source.url)
+        self._tables = None
+        self._site = site
+        self._names = {}
+        self._memory = {}  # a dry run's progress, kept here instead of the target
+        self.log_dirs = tuple(log_dirs)  # (parser name, directory) of a site's logs
+        self.destination = destination  # where the site's apel-publish sends: its resolved queue path
+        self.verify = verify  # summarise and compare at the end
+
+    # -- what the source is ------------------------------------------------------------------
+
+    @property
+    def layout(self):
+        """'site' (the deployed client's schema) or 'repository' (the server's)."""
+        tables = self.tables
+        if self._site is None:
+            self._site = "EventRecords" in tables or "ProcessedFiles" in tables
+        if not {"JobRecords", "CloudRecords", "StarRecords"} & set(tables):
+            raise ApelError(f"{self.source.url} does not hold a deployed APEL schema "
+                            "(no JobRecords, CloudRecords or StarRecords table)")
+        return "site" if self._site else "repository"
+
+    @property
+    def tables(self):
+        if self._tables is None:
+            self._tables = sql.source_tables(self.source)
+        return self._tables
+
+    def plan(self):
+        """The source tables to import, in order, that this source has."""
+        specs = SITE_TABLES if self.layout == "site" else REPOSITORY_TABLES
+        return [s for s in specs if s.name in self.tables]
+
+    def _lookups(self, spec):
+        for _, _, table in spec.fields + (((None, spec.publisher, "DNs"),) if spec.publisher else ()):
+            if table and table not in self._names:
+                self._names[table] = sql.lookup_names(self.source, table) if table in self.tables else {}
+        return self._names
+
+    # -- importing ---------------------------------------------------------------------------
+
+    def run(self) -> ImportReport:
+        """Import every table (continuing an interrupted import), then verify; returns the report."""
+        started = time.monotonic()
+        report = ImportReport(self.layout, self.dry_run)
+        specs = self.plan()
+        for spec in specs:
+            report.tables[spec.name] = TableCount(source_rows=sql.count_rows(self.source, spec.name))
+        for spec in specs:
+            self.backoff.call(lambda spec=spec: self._import_table(spec, report), TransientDatabaseError,
+                              f"importing {spec.name}")
+        if not self.dry_run:
+            if report.layout == "site":
+                self.backoff.call(self._join_marks, TransientDatabaseError, "setting apel-join's marks")
+            if self.verify:
+                self.backoff.call(lambda: self._verify(report), TransientDatabaseError, "verifying the import")
+            report.issues = sql.issues(self.target, self.source_id)
+        if report.layout == "site":
+            report.files = self.backoff.call(self._processed_files, TransientDatabaseError, "importing parsed files")
+        if not self.dry_run and self.destination is not None:
+            report.published = self.backoff.call(lambda: self._published(PUBLISHED_SOURCES[report.layout]),
+                                                 TransientDatabaseError, "importing what was published")
+        report.seconds = time.monotonic() - started
+        log.info(report.summary())
+        return report
+
+    def _progress(self, table):
+        if self.dry_run:
+            return self._memory.get(table)
+        return sql.get_progress(self.target, self.source_id).get(table)
+
+    def _import_table(self, spec, report):
+        count = report.tables[spec.name]
+        saved = self._progress(spec.name)
+        after, count.read, count.imported, count.held, done = saved or (None, 0, 0, 0, False)
+        if done:
+            return
+        names = self._lookups(spec)
+        types = self.tables[spec.name]
+        kinds = {column: kind_of(spec, name) for name, column, _ in spec.fields}
+        expressions = [sql.read_expression(c, kinds.get(c, "int"), types.get(c, "")) for c in spec.columns]
+        reader = RowReader(spec, names, types)
+        key_at = range(len(spec.columns), len(spec.columns) + len(spec.key))
+        now = self.clock()
+
+        def pages(after):
+            """(rows read, last key, records by publisher, refused rows) of each page."""
+            while True:
+                rows = sql.read_page(self.source, spec.name, expressions, spec.key, after, self.batch)
+                if not rows:
+                    return
+                after = [rows[-1][i] for i in key_at]
+                yield (len(rows), after, *self._records(spec, rows, reader, key_at, now))
+
+        with Progress(f"importing {spec.name}", enabled=self.show_progress) as progress:
+            for read, after, by_publisher, issues in ahead(pages(after)):
+                stored = sum(len(records) for records in by_publisher.values())
+                count.read += read
+                count.imported += stored
+                count.held += sum(1 for issue in issues if issue[4] == "held")
+                count.marked += sum(1 for issue in issues if issue[4] == "imported")
+                self._commit(spec, by_publisher, issues, after, count, False, report)
+                progress.update(count.read)
+        self._commit(spec, {}, [], after, count, True, report)
+
+    def _commit(self, spec, by_publisher, issues, after, count, done, report):
+        """Store a page's records, refused rows and progress in one transaction (a dry run keeps
+        the progress and the refused rows in memory)."""
+        progress = (after, count.read, count.imported, count.held, done)
+        if self.dry_run:
+            self._memory[spec.name] = progress
+            report.issues.extend((t, sql.key_text(k), f, r, a) for t, k, f, r, a in issues)
+            return
+        with self.target.transaction():
+            for publisher, records in by_publisher.items():
+                if spec.rtype is None:
+                    spec.write(self.target, records)
+                else:
+                    self.target.store(spec.rtype, records, publisher)
+            sql.save_issues(self.target, self.source_id, issues)
+            sql.save_progress(self.target, self.source_id, spec.name, *progress)
+
+    def _records(self, spec, rows, reader, key_at, now):
+        """Records of a page grouped by publisher DN, and the refused rows."""
+        by_publisher, issues = {}, []
+        dns = reader.names.get("DNs", {})
+        publisher_at = len(spec.fields) if spec.publisher else None
+        rtype = spec.rtype
+        convert = reader.convert
+        for row in rows:
+            try:
+                values, problem = convert(row), None
+            except (KeyError, ValueError):
+                values, problem = reader.explain(row)
+            record = None
+            if problem is None:
+                try:
+                    record = spec.build(values) if rtype is None else finish(rtype, values, now)
+                except RecordError as error:
+                    problem = error
+            if problem is not None:
+                key = [row[i] for i in key_at]
+                if self.invalid == "import" and rtype is not None and len(values) == len(spec.fields):
+                    record = storable_as_is(rtype, values, now)
+                action = "imported" if record is not None else "held"
+                issues.append((spec.name, key, problem.field, problem.reason, action))
+                if record is None:
+                    continue
+            publisher = dns.get(public_id(row[publisher_at]), "None") if publisher_at is not None else "None"
+            by_publisher.setdefault(publisher, []).append(record)
+        return by_publisher, issues
+
+    # -- a site's parsed files, join marks and publishing ----------------------------------
+
+    def _join_marks(self):
+        """Imported batch and blah records are not new to apel-join: its marks move past them."""
+        from apeltools.joiner import BATCH_MARK, BLAH_MARK
+
+        batch, blah = sql.newest_site_ids(self.target)
+        with self.target.transaction():
+            for name, value in ((BATCH_MARK, batch), (BLAH_MARK, blah)):
+                if value > site_sql.get_state(self.target, name):
+                    site_sql.set_state(self.target, name, value)
+
+    def _processed_files(self):
+        """Register in ParsedFiles the logs the deployed parser had read (see ``apeltools.importer.logs``)."""
+        if "ProcessedFiles" not in self.tables:
+            return FileCount()
+        known = sql.processed_hashes(self.source)
+        return adopt_logs(self.target, self.log_dirs, known, self.dry_run)
+
+    def _published(self, sources):
+        """What the deployed client (or a repository's unloader) had sent counts as sent to
+        ``destination`` for ``sources``; what it had not (jobs updated after its last publish) is
+        marked to be sent. Done once per source database."""
+        from apeltools import publisher
+
+        progress = sql.get_progress(self.target, self.source_id).get(PUBLISHED)
+        if progress and progress[4]:
+            return "already imported"
+        sent = sql.last_updated(self.source).get("sent")
+        if sent is None:
+            outcome = "the deployed tools never published: apel-publish will send everything"
+        else:
+            mark = self.target.now() + 1  # after every row written so far (the watermark is inclusive)
+            groups = publisher.adopt(self.target, sources, self.destination, mark)
+            unsent = sql.unsent_jobs(self.source, sent)
+            months = sorted({(site, *month_of(end)) for site, _, end in unsent})
+            sql.touch(self.target, unsent, months, mark)
+            outcome = (f"{groups} groups sent by the deployed tools remembered; {len(unsent)} jobs in "
+                       f"{len(months)} site-months it had not sent are left to send")
+        with self.target.transaction():
+            sql.save_progress(self.target, self.source_id, PUBLISHED, None, 0, 0, 0, True)
+        return outcome
+
+    # -- verification ------------------------------------------------------------------------
+
+    def _verify(self, report):
+        """Counts per table, and our monthly sums (recomputed) against the source's super-summaries."""
+        from apeltools.summariser import summarise
+
+        for spec in self.plan():
+            table = spec.table if spec.rtype is None else spec.rtype.table
+            report.tables[spec.name].target_rows = sql.count_rows(self.target, table)
+        summarise(self.target)
+        source_table = "HybridSuperSummaries" if "HybridSuperSummaries" in self.tables else (
+            "SuperSummaries" if "SuperSummaries" in self.tables else None)
+        if source_table is None:
+            return
+        with_normalised = "NormalisedWallDuration" in self.tables[source_table]
+        theirs = sql.month_totals(self.source, source_table, with_normalised)
+        ours = sql.month_totals(self.target)
+        report.differences = compare_months(theirs, ours)
+        report.months_compared = len(set(theirs) | set(ours))
+
+
+def _source_id(url):
+    """How the import's state names its source: the URL (which never holds a password)."""
+    return url[:255]
