@@ -73,6 +73,7 @@ def change_tags(db, add=(), remove=(), job_ids=(), selection: JobSelection | Non
     if not add and not remove:
         raise TagError("nothing to do: give tags to add or remove")
     ids = chosen_ids(db, job_ids, selection)
+    add = list(dict(add).items())  # one value per key: the last given
     changed = 0
     with db.transaction():
         changed += sql.remove_tags(db, ids, remove)

@@ -44,7 +44,8 @@ def test_tags_by_job_id_on_every_run_of_the_job_and_a_new_value_replaces(site):
                             ("4242.torque.example.org", 1713179800, "step", "reco"),
                             ("4242.torque.example.org", 1713179900, "campaign", "mc23"),
                             ("4242.torque.example.org", 1713179900, "step", "reco")]
-    assert tag(site, "--job", "4242.torque.example.org", "--add", "step=merge", "--remove", "campaign").exit_code == 0
+    assert tag(site, "--job", "4242.torque.example.org", "--add", "step=x", "--add", "step=merge",
+               "--remove", "campaign").exit_code == 0
     assert stored(site) == [("4242.torque.example.org", 1713179800, "step", "merge"),
                             ("4242.torque.example.org", 1713179900, "step", "merge")]
     assert tag(site, "--job", "4242.torque.example.org", "--remove", "step=reco").exit_code == 0  # not that value
@@ -109,3 +110,15 @@ def test_tag_parsing():
     for text in ("=x", "1key=x", "k" * 65 + "=x", "key=" + "v" * 256, "key=line\nbreak"):
         with pytest.raises(tags.TagError):
             tags.parse_tag(text)
+
+
+def test_many_jobs_tagged_and_retagged_by_filter(db_url, tmp_path):
+    log = tmp_path / "20240415"
+    log.write_text("".join(PBS_CLASSIC.replace("4242.torque", f"{n}.torque") + "\n" for n in range(1200)))
+    parse_into(db_url, "pbs", log)
+    for value in ("one", "two"):
+        assert tag(db_url, "--queue", "long", "--add", f"batch={value}").exit_code == 0
+    assert {(key, value) for _, _, key, value in stored(db_url)} == {("batch", "two")}
+    assert len(stored(db_url)) == 1200
+    assert tag(db_url, "--tag", "batch=two", "--remove", "batch=two").exit_code == 0
+    assert stored(db_url) == []

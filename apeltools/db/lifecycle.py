@@ -11,8 +11,6 @@ this module returns every candidate.
 
 from dataclasses import dataclass
 
-from apeltools.db.site import _upsert, _writemany
-
 BATCH_COLUMNS = (
     "id", "BatchSystem", "LocalJobId", "LocalUserId", "Queue", "MachineName", "SubmitTime", "EligibleTime",
     "StartTime", "EndTime", "WallDuration", "CpuDuration", "Processors", "State", "FinalState", "ExitCode",
@@ -28,8 +26,9 @@ PAGE = (
 TAGS_OF = "SELECT BatchRecordId, TagKey, TagValue FROM JobTags WHERE BatchRecordId IN ({marks})"
 ANY_TAG = "SELECT 1 FROM JobTags LIMIT 1"
 IDS_OF_JOBS = "SELECT LocalJobId, id FROM BatchRecords WHERE LocalJobId IN ({marks})"
-DELETE_TAG = "DELETE FROM JobTags WHERE BatchRecordId = ? AND TagKey = ?"
-DELETE_TAG_VALUE = "DELETE FROM JobTags WHERE BatchRecordId = ? AND TagKey = ? AND TagValue = ?"
+DELETE_KEY = "DELETE FROM JobTags WHERE TagKey = ? AND BatchRecordId IN ({marks})"
+DELETE_VALUE = "DELETE FROM JobTags WHERE TagKey = ? AND TagValue = ? AND BatchRecordId IN ({marks})"
+TAG_COLUMNS = ("BatchRecordId", "TagKey", "TagValue")
 IN_CHUNK = 500
 
 
@@ -99,6 +98,12 @@ def pages(db, batch_filter: BatchFilter, size: int = 5000):
         after = rows[-1][0]
 
 
+def _chunks(ids):
+    ids = list(ids)
+    for start in range(0, len(ids), IN_CHUNK):
+        yield ids[start:start + IN_CHUNK]
+
+
 def any_tags(db) -> bool:
     """Whether any job has a tag (readers then skip looking tags up)."""
     return bool(db.query(ANY_TAG))
@@ -107,9 +112,7 @@ def any_tags(db) -> bool:
 def tags_of(db, ids) -> dict:
     """{batch record id: {key: value}} of the given ids (those without tags left out)."""
     found = {}
-    ids = list(ids)
-    for start in range(0, len(ids), IN_CHUNK):
-        chunk = ids[start:start + IN_CHUNK]
+    for chunk in _chunks(ids):
         for record_id, key, value in db.query(TAGS_OF.format(marks=", ".join("?" * len(chunk))), chunk):
             found.setdefault(int(record_id), {})[key] = value
     return found
@@ -118,9 +121,7 @@ def tags_of(db, ids) -> dict:
 def ids_of_jobs(db, job_ids) -> dict:
     """{LocalJobId: [batch record ids]} of the given batch job ids (a job run twice has two)."""
     found = {}
-    job_ids = list(job_ids)
-    for start in range(0, len(job_ids), IN_CHUNK):
-        chunk = job_ids[start:start + IN_CHUNK]
+    for chunk in _chunks(job_ids):
         for job_id, record_id in db.query(IDS_OF_JOBS.format(marks=", ".join("?" * len(chunk))), chunk):
             found.setdefault(job_id, []).append(int(record_id))
     return found
@@ -129,11 +130,11 @@ def ids_of_jobs(db, job_ids) -> dict:
 def set_tags(db, ids, tags) -> int:
     """Give every batch record of ``ids`` the ``tags`` (key, value) pairs, replacing a key's
     value; inside the caller's transaction. Returns the number of (record, tag) pairs written."""
+    if not tags:
+        return 0
+    remove_tags(db, ids, [(key, None) for key, _ in tags])
     rows = [(record_id, key, value) for record_id in ids for key, value in tags]
-    if rows:
-        sql = _upsert(db, "JobTags", ("BatchRecordId", "TagKey", "TagValue"), ("BatchRecordId", "TagKey"),
-                      ("TagValue",))
-        _writemany(db, sql, rows)
+    db.insert_rows("JobTags", TAG_COLUMNS, rows)
     return len(rows)
 
 
@@ -141,10 +142,11 @@ def remove_tags(db, ids, tags) -> int:
     """Remove tags from batch records: (key, None) removes the key, (key, value) only that value.
     Inside the caller's transaction; returns the number removed."""
     removed = 0
-    for record_id in ids:
+    for chunk in _chunks(ids):
+        marks = ", ".join("?" * len(chunk))
         for key, value in tags:
             if value is None:
-                removed += db.execute(DELETE_TAG, (record_id, key))
+                removed += db.execute(DELETE_KEY.format(marks=marks), (key, *chunk))
             else:
-                removed += db.execute(DELETE_TAG_VALUE, (record_id, key, value))
+                removed += db.execute(DELETE_VALUE.format(marks=marks), (key, value, *chunk))
     return removed
