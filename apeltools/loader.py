@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from dirq.Exceptions import QueueError as DirqError
 
+from apeltools import daemon
 from apeltools.config import Config
 from apeltools.errors import DataRejected, MessageError, RecordError, TransientDatabaseError
 from apeltools.messaging import queues
@@ -260,16 +261,15 @@ def load_queue(loader, incoming, show_progress=False):
 def run_daemon(loader, incoming, interval):
     """Load the queue every ``interval`` seconds until ``loader.stop`` is set (SIGTERM)."""
     log.info("loader daemon started on %s, polling every %s s", incoming.path, interval)
-    while not loader.stop.is_set():
+
+    def step():
         before = loader.tally.messages + loader.tally.rejected_messages
-        try:
-            loader.run(queue_items(incoming))
-        except Interrupted:
-            break
+        loader.run(queue_items(incoming))
         if loader.tally.messages + loader.tally.rejected_messages != before:
             log.info(loader.tally.summary())
         queues.purge(incoming)
-        loader.stop.wait(interval)
+
+    daemon.repeat(step, loader.stop, interval, ends=Interrupted)
     log.info("loader daemon stopping: %s", loader.tally.summary())
     return loader.tally
 

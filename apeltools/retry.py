@@ -23,6 +23,10 @@ class Backoff:
         self.give_up_after = give_up_after
         self.stop = stop or threading.Event()
 
+    def delay(self, failures: int) -> float:
+        """The wait after ``failures`` failures in a row: ``initial``, doubling, at most ``maximum``."""
+        return min(self.initial * 2 ** (failures - 1), self.maximum)
+
     def call(self, action, transient, describe):
         """Run ``action()`` until it does not raise ``transient``; return its result.
 

@@ -1,48 +1,9 @@
 """``apel-send``: sign the messages of the outgoing queue and send them to a broker (or hand them over locally)."""
 
-import logging
-import os
-import time
-
 import click
 
-from apeltools.bdii import LDAP_TIMEOUT
 from apeltools.cli.common import command
-from apeltools.errors import ApelError, CryptoError
-from apeltools.messaging import crypto, memory, queues
-from apeltools.messaging.ams import AmsChannel, AmsSettings
-from apeltools.messaging.local import LocalChannel, wire_queue
-from apeltools.messaging.sender import Sender, StompChannel, signer_for
-from apeltools.messaging.settings import MessagingSettings, read_file
-from apeltools.retry import Backoff, Interrupted
-
-log = logging.getLogger(__name__)
-
-ONE_SHOT_MAX_WAIT = 300.0
-HOUSEKEEPING_INTERVAL = 3600.0
-
-
-def make_channel(settings: MessagingSettings, max_wait: float | None = None, ams: AmsSettings | None = None):
-    """The sender's channel: a STOMP destination on the configured brokers, an AMS topic
-    (with ``ams``), or the local wire.
-
-    The brokers are found (in a BDII, when configured so) on the first
-    connection, which the sender retries within ``max_wait`` seconds; one
-    question to a silent BDII does not outlast that either.
-    """
-    if settings.transport == "local":
-        return LocalChannel(wire_queue(settings.wire_path))
-    if ams is not None:
-        return AmsChannel(ams, retry_budget=settings.receipt_timeout)
-    from apeltools.messaging.connection import Link
-
-    timeout = LDAP_TIMEOUT if max_wait is None else min(LDAP_TIMEOUT, max_wait)
-
-    def link():
-        return Link(settings.resolve_brokers(timeout), username=settings.username, password=settings.password,
-                    capath=settings.capath, certificate=settings.certificate, key=settings.key,
-                    heartbeat=settings.heartbeat, vhost=settings.vhost)
-    return StompChannel(link, settings.destination)
+from apeltools.messaging import runs
 
 
 @command(
@@ -66,7 +27,7 @@ Examples:
               help="Seconds between looks at the queue as a daemon [default: [messaging] interval, else 10].")
 @click.option("--max-wait", type=float, metavar="SECONDS",
               help=f"How long to wait for an unreachable broker before giving up [default: "
-                   f"{ONE_SHOT_MAX_WAIT:.0f}; as a daemon: for ever].")
+                   f"{runs.ONE_SHOT_MAX_WAIT:.0f}; as a daemon: for ever].")
 def main(ctx, queue_dir, dead_letter_dir, daemon, interval, max_wait):
     """Sign the messages waiting in the outgoing queue and send them.
 
@@ -87,63 +48,5 @@ def main(ctx, queue_dir, dead_letter_dir, daemon, interval, max_wait):
 
     Exits 0 when every queued message was sent, 1 otherwise.
     """
-    config = ctx.config
-    memory.keep_large_buffers()
-    settings = MessagingSettings.from_config(config, "sender", queue_dir, dead_letter_dir)
-    ams = AmsSettings.from_config(config, settings.destination) if settings.transport == "ams" else None
-    if ams is not None:
-        # A signed message must fit a publish request alone; the window fills several requests.
-        settings.max_message_size = min(settings.max_message_size, ams.max_message_size)
-        settings.window = ams.window
-    os.umask(queues.SAFE_UMASK)
-    interval = interval if interval is not None else config.get_float("messaging", "interval", 10.0)
-    if max_wait is None and not daemon:
-        max_wait = ONE_SHOT_MAX_WAIT
-    backoff = Backoff(initial=1.0, maximum=60.0, give_up_after=max_wait)
-    ctx.stop_on_signals(backoff.stop.set, daemon=daemon)
-
-    cert_pem, key_pem = settings.read_identity()
-    identity = (cert_pem, key_pem)
-    crypto.check_cert_and_key(*identity)
-    server_pem = read_file(settings.server_cert, "[certificates] server_cert") if settings.server_cert else None
-    outgoing = queues.outgoing_queue(settings.path)
-    dead_letters = queues.reject_queue(settings.reject_path)
-    queues.purge(outgoing)
-    sender = Sender(outgoing, make_channel(settings, max_wait, ams), signer_for(cert_pem, key_pem, server_pem),
-                    dead_letters=dead_letters, window=settings.window,
-                    receipt_timeout=settings.receipt_timeout, max_message_size=settings.max_message_size,
-                    backoff=backoff, daemon=daemon)
-    try:
-        if daemon:
-            _run_daemon(sender, outgoing, identity, interval)
-        else:
-            sender.drain()
-    except Interrupted as stop:
-        log.info(sender.tally.summary())
-        left = f"{outgoing.count()} messages left in {settings.path}"
-        if str(stop) == "stopped":
-            raise ApelError(f"stopped before everything was sent: {left}") from None
-        raise ApelError(f"broker unavailable, {left}: {stop}") from None
-    finally:
-        sender.close()
-    tally = sender.tally
-    log.info(tally.summary())
-    if daemon:
-        return  # stopped by SIGTERM: what was not sent stays queued for the next start
-    if tally.unsent or tally.dead_letters:
-        raise ApelError(f"not everything was sent: {tally.summary()}"
-                        + (f"; see the dead-letter queue {settings.reject_path}" if tally.dead_letters else ""))
-
-
-def _run_daemon(sender, outgoing, identity, interval):
-    checked = time.monotonic()
-    while not sender.stop.is_set():
-        sender.drain(show_progress=False)
-        if time.monotonic() - checked >= HOUSEKEEPING_INTERVAL:
-            checked = time.monotonic()
-            queues.purge(outgoing)
-            try:
-                crypto.check_cert_and_key(*identity)
-            except CryptoError as error:
-                log.error("host certificate problem: %s", error)
-        sender.stop.wait(interval)
+    runs.send(ctx.config, queue_dir, dead_letter_dir, daemon, interval, max_wait,
+              lambda action: ctx.stop_on_signals(action, daemon=daemon))
