@@ -103,3 +103,64 @@ def test_a_deployed_server_database_comes_over_with_its_view_values(deployed):
         selected = ", ".join(f"CAST({n[0]} AS DECIMAL(10,3))" if n[0] == "ServiceLevel" else n[0] for n in names)
         sql = f"SELECT {selected} FROM {view} ORDER BY {order}"
         assert _rows(mariadb, ours_name, sql) == _rows(mariadb, theirs, sql), view
+
+
+@pytest.fixture
+def deployed_client(mariadb_service, monkeypatch):
+    """(a deployed client database with its client.sql schema, our database URL)."""
+    monkeypatch.setenv("APELTOOLS_DB_PASSWORD", mariadb_service.password)
+    tag = uuid.uuid4().hex[:8]
+    theirs, ours = f"deployed_{tag}", f"apeltools_{tag}"
+    _create_database(mariadb_service, theirs)
+    _create_database(mariadb_service, ours)
+    try:
+        _source_schema(mariadb_service, theirs, "client.sql")
+        url = f"{mariadb_service.url}/{ours}"
+        with databases.connect(url) as db:
+            migrate(db)
+        yield mariadb_service, theirs, url
+    finally:
+        _drop_database(mariadb_service, theirs)
+        _drop_database(mariadb_service, ours)
+
+
+def test_a_deployed_client_database_comes_over_joined_and_unjoined(deployed_client):
+    mariadb, theirs, ours = deployed_client
+    ce = "ce.north.example.org:8443/cream-pbs-long"
+    conn = mariadb.connect(theirs)
+    try:
+        cursor = conn.cursor()
+        cursor.execute("SET SESSION sql_mode = ''")
+        cursor.callproc("SpecUpdate", ("UKI-NORTH", ce, "HEPSPEC", "2024-01-01 00:00:00", "10.125"))
+        for n in range(5):
+            end = f"2024-03-{1 + n:02d} 11:00:00"
+            cursor.callproc("InsertEventRecord", (
+                "UKI-NORTH", f"{n}.pbs", "atlas001", "atlas", 3600, 3000, f"2024-03-{1 + n:02d} 10:00:00", end,
+                "APEL-CREAM-PBS", "ce.north.example.org", "long", 1000, 2000, 1, 1))
+            if n < 4:  # the last batch job has no blah record yet
+                cursor.callproc("InsertBlahdRecord", (
+                    f"2024-03-{1 + n:02d} 09:59:00", USER, "/atlas/Role=production", "atlas", "/atlas",
+                    "Role=production", ce, f"CREAM{n}", f"{n}.pbs", "UKI-NORTH", f"2024-02-{1 + n:02d} 09:59:00",
+                    f"2024-03-{28:02d} 09:59:00", 0))
+        cursor.callproc("JoinJobRecords", ())
+        cursor.callproc("UpdateTimestamp", ("sent",))
+        conn.commit()
+    finally:
+        conn.close()
+
+    with databases.connect(f"{mariadb.url}/{theirs}") as source, databases.connect(ours) as target:
+        report = Importer(source, target).run()
+
+    assert report.layout == "site"
+    assert report.issues == []
+    assert {name: t.imported for name, t in report.tables.items()} == {
+        "JobRecords": 4, "EventRecords": 5, "BlahdRecords": 4, "SpecRecords": 1}
+    ours_name = ours.rsplit("/", 1)[1]
+    query = ("SELECT Site, SubmitHost, MachineName, Queue, LocalJobId, GlobalUserName, FQAN, VO, WallDuration, "
+             "StartTime, EndTime, InfrastructureType, ServiceLevelType, CAST(ServiceLevel AS DECIMAL(10,3)) "
+             "FROM VJobRecords ORDER BY LocalJobId")
+    assert _rows(mariadb, ours_name, query) == _rows(mariadb, theirs, query)
+    assert _rows(mariadb, ours_name, "SELECT LocalJobId, JoinStatus FROM BatchRecords ORDER BY LocalJobId") == [
+        ("0.pbs", 0), ("1.pbs", 0), ("2.pbs", 0), ("3.pbs", 0), ("4.pbs", 1)]
+    assert _rows(mariadb, ours_name, "SELECT CE, ServiceLevelType, ServiceLevel FROM SpecHistory") == [
+        (ce, "HEPSPEC", 10.125)]
