@@ -28,16 +28,15 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def deployed(mariadb_service, monkeypatch):
-    """(a deployed server database with its server and server-extra schemas, our database URL)."""
+def _databases(mariadb_service, monkeypatch, *schemas):
+    """(the service, a deployed database built from ``schemas``, our database URL), dropped after."""
     monkeypatch.setenv("APELTOOLS_DB_PASSWORD", mariadb_service.password)
     tag = uuid.uuid4().hex[:8]
     theirs, ours = f"deployed_{tag}", f"apeltools_{tag}"
     _create_database(mariadb_service, theirs)
     _create_database(mariadb_service, ours)
     try:
-        _source_schema(mariadb_service, theirs, "server.sql", "server-extra.sql")
+        _source_schema(mariadb_service, theirs, *schemas)
         url = f"{mariadb_service.url}/{ours}"
         with databases.connect(url) as db:
             migrate(db)
@@ -45,6 +44,12 @@ def deployed(mariadb_service, monkeypatch):
     finally:
         _drop_database(mariadb_service, theirs)
         _drop_database(mariadb_service, ours)
+
+
+@pytest.fixture
+def deployed(mariadb_service, monkeypatch):
+    """A deployed server database (server.sql and server-extra.sql) and ours."""
+    yield from _databases(mariadb_service, monkeypatch, "server.sql", "server-extra.sql")
 
 
 def _fill(mariadb, name):
@@ -107,21 +112,8 @@ def test_a_deployed_server_database_comes_over_with_its_view_values(deployed):
 
 @pytest.fixture
 def deployed_client(mariadb_service, monkeypatch):
-    """(a deployed client database with its client.sql schema, our database URL)."""
-    monkeypatch.setenv("APELTOOLS_DB_PASSWORD", mariadb_service.password)
-    tag = uuid.uuid4().hex[:8]
-    theirs, ours = f"deployed_{tag}", f"apeltools_{tag}"
-    _create_database(mariadb_service, theirs)
-    _create_database(mariadb_service, ours)
-    try:
-        _source_schema(mariadb_service, theirs, "client.sql")
-        url = f"{mariadb_service.url}/{ours}"
-        with databases.connect(url) as db:
-            migrate(db)
-        yield mariadb_service, theirs, url
-    finally:
-        _drop_database(mariadb_service, theirs)
-        _drop_database(mariadb_service, ours)
+    """A deployed client database (client.sql) and ours."""
+    yield from _databases(mariadb_service, monkeypatch, "client.sql")
 
 
 def test_a_deployed_client_database_comes_over_joined_and_unjoined(deployed_client):
