@@ -118,11 +118,12 @@ def test_status_pages_onto_a_file_are_a_one_line_error(db_url, tmp_path):
     assert report.stderr.startswith(f"Error: {tmp_path}/status") and "Traceback" not in report.stderr
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only directory")
 def test_status_pages_into_a_read_only_directory_are_a_one_line_error(db_url, tmp_path):
-    (tmp_path / "ro").mkdir(mode=0o555)
-    report = run_to(os.devnull, "report", "status", "--db", db_url, "--out", str(tmp_path / "ro" / "status"))
-    assert report.returncode == 1 and report.stderr == f"Error: {tmp_path}/ro/status: Permission denied\n"
+    (tmp_path / "ro").mkdir()
+    with unwritable(tmp_path / "ro"):
+        report = run_to(os.devnull, "report", "status", "--db", db_url, "--out", str(tmp_path / "ro" / "status"))
+    reason = "Operation not permitted" if os.geteuid() == 0 else "Permission denied"  # root: immutable
+    assert report.returncode == 1 and report.stderr == f"Error: {tmp_path}/ro/status: {reason}\n"
 
 
 # -- SQLite readers: read-only, never creating, never switching the journal mode ---------------
