@@ -10,6 +10,7 @@ import time
 
 import pytest
 from click.testing import CliRunner
+from dirq.QueueSimple import QueueSimple
 
 from apeltools import sample_logs
 from apeltools.cli.query import main as apel_query
@@ -17,6 +18,8 @@ from apeltools.cli.report import main as apel_report
 from apeltools.messaging import queues
 from apeltools.probes.loader import main as check_loader
 from apeltools.probes.pub import main as check_pub
+from tests import pki as testpki
+from tests.test_send import config_for, fill
 
 
 
@@ -62,6 +65,19 @@ def test_an_interrupted_one_shot_load_exits_128_plus_the_signal(tmp_path, signum
     assert load.returncode == code, stderr
     assert stderr.count("loaded 0 messages") == 1 and stderr.count("Interrupted.") == 1
     assert queues.incoming_queue(tmp_path / "in").count() == 1  # left for the next run
+
+
+def test_an_interrupted_one_shot_send_exits_130_and_keeps_what_was_not_sent(tmp_path):
+    pki = testpki.build(tmp_path / "pki")
+    fill(tmp_path / "outgoing", 2)
+    config = config_for(tmp_path, pki, "hosts: 127.0.0.1:1", destination="/queue/x")  # a broker that is down
+    send = subprocess.Popen(["apel-send", "-v", "--config", config], env=env(), text=True, stderr=subprocess.PIPE)
+    before = wait_for_line(send, "retrying in")
+    send.send_signal(signal.SIGINT)
+    stderr = "".join(before) + send.communicate(timeout=30)[1]
+    assert send.returncode == 130, stderr
+    assert stderr.splitlines()[-1].startswith("Error: stopped before everything was sent: 2 messages left in")
+    assert QueueSimple(str(tmp_path / "outgoing")).count() == 2
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
