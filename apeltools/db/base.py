@@ -263,7 +263,8 @@ class Database:
     # -- generic bulk statements -------------------------------------------------
     # Dialects set: TIME_MARK (epoch seconds -> DATETIME), LEAST and GREATEST (scalar
     # functions), NEW (how an upsert refers to the proposed value of a column) and
-    # upsert_clause(table, keys, assignments).
+    # upsert_clause(keys, assignments, update_time): update_time says that the table has an
+    # UpdateTime column to set on update (MySQL's ON UPDATE CURRENT_TIMESTAMP does it by itself).
 
     def insert_rows(self, table, columns, rows, time_columns=frozenset()):
         """Insert rows (times as epoch seconds) with one multi-row statement per chunk."""
@@ -274,6 +275,13 @@ class Database:
         and the greatest of ``greatest`` (NULL counts as unknown, not as smallest)."""
         self._insert_many(self._insert_head(table, columns), self._row_marks(columns, time_columns),
                           " " + self.upsert_clause(keys, self._merging(table, add, least, greatest)), rows)
+
+    def upsert_rows(self, table, keys, columns, rows, update):
+        """Insert rows; where the key exists, replace its ``update`` columns by the new values
+        (for tables without an UpdateTime column)."""
+        sets = [f"`{c}` = {self.NEW.format(c)}" for c in update]
+        self._insert_many(self._insert_head(table, columns), self._row_marks(columns, frozenset()),
+                          " " + self.upsert_clause(keys, sets, update_time=False), list(rows))
 
     def _merging(self, table, add, least, greatest):
         new, assignments = self.NEW, []

@@ -43,7 +43,7 @@ class MySQLDatabase(Database):
     NOW = "UTC_TIMESTAMP()"
 
     @staticmethod
-    def upsert_clause(keys, assignments):
+    def upsert_clause(keys, assignments, update_time=True):
         return "ON DUPLICATE KEY UPDATE " + ", ".join(assignments)
 
     def __init__(self, url, host, port, user, password, database):

@@ -16,34 +16,10 @@ FINE, RETRY, LOCAL, NO_BLAH, OUTSIDE_WINDOW, NO_BENCHMARK, INVALID, IN_FUTURE = 
 # Statuses that a newly parsed blah record for the same job id may change.
 WAITING_FOR_BLAH = (LOCAL, NO_BLAH, OUTSIDE_WINDOW)
 
-WRITE_CHUNK = 1000
 IN_CHUNK = 500
-
-
-def _upsert(db, table, columns, key, update):
-    """INSERT that updates ``update`` columns of an existing row with the same ``key``."""
-    names = ", ".join(f"`{c}`" for c in columns)
-    marks = ", ".join("?" * len(columns))
-    if db.dialect == "mysql":
-        sets = ", ".join(f"`{c}` = VALUES(`{c}`)" for c in update)
-        return f"INSERT INTO `{table}` ({names}) VALUES ({marks}) ON DUPLICATE KEY UPDATE {sets}"
-    sets = ", ".join(f"`{c}` = excluded.`{c}`" for c in update)
-    conflict = ", ".join(f"`{c}`" for c in key)
-    return f"INSERT INTO `{table}` ({names}) VALUES ({marks}) ON CONFLICT ({conflict}) DO UPDATE SET {sets}"
-
 
 BATCH_KEY = ("BatchSystem", "LocalJobId", "EndTime")
 BLAH_KEY = ("LrmsId", "Timestamp", "CeId")
-
-
-def _writemany(db, sql, rows):
-    with db._errors():
-        cursor = db.conn.cursor()
-        try:
-            for start in range(0, len(rows), WRITE_CHUNK):
-                cursor.executemany(db._sql(sql), rows[start:start + WRITE_CHUNK])
-        finally:
-            cursor.close()
 
 
 def store_site_records(db, records):
@@ -54,11 +30,9 @@ def store_site_records(db, records):
     batch = [tuple(getattr(r, f) for f in BATCH_FIELDS) for r in records if r.kind == "batch"]
     blah = [tuple(getattr(r, f) for f in BLAH_FIELDS) for r in records if r.kind == "blah"]
     if batch:
-        update = [c for c in BATCH_FIELDS if c not in BATCH_KEY]
-        _writemany(db, _upsert(db, "BatchRecords", BATCH_FIELDS, BATCH_KEY, update), batch)
+        db.upsert_rows("BatchRecords", BATCH_KEY, BATCH_FIELDS, batch, [c for c in BATCH_FIELDS if c not in BATCH_KEY])
     if blah:
-        update = [c for c in BLAH_FIELDS if c not in BLAH_KEY]
-        _writemany(db, _upsert(db, "BlahRecords", BLAH_FIELDS, BLAH_KEY, update), blah)
+        db.upsert_rows("BlahRecords", BLAH_KEY, BLAH_FIELDS, blah, [c for c in BLAH_FIELDS if c not in BLAH_KEY])
     return len(batch) + len(blah)
 
 
@@ -224,7 +198,7 @@ def get_state(db, name, default=0):
 
 def set_state(db, name, value):
     """Set one JoinState value (inside the caller's transaction or on its own)."""
-    db.execute(_upsert(db, "JoinState", ("Name", "Value"), ("Name",), ("Value",)), (name, value))
+    db.upsert_rows("JoinState", ("Name",), ("Name", "Value"), [(name, value)], ("Value",))
 
 
 def status_counts(db, statuses):

@@ -21,9 +21,9 @@ class SQLiteDatabase(Database):
     NOW = "datetime('now')"
 
     @staticmethod
-    def upsert_clause(keys, assignments):
-        # MySQL's ON UPDATE CURRENT_TIMESTAMP does this by itself.
-        assignments = list(assignments) + ["UpdateTime = CURRENT_TIMESTAMP"]
+    def upsert_clause(keys, assignments, update_time=True):
+        if update_time:  # MySQL's ON UPDATE CURRENT_TIMESTAMP does this by itself.
+            assignments = list(assignments) + ["UpdateTime = CURRENT_TIMESTAMP"]
         return f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET " + ", ".join(assignments)
 
     def __init__(self, url, path, must_exist=False, read_only=False):
