@@ -149,7 +149,7 @@ class JobSelection:
 
 def read_jobs(db, selection: JobSelection, page_size: int = 5000) -> Iterator[JobLife]:
     """The lifecycles of the selected jobs, in the order they were stored, a page at a time."""
-    from apeltools.joiner import pick_blah
+    from apeltools.joiner import pick_blah  # here: the parsers import this module for its states alone
 
     selection.check()
     with_tags = sql.any_tags(db)

@@ -9,6 +9,7 @@ to a batch record is the joiner's decision (``apeltools.joiner.pick_blah``);
 this module returns every candidate.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 BATCH_COLUMNS = (
@@ -83,7 +84,7 @@ class BatchFilter:
         return " AND ".join(conditions + ["id > ?"]), params
 
 
-def pages(db, batch_filter: BatchFilter, size: int = 5000):
+def pages(db, batch_filter: BatchFilter, size: int = 5000) -> Iterator[list]:
     """Yield pages of rows: each row the ``BATCH_COLUMNS`` of a batch record then the
     ``BLAH_COLUMNS`` of one blah record of its job id (all None without one), in id order;
     a batch record's rows never span two pages."""
