@@ -2,8 +2,10 @@
 
 import logging
 import time
+from collections.abc import Callable, Iterable
 
 from apeltools.db import apel_source as sql
+from apeltools.db.base import Database
 from apeltools.db import site as site_sql
 from apeltools.errors import ApelError, RecordError, TransientDatabaseError
 from apeltools.importer.logs import FileCount, adopt_logs
@@ -29,9 +31,13 @@ DEFAULT_BATCH = 20000
 class Importer:
     """Imports one source database into one target database (see the module's docstring)."""
 
-    def __init__(self, source, target, *, site=None, invalid="hold", dry_run=False, batch=DEFAULT_BATCH,
-                 backoff=None, clock=current_time, show_progress=False, log_dirs=(), destination=None,
-                 verify=True):
+    def __init__(self, source: Database, target: Database, *, site: bool | None = None, invalid: str = "hold",
+                 dry_run: bool = False, batch: int = DEFAULT_BATCH, backoff: Backoff | None = None,
+                 clock: Callable[[], int] = current_time, show_progress: bool = False,
+                 log_dirs: Iterable[tuple[str, str]] = (), destination: str | None = None, verify: bool = True):
+        """``site``: the source's layout (None: detected); ``log_dirs``: (parser name, directory) of a
+        site's logs; ``destination``: the resolved outgoing queue apel-publish uses, whose publishing
+        state is set from the source's; ``verify``: summarise and compare at the end."""
         if invalid not in POLICIES:
             raise ApelError(f"--invalid must be one of {', '.join(POLICIES)}")
         self.source = source
@@ -47,9 +53,9 @@ class Importer:
         self._site = site
         self._names = {}
         self._memory = {}  # a dry run's progress, kept here instead of the target
-        self.log_dirs = tuple(log_dirs)  # (parser name, directory) of a site's logs
-        self.destination = destination  # where the site's apel-publish sends: its resolved queue path
-        self.verify = verify  # summarise and compare at the end
+        self.log_dirs = tuple(log_dirs)
+        self.destination = destination
+        self.verify = verify
 
     # -- what the source is ------------------------------------------------------------------
 

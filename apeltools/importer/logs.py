@@ -12,8 +12,10 @@ after the deployed parser's last run is recognised by that prefix.
 import hashlib
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from apeltools.db.base import Database
 from apeltools.parsers.files import HEAD_SIZE, FileMemory, open_log
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ def _md5_of_bytes(path):
     return digest.hexdigest()
 
 
-def read_extent(path, known: dict):
+def read_extent(path: str, known: dict) -> tuple[bytes, int, int] | None:
     """(head, offset, lines) of the longest prefix of a log's content, ending at a line, that the
     deployed parser read (its MD5 in ``known``), or None."""
     stream, _ = open_log(path)
@@ -59,7 +61,7 @@ def read_extent(path, known: dict):
     return None if best is None else (head, *best)
 
 
-def adopt_logs(db, log_dirs, known: dict, dry_run: bool = False) -> FileCount:
+def adopt_logs(db: Database, log_dirs: Iterable[tuple[str, str]], known: dict, dry_run: bool = False) -> FileCount:
     """Register the files of ``log_dirs`` ((parser name, directory)) that the deployed parser read."""
     count = FileCount()
     for parser, directory in log_dirs:

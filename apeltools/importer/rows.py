@@ -2,6 +2,7 @@
 
 import queue
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
 
@@ -11,7 +12,7 @@ from apeltools.records.benchmark import canonical_type
 from apeltools.records.build import finish
 
 
-def ahead(pages):
+def ahead(pages: Iterator) -> Iterator:
     """The items of an iterator, each made in a thread while the previous one is used.
 
     Reading and checking a page (the source connection, Python) then overlaps
