@@ -16,10 +16,12 @@ from collections.abc import Callable
 from apeltools import daemon
 from apeltools.bdii import LDAP_TIMEOUT
 from apeltools.config import Config
-from apeltools.errors import ApelError, CryptoError
+from apeltools.authz.dnlist import DNList
+from apeltools.errors import ApelError, BrokerError, CryptoError, QueueError, UsageError
 from apeltools.messaging import crypto, memory, queues
-from apeltools.messaging.ams import AmsChannel, AmsSettings
-from apeltools.messaging.local import LocalChannel, wire_queue
+from apeltools.messaging.acceptor import Acceptor
+from apeltools.messaging.ams import AmsChannel, AmsReceiver, AmsSettings
+from apeltools.messaging.local import LocalChannel, receive_wire, wire_queue
 from apeltools.messaging.sender import Sender, SendTally, StompChannel, signer_for
 from apeltools.messaging.settings import MessagingSettings, read_file
 from apeltools.retry import Backoff, Interrupted
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 
 ONE_SHOT_MAX_WAIT = 300.0  # seconds a one-shot apel-send waits for an unreachable broker
 SEND_INTERVAL = 10.0
+RECEIVE_INTERVAL = 5.0
 
 StopHook = Callable[[Callable[[], None]], None]
 
@@ -121,3 +124,66 @@ def send(config: Config, queue: str | None = None, dead_letters: str | None = No
         raise ApelError(f"not everything was sent: {tally.summary()}"
                         + (f"; see the dead-letter queue {settings.reject_path}" if tally.dead_letters else ""))
     return tally
+
+
+def receive(config: Config, dn_file: str | None = None, queue: str | None = None, reject: str | None = None,
+            once: bool = False, interval: float = RECEIVE_INTERVAL, max_wait: float | None = None,
+            on_stop: StopHook = _ignore) -> None:
+    """Receive signed messages, verify and authorise them (signers in ``dn_file``, else as configured),
+    and file them in the incoming queue (``queue``) or, refused, the reject queue (``reject``), until
+    stopped.
+
+    ``once`` (local and AMS transports) files what waits and returns;
+    ``interval`` is the pause between looks at an empty wire directory or AMS
+    subscription. With STOMP, ``max_wait`` bounds how long unreachable brokers
+    (or their BDII) are waited for before an ``ApelError`` (default: for ever).
+    """
+    memory.keep_large_buffers()
+    settings = MessagingSettings.from_config(config, "receiver", queue, reject)
+    settings.dn_file = dn_file or settings.dn_file
+    if once and settings.transport == "stomp":
+        raise UsageError("--once is only for the local and AMS transports")
+    ams = AmsSettings.from_config(config, settings.destination) if settings.transport == "ams" else None
+    os.umask(queues.SAFE_UMASK)
+
+    identity = settings.read_identity(required=False)
+    if identity[0]:
+        try:
+            crypto.check_cert_and_key(*identity)
+        except CryptoError as error:
+            log.error("host certificate problem: %s", error)
+    acceptor = Acceptor(queues.incoming_queue(settings.path), queues.reject_queue(settings.reject_path),
+                        settings.require_capath(), DNList(settings.dn_file), crl_path=settings.crl_path,
+                        cert_pem=identity[0], key_pem=identity[1])
+    backoff = Backoff(initial=1.0, maximum=300.0, give_up_after=max_wait if settings.transport == "stomp" else None)
+    if settings.transport == "local":
+        on_stop(backoff.stop.set)
+        wire = wire_queue(settings.wire_path)
+        daemon.repeat(lambda: receive_wire(wire, acceptor, backoff.stop), backoff.stop, interval, once=once,
+                      transient=QueueError, backoff=backoff)
+        log.info(acceptor.tally.summary())
+        return
+    if ams is not None:
+        receiver = AmsReceiver(ams, acceptor, backoff=backoff, interval=interval,
+                               identity=identity if identity[0] else None)
+        on_stop(receiver.request_stop)
+        receiver.run(once)
+        return
+
+    from apeltools.messaging.connection import Link
+    from apeltools.messaging.receiver import Receiver
+
+    on_stop(backoff.stop.set)
+    timeout = LDAP_TIMEOUT if max_wait is None else min(LDAP_TIMEOUT, max_wait)  # one silent BDII's question too
+    try:
+        brokers = backoff.call(lambda: settings.resolve_brokers(timeout), BrokerError, "asking the BDII for brokers")
+        link = Link(brokers, username=settings.username, password=settings.password, capath=settings.capath,
+                    certificate=settings.certificate, key=settings.key, heartbeat=settings.heartbeat,
+                    vhost=settings.vhost)
+        receiver = Receiver(link, settings.destination, acceptor, backoff=backoff,
+                            identity=identity if identity[0] else None)
+        on_stop(receiver.request_stop)
+        receiver.run()
+    except Interrupted as stop:
+        if str(stop) != "stopped":
+            raise ApelError(f"broker unavailable: {stop}") from None
