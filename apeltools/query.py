@@ -3,8 +3,9 @@
 import dataclasses
 from dataclasses import dataclass, field
 
+from apeltools.db import monitoring
 from apeltools.db.publishing import (
-    JOB_COLUMNS, JOB_FIGURES, LATEST_PER_SITE, SUMMARY_FIGURES, VIEWS, Selection, month_expressions,
+    JOB_COLUMNS, JOB_FIGURES, SUMMARY_FIGURES, VIEWS, Selection, month_expressions,
 )
 from apeltools.errors import ApelError
 from apeltools.records.fields import epoch_of_sql_time, format_time, month_bounds, month_of
@@ -143,11 +144,10 @@ def ask(db, source, filters, group_by=(), limit=None, offset=0):
 
 def silent_sites(db, days, now):
     """Sites whose newest job ended more than ``days`` days before ``now``: (site, newest end, days)."""
-    rows = db.query(LATEST_PER_SITE)
     limit = now - days * 86400
     found = []
-    for site, latest in rows:
-        latest = epoch_of_sql_time(latest)
+    for site, newest in monitoring.latest_end_times(db).items():
+        latest = epoch_of_sql_time(newest)
         if latest is None or latest < limit:
             found.append([site, format_time(latest) if latest else None,
                           (now - latest) // 86400 if latest else None])

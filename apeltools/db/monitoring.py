@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 LATEST_END_TIME = "SELECT MAX(LatestEndTime), COUNT(*) FROM VSuperSummaries WHERE Site = ?"
-LATEST_END_TIMES = "SELECT Site, MAX(LatestEndTime), COUNT(*) FROM VSuperSummaries GROUP BY Site"
+LATEST_END_TIMES = "SELECT Site, MAX(LatestEndTime) FROM VSuperSummaries GROUP BY Site ORDER BY Site"
 SITES = "SELECT Site FROM VSuperSummaries UNION SELECT Site FROM VSyncRecords"
 REPOSITORY_JOBS = (
     "SELECT Year, Month, SubmitHost, SUM(NumberOfJobs) FROM VSuperSummaries "
@@ -44,8 +44,8 @@ def latest_end_time(db, site: str) -> tuple[dt.datetime | None, int]:
 
 
 def latest_end_times(db) -> dict[str, dt.datetime | None]:
-    """{site: newest LatestEndTime} for every site with summaries."""
-    return {site: as_utc(latest) for site, latest, _ in db.query(LATEST_END_TIMES)}
+    """{site: newest LatestEndTime} for every site with summaries, in the database's order of site names."""
+    return {site: as_utc(latest) for site, latest in db.query(LATEST_END_TIMES)}
 
 
 def sites(db) -> list[str]:

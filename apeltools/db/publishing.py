@@ -116,7 +116,6 @@ SUMMARY_FIGURES = (
 )
 JOB_COLUMNS = ("Site, SubmitHost, LocalJobId, GlobalUserName, VO, FQAN, InfrastructureType, StartTime, EndTime, "
                "WallDuration, CpuDuration, Processors, ServiceLevelType, ServiceLevel")
-LATEST_PER_SITE = "SELECT Site, MAX(LatestEndTime) FROM VSuperSummaries GROUP BY Site ORDER BY Site"
 
 
 def month_expressions(db, columns):
