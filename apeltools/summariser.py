@@ -163,6 +163,10 @@ def _cloud(db, months, result):
             if name not in sql.CLOUD_CUMULATIVE:
                 g[name] += r[name] or 0
         g["NumberOfVMs"] += 1
+    for g in groups.values():
+        # CpuCounts are thousandths (DECIMAL(10,3)), read as floats on SQLite: round their float sum
+        # to the exact decimal one, as MySQL gives it, whatever the order of adding.
+        g["CpuCount"] = round(g["CpuCount"], 3)
     summariser_dn = db.lookup_ids("DNs", [SUMMARISER_DN])[SUMMARISER_DN]
     if months is None:
         db.execute(sql.DELETE_COMPUTED_CLOUD_ALL, (summariser_dn,))

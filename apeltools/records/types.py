@@ -98,9 +98,9 @@ _THOUSANDTH = Decimal("0.001")
 
 
 def _to_thousandths(r, name):
-    """Round a benchmark to the thousandth, as the deployed schema's DECIMAL(10,3) columns store
-    it (from the value's decimal form, halves away from zero): the same figure is then stored,
-    shown and used to normalise on both sides."""
+    """Round a benchmark (or a cloud CpuCount) to the thousandth, as the deployed schema's
+    DECIMAL(10,3) columns store it (from the value's decimal form, halves away from zero): the
+    same figure is then stored, shown and used to normalise on both sides."""
     value = getattr(r, name)
     if value is not None and value != round(value, 3):
         setattr(r, name, float(Decimal(repr(value)).quantize(_THOUSANDTH, ROUND_HALF_UP)))
@@ -187,6 +187,7 @@ def cloud_measurement_time(record):
 
 def _check_cloud(r, now):
     _to_thousandths(r, "Benchmark")
+    _to_thousandths(r, "CpuCount")
     if r.Status is not None:
         if r.Status.lower() not in CLOUD_STATUSES:
             raise FieldProblem("Status", f"must be one of {', '.join(CLOUD_STATUSES)}, not {r.Status!r}")
@@ -202,6 +203,7 @@ def _check_cloud(r, now):
 
 def _check_cloud_summary(r, now):
     _to_thousandths(r, "Benchmark")
+    _to_thousandths(r, "CpuCount")
     _month(r, now)
 
 
@@ -384,7 +386,7 @@ CLOUD = RecordType(
         Field("SuspendDuration", INT),
         Field("WallDuration", INT),
         Field("CpuDuration", INT),
-        Field("CpuCount", INT, key_default=0),
+        Field("CpuCount", FLOAT, minimum=0, key_default=0),
         Field("NetworkType", key_default="None", size=50),
         Field("NetworkInbound", INT),
         Field("NetworkOutbound", INT),
@@ -431,7 +433,7 @@ CLOUD_SUMMARY = RecordType(
         Field("LatestStartTime", TIME),
         Field("WallDuration", INT),
         Field("CpuDuration", INT),
-        Field("CpuCount", INT),
+        Field("CpuCount", FLOAT, minimum=0),
         Field("NetworkInbound", INT),
         Field("NetworkOutbound", INT),
         Field("Memory", INT),
