@@ -22,6 +22,11 @@ ALTER TABLE BatchRecords
   ADD COLUMN ExitCode INT NULL,
   ADD KEY BatchRecords_end (EndTime);
 
+-- One user's or one CE's jobs are found through their blah records.
+ALTER TABLE BlahRecords
+  ADD KEY BlahRecords_user (GlobalUserName),
+  ADD KEY BlahRecords_ce (CeId);
+
 CREATE TABLE JobTags (
   BatchRecordId BIGINT UNSIGNED NOT NULL,
   TagKey VARCHAR(64) NOT NULL,

@@ -19,6 +19,9 @@ ALTER TABLE BatchRecords ADD COLUMN State TEXT;
 ALTER TABLE BatchRecords ADD COLUMN FinalState TEXT;
 ALTER TABLE BatchRecords ADD COLUMN ExitCode INTEGER;
 CREATE INDEX BatchRecords_end ON BatchRecords (EndTime);
+-- One user's or one CE's jobs are found through their blah records.
+CREATE INDEX BlahRecords_user ON BlahRecords (GlobalUserName);
+CREATE INDEX BlahRecords_ce ON BlahRecords (CeId);
 
 CREATE TABLE JobTags (
   BatchRecordId INTEGER NOT NULL REFERENCES BatchRecords (id) ON DELETE CASCADE,
