@@ -7,16 +7,22 @@ existing programs' files (``loader.cfg``, ``db.cfg``, ``receiver.cfg``, ...)
 use the same sections and keys and can be given to ``--config`` as they are; a
 program that took two files (``-d db.cfg -c loader.cfg``) takes the db.cfg
 through :meth:`Config.read_db_file`.
+
+A section or key that no program reads (:mod:`apeltools.config_keys`) is
+most likely a typo that leaves a default in force: :meth:`Config.warn_unknown`
+logs one warning for each, naming the known key nearest to it.
 """
 
 import configparser
+import logging
 import os
 
+from apeltools.config_keys import FALSE, TRUE, unknown  # noqa: F401 (TRUE, FALSE: for the programs)
 from apeltools.errors import ConfigError
 
+log = logging.getLogger(__name__)
+
 DEFAULT_PATH = "/etc/apeltools/apeltools.cfg"
-TRUE = {"1", "yes", "true", "on"}
-FALSE = {"0", "no", "false", "off"}
 
 
 class Config:
@@ -26,6 +32,9 @@ class Config:
         self.parser = parser or configparser.ConfigParser(interpolation=None)
         self.path = path
         self.environ = os.environ if environ is None else environ
+        # What no program reads, in this file and any read_db_file added; see warn_unknown().
+        self.unknown = unknown(self.parser, path) if path else []
+        self._warned = 0
 
     @classmethod
     def load(cls, path=None, environ=None):
@@ -50,11 +59,22 @@ class Config:
         """Take ``[db]`` from a file of its own, as the existing loader, summariser and unloader
         read it (``-d db.cfg``): its keys replace the main file's ``[db]``; the environment
         still wins over both."""
-        db_file = Config.load(path, self.environ).parser
-        if not db_file.has_section("db"):
+        db_file = Config.load(path, self.environ)
+        if not db_file.parser.has_section("db"):
             raise ConfigError(f"database configuration {path} has no [db] section")
         self.parser.remove_section("db")
-        self.parser.read_dict({"db": dict(db_file.items("db"))})
+        self.parser.read_dict({"db": dict(db_file.parser.items("db"))})
+        self.unknown += db_file.unknown
+        self.warn_unknown()
+
+    def warn_unknown(self) -> None:
+        """Log a warning for each section and key that no program reads, once each.
+
+        Programs call it once logging is set up; :meth:`read_db_file` for the file it adds.
+        """
+        for problem in self.unknown[self._warned:]:
+            log.warning("%s", problem)
+        self._warned = len(self.unknown)
 
     def get(self, section, key, default=None):
         """A value: environment ``APELTOOLS_<SECTION>_<KEY>``, then the file, then ``default``."""

@@ -97,6 +97,7 @@ def command(program, **settings):
             with _signals_restored(), handled(debug, lambda: context and context.interrupted_exit_code()):
                 config = Config.load(config_path)
                 logs.setup(program, verbose, quiet, config)
+                config.warn_unknown()
                 context = Context(program, config, debug)
                 result = function(context, **kwargs)
                 sys.stdout.flush()  # a write error of the output is the program's error, not the interpreter's
