@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from apeltools.config import Config
-from apeltools.db import publishing as state
-from apeltools.db.publishing import VIEWS, Selection
+from apeltools.db import publish_state as state
+from apeltools.db.views import VIEWS, Selection, view_months
 from apeltools.errors import ApelError, UsageError
 from apeltools.messaging import queues
 from apeltools.records import accelerator, car, star, text
@@ -379,7 +379,7 @@ def _vanished(db, source, options, destination, since):
         first, last = month_of(options.start), month_of(options.end - 1)
         scope = {m for m in scope if first <= (m[1], m[2]) <= last}
     elif options.interval == "latest" and since is not None:
-        scope &= state.view_months(db, view, since) | (scope - state.view_months(db, view))
+        scope &= view_months(db, view, since) | (scope - view_months(db, view))
     everything = Options(interval="all", local_jobs=True, withhold_dns=options.withhold_dns)
     gone = []
     for site, year, month in sorted(scope):

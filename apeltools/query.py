@@ -4,9 +4,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from apeltools.db import monitoring
-from apeltools.db.publishing import (
-    JOB_COLUMNS, JOB_FIGURES, SUMMARY_FIGURES, VIEWS, Selection, month_expressions,
-)
+from apeltools.db.views import JOB_COLUMNS, JOB_FIGURES, SUMMARY_FIGURES, VIEWS, Selection, month_expressions
 from apeltools.errors import ApelError
 from apeltools.records.fields import epoch_of_sql_time, format_time, month_bounds, month_of
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from apeltools import db as databases
-from apeltools.db.publishing import set_watermark
+from apeltools.db.publish_state import set_watermark
 from apeltools.db.schema import applied_versions, migrate, migrations
 from apeltools.publisher import Options, publish
 from apeltools.records.fields import month_bounds

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from apeltools import db as databases
 from apeltools import loader as loading
 from apeltools.cli.publish import main as apel_publish
-from apeltools.db import publishing as state
+from apeltools.db import publish_state as state
 from apeltools.db.schema import migrate
 from apeltools.messaging import queues
 from apeltools.publisher import Options, publish

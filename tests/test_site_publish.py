@@ -14,7 +14,7 @@ from apeltools.cli.join import main as apel_join
 from apeltools.cli.parse import main as apel_parse
 from apeltools.cli.publish import main as apel_publish
 from apeltools.cli.summarise import main as apel_summarise
-from apeltools.db import publishing as state
+from apeltools.db import publish_state as state
 from apeltools.records.message import parse_message
 
 YEAR, MONTH = 2026, 5
