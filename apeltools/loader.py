@@ -8,18 +8,25 @@ share a queue (each element is locked by one of them); ``in_processes`` runs
 several in parallel, which is how a loader uses more than one core.
 """
 
+from __future__ import annotations
+
 import logging
 import multiprocessing
 import os
 import signal
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import click
 from dirq.Exceptions import QueueError as DirqError
 
 from apeltools import daemon
+from apeltools.authz import sitemap
 from apeltools.config import Config
-from apeltools.errors import DataRejected, MessageError, RecordError, TransientDatabaseError
+from apeltools.db.base import Database
+from apeltools.db.schema import require_schema
+from apeltools.errors import ApelError, DataRejected, MessageError, RecordError, TransientDatabaseError, UsageError
 from apeltools.messaging import queues
 from apeltools.messaging.settings import SPOOL, queue_path
 from apeltools.progress import Progress
@@ -31,6 +38,8 @@ from apeltools.retry import Backoff, Interrupted
 log = logging.getLogger(__name__)
 
 DEFAULT_REJECT = f"{SPOOL}/reject"
+DEFAULT_INTERVAL = 5.0  # seconds between polls of the queue as a daemon
+ONE_SHOT_MAX_WAIT = 600.0  # seconds a one-shot run waits for an unavailable database
 
 @dataclass
 class Message:
@@ -216,6 +225,101 @@ class LoaderQueues:
         return cls(incoming, reject, accepted)
 
 
+@dataclass
+class LoadSettings:
+    """What ``apel-load`` does besides the data: its queues, how it polls, how many processes, how
+    long it waits for the database, and the site check; built by :meth:`from_config`."""
+
+    queues: LoaderQueues
+    interval: float = DEFAULT_INTERVAL
+    workers: int = 1
+    max_wait: float | None = ONE_SHOT_MAX_WAIT
+    check_site: str = "off"
+    site_map: str | None = None
+    signer: str | None = None  # the publisher DN recorded for messages loaded from files
+
+    @classmethod
+    def from_config(cls, config: Config, files: bool = False, daemon: bool = False, queue: str | None = None,
+                    reject: str | None = None, accepted: str | None = None, interval: float | None = None,
+                    workers: int | None = None, max_wait: float | None = None, check_site: str | None = None,
+                    site_map: str | None = None, signer: str | None = None) -> LoadSettings:
+        """Settings from the command line's values, else ``[loader] interval``, ``workers`` and
+        ``check_site``, ``[auth] site-map`` (else beside ``[auth] dn-file``), the queues of
+        :meth:`LoaderQueues.from_config`; ``max_wait`` is 600 s for a one-shot run, for ever for a
+        ``daemon``. ``files``: messages come from files, not the queue."""
+        if daemon and files:
+            raise UsageError("--daemon loads the queue; it takes no FILE arguments")
+        if max_wait is None and not daemon:
+            max_wait = ONE_SHOT_MAX_WAIT
+        return cls(
+            queues=LoaderQueues.from_config(config, queue, reject, accepted, files=files),
+            interval=interval if interval is not None else config.get_float("loader", "interval", DEFAULT_INTERVAL),
+            workers=workers or int(config.get_float("loader", "workers", 1)),
+            max_wait=max_wait,
+            check_site=(check_site or config.get("loader", "check_site") or "off").strip().lower(),
+            site_map=(site_map or config.get("auth", "site-map")
+                      or sitemap.default_path(config.get("auth", "dn-file") or "/etc/apel/dns")),
+            signer=signer,
+        )
+
+
+def load(connect: Callable[[], Database], settings: LoadSettings, files: Sequence[str] = (),
+         daemon_mode: bool = False, on_stop: Callable[[Callable[[], None]], None] = lambda action: None) -> Tally:
+    """What ``apel-load`` does: load ``files`` (``-`` is stdin), else the incoming queue once or, with
+    ``daemon_mode``, until stopped; in ``settings.workers`` processes for a queue. ``connect()`` opens
+    the database (once per process). ``on_stop(action)`` is told how to stop gracefully.
+
+    Returns the tally. Raises ``ApelError`` when the database stayed unavailable
+    for ``settings.max_wait`` seconds, or when files had rejects and no reject queue keeps them.
+    """
+    backoff = Backoff(give_up_after=settings.max_wait)
+    on_stop(backoff.stop.set)
+    paths = settings.queues
+    rejects = queues.reject_queue(paths.reject) if paths.reject else None
+    accepted = queues.incoming_queue(paths.accepted) if paths.accepted else None
+    site_check = sitemap.site_check(settings.check_site, settings.site_map)
+
+    def work():
+        with connect() as db:
+            loader = Loader(db, rejects=rejects, accepted=accepted, backoff=backoff, site_check=site_check)
+            try:
+                backoff.call(lambda: require_schema(db), TransientDatabaseError, "checking the database")
+                if files:
+                    loader.run(file_items(files, settings.signer, read_message_file))
+                elif daemon_mode:
+                    run_daemon(loader, queues.incoming_queue(paths.incoming), settings.interval)
+                else:
+                    load_queue(loader, queues.incoming_queue(paths.incoming),
+                               show_progress=settings.workers == 1 and None)
+            except Interrupted as stop:
+                if str(stop) != "stopped":
+                    log.info(loader.tally.summary())
+                    raise ApelError(f"database unavailable, stopped loading: {stop}") from None
+            return loader.tally
+
+    tally = in_processes(settings.workers, work) if settings.workers > 1 and not files else work()
+    log.info(tally.summary())
+    if files and rejects is None and (tally.rejected_records or tally.rejected_messages):
+        raise ApelError(
+            f"{tally.rejected_records} records and {tally.rejected_messages} messages were rejected "
+            "(see above; give --reject DIR to keep them)"
+        )
+    return tally
+
+
+def read_message_file(path: str) -> tuple[str, str | None]:
+    """(text, problem) of a file holding one message; ``-`` is stdin."""
+    try:
+        with click.open_file(path, "rb") as handle:
+            data = handle.read()
+    except OSError as error:
+        raise ApelError(f"cannot read {path}: {error.strerror}") from None
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as error:
+        return data.decode("utf-8", errors="backslashreplace"), f"message is not UTF-8 text: {error}"
+
+
 def queue_items(incoming):
     """(Message, finish) pairs for the elements of an incoming queue this process can lock."""
     for name, element, problem in queues.locked_elements(incoming):
@@ -282,8 +386,6 @@ def in_processes(workers, work):
     finish their current message and stop. Raises ``ApelError`` with the
     first child's error if any child failed.
     """
-    from apeltools.errors import ApelError
-
     context = multiprocessing.get_context("fork")
     results = context.SimpleQueue()
 
