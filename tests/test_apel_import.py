@@ -457,3 +457,28 @@ def test_pages_read_ahead_in_order_and_errors_reach_the_reader():
     pages = ahead(iter(range(1000)))  # a reader that stops early does not wait for the rest
     assert next(pages) == 0
     pages.close()
+
+
+def test_a_transient_error_is_retried_after_the_reader_thread_has_stopped(source, db_url):
+    import threading
+
+    from apeltools.errors import TransientDatabaseError
+    from apeltools.retry import Backoff
+
+    _repository(source, jobs=40)
+    with databases.connect(source) as s, databases.connect(db_url) as t:
+        calls, readers = [], []
+        real_store = t.store
+
+        def flaky_store(*args, **kwargs):
+            calls.append(1)
+            readers.append(sum(1 for thread in threading.enumerate() if thread.name == "import-reader"))
+            if len(calls) == 2:
+                raise TransientDatabaseError("database unavailable: gone for a moment")
+            return real_store(*args, **kwargs)
+
+        t.store = flaky_store
+        report = Importer(s, t, batch=4, backoff=Backoff(initial=0.01)).run()
+
+    assert report.tables["JobRecords"].target_rows == 40
+    assert max(readers) == 1  # the first attempt's reader ended before the second began

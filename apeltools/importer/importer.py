@@ -1,5 +1,6 @@
 """The import itself: every table in pages with its progress, then the site's extras and the verification."""
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -142,8 +143,11 @@ class Importer:
                 after = [rows[-1][i] for i in key_at]
                 yield (len(rows), after, *self._records(spec, rows, reader, key_at, now))
 
-        with Progress(f"importing {spec.name}", enabled=self.show_progress) as progress:
-            for read, after, by_publisher, issues in ahead(pages(after)):
+        # Closed on the way out, so that the reader thread has stopped using the source connection
+        # before an error is retried (a generator left to the collector would keep it running).
+        with Progress(f"importing {spec.name}", enabled=self.show_progress) as progress, \
+                contextlib.closing(ahead(pages(after))) as ready:
+            for read, after, by_publisher, issues in ready:
                 stored = sum(len(records) for records in by_publisher.values())
                 count.read += read
                 count.imported += stored
