@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from apeltools import db as databases  # noqa: E402
-from apeltools import sample  # noqa: E402
+from apeltools.demo import sample  # noqa: E402
 from apeltools.db.rows import plan_for  # noqa: E402
 from apeltools.db.schema import migrate  # noqa: E402
 from apeltools.messaging import queues  # noqa: E402

@@ -47,7 +47,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from apeltools.messaging import crypto, memory, pki, queues  # noqa: E402
+from apeltools.demo import pki  # noqa: E402
+from apeltools.messaging import crypto, memory, queues  # noqa: E402
 from apeltools.messaging.brokers import Broker  # noqa: E402
 from apeltools.messaging.connection import Link  # noqa: E402
 from apeltools.messaging.sender import Sender, StompChannel, signer_for  # noqa: E402

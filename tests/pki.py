@@ -1,6 +1,6 @@
 """A complete throw-away PKI on disk for tests: CAs, host certificates, CRLs, CA dirs.
 
-The certificate machinery lives in ``apeltools.messaging.pki`` (the demo uses it
+The certificate machinery lives in ``apeltools.demo.pki`` (the demo uses it
 too); this module only lays out the cast the tests need.
 """
 
@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from apeltools.messaging.pki import Identity, make_ca, make_crl, make_host, subject_hash, write_ca_dir
+from apeltools.demo.pki import Identity, make_ca, make_crl, make_host, subject_hash, write_ca_dir
 
 __all__ = ["TestPKI", "build", "Identity", "make_ca", "make_crl", "make_host", "subject_hash", "write_ca_dir"]
 

@@ -23,7 +23,7 @@ from apeltools.messaging import acceptor as acceptor_module
 from apeltools.messaging import crypto, queues
 from apeltools.messaging.acceptor import Acceptor
 from apeltools.messaging.ams import AmsAuthError, AmsReceiver, AmsSettings
-from apeltools.messaging.pki import make_host, write_ca_dir
+from apeltools.demo.pki import make_host, write_ca_dir
 from apeltools.messaging.settings import MessagingSettings
 from tests import pki as testpki
 from tests.test_messaging_e2e import RECEIVE, Setup, repository_url, site_jobs  # noqa: F401 - a fixture

@@ -9,7 +9,7 @@ import pytest
 
 from apeltools.config import Config
 from apeltools.errors import BrokerError, ConfigError
-from apeltools.messaging import pki as pkimod
+from apeltools.demo import pki as pkimod
 from apeltools.messaging.brokers import Broker, discover, parse_brokers
 from apeltools.messaging.connection import Link, ca_bundle, tls_context
 from apeltools.messaging.settings import MessagingSettings

@@ -15,7 +15,9 @@ import pytest
 from click.testing import CliRunner
 from lxml import etree
 
-from apeltools import demo, export, sample_logs
+from apeltools import export
+from apeltools.demo import pipeline as demo
+from apeltools.demo import sample_logs
 from apeltools.cli.export import main as apel_export
 from apeltools.cli.tag import main as apel_tag
 from apeltools.lifecycle import JobLife

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from apeltools import db as databases
 from apeltools import loader as loading
-from apeltools import sample
+from apeltools.demo import sample
 from apeltools.cli.load import main as apel_load
 from apeltools.messaging import queues
 from apeltools.records import text

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from apeltools import db as databases
-from apeltools import sample
+from apeltools.demo import sample
 from apeltools.messaging import queues
 from apeltools.records import text
 from apeltools.db.schema import migrate

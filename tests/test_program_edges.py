@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from dirq.QueueSimple import QueueSimple
 
-from apeltools import sample_logs
+from apeltools.demo import sample_logs
 from apeltools.cli.query import main as apel_query
 from apeltools.cli.report import main as apel_report
 from apeltools.messaging import queues

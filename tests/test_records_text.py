@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from apeltools import sample
+from apeltools.demo import sample
 from apeltools.errors import MessageError, RecordError
 from apeltools.records import benchmark
 from apeltools.records.message import parse_message, reject_body

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from apeltools import sample_logs
+from apeltools.demo import sample_logs
 from apeltools.cli.config import main as apeltools_config
 from apeltools.cli.join import main as apel_join
 from apeltools.cli.parse import main as apel_parse

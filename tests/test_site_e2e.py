@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from apeltools import db as databases
-from apeltools import sample_logs
-from apeltools.messaging import pki
+from apeltools.demo import pki, sample_logs
 from apeltools.messaging.crypto import signer_dn
 
 ROOT = Path(__file__).resolve().parent.parent

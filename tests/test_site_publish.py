@@ -9,7 +9,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from apeltools import sample_logs
+from apeltools.demo import sample_logs
 from apeltools.cli.join import main as apel_join
 from apeltools.cli.parse import main as apel_parse
 from apeltools.cli.publish import main as apel_publish

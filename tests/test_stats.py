@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from apeltools import db as databases
-from apeltools import sample_logs
+from apeltools.demo import sample_logs
 from apeltools.cli.query import main as apel_query
 from apeltools.db.schema import applied_versions, migrate, migrations
 from tests.test_parsers import parse_into

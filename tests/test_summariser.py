@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from apeltools import db as databases
-from apeltools import sample
+from apeltools.demo import sample
 from apeltools.cli.summarise import main as apel_summarise
 from apeltools.db.schema import applied_versions, migrate, migrations
 from apeltools.errors import BusyError

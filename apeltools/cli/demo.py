@@ -2,7 +2,7 @@
 
 import click
 
-from apeltools import demo
+from apeltools.demo import pipeline as demo
 from apeltools.cli.common import command
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 from apeltools import db as databases
-from apeltools import sample
+from apeltools.demo import sample
 from apeltools.db.schema import migrate
 from apeltools.messaging import queues
 from apeltools.records import benchmark, text

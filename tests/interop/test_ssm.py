@@ -43,10 +43,10 @@ from click.testing import CliRunner
 from dirq.QueueSimple import QueueSimple
 
 from apeltools import db as databases
-from apeltools import sample
+from apeltools.demo import sample
 from apeltools.cli.load import main as load_main
 from apeltools.messaging import crypto, queues
-from apeltools.messaging.pki import write_ca_dir
+from apeltools.demo.pki import write_ca_dir
 from apeltools.records import text
 from tests import pki as testpki
 from tests.conftest import queue_elements

@@ -545,7 +545,7 @@ class AmsServer:
         ``server.ca`` issues client certificates (for :authx509) and
         ``server.tls[2]`` is a hashed directory trusting it.
         """
-        from apeltools.messaging.pki import make_ca, make_host, write_ca_dir
+        from apeltools.demo.pki import make_ca, make_host, write_ca_dir
 
         state_dir = Path(state_dir)
         ca = make_ca("/C=XX/O=apeltools/CN=AMS Test CA")

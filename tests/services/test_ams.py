@@ -146,7 +146,7 @@ def test_tokens_in_header_or_query_and_401_403(ams):
 
 
 def test_x509_certificate_exchanged_for_a_token(ams, tmp_path):
-    from apeltools.messaging.pki import make_host
+    from apeltools.demo.pki import make_host
 
     client = make_host(ams.ca, "client.example.org", dn="/C=XX/O=apeltools/CN=client.example.org")
     cert = client.write(tmp_path, "client")
@@ -185,7 +185,7 @@ def test_faults_status_slow_drop_and_their_end(ams):
 def test_driven_by_argo_ams_library(ams, tmp_path, monkeypatch):
     """The real client, as the existing messenger uses it: create, publish, pull, ack, errors."""
     ams_library = pytest.importorskip("argo_ams_library")
-    from apeltools.messaging.pki import make_host
+    from apeltools.demo.pki import make_host
 
     ams.set_tokens({"secret": ["accounting"]}, x509={"/C=XX/O=apeltools/CN=client.example.org": "secret"})
     # The library always speaks HTTPS; requests verifies with this bundle.

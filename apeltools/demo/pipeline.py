@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 import nagiosplugin
 
 from apeltools import db as databases
-from apeltools import export, lifecycle, publisher, query, sample, sample_logs, stats
+from apeltools import export, lifecycle, publisher, query, stats
 from apeltools.db import monitoring
 from apeltools.db.schema import migrate
 from apeltools.errors import ConfigError
-from apeltools.messaging import local, pki, queues
+from apeltools.demo import pki, sample, sample_logs
+from apeltools.messaging import local, queues
 from apeltools.messaging.crypto import signer_dn
 from apeltools.probes.publishing import PAGE_WORDS, SYNC_CRITICAL
 from apeltools.probes.runtime import OK
