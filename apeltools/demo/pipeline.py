@@ -9,7 +9,9 @@ and the DN list (a host not on it is rejected). Repository side: loaded,
 summarised, published for the portal, and queried.
 """
 
+import contextlib
 import datetime
+import logging
 import os
 import shlex
 import shutil
@@ -18,10 +20,10 @@ from dataclasses import dataclass, field
 
 import nagiosplugin
 
+from apeltools import api
 from apeltools import db as databases
 from apeltools import export, lifecycle, publisher, query, stats
 from apeltools.db import monitoring
-from apeltools.db.schema import migrate
 from apeltools.errors import ConfigError
 from apeltools.demo import pki, sample, sample_logs
 from apeltools.messaging import local, queues
@@ -99,11 +101,16 @@ def write_messages(outgoing, year, month, seed=2026):
     return messages, records
 
 
-def _program(target, args):
-    """Run one of our programs in this process, as a person would from the shell."""
-    from apeltools.cli.main import load_command
-
-    load_command(target).main(args=list(args), prog_name=target.split(".")[2], standalone_mode=False)
+@contextlib.contextmanager
+def _quiet():
+    """The library's log lines during the demo's steps (what -q silences): the demo's report says it all."""
+    logger = logging.getLogger("apeltools")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _site(directory, year, month, outgoing_dir):
@@ -113,15 +120,12 @@ def _site(directory, year, month, outgoing_dir):
     config = os.path.join(directory, "site.cfg")
     with open(config, "w", encoding="utf-8") as handle:
         handle.write(logs.config_text(db_url))
-    with databases.connect(db_url) as db:
-        db.create_database()
-        migrate(db)
+    api.create_database(db_url)
     for parser, paths in sorted(logs.files.items()):
-        _program("apeltools.cli.parse:main", ["--config", config, "-q", parser, *paths])
-    _program("apeltools.cli.join:main", ["--config", config, "-q", "--no-bdii"])
-    _program("apeltools.cli.summarise:main", ["--config", config, "-q"])
-    _program("apeltools.cli.publish:main", ["--config", config, "-q", "jobs", "--interval", "all",
-                                            "--syntax", "v0.4", "--queue", outgoing_dir])
+        api.parse(db_url, parser, paths, config=config)
+    api.join(db_url, no_bdii=True, config=config)
+    api.summarise(db_url, config=config)
+    api.publish(db_url, ["jobs"], interval="all", syntax="v0.4", queue=outgoing_dir, config=config)
     with databases.connect(db_url) as db:
         joined = db.query("SELECT COUNT(*) FROM JobRecords")[0][0]
     lines = sum(len(paths) for paths in logs.files.values())
@@ -167,6 +171,11 @@ def run(directory=None, seed=2026):
 
     A rerun in the same directory starts from an empty one (see ``_start_afresh``).
     """
+    with _quiet():
+        return _run(directory, seed)
+
+
+def _run(directory, seed):
     directory = os.path.abspath(directory or tempfile.mkdtemp(prefix="apeltools-demo-"))
     _start_afresh(directory)
     path = lambda *parts: os.path.join(directory, *parts)  # noqa: E731
@@ -208,10 +217,8 @@ def run(directory=None, seed=2026):
                  f"DN list into {incoming}, rejecting the one from {ROGUE_HOST}")
 
     # 3. The repository.
-    with databases.connect(db_url) as db:
-        db.create_database()
-        migrate(db)
-    _program("apeltools.cli.load:main", ["--db", db_url, "--queue", incoming, "--reject", reject, "-q"])
+    api.create_database(db_url)
+    api.load(db_url, queue=incoming, reject=reject)
     with databases.connect(db_url) as db:
         loaded = db.query("SELECT COUNT(*) FROM LoadedMessages")[0][0]
         jobs = db.query("SELECT COUNT(*) FROM JobRecords")[0][0]
