@@ -491,9 +491,14 @@ def test_cloud_vo_fields_come_from_the_fqan():
 
 
 def test_every_accepted_cloud_record_has_a_measurement_month():
-    parsed = parse_message(CLOUD_V04 + "\n" + lines(CLOUD_LINES, StartTime="99999999999999999999"), now=NOW)
-    for record in parsed.records:
-        assert CLOUD.derived(record)[1:3] is not None
+    """A measurement time outside 1970..2099 is refused, naming the field it comes from; the
+    first and the last second of that range give their months."""
+    assert only_error(CLOUD_V04, CLOUD_LINES, StartTime="99999999999999999999") == (
+        "StartTime", "time 99999999999999999999 is outside 1970..2099")
+    assert only_error(CLOUD_V04, CLOUD_LINES, WallDuration="99999999999999") == (
+        "WallDuration", "measurement time 100001764750599 is after 2099")
+    assert CLOUD.derived(only_record(CLOUD_V04, CLOUD_LINES, StartTime="0"))[:3] == (0, 1970, 1)
+    assert CLOUD.derived(only_record(CLOUD_V04, CLOUD_LINES, StartTime="4102444799"))[:3] == (4102444799, 2099, 12)
 
 
 def test_a_cloud_summary():
