@@ -22,7 +22,8 @@ Examples:
   APELTOOLS_SOURCE_DB_PASSWORD=... apeltools db import-apel --dry-run \\
       --from mysql://apel@oldhost/apelserver --db mysql://apel@localhost/apeltools
   apeltools db import-apel --from mysql://apel@oldhost/apelserver --db mysql://apel@localhost/apeltools
-  apeltools db import-apel --site --from mysql://apel@localhost/apelclient --db sqlite:///var/lib/apeltools/apel.db
+  apeltools db import-apel --from mysql://apel@localhost/apelclient --db sqlite:///var/lib/apeltools/apel.db \
+      --log-dir pbs=/var/spool/pbs/server_priv/accounting --log-dir blah=/var/log/apel --queue /var/spool/apel/outgoing
 """,
 )
 @click.option("--from", "source_url", required=True, metavar="URL",
@@ -44,9 +45,11 @@ Examples:
               help="The outgoing queue apel-publish will use: what the deployed client (or a repository's "
                    "unloader) published counts as published there [default: 'outgoing' in [unloader] dir_location].")
 def main(ctx, source_url, db_url, site, invalid, dry_run, batch, log_dirs, queue_dir):
-    """Import a deployed APEL database: a repository's job records, summaries,
-    normalised summaries and sync records, or a site's job records, so that
-    switching to apeltools keeps the history.
+    """Import a deployed APEL database, so that switching to apeltools keeps the
+    history: a repository's job records, summaries, normalised summaries, sync
+    records, cloud records and summaries and StAR records; a site's job records,
+    batch and blah records, benchmark history, the logs its parser read (--log-dir)
+    and what it published (--queue).
 
     The source is only read. Each table is read in primary-key order and
     written in batches with its progress, so an interrupted import (Ctrl-C, a
