@@ -15,7 +15,6 @@ import click
 from apeltools import logs
 from apeltools.config import Config
 from apeltools.errors import ApelError, UsageError, exit_code_for
-from apeltools.values import comma_list, day_or_month_end, day_or_month_start  # noqa: F401 (for the programs)
 
 log = logging.getLogger(__name__)
 

@@ -7,11 +7,12 @@ import sys
 import click
 
 from apeltools import query, stats
-from apeltools.cli.common import command, comma_list
+from apeltools.cli.common import command
 from apeltools.cli.selection import filter_options, filters_from, lifecycle_options, selection_from
 from apeltools.db.schema import require_schema
 from apeltools.lifecycle import read_jobs
 from apeltools.records.types import now as current_time
+from apeltools.values import comma_list
 
 
 def _table(answer, out):

@@ -5,7 +5,7 @@ import functools
 import click
 
 from apeltools import query
-from apeltools.cli.common import comma_list, day_or_month_end, day_or_month_start
+from apeltools.values import comma_list, day_or_month_end, day_or_month_start
 from apeltools.lifecycle import FINAL_STATES, JobSelection
 from apeltools.tags import TagError, parse_tag
 
