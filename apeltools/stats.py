@@ -102,9 +102,11 @@ def _plain(value):
     return int(value) if float(value).is_integer() else value
 
 
-def statistics_of(jobs: Iterable[JobLife], group_by=(), shape: str = "stats") -> Answer:
+def statistics_of(jobs: Iterable[JobLife], group_by=(), shape: str = "stats", limit: int | None = None,
+                  offset: int = 0) -> Answer:
     """One row per group of ``jobs`` (one row in all without ``group_by``) with the ``shape``'s
-    figures: ``stats`` (everything), ``states`` (jobs by final state) or ``waiting``."""
+    figures: ``stats`` (everything), ``states`` (jobs by final state) or ``waiting``; groups in
+    order of their values, ``limit`` of them after the first ``offset``."""
     if shape not in SHAPES:
         raise ApelError(f"unknown statistics {shape!r}: choose from {', '.join(SHAPES)}")
     keys = [dimension(name) for name in group_by]
@@ -123,4 +125,4 @@ def statistics_of(jobs: Iterable[JobLife], group_by=(), shape: str = "stats") ->
         figures = groups[key].figures()
         rows.append(list(key) + [figures[c] for c in columns])
     labels = [ALIASES.get(name, name) for name in group_by]
-    return Answer(labels + columns, rows)
+    return Answer(labels + columns, rows[offset:][:limit])

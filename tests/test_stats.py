@@ -129,6 +129,9 @@ def test_state_and_local_user_filters_and_month_and_vo_groups(site, logs):
     assert vos == {fqan.split("/")[1]: sum(1 for job in logs.jobs if job.grid and job.grid[1] == fqan)
                    for _, fqan, _ in sample_logs.USERS}
     assert {row["site"] for row in ask(site, "states", "--group-by", "site")} == {sample_logs.SITE}
+    users = [row["localuser"] for row in ask(site, "states", "--group-by", "localuser")]
+    assert [row["localuser"] for row in ask(site, "states", "--group-by", "localuser", "--limit", "2",
+                                            "--offset", "1")] == users[1:3]
 
 
 def test_lifecycle_filters_are_refused_for_other_questions(site):

@@ -123,7 +123,7 @@ def main(ctx, what, db_url, whole_months, group_by, days, fmt, limit, offset, lo
             answer = query.silent_sites(db, days, current_time())
         elif what in stats.SHAPES:
             selection = selection_from(ctx.config, filters, local_users, queues, states, tags)
-            answer = stats.statistics_of(read_jobs(db, selection), comma_list(group_by), what)
+            answer = stats.statistics_of(read_jobs(db, selection), comma_list(group_by), what, limit, offset)
         else:
             answer = query.ask(db, what, filters, comma_list(group_by), limit, offset)
     fmt = fmt or ("table" if sys.stdout.isatty() else "csv")
