@@ -24,7 +24,6 @@ from apeltools.records.types import CLOUD_SUMMARY
 log = logging.getLogger(__name__)
 
 SUMMARISER_DN = "apel-summarise"
-DELETE_CHUNK = 5000
 
 
 @dataclass
@@ -55,8 +54,8 @@ def summarise(db: Database, full: bool = False) -> SummaryResult:
     result = SummaryResult(full)
     db.prepare_for_aggregation()
     with db.exclusive("summarise"), db.transaction(snapshot=True):
-        dirty = db.query(sql.SELECT_DIRTY)
-        deltas = db.query(sql.SELECT_DELTAS)
+        dirty = sql.dirty_marks(db)
+        deltas = sql.pending_deltas(db)
         months = {kind: set() for kind in ("jobs", "cloud", "accelerator")}
         for kind, site, year, month, _ in dirty:
             months.setdefault(kind, set()).add((site, year, month))
@@ -67,11 +66,8 @@ def summarise(db: Database, full: bool = False) -> SummaryResult:
         _cloud(db, None if full else months["cloud"], result)
         _accelerator(db, None if full else months["accelerator"], result)
         # Only the deltas read above, by id: a loader's delta committed meanwhile stays for next time.
-        for start in range(0, len(deltas), DELETE_CHUNK):
-            ids = [row[0] for row in deltas[start:start + DELETE_CHUNK]]
-            db.execute(sql.DELETE_DELTAS.format(marks=", ".join("?" * len(ids))), ids)
-        for mark in dirty:
-            db.execute(sql.CLEAR_DIRTY, mark)
+        sql.delete_deltas(db, [row[0] for row in deltas])
+        sql.clear_dirty(db, dirty)
     result.seconds = time.monotonic() - started
     log.info(result.summary())
     return result
@@ -80,41 +76,18 @@ def summarise(db: Database, full: bool = False) -> SummaryResult:
 # -- super summaries ------------------------------------------------------------------
 
 
-def _sources(db, where_job="", where_summary="", params=()):
-    """{key: values} merged from job records, summaries and normalised summaries."""
-    groups = {}
-    for row in db.query(sql.JOB_AGGREGATE.format(where=where_job), params):
-        sql.merge(groups, *sql.job_aggregate_row(row))
-    for row in db.query(sql.SUMMARY_ROWS.format(where=where_summary), params):
-        sql.merge(groups, *sql.summary_row(row))
-    for row in db.query(sql.NORMALISED_ROWS.format(where=where_summary), params):
-        sql.merge(groups, *sql.normalised_row(row))
-    return groups
-
-
-def _write(db, groups, result):
-    rows = [sql.super_row(key, values) for key, values in groups.items()]
-    db.insert_rows("SuperSummaries", sql.SUPER_COLUMNS, rows, sql.TIME_COLUMNS)
-    result.rows += len(rows)
-
-
 def _rebuild_super_summaries(db, result):
-    groups = _sources(db)
-    db.execute(sql.DELETE_SUPER_ALL)
-    _write(db, groups, result)
+    groups = sql.source_groups(db)
+    result.rows += sql.replace_super_summaries(db, groups)
     result.months = len({key[:3] for key in groups})
 
 
 def _refresh_super_summaries(db, job_months, deltas, result):
-    for site, year, month in sorted(job_months):
-        groups = _sources(db, sql.JOB_MONTH, sql.SUMMARY_MONTH, (site, year, month))
-        db.execute(sql.DELETE_SUPER_MONTH, (site, year, month))
-        _write(db, groups, result)
+    for month in sorted(job_months):
+        result.rows += sql.replace_super_summaries(db, sql.source_groups(db, month), month)
     result.months = len(job_months)
     # Deltas of recomputed months are included in their sources: those are only consumed.
-    rows = [sql.added_row(row) for row in db.query(sql.SUM_DELTAS) if (row[0], row[2], row[1]) not in job_months]
-    db.add_rows("SuperSummaries", sql.KEY_COLUMNS, sql.SUPER_COLUMNS, rows, add=sql.ADDED_COLUMNS,
-                least=("EarliestEndTime",), greatest=("LatestEndTime", "InfrastructureDescription"))
+    sql.add_deltas(db, job_months)
     result.deltas = sum(1 for _, site, year, month in deltas if (site, year, month) not in job_months)
 
 
@@ -134,11 +107,7 @@ def _cloud(db, months, result):
     first = {}  # site id -> first (year, month) to recompute; every site when rebuilding
     for site, year, month in months or ():
         first[site] = min(first.get(site, (year, month)), (year, month))
-    if months is None:
-        records = db.query_dicts(sql.CLOUD_RECORDS.format(where=""))
-    else:
-        where = sql.CLOUD_SITES.format(marks=", ".join("?" * len(first)))
-        records = db.query_dicts(sql.CLOUD_RECORDS.format(where=where), list(first))
+    records = sql.cloud_records(db, None if months is None else list(first))
     groups, previous = {}, {}
     for r in records:
         figures = tuple(r[name] or 0 for name in sql.CLOUD_CUMULATIVE)
@@ -169,10 +138,10 @@ def _cloud(db, months, result):
         g["CpuCount"] = round(g["CpuCount"], 3)
     summariser_dn = db.lookup_ids("DNs", [SUMMARISER_DN])[SUMMARISER_DN]
     if months is None:
-        db.execute(sql.DELETE_COMPUTED_CLOUD_ALL, (summariser_dn,))
+        sql.delete_computed_cloud(db, summariser_dn)
     else:
-        for site, (year, month) in first.items():
-            db.execute(sql.DELETE_COMPUTED_CLOUD_FROM, (summariser_dn, site, year * 12 + month))
+        for site, since in first.items():
+            sql.delete_computed_cloud(db, summariser_dn, site, since)
     summaries = [CLOUD_SUMMARY.make(**dict(zip(sql.CLOUD_SUMMARY_KEY, key)), **values)
                  for key, values in groups.items()]
     db.store(CLOUD_SUMMARY, summaries, SUMMARISER_DN)
@@ -186,13 +155,6 @@ def _accelerator(db, months, result):
     """Recompute accelerator summaries of the changed site-months (all with ``months=None``)."""
     if months is not None and not months:
         return
-    targets = sorted(months) if months is not None else [None]
-    for target in targets:
-        if target is None:
-            rows = db.query(sql.ACCELERATOR_AGGREGATE.format(where=""))
-            db.execute(sql.DELETE_ACCELERATOR_ALL)
-        else:
-            rows = db.query(sql.ACCELERATOR_AGGREGATE.format(where=sql.ACCELERATOR_MONTH), target)
-            db.execute(sql.DELETE_ACCELERATOR_MONTH, target)
-        db.insert_rows("AcceleratorSummaries", sql.ACCELERATOR_COLUMNS, [tuple(r) for r in rows])
-        result.accelerator_months += len({tuple(r[:3]) for r in rows})
+    for target in sorted(months) if months is not None else [None]:
+        rows = sql.replace_accelerator_summaries(db, target)
+        result.accelerator_months += len({row[:3] for row in rows})

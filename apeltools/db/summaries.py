@@ -93,6 +93,7 @@ SUM_DELTAS = (
     "LEFT JOIN SuperSummaries AS s ON " + " AND ".join(f"s.{c} = d.{c}" for c in KEY_COLUMNS)
 )
 DELETE_DELTAS = "DELETE FROM SummaryDeltas WHERE Id IN ({marks})"
+DELETE_CHUNK = 5000  # delta ids per DELETE
 
 
 @functools.lru_cache(maxsize=4096)
@@ -230,6 +231,67 @@ def job_deltas(records: list, ids: dict) -> list:
     return [key + tuple(g) for key, g in groups.items()]
 
 
+
+# -- the summariser's statements ---------------------------------------------------------
+
+
+def dirty_marks(db) -> list:
+    """Rows (kind, site id, year, month, version) of SummaryDirty: the site-months to recompute."""
+    return [tuple(row) for row in db.query(SELECT_DIRTY)]
+
+
+def clear_dirty(db, marks) -> None:
+    """Remove SummaryDirty rows read by :func:`dirty_marks` (a version marked since stays)."""
+    for mark in marks:
+        db.execute(CLEAR_DIRTY, mark)
+
+
+def pending_deltas(db) -> list:
+    """[(id, site id, year, month)] of the SummaryDeltas rows the loader wrote."""
+    return [tuple(row) for row in db.query(SELECT_DELTAS)]
+
+
+def delete_deltas(db, ids) -> None:
+    """Delete consumed deltas by id (only those read: a delta committed meanwhile stays)."""
+    for start in range(0, len(ids), DELETE_CHUNK):
+        chunk = ids[start:start + DELETE_CHUNK]
+        db.execute(DELETE_DELTAS.format(marks=", ".join("?" * len(chunk))), chunk)
+
+
+def source_groups(db, month: tuple | None = None) -> dict:
+    """{key: values} merged from job records, summaries and normalised summaries, of one
+    (site id, year, month) or of everything."""
+    where_job, where_summary, params = ("", "", ()) if month is None else (JOB_MONTH, SUMMARY_MONTH, month)
+    groups = {}
+    for row in db.query(JOB_AGGREGATE.format(where=where_job), params):
+        merge(groups, *job_aggregate_row(row))
+    for row in db.query(SUMMARY_ROWS.format(where=where_summary), params):
+        merge(groups, *summary_row(row))
+    for row in db.query(NORMALISED_ROWS.format(where=where_summary), params):
+        merge(groups, *normalised_row(row))
+    return groups
+
+
+def replace_super_summaries(db, groups: dict, month: tuple | None = None) -> int:
+    """Replace the SuperSummaries rows of one (site id, year, month), or all of them, by
+    ``groups``; returns the number of rows written."""
+    if month is None:
+        db.execute(DELETE_SUPER_ALL)
+    else:
+        db.execute(DELETE_SUPER_MONTH, month)
+    rows = [super_row(key, values) for key, values in groups.items()]
+    db.insert_rows("SuperSummaries", SUPER_COLUMNS, rows, TIME_COLUMNS)
+    return len(rows)
+
+
+def add_deltas(db, skip_months) -> None:
+    """Add the summed deltas to SuperSummaries in place, except those of ``skip_months``
+    ({(site id, year, month)}, recomputed from their sources instead)."""
+    rows = [added_row(row) for row in db.query(SUM_DELTAS) if (row[0], row[2], row[1]) not in skip_months]
+    db.add_rows("SuperSummaries", KEY_COLUMNS, SUPER_COLUMNS, rows, add=ADDED_COLUMNS,
+                least=("EarliestEndTime",), greatest=("LatestEndTime", "InfrastructureDescription"))
+
+
 # -- cloud ----------------------------------------------------------------------------
 
 CLOUD_SUMMARY_KEY = (
@@ -260,6 +322,23 @@ DELETE_COMPUTED_CLOUD_FROM = (
     "DELETE FROM CloudSummaries WHERE PublisherDNID = ? AND SiteNameID = ? AND Year * 12 + Month >= ?"
 )
 
+
+def cloud_records(db, sites=None) -> list:
+    """Cloud records as dicts (names, not ids), by VM and month: of the site ids ``sites``, or all."""
+    if sites is None:
+        return db.query_dicts(CLOUD_RECORDS.format(where=""))
+    sites = list(sites)
+    return db.query_dicts(CLOUD_RECORDS.format(where=CLOUD_SITES.format(marks=", ".join("?" * len(sites)))), sites)
+
+
+def delete_computed_cloud(db, publisher_id: int, site: int | None = None, first: tuple | None = None) -> None:
+    """Delete the cloud summaries that ``publisher_id`` (the summariser) computed: all of them, or
+    those of site id ``site`` from (year, month) ``first`` on."""
+    if site is None:
+        db.execute(DELETE_COMPUTED_CLOUD_ALL, (publisher_id,))
+    else:
+        db.execute(DELETE_COMPUTED_CLOUD_FROM, (publisher_id, site, first[0] * 12 + first[1]))
+
 # -- accelerators -----------------------------------------------------------------------
 
 ACCELERATOR_COLUMNS = (
@@ -278,3 +357,17 @@ ACCELERATOR_AGGREGATE = (
 ACCELERATOR_MONTH = "WHERE SiteNameID = ? AND MeasurementYear = ? AND MeasurementMonth = ?"
 DELETE_ACCELERATOR_ALL = "DELETE FROM AcceleratorSummaries"
 DELETE_ACCELERATOR_MONTH = "DELETE FROM AcceleratorSummaries WHERE SiteNameID = ? AND Year = ? AND Month = ?"
+
+
+def replace_accelerator_summaries(db, month: tuple | None = None) -> list:
+    """Recompute the accelerator summaries of one (site id, year, month), or all of them;
+    returns the rows written (ACCELERATOR_COLUMNS)."""
+    if month is None:
+        rows = db.query(ACCELERATOR_AGGREGATE.format(where=""))
+        db.execute(DELETE_ACCELERATOR_ALL)
+    else:
+        rows = db.query(ACCELERATOR_AGGREGATE.format(where=ACCELERATOR_MONTH), month)
+        db.execute(DELETE_ACCELERATOR_MONTH, month)
+    rows = [tuple(row) for row in rows]
+    db.insert_rows("AcceleratorSummaries", ACCELERATOR_COLUMNS, rows)
+    return rows
