@@ -147,3 +147,13 @@ def test_the_demo_shows_one_users_statistics_and_writes_an_xes_file(tmp_path):
     assert {row[0] for row in result.user_stats.rows} == {sample_logs.SLURM_CE, sample_logs.PBS_CE}
     log = read_xes(result.xes)
     assert f"apel-export xes: {len(log):,} jobs as {3 * len(log):,} events" in text
+
+
+def test_csv_is_quoted_as_the_csv_module_quotes():
+    out = io.StringIO()
+    export.export_jobs([job(dn="/CN=a,b\nc", queue='lo"ng', tags={"k": 'v,"w'}), job(id=2, exit_code=None)], "csv", out)
+    rows = list(csv.reader(io.StringIO(out.getvalue())))
+    assert rows[1][5:9] == ["/CN=a,b\nc", "", "", 'lo"ng'] and rows[1][13] == 'k=v,"w' and rows[-1][12] == ""
+    again = io.StringIO()
+    csv.writer(again, lineterminator="\n").writerows(rows)
+    assert again.getvalue() == out.getvalue()

@@ -171,25 +171,29 @@ _XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quo
                               "\r": "&#13;", "\t": "&#9;"})
 
 
-class _Escapes(dict):
+class Escapes(dict):
     """Escaped texts by text, for the values that recur job after job (users, VOs, CEs, queues,
-    nodes): each is escaped once and then found by a dictionary lookup. Emptied when it grows
-    large, so unique values cannot make memory grow with the number of jobs."""
+    nodes): each is escaped once by ``escape`` and then found by a dictionary lookup. Emptied
+    when it grows large, so unique values cannot make memory grow with the number of jobs."""
 
     LIMIT = 100_000
+
+    def __init__(self, escape):
+        super().__init__()
+        self.escape = escape
 
     def __missing__(self, text):
         if len(self) >= self.LIMIT:
             self.clear()
-        escaped = self[text] = _escape(text)
+        escaped = self[text] = self.escape(text)
         return escaped
-
-
-_ESCAPED = _Escapes()
 
 
 def _escape(text: str) -> str:
     return text.translate(_XML_ESCAPES) if _NEEDS_ESCAPE.search(text) else text
+
+
+_ESCAPED = Escapes(_escape)
 
 
 def escaped(text: str) -> str:
