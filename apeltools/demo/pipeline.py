@@ -330,7 +330,7 @@ def report(result):
         f"  apel-query states --db {site_db} --group-by vo,queue",
         f"  apel-query waiting --db {site_db} --dn {shlex.quote(result.user)} --group-by day",
         f"  apel-tag --db {site_db} --dn {shlex.quote(result.user)} --state failed --add checked=no",
-        f"  apel-export mxml --db {site_db} -o jobs.mxml   # XES already in {shlex.quote(result.xes)}",
+        f"  apel-export mxml --db {site_db} -o {shlex.quote(result.xes[:-len('xes')] + 'mxml')}",
     ]
     return "\n".join(lines)
 
