@@ -3,11 +3,12 @@
 Executed by the deployed tools' own Python (it needs dirq), never imported by
 apeltools:
 
-    python ssm_queue.py SSM_SRC QUEUE_PATH
+    python ssm_queue.py SSM_SRC QUEUE_PATH [reject]
 
 It prints one JSON list: every element of the directory queue at QUEUE_PATH,
-read through dirq with SSM's incoming-queue schema, as the deployed loader
-reads the queue SSM's receiver writes.
+read through dirq with SSM's incoming-queue schema (with ``reject``: its
+reject-queue schema), as the deployed loader reads the queue SSM's receiver
+writes.
 """
 
 import json
@@ -15,12 +16,12 @@ import sys
 
 
 def main():
-    source, path = sys.argv[1], sys.argv[2]
+    source, path, which = sys.argv[1], sys.argv[2], sys.argv[3:] or ["incoming"]
     sys.path.insert(0, source)
     from dirq.queue import Queue
     from ssm.ssm2 import Ssm2
 
-    queue = Queue(path, schema=Ssm2.QSCHEMA)
+    queue = Queue(path, schema=Ssm2.REJECT_SCHEMA if which == ["reject"] else Ssm2.QSCHEMA)
     elements = []
     for name in queue:
         if queue.lock(name):

@@ -46,6 +46,9 @@ from apeltools import db as databases
 from apeltools.demo import sample
 from apeltools.cli.load import main as load_main
 from apeltools.messaging import crypto, queues
+from apeltools.messaging.brokers import Broker
+from apeltools.messaging.connection import Link
+from apeltools.messaging.large_message_filer import LARGE_MESSAGE
 from apeltools.demo.pki import write_ca_dir
 from apeltools.records import text
 from tests import pki as testpki
@@ -56,6 +59,7 @@ SSM_PYTHON = os.environ.get("APELTOOLS_DEPLOYED_PYTHON", "")
 READ_QUEUE = Path(__file__).with_name("ssm_queue.py")
 RECEIVE = [sys.executable, "-c", "from apeltools.cli.receive import main; main()"]
 SEND = [sys.executable, "-c", "from apeltools.cli.send import main; main()"]
+ELEMENT_LAYOUT = {(8, 14, ("body", "empaid", "signer"))}
 AMS_TOPIC, AMS_SUBSCRIPTION = "accounting-ssm", "accounting-ssm-sub"
 
 pytestmark = pytest.mark.skipif(not (SSM_SRC and SSM_PYTHON),
@@ -70,9 +74,12 @@ def pki(tmp_path_factory):
 
 
 def _bodies():
-    """Messages of every kind a site sends, 11 of them, 240 jobs in all."""
+    """Messages of every kind a site sends, 12 of them, 740 jobs in all; one is large enough
+    (over 256 KiB) for apel-receive to file it in its large-message filer process."""
     rng = sample.rng_for(12)
-    bodies = []
+    large = text.write_message(text.JOB_V04, sample.jobs(sample.SITES[0], 2026, 11, 500, rng))
+    assert len(large) > LARGE_MESSAGE
+    bodies = [large]
     for number, site in enumerate(sample.SITES):
         jobs = sample.jobs(site, 2026, 10, 80, rng)
         bodies += [text.write_message(text.JOB_V03, jobs[:30]), text.write_message(text.JOB_V04, jobs[30:60]),
@@ -97,6 +104,7 @@ class Ends:
         if ams is None:
             protocol, broker_keys = "STOMP", f"host: {broker.host}\nport: {broker.port}\nuse_ssl: false"
             destination = subscription = f"/queue/apeltools.ssm.{uuid.uuid4().hex[:10]}"
+            self.broker = broker
             ams_keys, capath = "", pki.capath
         else:
             protocol, broker_keys = "AMS", f"host: {ams.endpoint}\nuse_ssl: true"
@@ -105,6 +113,7 @@ class Ends:
             # One CA directory for the messages' signers and the AMS host's certificate.
             capath = write_ca_dir(tmp_path / "capath", [pki.ca, ams.ca])
         self.capath = capath
+        self.destination = destination
         server_cert = f"server_cert: {receiver_cert}" if encrypt else ""
         self.sender = tmp_path / "sender.cfg"
         self.sender.write_text(f"""[sender]
@@ -178,16 +187,22 @@ pidfile: {self.pidfile}
         path = self.spool / which
         return sum(1 for _ in queues.incoming_queue(path)) if path.exists() else 0
 
-    def wait_for(self, count, alive, timeout=120):
+    def wait_for(self, count, alive, which="incoming", timeout=120):
         deadline = time.monotonic() + timeout
-        while self.count() < count and time.monotonic() < deadline:
+        while self.count(which) < count and time.monotonic() < deadline:
             assert alive(), f"the receiver ended:\n{self.log('receiver')[-3000:]}"
             time.sleep(0.2)
-        assert self.count() == count, f"{self.count()} of {count} filed:\n{self.log('receiver')[-3000:]}"
+        assert self.count(which) == count, (f"{self.count()} of {count} filed, {self.count('reject')} rejected; "
+                                       f"the receiver's warnings:\n{self.warnings()}")
 
-    def ssm_elements(self):
-        """The incoming queue as the deployed side reads it: dirq with SSM's schema, in SSM's Python."""
-        done = subprocess.run([SSM_PYTHON, str(READ_QUEUE), SSM_SRC, str(self.spool / "incoming")],
+    def warnings(self):
+        """The receiver log's lines of level WARNING and above (both programs log level names)."""
+        return "\n".join(line for line in self.log("receiver").splitlines()
+                         if any(level in line for level in ("WARNING", "ERROR", "CRITICAL", "Traceback")))
+
+    def ssm_elements(self, which="incoming"):
+        """A queue as the deployed side reads it: dirq with SSM's schema, in SSM's Python."""
+        done = subprocess.run([SSM_PYTHON, str(READ_QUEUE), SSM_SRC, str(self.spool / which), which],
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
@@ -263,6 +278,13 @@ class SsmReceive:
                 pytest.fail(f"ssmreceive did not stop on SIGTERM:\n{self.ends.log('receiver')[-3000:]}")
 
 
+def _layout(queue_path):
+    """The shape of a directory queue: (directory name length, element name length, files) of
+    each element, as dirq's Queue lays them out (SSM's receiver and apel-receive alike)."""
+    return {(len(element.parent.name), len(element.name), tuple(sorted(f.name for f in element.iterdir())))
+            for element in Path(queue_path).glob("[0-9a-f]" * 8 + "/*")}
+
+
 def _assert_filed_once(elements, names, bodies):
     """Every message filed once, as sent, with the sender's host DN and the element name it had
     in the sender's outgoing queue as its empa-id."""
@@ -280,6 +302,7 @@ def _ssm_to_apel_receive(ends):
     with ApelReceive(ends) as receiver:
         ends.wait_for(len(bodies), receiver.alive)
     assert ends.count("reject") == 0
+    assert _layout(ends.spool / "incoming") == ELEMENT_LAYOUT
     _assert_filed_once(queue_elements(ends.incoming()), names, bodies)
     # The deployed side reads apel-receive's queue as its own (dirq, SSM's schema).
     _assert_filed_once(ends.ssm_elements(), names, bodies)
@@ -298,6 +321,7 @@ def _apel_send_to_ssm(ends, db_url):
     # SSM's receiver files the verified text with its trailing white space stripped, whoever
     # signed it (ssm.crypto.verify); the records are the same.
     filed = [body.rstrip() for body in bodies]
+    assert _layout(ends.spool / "incoming") == ELEMENT_LAYOUT
     _assert_filed_once(ends.ssm_elements(), names, filed)
     _assert_filed_once(queue_elements(ends.incoming()), names, filed)
     # apel-load reads SSM's incoming queue where it is: every message loaded, none rejected.
@@ -312,7 +336,7 @@ def _apel_send_to_ssm(ends, db_url):
         summaries = db.query("SELECT SUM(NumberOfJobs) FROM VSummaries")[0][0]
     assert sorted(empaid for empaid, _, _ in loaded) == sorted(names)
     assert {(signer, int(rejected)) for _, signer, rejected in loaded} == {(testpki.SITE_DN, 0)}
-    assert (jobs, int(summaries)) == (240, 160)
+    assert (jobs, int(summaries)) == (740, 160)
     return len(bodies)
 
 
@@ -320,7 +344,7 @@ def _apel_send_to_ssm(ends, db_url):
 def test_ssmsend_to_apel_receive_over_rabbitmq(tmp_path, pki, rabbitmq_service, encrypt):
     """ssmsend → RabbitMQ → apel-receive: every message verified (and decrypted), filed once."""
     ends = Ends(tmp_path, pki, encrypt, broker=rabbitmq_service)
-    assert _ssm_to_apel_receive(ends) == 11
+    assert _ssm_to_apel_receive(ends) == 12
     if encrypt:
         assert "Messages will be encrypted using" in ends.log("sender")
 
@@ -330,10 +354,10 @@ def test_apel_send_to_ssmreceive_over_rabbitmq_then_apel_load(tmp_path, pki, rab
     """apel-send → RabbitMQ → ssmreceive: every message verified (and decrypted) by SSM, filed
     once in its incoming queue, which apel-load then loads."""
     ends = Ends(tmp_path, pki, encrypt, broker=rabbitmq_service)
-    assert _apel_send_to_ssm(ends, db_url) == 11
-    assert ends.log("receiver").count("Valid signer") == 11
+    assert _apel_send_to_ssm(ends, db_url) == 12
+    assert ends.log("receiver").count("Valid signer") == 12
     if encrypt:
-        assert ends.log("receiver").count("Decrypting message") == 11
+        assert ends.log("receiver").count("Decrypting message") == 12
 
 
 @ENCRYPTION
@@ -341,8 +365,8 @@ def test_ssmsend_to_apel_receive_over_ams(tmp_path, pki, ams, encrypt):
     """ssmsend → AMS (the stand-in) → apel-receive, with a token."""
     ams.create(AMS_TOPIC, AMS_SUBSCRIPTION)
     ends = Ends(tmp_path, pki, encrypt, ams=ams)
-    assert _ssm_to_apel_receive(ends) == 11
-    assert ams.state()["projects"]["accounting"]["topics"][AMS_TOPIC] == 11
+    assert _ssm_to_apel_receive(ends) == 12
+    assert ams.state()["projects"]["accounting"]["topics"][AMS_TOPIC] == 12
 
 
 @ENCRYPTION
@@ -350,4 +374,36 @@ def test_apel_send_to_ssmreceive_over_ams_then_apel_load(tmp_path, pki, ams, db_
     """apel-send → AMS (the stand-in) → ssmreceive, then apel-load over SSM's incoming queue."""
     ams.create(AMS_TOPIC, AMS_SUBSCRIPTION)
     ends = Ends(tmp_path, pki, encrypt, ams=ams)
-    assert _apel_send_to_ssm(ends, db_url) == 11
+    assert _apel_send_to_ssm(ends, db_url) == 12
+
+
+def test_frames_without_empa_id_and_strangers_are_filed_alike(tmp_path, pki, rabbitmq_service):
+    """The same frames to ssmreceive and to apel-receive: those without an empa-id header are
+    filed by both with empaid 'noid' (what the deployed loader needs), and one signed by a host
+    not in the DN list is rejected by both, as received, with its signer and empa-id."""
+    bodies = _bodies()[1:4]
+    stranger = crypto.sign(b"APEL-summary-job-message: v0.2\n%%\n", pki.other_site.cert_pem, pki.other_site.key_pem)
+    filed = {}
+    for receiver in (SsmReceive, ApelReceive):
+        (tmp_path / receiver.__name__).mkdir()
+        ends = Ends(tmp_path / receiver.__name__, pki, False, broker=rabbitmq_service)
+        link = Link([Broker(ends.broker.host, ends.broker.port)], username=ends.broker.user,
+                    password=ends.broker.password, heartbeat=0)
+        link.open()
+        for body in bodies:
+            link.send(ends.destination, crypto.sign(body.encode(), pki.site.cert_pem, pki.site.key_pem),
+                      {"persistent": "true"})
+        link.send(ends.destination, stranger, {"empa-id": "stranger", "persistent": "true"})
+        link.close()
+        with receiver(ends) as running:
+            ends.wait_for(len(bodies), running.alive)
+            ends.wait_for(1, running.alive, "reject")
+        accepted = ends.ssm_elements()
+        assert sorted(e["body"] for e in accepted) == sorted(body.rstrip() if receiver is SsmReceive else body
+                                                             for body in bodies)
+        [rejected] = ends.ssm_elements("reject")
+        filed[receiver.__name__] = ({(e["empaid"], e["signer"]) for e in accepted},
+                                    rejected["body"].encode() == stranger,
+                                    (rejected["empaid"], rejected["signer"]))
+    assert filed["SsmReceive"] == filed["ApelReceive"] == (
+        {("noid", testpki.SITE_DN)}, True, ("stranger", crypto.signer_dn(pki.other_site.cert)))
