@@ -21,7 +21,7 @@ from apeltools.demo import sample_logs
 from apeltools.cli.export import main as apel_export
 from apeltools.cli.tag import main as apel_tag
 from apeltools.lifecycle import JobLife
-from tests.test_stats import logs, site  # noqa: F401 (fixtures)
+from tests.test_stats import logs, site  # noqa: F401 (fixtures used by name)
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 

@@ -16,11 +16,11 @@ import pytest
 from apeltools import lifecycle
 from apeltools.parsers.base import FOLDED, ParseError
 from apeltools.parsers.htcondor import HTCondorParser
+from apeltools.parsers.lsf import LSFParser
 from apeltools.parsers.pbs import PBSParser
 from apeltools.parsers.sge import SGEParser
 from apeltools.parsers.slurm import SlurmParser
 from tests.test_parsers import CONDOR, PBS_CLASSIC, SLURM_JOB, lsf_line, parse_all, sge_line
-from apeltools.parsers.lsf import LSFParser
 
 
 def life(record):
@@ -43,7 +43,8 @@ def slurm(state="COMPLETED", extension="|2024-07-01T09:00:00|2024-07-01T09:30:00
     ("OUT_OF_MEMORY", "0:125", "out_of_memory", 253),
 ])
 def test_slurm_extended_format_gives_submit_eligible_state_and_exit_code(state, exit_code, final, code):
-    records, _ = parse_all(SlurmParser(ZoneInfo("UTC")), [slurm(state, f"|2024-07-01T09:00:00|2024-07-01T09:30:00|{exit_code}")])
+    line = slurm(state, f"|2024-07-01T09:00:00|2024-07-01T09:30:00|{exit_code}")
+    records, _ = parse_all(SlurmParser(ZoneInfo("UTC")), [line])
     assert life(records[0]) == (1719824400, 1719826200, state, final, code)
 
 

@@ -78,7 +78,8 @@ def test_list(site):
 
 
 @pytest.mark.parametrize("args, code, message", [
-    (["--job", "4242.torque.example.org", "--job", "9999", "--add", "a=b"], 1, "unknown job '9999': nothing was tagged"),
+    (["--job", "4242.torque.example.org", "--job", "9999", "--add", "a=b"], 1,
+     "unknown job '9999': nothing was tagged"),
     (["--job", "4242.torque.example.org", "--add", "a=b", "--add", "bad key=x"], 2, "malformed tag 'bad key=x'"),
     (["--job", "4242.torque.example.org", "--add", "novalue"], 2, "expected key=value"),
     (["--job", "4242.torque.example.org", "--add", "a="], 2, "1 to 255 printable characters"),

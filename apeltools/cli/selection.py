@@ -31,7 +31,8 @@ def lifecycle_options(function):
     options = [
         click.option("--local-user", "local_users", metavar="USER,...",
                      help="Only jobs of these local accounts (site database)."),
-        click.option("--queue", "queues", metavar="QUEUE,...", help="Only jobs of these queues/partitions (site database)."),
+        click.option("--queue", "queues", metavar="QUEUE,...",
+                     help="Only jobs of these queues/partitions (site database)."),
         click.option("--state", "states", metavar="STATE,...",
                      help=f"Only jobs that ended in these final states: {', '.join(FINAL_STATES)} (site database)."),
         click.option("--tag", "tags", metavar="KEY=VALUE", multiple=True,

@@ -9,7 +9,8 @@ instance's ``Data``; an entry's ``WorkflowModelElement`` is the activity
 from apeltools.export import AttributeText, case_id, escaped, iso_time, xml_text
 
 HEAD = """<?xml version="1.0" encoding="UTF-8"?>
-<WorkflowLog xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:noNamespaceSchemaLocation="WorkflowLog.xsd" description="apeltools job lifecycles">
+<WorkflowLog xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+ xsi:noNamespaceSchemaLocation="WorkflowLog.xsd" description="apeltools job lifecycles">
   <Source program="apeltools"/>
   <Process id="jobs" description="batch jobs">
 """
