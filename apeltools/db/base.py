@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 # Dialect-neutral SQL: "?" placeholders (MySQL's driver gets "%s"), identifiers quoted with
 # backticks, which both MySQL and SQLite accept.
 SELECT_IDS = "SELECT id, name FROM `{table}` WHERE name IN ({marks})"
+COUNT_ROWS = "SELECT COUNT(*) FROM `{table}`"
 NOTE_LOAD = (
     "INSERT INTO LoadedMessages (EmpaId, SignerDN, Format, RecordCount, RejectedCount) "
     "VALUES (?, ?, ?, ?, ?)"
@@ -178,6 +179,10 @@ class Database:
         with self.transaction():
             self.execute("DELETE FROM LastUpdated WHERE Type = ?", (kind,))
             self.execute(f"INSERT INTO LastUpdated (Type, UpdateTime) VALUES (?, {self.TIME_MARK})", (kind, epoch))
+
+    def count_rows(self, table):
+        """The number of rows of a table (or view)."""
+        return int(self.query(COUNT_ROWS.format(table=table))[0][0])
 
     def executescript(self, script):
         """Run a schema file: statements separated by ``;`` at the end of a line."""

@@ -20,6 +20,9 @@ SITE_SYNC_JOBS = (
     "SELECT Year, Month, SubmitHost, SUM(NumberOfJobs) FROM VSyncRecords "
     "WHERE Site = ? AND Year * 100 + Month >= ? GROUP BY Year, Month, SubmitHost"
 )
+GRID_TOTALS = (
+    "SELECT SUM(NumberOfJobs), SUM(WallDuration) FROM VSuperSummaries WHERE Site = ? AND InfrastructureType = 'grid'"
+)
 NEWEST_LOAD = "SELECT MAX(LoadTime) FROM LoadedMessages"
 LOADS_SINCE = (
     "SELECT COUNT(*), COALESCE(SUM(RecordCount), 0), COALESCE(SUM(RejectedCount), 0) "
@@ -62,6 +65,12 @@ def job_counts(db, site: str, since: tuple[int, int]) -> tuple[dict, dict]:
     repository = {(int(y), int(m), h): int(n) for y, m, h, n in db.query(REPOSITORY_JOBS, (site, key))}
     synced = {(int(y), int(m), h): int(n) for y, m, h, n in db.query(SITE_SYNC_JOBS, (site, key))}
     return repository, synced
+
+
+def grid_totals(db, site: str) -> tuple[int, int]:
+    """(jobs, wall seconds) of the site's grid jobs in the repository's summaries."""
+    jobs, wall = db.query(GRID_TOTALS, (site,))[0]
+    return int(jobs or 0), int(wall or 0)
 
 
 def loads(db, since: dt.datetime) -> tuple[dt.datetime | None, int, int, int]:

@@ -127,7 +127,7 @@ def _site(directory, year, month, outgoing_dir):
     api.summarise(db_url, config=config)
     api.publish(db_url, ["jobs"], interval="all", syntax="v0.4", queue=outgoing_dir, config=config)
     with databases.connect(db_url) as db:
-        joined = db.query("SELECT COUNT(*) FROM JobRecords")[0][0]
+        joined = db.count_rows("JobRecords")
     lines = sum(len(paths) for paths in logs.files.values())
     return logs, joined, lines
 
@@ -220,14 +220,13 @@ def _run(directory, seed):
     api.create_database(db_url)
     api.load(db_url, queue=incoming, reject=reject)
     with databases.connect(db_url) as db:
-        loaded = db.query("SELECT COUNT(*) FROM LoadedMessages")[0][0]
-        jobs = db.query("SELECT COUNT(*) FROM JobRecords")[0][0]
+        loaded, jobs = db.count_rows("LoadedMessages"), db.count_rows("JobRecords")
         steps.append(f"apel-load loaded {plural(loaded, 'message')} into {db_url}: {plural(jobs, 'job record')}, "
-                     f"{plural(db.query('SELECT COUNT(*) FROM Summaries')[0][0], 'summary')}, "
-                     f"{plural(db.query('SELECT COUNT(*) FROM SyncRecords')[0][0], 'sync record')}; "
+                     f"{plural(db.count_rows('Summaries'), 'summary')}, "
+                     f"{plural(db.count_rows('SyncRecords'), 'sync record')}; "
                      f"the broken record went to {reject} with its reason")
         run_ = summarise(db)
-        rows = db.query("SELECT COUNT(*) FROM SuperSummaries")[0][0]
+        rows = db.count_rows("SuperSummaries")
         steps.append(f"apel-summarise: {plural(rows, 'monthly super-summary row')} (new jobs added in place, "
                      f"{plural(run_.months, 'site-month')} recomputed from the summaries it received)")
         portal = queues.outgoing_queue(path("portal", "outgoing"))
@@ -237,7 +236,7 @@ def _run(directory, seed):
                      f"{plural(published.messages, 'message')} to {portal.path}, for the portal")
         result.sync = _sync_check(db, year, month)
         result.answer = query.ask(db, "summaries", query.Filters(), ("site",))
-        result.site_totals = (_log_totals(logs), _repository_totals(db, logs.site))
+        result.site_totals = (_log_totals(logs), monitoring.grid_totals(db, logs.site))
     for _, element, _ in queues.locked_elements(queues.reject_queue(reject)):
         result.rejects.append(element["error"])
     return result
@@ -267,12 +266,6 @@ def _log_totals(logs):
         total[0] += count
         total[1] += wall
     return tuple(total)
-
-
-def _repository_totals(db, site):
-    jobs, wall = db.query("SELECT SUM(NumberOfJobs), SUM(WallDuration) FROM VSuperSummaries "
-                          "WHERE Site = ? AND InfrastructureType = 'grid'", (site,))[0]
-    return int(jobs or 0), int(wall or 0)
 
 
 def _sync_check(db, year, month):
