@@ -9,7 +9,7 @@ quotes, quotes doubled), written directly: the job's part of each row once.
 
 import re
 
-from apeltools.export import Escapes, case_id, iso_time
+from apeltools.export.events import Escapes, case_id, iso_time
 
 COLUMNS = ("case_id", "activity", "lifecycle", "timestamp", "resource", "user", "vo", "ce", "queue", "node",
            "site", "state", "exitcode", "tags")

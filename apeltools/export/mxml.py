@@ -6,7 +6,7 @@ instance's ``Data``; an entry's ``WorkflowModelElement`` is the activity
 ``Originator`` the resource (the CE, the node).
 """
 
-from apeltools.export import AttributeText, case_id, escaped, iso_time, xml_text
+from apeltools.export.events import AttributeText, case_id, escaped, iso_time, xml_text
 
 HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 <WorkflowLog xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"

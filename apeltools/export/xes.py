@@ -7,7 +7,7 @@ attributes (user, VO, queue, final state, exit code, tags as ``tag:KEY``…)
 are plain XES attributes; integers are ``<int>``.
 """
 
-from apeltools.export import AttributeText, case_id, escaped, iso_time, xml_text
+from apeltools.export.events import AttributeText, case_id, escaped, iso_time, xml_text
 
 HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 <log xes.version="1849-2016" xes.features="" xmlns="http://www.xes-standard.org/">
