@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from typing import TextIO
 
 from apeltools import db as databases
-from apeltools import joiner, loader, publisher, query as questions, summariser
+from apeltools import export, joiner, lifecycle, loader, publisher, query as questions, stats, summariser, tags
 from apeltools.clock import parse_now
 from apeltools.config import Config
 from apeltools.db.base import Database
@@ -36,7 +36,7 @@ from apeltools.values import day_or_month_end, day_or_month_start
 
 __all__ = [
     "Config", "connect", "create_database", "parse", "join", "summarise", "publish", "load", "send", "receive",
-    "query", "report_status",
+    "query", "report_status", "job_statistics", "tag_jobs", "export_jobs",
 ]
 
 ConfigLike = Config | str | None
@@ -187,3 +187,55 @@ def report_status(db_url: str | None, out_dir: str, sites: Sequence[str] = (), m
     ``out_dir``; returns the files written."""
     with connect(db_url, config, read_only=True) as db:
         return write_status(db, out_dir, list(sites), parse_now(now), months)
+
+
+def _jobs(config: Config, dns: Sequence[str], ces: Sequence[str], vos: Sequence[str], start: str | None,
+          end: str | None, states: Sequence[str], with_tags: Sequence[str]) -> lifecycle.JobSelection:
+    """The jobs of a site database that apel-query's, apel-tag's and apel-export's filters choose."""
+    filters = questions.Filters(dns=tuple(dns), submit_hosts=tuple(ces), vos=tuple(vos),
+                                start=day_or_month_start(start) if start else None,
+                                end=day_or_month_end(end) if end else None)
+    return lifecycle.JobSelection(filters=filters, states=tuple(states),
+                                  tags=tuple(tags.parse_tag(text) for text in with_tags),
+                                  site=config.get("site_info", "site_name") or None)
+
+
+def job_statistics(db_url: str | None, shape: str = "stats", group_by: Sequence[str] = (), *,
+                   dns: Sequence[str] = (), ces: Sequence[str] = (), vos: Sequence[str] = (),
+                   start: str | None = None, end: str | None = None, states: Sequence[str] = (),
+                   with_tags: Sequence[str] = (), config: ConfigLike = None) -> questions.Answer:
+    """``apel-query stats|states|waiting`` on a site database: per group of ``group_by`` (user,
+    vo, ce, queue, site, state, day, month, tag:KEY, ...) jobs by final state, failure rate,
+    waiting time (median, 90th percentile, max), run time and efficiency (``shape`` stats), or
+    the states or waiting figures alone."""
+    config = _config(config)
+    selection = _jobs(config, dns, ces, vos, start, end, states, with_tags)
+    with connect(db_url, config, read_only=True) as db:
+        return stats.statistics_of(lifecycle.read_jobs(db, selection), tuple(group_by), shape)
+
+
+def tag_jobs(db_url: str | None, add: Sequence[str] = (), remove: Sequence[str] = (), *,
+             job_ids: Sequence[str] = (), dns: Sequence[str] = (), ces: Sequence[str] = (),
+             vos: Sequence[str] = (), start: str | None = None, end: str | None = None,
+             states: Sequence[str] = (), with_tags: Sequence[str] = (),
+             config: ConfigLike = None) -> tags.TagChange:
+    """``apel-tag``: add ``key=value`` tags and remove ``key`` or ``key=value`` ones on the jobs
+    ``job_ids`` name, else those the filters choose; all or nothing."""
+    config = _config(config)
+    adding = [tags.parse_tag(text) for text in add]
+    removing = [tags.parse_removal(text) for text in remove]
+    selection = None if job_ids else _jobs(config, dns, ces, vos, start, end, states, with_tags)
+    with connect(db_url, config) as db:
+        return tags.change_tags(db, adding, removing, tuple(job_ids), selection)
+
+
+def export_jobs(db_url: str | None, fmt: str, output: str, *, dns: Sequence[str] = (),
+                ces: Sequence[str] = (), vos: Sequence[str] = (), start: str | None = None,
+                end: str | None = None, states: Sequence[str] = (), with_tags: Sequence[str] = (),
+                config: ConfigLike = None) -> export.ExportReport:
+    """``apel-export``: the chosen jobs' lifecycles as ``fmt`` (xes, mxml or csv) into ``output``
+    (a path; ``.gz`` compresses; ``-`` is stdout)."""
+    config = _config(config)
+    selection = _jobs(config, dns, ces, vos, start, end, states, with_tags)
+    with connect(db_url, config, read_only=True) as db, export.open_output(output) as out:
+        return export.export(db, selection, fmt, out)
