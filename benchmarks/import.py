@@ -57,6 +57,8 @@ FILL = (
 def fill_source(url, count):
     """The deployed layout with ``count`` jobs whose names are in the lookup tables."""
     with databases.connect(url) as db:
+        for table in [s.split()[2] for s in SERVER]:  # again from the start after a server restart
+            db.execute(f"DROP TABLE IF EXISTS {table}")
         for statement in SERVER:
             db.execute(statement)
         names = {"Sites": [f"SITE-{n}" for n in range(10)], "SubmitHosts": [f"ce{n}.example.org" for n in range(10)],
@@ -70,9 +72,9 @@ def fill_source(url, count):
             db.execute(FILL.format(count=int(count)))
 
 
-def time_import(source, target, batch):
+def time_import(source, target, batch, workers):
     with databases.connect(source) as s, databases.connect(target) as t:
-        importer = Importer(s, t, batch=batch, verify=False)
+        importer = Importer(s, t, batch=batch, verify=False, workers=workers)
         started = time.perf_counter()
         report = importer.run()
         seconds = time.perf_counter() - started
@@ -102,6 +104,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=5_000_000)
     parser.add_argument("--batch", type=int, default=20000, help="import-apel --batch")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="import-apel --workers (default: one per CPU)")
     parser.add_argument("--mysql", metavar="URL", help="mysql://user@host:port (without database)")
     args = parser.parse_args()
     mysql_url = args.mysql or mariadb_url()
@@ -111,13 +115,13 @@ def main():
     target = fresh_database("mysql", None, mysql_url)
     try:
         started = time.perf_counter()
-        fill_source(source, args.records)
+        Backoff().call(lambda: fill_source(source, args.records), TransientDatabaseError, "filling the source")
         print(f"{args.records:,} job records in the deployed layout (filled in {time.perf_counter() - started:.0f} s); "
               f"{os.cpu_count()} CPUs")
-        count, seconds, verify_seconds, differences = time_import(source, target, args.batch)
+        count, seconds, verify_seconds, differences = time_import(source, target, args.batch, args.workers)
         assert count == args.records, f"imported {count} of {args.records}"
         ours = count / seconds
-        print(f"import-apel:      {ours:>10,.0f} rows/s  ({seconds:.1f} s, --batch {args.batch}; "
+        print(f"import-apel:      {ours:>10,.0f} rows/s  ({seconds:.1f} s, --batch {args.batch}, --workers {args.workers}; "
               f"verification apart: {verify_seconds:.1f} s, {differences} site-month figures differ: "
               "the source has no super-summaries)", flush=True)
         base_count, base_seconds = time_baseline(source)

@@ -482,3 +482,21 @@ def test_a_transient_error_is_retried_after_the_reader_thread_has_stopped(source
 
     assert report.tables["JobRecords"].target_rows == 40
     assert max(readers) == 1  # the first attempt's reader ended before the second began
+
+
+def test_workers_share_the_job_records_and_resume_each_their_part(source, db_url):
+    _repository(source, jobs=30)
+    with databases.connect(source) as db:  # a second site, so that both parts hold jobs
+        layout = DeployedLayout(db, [])
+        for n in range(30, 50):
+            _job(layout, n, Site="OTHER-SITE")  # id 2 (UKI-NORTH has 1)
+
+    report = _run(source, db_url, workers=2, batch=4)
+
+    jobs = report.tables["JobRecords"]
+    assert (jobs.read, jobs.imported, jobs.held, jobs.target_rows) == (52, 50, 2, 50)
+    with databases.connect(db_url) as db:
+        parts = dict(db.query("SELECT SourceTable, RowsRead FROM ImportProgress WHERE SourceTable LIKE 'JobRecords%'"))
+    assert parts == {"JobRecords": 52, "JobRecords#0/2": 20, "JobRecords#1/2": 32}
+    assert len(report.issues) == 2 and report.tables["Summaries"].imported == 1
+    assert _run(source, db_url, workers=2).tables["JobRecords"].imported == 50  # done: read again from the progress

@@ -38,13 +38,15 @@ Examples:
 @click.option("--dry-run", is_flag=True, help="Read and check everything, print the counts and the report, write nothing.")
 @click.option("--batch", type=click.IntRange(1, 1_000_000), default=DEFAULT_BATCH, show_default=True,
               help="Source rows per transaction (an interrupted import continues after the last one).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Processes importing the job records (each checks and writes a share of them).")
 @click.option("--log-dir", "log_dirs", multiple=True, metavar="PARSER=DIR",
               help="A site: a log directory and its parser (e.g. pbs=/var/spool/pbs/server_priv/accounting, "
                    "blah=/var/log/apel); its files the deployed parser read are not parsed again. Repeatable.")
 @click.option("--queue", "queue_dir", metavar="DIR",
               help="The outgoing queue apel-publish will use: what the deployed client (or a repository's "
                    "unloader) published counts as published there [default: 'outgoing' in [unloader] dir_location].")
-def main(ctx, source_url, db_url, site, invalid, dry_run, batch, log_dirs, queue_dir):
+def main(ctx, source_url, db_url, site, invalid, dry_run, batch, workers, log_dirs, queue_dir):
     """Import a deployed APEL database, so that switching to apeltools keeps the
     history: a repository's job records, summaries, normalised summaries, sync
     records, cloud records and summaries and StAR records; a site's job records,
@@ -70,7 +72,7 @@ def main(ctx, source_url, db_url, site, invalid, dry_run, batch, log_dirs, queue
             require_schema(target)
         importer = Importer(source, target, site=site, invalid=invalid, dry_run=dry_run, batch=batch,
                             show_progress=sys.stderr.isatty(), log_dirs=[_log_dir(d) for d in log_dirs],
-                            destination=destination)
+                            destination=destination, workers=workers)
         ctx.stop_on_signals(importer.backoff.stop.set)
         report = importer.run()
     write_report(report)

@@ -70,21 +70,26 @@ def _after_params(values):
     return [values[0], values[0]] + _after_params(values[1:])
 
 
-def page_sql(table: str, expressions, key, after, limit: int):
+def page_sql(table: str, expressions, key, after, limit: int, part=None):
     """(sql, params) of the next ``limit`` rows of ``table`` after key values ``after`` (None: from
-    the start), in key order: each row holds ``expressions``, then the key's columns as stored."""
-    where, params = "", []
+    the start), in key order: each row holds ``expressions``, then the key's columns as stored.
+    ``part`` (k, n) keeps the rows whose first key column is k modulo n."""
+    conditions, params = [], []
     if after is not None:
         condition, _ = _after(key)
-        where, params = f" WHERE {condition}", _after_params(list(after))
+        conditions.append(condition)
+        params = _after_params(list(after))
+    if part is not None:
+        conditions.append(f"MOD(`{key[0]}`, {int(part[1])}) = {int(part[0])}")
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     order = ", ".join(f"`{c}`" for c in key)
     selected = ", ".join(list(expressions) + [f"`{c}`" for c in key])
     return f"SELECT {selected} FROM `{table}`{where} ORDER BY {order} LIMIT {int(limit)}", params
 
 
-def read_page(db, table, expressions, key, after, limit) -> list:
+def read_page(db, table, expressions, key, after, limit, part=None) -> list:
     """The next page of rows after ``after`` (see ``page_sql``)."""
-    sql, params = page_sql(table, expressions, key, after, limit)
+    sql, params = page_sql(table, expressions, key, after, limit, part)
     return db.query(sql, params)
 
 

@@ -2,6 +2,8 @@
 
 import contextlib
 import logging
+import multiprocessing
+import os
 import time
 from collections.abc import Callable, Iterable
 
@@ -16,7 +18,7 @@ from apeltools.importer.tables import REPOSITORY_TABLES, SITE_TABLES, kind_of
 from apeltools.progress import Progress
 from apeltools.records.build import finish
 from apeltools.records.fields import month_of
-from apeltools.records.types import now as current_time
+from apeltools.records.types import JOB, now as current_time
 from apeltools.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -35,10 +37,12 @@ class Importer:
     def __init__(self, source: Database, target: Database, *, site: bool | None = None, invalid: str = "hold",
                  dry_run: bool = False, batch: int = DEFAULT_BATCH, backoff: Backoff | None = None,
                  clock: Callable[[], int] = current_time, show_progress: bool = False,
-                 log_dirs: Iterable[tuple[str, str]] = (), destination: str | None = None, verify: bool = True):
+                 log_dirs: Iterable[tuple[str, str]] = (), destination: str | None = None, verify: bool = True,
+                 workers: int = 1):
         """``site``: the source's layout (None: detected); ``log_dirs``: (parser name, directory) of a
         site's logs; ``destination``: the resolved outgoing queue apel-publish uses, whose publishing
-        state is set from the source's; ``verify``: summarise and compare at the end."""
+        state is set from the source's; ``verify``: summarise and compare at the end; ``workers``:
+        processes importing the job records (a dry run uses one)."""
         if invalid not in POLICIES:
             raise ApelError(f"--invalid must be one of {', '.join(POLICIES)}")
         self.source = source
@@ -57,6 +61,7 @@ class Importer:
         self.log_dirs = tuple(log_dirs)
         self.destination = destination
         self.verify = verify
+        self.workers = 1 if dry_run else workers
 
     # -- what the source is ------------------------------------------------------------------
 
@@ -98,14 +103,19 @@ class Importer:
         for spec in specs:
             report.tables[spec.name] = TableCount(source_rows=sql.count_rows(self.source, spec.name))
         for spec in specs:
-            self.backoff.call(lambda spec=spec: self._import_table(spec, report), TransientDatabaseError,
-                              f"importing {spec.name}")
+            if self.workers > 1 and spec.rtype is JOB:
+                self._import_in_workers(spec, report)
+            else:
+                self.backoff.call(lambda spec=spec: self._import_table(spec, report), TransientDatabaseError,
+                                  f"importing {spec.name}")
         if not self.dry_run:
             if report.layout == "site":
                 self.backoff.call(self._join_marks, TransientDatabaseError, "setting apel-join's marks")
             if self.verify:
                 self.backoff.call(lambda: self._verify(report), TransientDatabaseError, "verifying the import")
             report.issues = sql.issues(self.target, self.source_id)
+            for name, count in report.tables.items():  # workers counted theirs in other processes
+                count.marked = sum(1 for issue in report.issues if issue[0] == name and issue[4] == "imported")
         if report.layout == "site":
             report.files = self.backoff.call(self._processed_files, TransientDatabaseError, "importing parsed files")
         if not self.dry_run and self.destination is not None:
@@ -120,9 +130,55 @@ class Importer:
             return self._memory.get(table)
         return sql.get_progress(self.target, self.source_id).get(table)
 
-    def _import_table(self, spec, report):
+    def _import_in_workers(self, spec, report):
+        """Import a table in ``workers`` processes, each the rows whose first key column is its
+        number modulo ``workers``, each with its own progress (``<table>#k/n``); their counts make
+        the table's. Python checks and formats the rows, so a second process uses a second CPU."""
+        count, n = report.tables[spec.name], self.workers
+        parts = [f"{spec.name}#{k}/{n}" for k in range(n)]
+        if not self._progress_done(spec.name):
+            self.source.close()  # each process opens its own connections
+            self.target.close()
+            context = multiprocessing.get_context("fork")
+            workers = [context.Process(target=self._worker, args=(spec, (k, n)), name=f"import-{part}")
+                       for k, part in enumerate(parts)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+            if any(worker.exitcode for worker in workers):
+                raise ApelError(f"importing {spec.name}: a worker failed (see the log above); run again to continue")
+        progress = sql.get_progress(self.target, self.source_id)
+        count.read, count.imported, count.held = (sum(progress[p][i] for p in parts if p in progress)
+                                                  for i in (1, 2, 3))
+        with self.target.transaction():
+            sql.save_progress(self.target, self.source_id, spec.name, None, count.read, count.imported, count.held,
+                              True)
+
+    def _progress_done(self, table):
+        saved = self._progress(table)
+        return bool(saved and saved[4])
+
+    def _worker(self, spec, part):
+        """One worker process of ``_import_in_workers``: its part, then exit (0: done)."""
+        code = 1
+        try:
+            self.show_progress = False
+            report = ImportReport(self.layout, self.dry_run, {spec.name: TableCount()})
+            self.backoff.call(lambda: self._import_table(spec, report, part), TransientDatabaseError,
+                              f"importing {spec.name} part {part[0] + 1} of {part[1]}")
+            code = 0
+        except BaseException:  # reported here; the parent sees the exit code
+            log.exception("importing %s part %d of %d failed", spec.name, part[0] + 1, part[1])
+        finally:
+            logging.shutdown()
+            os._exit(code)
+
+    def _import_table(self, spec, report, part=None):
+        """Import one table (or, in a worker, its ``part`` (k, n)) from where it stopped."""
         count = report.tables[spec.name]
-        saved = self._progress(spec.name)
+        name = spec.name if part is None else f"{spec.name}#{part[0]}/{part[1]}"
+        saved = self._progress(name)
         after, count.read, count.imported, count.held, done = saved or (None, 0, 0, 0, False)
         if done:
             return
@@ -137,7 +193,7 @@ class Importer:
         def pages(after):
             """(rows read, last key, records by publisher, refused rows) of each page."""
             while True:
-                rows = sql.read_page(self.source, spec.name, expressions, spec.key, after, self.batch)
+                rows = sql.read_page(self.source, spec.name, expressions, spec.key, after, self.batch, part)
                 if not rows:
                     return
                 after = [rows[-1][i] for i in key_at]
@@ -153,16 +209,16 @@ class Importer:
                 count.imported += stored
                 count.held += sum(1 for issue in issues if issue[4] == "held")
                 count.marked += sum(1 for issue in issues if issue[4] == "imported")
-                self._commit(spec, by_publisher, issues, after, count, False, report)
+                self._commit(spec, name, by_publisher, issues, after, count, False, report)
                 progress.update(count.read)
-        self._commit(spec, {}, [], after, count, True, report)
+        self._commit(spec, name, {}, [], after, count, True, report)
 
-    def _commit(self, spec, by_publisher, issues, after, count, done, report):
-        """Store a page's records, refused rows and progress in one transaction (a dry run keeps
-        the progress and the refused rows in memory)."""
+    def _commit(self, spec, name, by_publisher, issues, after, count, done, report):
+        """Store a page's records, refused rows and progress (under ``name``) in one transaction
+        (a dry run keeps the progress and the refused rows in memory)."""
         progress = (after, count.read, count.imported, count.held, done)
         if self.dry_run:
-            self._memory[spec.name] = progress
+            self._memory[name] = progress
             report.issues.extend((t, sql.key_text(k), f, r, a) for t, k, f, r, a in issues)
             return
         with self.target.transaction():
@@ -172,7 +228,7 @@ class Importer:
                 else:
                     self.target.store(spec.rtype, records, publisher)
             sql.save_issues(self.target, self.source_id, issues)
-            sql.save_progress(self.target, self.source_id, spec.name, *progress)
+            sql.save_progress(self.target, self.source_id, name, *progress)
 
     def _records(self, spec, rows, reader, key_at, now):
         """Records of a page grouped by publisher DN, and the refused rows."""
