@@ -1,13 +1,17 @@
-"""Fixtures shared by the test suite: fresh databases on both backends, queues, messages."""
+"""Fixtures shared by the test suite: fresh databases on both backends, queues, messages, a PKI,
+unreachable brokers, and the small helpers several test files use."""
 
 import os
+import socket
 import uuid
 
 import pytest
+from click.testing import CliRunner
 
 from apeltools import db as databases
 from apeltools.db.schema import migrate
 from apeltools.messaging import queues
+from tests import pki as testpki
 
 pytest_plugins = ["tests.services.plugin"]
 
@@ -60,6 +64,20 @@ def db(db_url):
         yield database
 
 
+@pytest.fixture
+def repository_url(request, tmp_path, db_url):
+    """A second fresh database, on the same backend as ``db_url`` (the site's): the repository's."""
+    if db_url.startswith("sqlite"):
+        url, drop = f"sqlite:///{tmp_path}/repository.db", None
+    else:
+        url, drop = fresh_mysql(request.getfixturevalue("mariadb_service"))
+    with databases.connect(url) as db:
+        migrate(db)
+    yield url
+    if drop:
+        drop()
+
+
 def pytest_generate_tests(metafunc):
     """Tests that use ``db`` or ``db_url`` run on SQLite and on MariaDB."""
     chosen = any("db_url" in str(m.args[0]) for m in metafunc.definition.iter_markers("parametrize"))
@@ -75,6 +93,59 @@ def incoming(tmp_path):
 @pytest.fixture
 def rejects(tmp_path):
     return queues.reject_queue(tmp_path / "reject")
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A throw-away CA with host certificates (``tests/pki.py``), one per test module."""
+    return testpki.build(tmp_path_factory.mktemp("pki"))
+
+
+def closed_port():
+    """A loopback port nothing listens on (taken, then given back)."""
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        return probe.getsockname()[1]
+
+
+class SilentServer:
+    """Accepts connections and never answers (a hung BDII)."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+
+    def close(self):
+        self.listener.close()
+
+
+@pytest.fixture
+def unreachable(request, slapd_service):
+    """A [broker] line that yields no reachable broker, what the error says, whether it is asked again."""
+    if request.param == "silent BDII":
+        silent = SilentServer()
+        request.addfinalizer(silent.close)
+        # Its one question takes the whole budget: bounded by --max-wait, not by the LDAP timeout.
+        return f"bdii: ldap://127.0.0.1:{silent.port}", "cannot query BDII", False
+    slapd_service.load_sample()
+    return {
+        "closed broker port": (f"hosts: 127.0.0.1:{closed_port()}", "no broker reachable", True),
+        "BDII down": (f"bdii: ldap://127.0.0.1:{closed_port()}", "cannot query BDII", True),
+        "BDII lists no broker": (f"bdii: {slapd_service.url}\nnetwork: NO-SUCH-NETWORK",
+                                 "lists no msg.broker.stomp broker in network NO-SUCH-NETWORK", True),
+    }[request.param]
+
+
+def invoke(command, args):
+    """Run a click command in-process; it must succeed."""
+    result = CliRunner().invoke(command, [str(a) for a in args])
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    return result
+
+
+def record_lines(fields, **changes):
+    """Record text from ``Key: Value`` pairs; a change to None leaves that line out."""
+    merged = {**fields, **changes}
+    return "".join(f"{key}: {value}\n" for key, value in merged.items() if value is not None)
 
 
 def queue_elements(queue):

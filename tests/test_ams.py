@@ -26,14 +26,9 @@ from apeltools.messaging.ams import AmsAuthError, AmsReceiver, AmsSettings
 from apeltools.demo.pki import make_host, write_ca_dir
 from apeltools.messaging.settings import MessagingSettings
 from tests import pki as testpki
-from tests.test_messaging_e2e import RECEIVE, Setup, repository_url, site_jobs  # noqa: F401 - a fixture
+from tests.test_messaging_e2e import RECEIVE, Setup, site_jobs
 
 TOPIC, SUBSCRIPTION = "accounting-cpu", "accounting-cpu-sub"
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return testpki.build(tmp_path_factory.mktemp("pki"))
 
 
 class AmsSetup(Setup):
@@ -114,7 +109,7 @@ def test_existing_keys_choose_ams(tmp_path):
 
 
 @pytest.mark.parametrize("db_url", ["sqlite", pytest.param("mysql", marks=pytest.mark.mariadb)], indirect=True)
-def test_publish_send_receive_load_through_ams_exactly_once(db_url, repository_url, tmp_path, pki, ams):  # noqa: F811
+def test_publish_send_receive_load_through_ams_exactly_once(db_url, repository_url, tmp_path, pki, ams):
     setup = AmsSetup(tmp_path, pki, ams)
     site_jobs(db_url, 250)
     names = setup.publish(db_url, 100)
@@ -174,7 +169,7 @@ def test_answers_lost_on_the_way_back_give_duplicates_never_losses(tmp_path, pki
     assert subscription(ams)["offset"] == published
 
 
-def test_receiver_killed_between_filing_and_acknowledging_gets_them_again(db_url, repository_url, tmp_path,  # noqa: F811
+def test_receiver_killed_between_filing_and_acknowledging_gets_them_again(db_url, repository_url, tmp_path,
                                                                          pki, ams):
     setup = AmsSetup(tmp_path, pki, ams, ack_deadline=2)
     site_jobs(db_url, 120)

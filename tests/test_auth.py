@@ -315,11 +315,6 @@ def test_check_site_without_a_map_is_an_error(tmp_path):
 
 # -- end to end: GOCDB fixture → apel-auth → apel-receive ------------------------------------
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return testpki.build(tmp_path_factory.mktemp("pki"))
-
-
 def test_gocdb_to_apel_auth_to_apel_receive(gocdb, tmp_path, pki):
     listed = testpki.make_host(pki.ca, "apel.site-a.example.org", dn=SITE_A_DN)
     unlisted = testpki.make_host(pki.ca, "apel.unknown.example.org",

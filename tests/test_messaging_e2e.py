@@ -27,7 +27,6 @@ from apeltools import db as databases
 from apeltools.cli.load import main as load_main
 from apeltools.cli.publish import main as publish_main
 from apeltools.cli.send import main as send_main
-from apeltools.db.schema import migrate
 from apeltools.messaging import crypto, queues
 from apeltools.messaging.brokers import Broker
 from apeltools.messaging.connection import Link
@@ -37,7 +36,7 @@ from apeltools.records.types import JOB
 from apeltools.retry import Backoff
 from apeltools.summariser import summarise
 from tests import pki as testpki
-from tests.conftest import fresh_mysql
+from tests.conftest import queue_elements
 from tests.test_summariser import job
 
 RECEIVE = [sys.executable, "-c", "from apeltools.cli.receive import main; main()"]
@@ -46,28 +45,9 @@ JOBS = ("SELECT Site, LocalJobId, SubmitHost, GlobalUserName, FQAN, WallDuration
         "EndTime, ServiceLevelType, ServiceLevel FROM VJobRecords")
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return testpki.build(tmp_path_factory.mktemp("pki"))
-
-
 @pytest.fixture(params=["rabbitmq", "activemq"])
 def broker(request):
     return request.getfixturevalue(f"{request.param}_service")
-
-
-@pytest.fixture
-def repository_url(request, tmp_path, db_url):
-    """A second fresh database, on the same backend as ``db_url`` (the site's): the repository's."""
-    if db_url.startswith("sqlite"):
-        url, drop = f"sqlite:///{tmp_path}/repository.db", None
-    else:
-        url, drop = fresh_mysql(request.getfixturevalue("mariadb_service"))
-    with databases.connect(url) as db:
-        migrate(db)
-    yield url
-    if drop:
-        drop()
 
 
 def site_jobs(url, count):
@@ -165,13 +145,7 @@ receipt_timeout: 5
     def elements(self, which="incoming"):
         path, schema = {"incoming": (self.incoming, queues.INCOMING_SCHEMA),
                         "reject": (self.reject, queues.REJECT_SCHEMA)}[which]
-        queue = Queue(str(path), schema=schema)  # dirq's own class reads what we wrote
-        found = []
-        for name in queue:
-            if queue.lock(name):
-                found.append(queue.get(name))
-                queue.unlock(name)
-        return found
+        return queue_elements(Queue(str(path), schema=schema))  # dirq's own class reads what we wrote
 
     def empaids(self):
         """The empa-id of every incoming element, read without locking (cheap enough to poll)."""

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from apeltools.messaging import queues
 from apeltools.probes import broker, cert, loader, pub, queue, sync
 from tests import pki as testpki
+from tests.conftest import closed_port
 
 NOW = "2026-11-21T12:00:00Z"
 NOW_DT = dt.datetime(2026, 11, 21, 12, 0, 0, tzinfo=dt.timezone.utc)
@@ -56,12 +57,6 @@ def run(command, *args):
     first = lines[0] if lines else ""
     text, _, perfdata = first.partition(" | ")
     return result.exit_code, text, perfdata, result.output
-
-
-def closed_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- check_apel_pub -----------------------------------------------------------------------
@@ -352,11 +347,6 @@ def test_loader_age_and_reject_rate(db, db_url):
 
 
 # -- check_apel_cert ----------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return testpki.build(tmp_path_factory.mktemp("pki"))
-
 
 def test_cert_good(pki):
     cert_file, key_file = pki.files(pki.site)

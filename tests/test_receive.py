@@ -22,14 +22,8 @@ from apeltools.messaging.acceptor import Acceptor, make_durable
 from apeltools.messaging.crypto.mime import from_crlf
 from apeltools.messaging.local import wire_queue
 from tests import pki as testpki
-from tests.test_send import unreachable  # noqa: F401 (a fixture: BDIIs and brokers that do not answer)
 
 BODY = b"APEL-summary-job-message: v0.2\nSite: RAL-LCG2\nMonth: 3\n%%\n"
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return testpki.build(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture

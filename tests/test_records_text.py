@@ -21,6 +21,7 @@ from apeltools.records.text import (
 from apeltools.records.types import (
     CLOUD, CLOUD_STATUSES, CLOUD_SUMMARY, JOB, NORMALISED_SUMMARY, SUMMARY, SYNC, values_of,
 )
+from tests.conftest import record_lines
 
 NOW = 1768435200  # 2026-01-15T00:00:00Z: every record below lies in December 2025
 
@@ -59,12 +60,6 @@ CLOUD_LINES = {
     "Status": "started",
     "StartTime": "1764750600",
 }
-
-
-def lines(fields, **changes):
-    """Record text from ``Key: Value`` pairs; a change to None leaves that line out."""
-    merged = {**fields, **changes}
-    return "".join(f"{key}: {value}\n" for key, value in merged.items() if value is not None)
 
 
 def parse(body):
@@ -121,14 +116,14 @@ def test_each_text_header_names_its_record_type(header, rtype):
     "header", ["APEL-individual-job-message: v0.2", JOB_HEADER, "APEL-individual-job-message: v0.9"]
 )
 def test_job_headers_other_than_v04_use_the_legacy_benchmark_lines(header):
-    assert only_record(header + "\n" + lines(JOB_LINES) + "%%\n") == JOB_RECORD
-    error = only_error(header + "\n" + lines(JOB_LINES, ServiceLevelType=None, ServiceLevel="{HEPSPEC: 10.5}"))
+    assert only_record(header + "\n" + record_lines(JOB_LINES) + "%%\n") == JOB_RECORD
+    error = only_error(header + "\n" + record_lines(JOB_LINES, ServiceLevelType=None, ServiceLevel="{HEPSPEC: 10.5}"))
     assert error.field == "ServiceLevel"
     assert error.reason == "not a number: '{HEPSPEC: 10.5}'"
 
 
 def test_job_v04_header_uses_the_benchmark_dict():
-    body = "APEL-individual-job-message: v0.4\n" + lines(
+    body = "APEL-individual-job-message: v0.4\n" + record_lines(
         JOB_LINES, ServiceLevelType=None, ServiceLevel="{HEPSPEC: 10.5}"
     )
     assert only_record(body) == JOB.make(**values_of(JOB_RECORD) | {"ServiceLevelType": "hepspec"})
@@ -151,7 +146,7 @@ def test_job_v04_header_uses_the_benchmark_dict():
 )
 def test_unknown_header_rejects_the_whole_message(header):
     with pytest.raises(MessageError) as raised:
-        parse(header + "\n" + lines(JOB_LINES) + "%%\n")
+        parse(header + "\n" + record_lines(JOB_LINES) + "%%\n")
     assert str(raised.value) == f"Message type {header} not recognised."
 
 
@@ -161,7 +156,7 @@ def test_empty_body_is_a_message_error():
 
 
 def test_blank_lines_before_the_header_and_spaces_after_it_are_accepted():
-    assert only_record("\n\n" + JOB_HEADER + "  \n" + lines(JOB_LINES) + "%%\n") == JOB_RECORD
+    assert only_record("\n\n" + JOB_HEADER + "  \n" + record_lines(JOB_LINES) + "%%\n") == JOB_RECORD
 
 
 @pytest.mark.parametrize(
@@ -183,7 +178,7 @@ def test_a_message_without_records_is_valid_and_loads_nothing(body):
 
 # --- lines and records -----------------------------------------------------------------------
 
-TWO_BLOCKS = lines(JOB_LINES) + "%%\n" + lines(JOB_LINES, LocalJobId="2.batch01") + "%%\n"
+TWO_BLOCKS = record_lines(JOB_LINES) + "%%\n" + record_lines(JOB_LINES, LocalJobId="2.batch01") + "%%\n"
 TWO_JOBS = JOB_HEADER + "\n" + TWO_BLOCKS
 TWO_RECORDS = [JOB_RECORD, job(LocalJobId="2.batch01")]
 
@@ -216,7 +211,7 @@ def test_layout_variants_give_the_same_records(header_end, records):
 
 
 def test_a_line_is_split_at_its_first_colon():
-    record = only_record(JOB_HEADER + "\n" + lines(
+    record = only_record(JOB_HEADER + "\n" + record_lines(
         JOB_LINES,
         SubmitHost="ce.example.org:8443/cream-pbs",
         LocalJobId="https://ce.example.org:8443/CREAM123456",
@@ -228,7 +223,7 @@ def test_a_line_is_split_at_its_first_colon():
 
 
 def test_keys_and_values_are_stripped_but_inner_spaces_kept():
-    body = JOB_HEADER + "\n" + lines(JOB_LINES).replace("Site: EXAMPLE-SITE", " \tSite \t:  EXAMPLE-SITE \t")
+    body = JOB_HEADER + "\n" + record_lines(JOB_LINES).replace("Site: EXAMPLE-SITE", " \tSite \t:  EXAMPLE-SITE \t")
     body += "GlobalUserName:   /C=UK/CN=jane  doe   \n"
     record = only_record(body)
     assert record.Site == "EXAMPLE-SITE"
@@ -236,7 +231,7 @@ def test_keys_and_values_are_stripped_but_inner_spaces_kept():
 
 
 def test_a_line_without_colon_rejects_only_its_record():
-    body = JOB_HEADER + "\n" + lines(JOB_LINES) + "%%\n" + lines(
+    body = JOB_HEADER + "\n" + record_lines(JOB_LINES) + "%%\n" + record_lines(
         JOB_LINES, Site="SITE-B"
     ).replace("LocalJobId: 123456.batch01\n", "this line has no colon\n") + "%%\n"
     parsed = parse(body)
@@ -247,22 +242,22 @@ def test_a_line_without_colon_rejects_only_its_record():
 
 
 def test_a_repeated_key_takes_its_last_value():
-    body = JOB_HEADER + "\nSite: FIRST\nSite: None\n" + lines(JOB_LINES, Site=None) + "Site: EXAMPLE-SITE\n%%\n"
+    body = JOB_HEADER + "\nSite: FIRST\nSite: None\n" + record_lines(JOB_LINES, Site=None) + "Site: EXAMPLE-SITE\n%%\n"
     assert only_record(body) == JOB_RECORD
     # ... including a null token: the field is then absent.
-    error = only_error(JOB_HEADER + "\n" + lines(JOB_LINES) + "Site: None\n")
+    error = only_error(JOB_HEADER + "\n" + record_lines(JOB_LINES) + "Site: None\n")
     assert (error.field, error.reason) == ("Site", "mandatory field is missing")
 
 
 def test_keys_are_case_sensitive():
-    error = only_error(JOB_HEADER + "\n" + lines(JOB_LINES).replace("Site:", "site:"))
+    error = only_error(JOB_HEADER + "\n" + record_lines(JOB_LINES).replace("Site:", "site:"))
     assert (error.field, error.reason) == ("site", "Unknown field: site")
     assert str(error) == "record 0 ('site: EXAMPLE-SITE'), field site: Unknown field: site"
 
 
 @pytest.mark.parametrize("key", ["Colour", "Infrastructure", "ServiceLevelTyp", "VMUUID", "Month"])
 def test_a_field_the_record_type_does_not_know_is_an_error_naming_it(key):
-    error = only_error(JOB_HEADER + "\n" + lines(JOB_LINES) + f"{key}: x\n")
+    error = only_error(JOB_HEADER + "\n" + record_lines(JOB_LINES) + f"{key}: x\n")
     assert (error.index, error.first_line, error.field) == (0, "Site: EXAMPLE-SITE", key)
     assert str(error) == f"record 0 ('Site: EXAMPLE-SITE'), field {key}: Unknown field: {key}"
 
@@ -273,33 +268,33 @@ NULL_TOKENS = ["", "None", "none", "null", "NULL", "NuLl", "nONE"]
 @pytest.mark.parametrize("token", NULL_TOKENS)
 @pytest.mark.parametrize("key", ["Queue", "Processors", "MemoryReal", "FQAN", "InfrastructureType"])
 def test_null_tokens_mean_absent_in_job_fields(key, token):
-    assert only_record(JOB_HEADER + "\n" + lines(JOB_LINES, **{key: token})) == JOB_RECORD
+    assert only_record(JOB_HEADER + "\n" + record_lines(JOB_LINES, **{key: token})) == JOB_RECORD
 
 
 @pytest.mark.parametrize("token", NULL_TOKENS)
 @pytest.mark.parametrize("key", ["EarliestEndTime", "GlobalUserName", "NodeCount"])
 def test_null_tokens_mean_absent_in_summary_fields(key, token):
-    record = only_record("APEL-summary-job-message: v0.2\n" + lines(SUMMARY_LINES, **{key: token}))
+    record = only_record("APEL-summary-job-message: v0.2\n" + record_lines(SUMMARY_LINES, **{key: token}))
     assert getattr(record, key) is None
 
 
 @pytest.mark.parametrize("token", NULL_TOKENS)
 @pytest.mark.parametrize("key", ["Benchmark", "EndTime", "Memory", "ImageId"])
 def test_null_tokens_mean_absent_in_cloud_fields(key, token):
-    record = only_record("APEL-cloud-message: v0.4\n" + lines(CLOUD_LINES, **{key: token}))
+    record = only_record("APEL-cloud-message: v0.4\n" + record_lines(CLOUD_LINES, **{key: token}))
     assert getattr(record, key) is None
 
 
 @pytest.mark.parametrize("token", NULL_TOKENS)
 @pytest.mark.parametrize("key", ["Site", "WallDuration", "EndTime", "ServiceLevel"])
 def test_a_null_token_in_a_mandatory_field_means_it_is_missing(key, token):
-    error = only_error(JOB_HEADER + "\n" + lines(JOB_LINES, **{key: token}))
+    error = only_error(JOB_HEADER + "\n" + record_lines(JOB_LINES, **{key: token}))
     assert (error.field, error.reason) == (key, "mandatory field is missing")
 
 
 @pytest.mark.parametrize("text", ["n/a", "nil", "Nonee", "NULL NULL", "-", "0"])
 def test_words_near_the_null_tokens_are_values(text):
-    assert only_record(JOB_HEADER + "\n" + lines(JOB_LINES, Queue=text)).Queue == text
+    assert only_record(JOB_HEADER + "\n" + record_lines(JOB_LINES, Queue=text)).Queue == text
 
 
 @pytest.mark.parametrize(
@@ -317,10 +312,10 @@ def test_words_near_the_null_tokens_are_values(text):
     ],
 )
 def test_ignored_keys_are_accepted_and_dropped(header, fields, key):
-    plain = only_record(header + "\n" + lines(fields))
+    plain = only_record(header + "\n" + record_lines(fields))
     # Even values that would not parse: the key is dropped before its value is read.
     for value in ("2025-12-03 10:00:00", "not a value", "None"):
-        assert only_record(header + "\n" + lines(fields) + f"{key}: {value}\n") == plain
+        assert only_record(header + "\n" + record_lines(fields) + f"{key}: {value}\n") == plain
 
 
 @pytest.mark.parametrize(
@@ -333,7 +328,7 @@ def test_ignored_keys_are_accepted_and_dropped(header, fields, key):
     ],
 )
 def test_keys_ignored_by_one_type_are_unknown_to_another(header, fields, key):
-    error = only_error(header + "\n" + lines(fields) + f"{key}: 1\n")
+    error = only_error(header + "\n" + record_lines(fields) + f"{key}: 1\n")
     assert (error.field, error.reason) == (key, f"Unknown field: {key}")
 
 
@@ -357,20 +352,20 @@ def test_keys_ignored_by_one_type_are_unknown_to_another(header, fields, key):
     ],
 )
 def test_integers_are_ascii_digits_only(text, reason):
-    error = only_error(JOB_HEADER + "\n" + lines(JOB_LINES, WallDuration=text))
+    error = only_error(JOB_HEADER + "\n" + record_lines(JOB_LINES, WallDuration=text))
     assert (error.field, error.reason) == ("WallDuration", reason)
 
 
 @pytest.mark.parametrize("text, value", [("0", 0), ("007", 7), ("3600", 3600), ("99999999999", 99999999999)])
 def test_integers_parse_to_their_value(text, value):
-    assert only_record(JOB_HEADER + "\n" + lines(JOB_LINES, MemoryReal=text)).MemoryReal == value
+    assert only_record(JOB_HEADER + "\n" + record_lines(JOB_LINES, MemoryReal=text)).MemoryReal == value
 
 
 @pytest.mark.parametrize(
     "text, value", [("10", 10.0), ("10.5", 10.5), ("1e1", 10.0), (".5", 0.5), ("2500.", 2500.0), ("0", 0.0)]
 )
 def test_floats_use_python_float_syntax(text, value):
-    record = only_record(JOB_HEADER + "\n" + lines(JOB_LINES, ServiceLevel=text))
+    record = only_record(JOB_HEADER + "\n" + record_lines(JOB_LINES, ServiceLevel=text))
     assert record.ServiceLevel == value and type(record.ServiceLevel) is float
 
 
@@ -387,7 +382,7 @@ def test_floats_use_python_float_syntax(text, value):
     ],
 )
 def test_floats_that_are_not_finite_numbers_are_errors(text, reason):
-    error = only_error(JOB_HEADER + "\n" + lines(JOB_LINES, ServiceLevel=text))
+    error = only_error(JOB_HEADER + "\n" + record_lines(JOB_LINES, ServiceLevel=text))
     assert (error.field, error.reason) == ("ServiceLevel", reason)
 
 
@@ -400,14 +395,14 @@ def test_floats_that_are_not_finite_numbers_are_errors(text, reason):
     ],
 )
 def test_times_are_epoch_seconds_or_iso_8601_utc(start, end):
-    assert only_record(JOB_HEADER + "\n" + lines(JOB_LINES, StartTime=start, EndTime=end)) == JOB_RECORD
+    assert only_record(JOB_HEADER + "\n" + record_lines(JOB_LINES, StartTime=start, EndTime=end)) == JOB_RECORD
 
 
 @pytest.mark.parametrize(
     "text", ["yesterday", "1764754200.5", "-1764754200", "03/12/2025 09:30:00", "2025-12-03T25:00:00Z"]
 )
 def test_times_that_are_neither_epoch_nor_iso_are_errors(text):
-    error = only_error(JOB_HEADER + "\n" + lines(JOB_LINES, EndTime=text))
+    error = only_error(JOB_HEADER + "\n" + record_lines(JOB_LINES, EndTime=text))
     assert (error.field, error.reason) == ("EndTime", f"not an epoch or ISO 8601 time: {text!r}")
 
 
@@ -416,11 +411,11 @@ def test_times_that_are_neither_epoch_nor_iso_are_errors(text):
 
 def test_bad_records_are_reported_by_index_first_line_and_field_while_good_ones_load():
     blocks = [
-        lines(JOB_LINES),
-        lines(JOB_LINES, Site="SITE-B", WallDuration="1h"),
-        lines(JOB_LINES, LocalJobId="3.batch01"),
-        "LocalJobId: 4.batch01\n" + lines(JOB_LINES, LocalJobId=None, Site=None),
-        lines(JOB_LINES, Site="SITE-E", EndTime="1764750000"),
+        record_lines(JOB_LINES),
+        record_lines(JOB_LINES, Site="SITE-B", WallDuration="1h"),
+        record_lines(JOB_LINES, LocalJobId="3.batch01"),
+        "LocalJobId: 4.batch01\n" + record_lines(JOB_LINES, LocalJobId=None, Site=None),
+        record_lines(JOB_LINES, Site="SITE-E", EndTime="1764750000"),
     ]
     parsed = parse(JOB_HEADER + "\n" + "%%\n".join(blocks) + "%%\n")
     assert parsed.records == [JOB_RECORD, job(LocalJobId="3.batch01")]
@@ -448,9 +443,9 @@ def test_bad_records_are_reported_by_index_first_line_and_field_while_good_ones_
 
 
 def test_reject_body_keeps_an_unusual_header_and_normalises_line_ends():
-    body = "APEL-individual-job-message: v0.9\r\n" + lines(JOB_LINES, WallDuration="x").replace("\n", "\r\n")
+    body = "APEL-individual-job-message: v0.9\r\n" + record_lines(JOB_LINES, WallDuration="x").replace("\n", "\r\n")
     parsed = parse(body)
-    assert reject_body(parsed) == "APEL-individual-job-message: v0.9\n" + lines(JOB_LINES, WallDuration="x") + "%%\n"
+    assert reject_body(parsed) == "APEL-individual-job-message: v0.9\n" + record_lines(JOB_LINES, WallDuration="x") + "%%\n"
 
 
 def test_reject_body_is_none_when_every_record_loaded():

@@ -10,6 +10,7 @@ from apeltools.records.fields import month_bounds
 from apeltools.records.fqan import split_fqan
 from apeltools.records.message import parse_message
 from apeltools.records.types import CLOUD, JOB, NORMALISED_SUMMARY, SYNC, values_of
+from tests.conftest import record_lines
 
 NOW = 1768435200  # 2026-01-15T00:00:00Z
 DECEMBER_START, DECEMBER_END = 1764547200, 1767225600  # 2025-12-01 and 2026-01-01, 00:00:00Z
@@ -50,14 +51,8 @@ CLOUD_LINES = {"VMUUID": "2f1c9f7e-5a1b-4c3d-9e8f-0a1b2c3d4e5f", "SiteName": "EX
 CLOUD_SUMMARY_LINES = {"SiteName": "EXAMPLE-CLOUD", "Month": "12", "Year": "2025", "NumberOfVMs": "42"}
 
 
-def lines(fields, **changes):
-    """Record text from ``Key: Value`` pairs; a change to None leaves that line out."""
-    merged = {**fields, **changes}
-    return "".join(f"{key}: {value}\n" for key, value in merged.items() if value is not None)
-
-
 def only_record(header, fields, **changes):
-    parsed = parse_message(header + "\n" + lines(fields, **changes) + "%%\n", now=NOW)
+    parsed = parse_message(header + "\n" + record_lines(fields, **changes) + "%%\n", now=NOW)
     assert [str(e) for e in parsed.errors] == []
     [record] = parsed.records
     return record
@@ -65,7 +60,7 @@ def only_record(header, fields, **changes):
 
 def only_error(header, fields, **changes):
     """(field, reason) of the error of a one-record message that must be rejected."""
-    parsed = parse_message(header + "\n" + lines(fields, **changes) + "%%\n", now=NOW)
+    parsed = parse_message(header + "\n" + record_lines(fields, **changes) + "%%\n", now=NOW)
     assert parsed.records == []
     [error] = parsed.errors
     return error.field, error.reason
@@ -112,7 +107,7 @@ def test_end_time_may_be_up_to_two_days_after_now():
         "EndTime", "EndTime is more than 2 days in the future"
     )
     # The limit moves with the ``now`` the caller passes, not with the clock.
-    body = JOB_V03 + "\n" + lines(JOB_LINES, EndTime=str(limit + 1))
+    body = JOB_V03 + "\n" + record_lines(JOB_LINES, EndTime=str(limit + 1))
     assert parse_message(body, now=NOW + 1).errors == []
 
 
@@ -301,7 +296,7 @@ def test_the_current_month_is_accepted_and_the_next_rejected(header, fields):
 
 
 def test_a_summary_with_every_field():
-    body = lines(
+    body = record_lines(
         SUMMARY_LINES, GlobalUserName="/C=UK/O=eScience/CN=jane doe", VO="atlas", VOGroup="/atlas",
         VORole="Role=production", SubmitHost="ce01.example.org:8443/cream-pbs", InfrastructureType="grid",
         InfrastructureDescription="APEL-CREAM-PBS", NodeCount="1", Processors="8",

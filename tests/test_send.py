@@ -24,11 +24,6 @@ from tests import pki as testpki
 BODY = b"APEL-summary-job-message: v0.2\nSite: RAL-LCG2\nMonth: 3\n%%\n"
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return testpki.build(tmp_path_factory.mktemp("pki"))
-
-
 def fill(path, count, body=BODY):
     """An outgoing queue written by dirq's own QueueSimple, as apel-publish (or ssm) would."""
     queue = QueueSimple(str(path))
@@ -311,44 +306,10 @@ def test_apel_send_exits_1_when_no_broker_answers(tmp_path, pki):
     assert QueueSimple(str(tmp_path / "outgoing")).count() == 2
 
 
-def closed_port():
-    """A loopback port nothing listens on (taken, then given back)."""
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        return probe.getsockname()[1]
-
-
-class SilentServer:
-    """Accepts connections and never answers (a hung BDII)."""
-
-    def __init__(self):
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-
-    def close(self):
-        self.listener.close()
-
-
 def apel_send(config, *args):
     started = time.monotonic()
     done = subprocess.run(["apel-send", "--config", config, *args], capture_output=True, text=True, timeout=120)
     return done, time.monotonic() - started
-
-
-@pytest.fixture
-def unreachable(request, slapd_service):
-    """A [broker] line that yields no reachable broker, what the error says, whether it is asked again."""
-    if request.param == "silent BDII":
-        silent = SilentServer()
-        request.addfinalizer(silent.close)
-        # Its one question takes the whole budget: bounded by --max-wait, not by the LDAP timeout.
-        return f"bdii: ldap://127.0.0.1:{silent.port}", "cannot query BDII", False
-    slapd_service.load_sample()
-    return {
-        "closed broker port": (f"hosts: 127.0.0.1:{closed_port()}", "no broker reachable", True),
-        "BDII down": (f"bdii: ldap://127.0.0.1:{closed_port()}", "cannot query BDII", True),
-        "BDII lists no broker": (f"bdii: {slapd_service.url}\nnetwork: NO-SUCH-NETWORK",
-                                 "lists no msg.broker.stomp broker in network NO-SUCH-NETWORK", True),
-    }[request.param]
 
 
 @pytest.mark.parametrize("unreachable", ["closed broker port", "BDII down", "BDII lists no broker", "silent BDII"],

@@ -16,7 +16,7 @@ from apeltools.cli.summarise import main as apel_summarise
 from apeltools.config import Config
 from apeltools.messaging import queues
 from apeltools.parsers import sources
-from tests.conftest import queue_elements
+from tests.conftest import invoke, queue_elements
 
 ROOT = Path(__file__).resolve().parent.parent
 YEAR, MONTH = 2026, 3
@@ -102,12 +102,6 @@ level = INFO
 console = true
 """)
     return str(path)
-
-
-def invoke(command, args):
-    result = CliRunner().invoke(command, [str(a) for a in args])
-    assert result.exit_code == 0, (result.stderr, result.exception)
-    return result
 
 
 def counts(db):

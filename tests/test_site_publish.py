@@ -7,7 +7,6 @@ import re
 import time
 
 import pytest
-from click.testing import CliRunner
 
 from apeltools.demo import sample_logs
 from apeltools.cli.join import main as apel_join
@@ -16,14 +15,9 @@ from apeltools.cli.publish import main as apel_publish
 from apeltools.cli.summarise import main as apel_summarise
 from apeltools.db import publish_state as state
 from apeltools.records.message import parse_message
+from tests.conftest import invoke
 
 YEAR, MONTH = 2026, 5
-
-
-def invoke(command, args):
-    result = CliRunner().invoke(command, [str(a) for a in args])
-    assert result.exit_code == 0, (result.stderr, result.exception)
-    return result
 
 
 def publish(config, *args):
