@@ -42,7 +42,7 @@ def repeat(step: Callable[[], object], stop: threading.Event, interval: float, *
         except transient as error:
             failures += 1
             delay = backoff.delay(failures)
-            log.error("%s; retrying in %.0f s", error, delay)
+            log.error("%s; retrying in %.1f s", error, delay)
             if once:
                 raise
             stop.wait(delay)

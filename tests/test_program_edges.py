@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -104,7 +105,8 @@ def test_waiting_for_the_database_says_for_what_and_how_long():
                            "-"], input="", env=env(), text=True, capture_output=True, timeout=60)
     assert load.returncode == 1
     assert "apel-load: checking the database: database unavailable: 2003" in load.stderr
-    assert "; retrying in 1 s (giving up in 2 s)" in load.stderr
+    # The first wait: 1 s with jitter, between half of it and all of it.
+    assert re.search(r"; retrying in (0\.[5-9]|1\.0) s \(giving up in 2 s\)", load.stderr), load.stderr
 
 
 # -- output that cannot be written: one line, never a traceback -------------------------------

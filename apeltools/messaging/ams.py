@@ -522,8 +522,7 @@ class AmsReceiver:
                     if isinstance(error, QueueError):
                         self._next = _offset(received[0])  # these must come again before anything later
                     failures += 1
-                    delay = min(self.backoff.initial * 2 ** (failures - 1), self.backoff.maximum)
-                    delay = random.uniform(delay / 2, delay)
+                    delay = self.backoff.delay(failures)
                     log.error("%s; not acknowledged, trying again in %.1f s", error, delay)
                     if once and isinstance(error, QueueError):
                         raise

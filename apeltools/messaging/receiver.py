@@ -110,8 +110,8 @@ class Receiver:
                 if trouble:
                     failures = 1 if self._stored != stored else failures + 1
                     stored = self._stored
-                    delay = min(self.backoff.initial * 2 ** (failures - 1), self.backoff.maximum)
-                    log.error("%s; not acknowledging, reconnecting in %.0f s", trouble, delay)
+                    delay = self.backoff.delay(failures)
+                    log.error("%s; not acknowledging, reconnecting in %.1f s", trouble, delay)
                     self.stop.wait(delay)
                 else:
                     log.warning("connection to %s lost; reconnecting", self.link.broker)

@@ -372,7 +372,7 @@ class Sender:
         if not self.daemon and self._failures >= MAX_FAILURES_ONE_SHOT:
             raise Interrupted(f"gave up after {self._failures} failed attempts: {why}")
         # A broker that accepts the connection and then fails must not be hammered.
-        self.stop.wait(min(self.backoff.initial * 2 ** (self._failures - 1), self.backoff.maximum))
+        self.stop.wait(self.backoff.delay(self._failures))
 
     def _ensure_connected(self) -> None:
         if self._connected:
