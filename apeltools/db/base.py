@@ -11,6 +11,7 @@ import logging
 from apeltools.db.rows import plan_for
 from apeltools.db.summaries import DELTA_COLUMNS, TIME_COLUMNS, job_deltas
 from apeltools.errors import DatabaseError, TransientDatabaseError
+from apeltools.records.fields import epoch_of_sql_time
 
 log = logging.getLogger(__name__)
 
@@ -163,14 +164,10 @@ class Database:
 
     def now(self):
         """The database's current time (UTC) as epoch seconds."""
-        from apeltools.records.fields import epoch_of_sql_time
-
         return epoch_of_sql_time(self.query(f"SELECT {self.NOW}")[0][0])
 
     def get_mark(self, kind):
         """Epoch seconds stored for ``kind`` in LastUpdated, or None."""
-        from apeltools.records.fields import epoch_of_sql_time
-
         rows = self.query("SELECT UpdateTime FROM LastUpdated WHERE Type = ?", (kind,))
         return epoch_of_sql_time(rows[0][0]) if rows else None
 

@@ -18,6 +18,7 @@ import itertools
 import logging
 import os
 
+from apeltools.authz.dnlist import DNList
 from apeltools.errors import BrokerError, QueueError
 from apeltools.messaging import queues
 from apeltools.messaging.acceptor import Acceptor, ReceiveTally, add_durably
@@ -109,7 +110,6 @@ def deliver_local(outgoing_dir, wire_dir, incoming_dir, reject_dir, cert, key, c
     ``cert``/``key``, so it must be that certificate). Returns the sender's
     :class:`SendTally` and the receiver's :class:`ReceiveTally`.
     """
-    from apeltools.authz.dnlist import DNList
     from apeltools.messaging.sender import Sender, signer_for
 
     with open(cert, "rb") as handle:
