@@ -19,7 +19,6 @@ COLUMNS_IN_SOURCE = (
     "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = DATABASE()"
 )
 LOOKUP_NAMES = "SELECT id, name FROM `{table}`"
-COUNT_ROWS = "SELECT COUNT(*) FROM `{table}`"
 LAST_UPDATED = "SELECT Type, UpdateTime FROM LastUpdated"
 
 
@@ -44,10 +43,6 @@ def read_expression(column: str, kind: str, data_type: str) -> str:
 def lookup_names(db, table: str) -> dict:
     """{id: name} of a source lookup table."""
     return dict(db.query(LOOKUP_NAMES.format(table=table)))
-
-
-def count_rows(db, table: str) -> int:
-    return int(db.query(COUNT_ROWS.format(table=table))[0][0])
 
 
 def last_updated(db) -> dict:

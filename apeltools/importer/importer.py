@@ -101,7 +101,7 @@ class Importer:
         report = ImportReport(self.layout, self.dry_run)
         specs = self.plan()
         for spec in specs:
-            report.tables[spec.name] = TableCount(source_rows=sql.count_rows(self.source, spec.name))
+            report.tables[spec.name] = TableCount(source_rows=self.source.count_rows(spec.name))
         for spec in specs:
             if self.workers > 1 and spec.rtype is JOB:
                 self._import_in_workers(spec, report)
@@ -311,7 +311,7 @@ class Importer:
 
         for spec in self.plan():
             table = spec.table if spec.rtype is None else spec.rtype.table
-            report.tables[spec.name].target_rows = sql.count_rows(self.target, table)
+            report.tables[spec.name].target_rows = self.target.count_rows(table)
         summarise(self.target)
         source_table = "HybridSuperSummaries" if "HybridSuperSummaries" in self.tables else (
             "SuperSummaries" if "SuperSummaries" in self.tables else None)
