@@ -37,6 +37,8 @@ setup(
         "cryptography>=42",
         "nagiosplugin>=1.3",
         "defusedxml>=0.7",
+        # Progress bars that log lines print above, and tables for people (apel-query).
+        "rich>=13",
     ],
     extras_require={"test": ["pytest>=7", "click-man>=0.4", "jsonschema>=4", "argo-ams-library>=1.0",
                              "pm4py>=2.7", "lxml>=4"]},

@@ -1,15 +1,18 @@
 """Logging for programs: people on stderr, operators in a log file, nothing on a quiet success.
 
 stderr gets warnings and errors (cron mails stderr, so a quiet successful run
-prints nothing there); ``-v`` adds the per-message lines and the summary, and
-so does an interactive terminal. ``[logging] logfile`` (and ``level``) send a
-complete record to a file that logrotate may move away at any time.
+prints nothing there); ``-v`` adds the per-message lines and the summary, on a
+terminal too. On a terminal the lines go through the console that draws the
+progress bars (:mod:`apeltools.progress`), so that a line never lands on the
+bar's line. ``[logging] logfile`` (and ``level``) send a complete record to a
+file that logrotate may move away at any time.
 """
 
 import logging
 import logging.handlers
 import sys
 
+from apeltools import progress
 from apeltools.errors import ConfigError
 
 FILE_FORMAT = "%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s"
@@ -24,11 +27,11 @@ def setup(program, verbose=0, quiet=False, config=None):
         level = logging.ERROR
     elif verbose >= 2:
         level = logging.DEBUG
-    elif verbose == 1 or sys.stderr.isatty():
+    elif verbose == 1:
         level = logging.INFO
     else:
         level = logging.WARNING
-    console = logging.StreamHandler(sys.stderr)
+    console = _ProgressConsoleHandler() if sys.stderr.isatty() else logging.StreamHandler(sys.stderr)
     console.setLevel(level)
     console.setFormatter(logging.Formatter(f"{program}: %(message)s"))
     root.addHandler(console)
@@ -51,3 +54,13 @@ def setup(program, verbose=0, quiet=False, config=None):
                 root.removeHandler(console)
     for noisy in ("stomp.py", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class _ProgressConsoleHandler(logging.Handler):
+    """Log lines printed by the console of the progress bars: above a bar, never on its line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            progress.console().print(self.format(record))
+        except Exception:  # as logging.StreamHandler: a line that cannot be written never stops the program
+            self.handleError(record)

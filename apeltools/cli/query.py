@@ -5,6 +5,9 @@ import json
 import sys
 
 import click
+from rich import box
+from rich.console import Console
+from rich.table import Table
 
 from apeltools import query, stats
 from apeltools.cli.common import command
@@ -15,16 +18,31 @@ from apeltools.records.types import now as current_time
 from apeltools.values import comma_list
 
 
+# A line of dashes under the header and nothing else, in ASCII so that any terminal or file shows it.
+HEADER_RULE = box.Box("    \n    \n -- \n    \n    \n    \n    \n    \n", ascii=True)
+
+
 def _table(answer, out):
-    cells = [[str(c) for c in answer.columns]] + [["" if v is None else str(v) for v in row] for row in answer.rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(answer.columns))]
-    numeric = [all(isinstance(row[i], (int, float)) or row[i] is None for row in answer.rows)
-               for i in range(len(answer.columns))]
-    for n, row in enumerate(cells):
-        out.write("  ".join(v.rjust(w) if numeric[i] and n else v.ljust(w)
-                            for i, (v, w) in enumerate(zip(row, widths))).rstrip() + "\n")
-        if n == 0:
-            out.write("  ".join("-" * w for w in widths) + "\n")
+    """For people: numbers right-aligned with thousands separators and as many decimals as the
+    column's most precise value (CSV and NDJSON keep the raw numbers)."""
+    table = Table(box=HEADER_RULE, safe_box=True, show_edge=False, pad_edge=False, highlight=False)
+    columns = [[row[i] for row in answer.rows] for i in range(len(answer.columns))]
+    shown = []
+    for name, values in zip(answer.columns, columns):
+        numeric = all(isinstance(v, (int, float)) or v is None for v in values)
+        table.add_column(str(name), justify="right" if numeric else "left")
+        shown.append(_number_format(values) if numeric else "{}")
+    for row in answer.rows:
+        table.add_row(*("" if v is None else spec.format(v) for v, spec in zip(row, shown)))
+    # Off a terminal (a file, `| less`) the table keeps its natural width instead of 80 columns.
+    width = None if out.isatty() else 1 << 16
+    Console(file=out, width=width, markup=False, highlight=False, emoji=False).print(table)
+
+
+def _number_format(values):
+    """A format with thousands separators and the most decimals (at most six) any of ``values`` has."""
+    decimals = max((len(repr(v).partition(".")[2]) for v in values if isinstance(v, float)), default=0)
+    return f"{{:,.{min(decimals, 6)}f}}" if any(isinstance(v, float) for v in values) else "{:,}"
 
 
 def _csv(answer, out):

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 HEAD_SIZE = 4096
 CHUNK = 10000  # records written per transaction
 MAX_ERRORS_LISTED = 20
+PROGRESS_LINES = 2000  # lines between two progress updates within a file
 
 
 def open_log(path):
@@ -35,13 +36,17 @@ def open_log(path):
     """
     if path == "-":
         return sys.stdin.buffer, True
+    compressed = _compression(path)
+    if compressed:
+        return compressed.open(path, "rb"), True
+    return open(path, "rb"), False
+
+
+def _compression(path):
+    """The module that reads ``path`` (gzip or bz2) by its first bytes, None for a plain file."""
     with open(path, "rb") as probe:
         magic = probe.read(3)
-    if magic[:2] == b"\x1f\x8b":
-        return gzip.open(path, "rb"), True
-    if magic == b"BZh":
-        return bz2.open(path, "rb"), True
-    return open(path, "rb"), False
+    return gzip if magic[:2] == b"\x1f\x8b" else bz2 if magic == b"BZh" else None
 
 
 @dataclass
@@ -133,13 +138,15 @@ def _hash(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def parse_file(path, parser, output, memory=None, chunk=CHUNK):
+def parse_file(path, parser, output, memory=None, chunk=CHUNK, progress=None):
     """Parse one log file with ``parser`` (a fresh instance) into ``output``.
 
     ``output.write(records, then=None)`` takes a chunk of records and, with
     the last chunk, a function to run in the same transaction (remembering the
     offset). ``memory`` (a ``FileMemory``) makes the read start where the last
-    one stopped; without it the whole file is read. Never raises for the
+    one stopped; without it the whole file is read. ``progress(records, offset)``,
+    when given, is called every ``PROGRESS_LINES`` lines with the file's records
+    so far and how far into its content the read is. Never raises for the
     content of the file: bad lines are counted in the report.
     """
     report = FileReport(path)
@@ -160,7 +167,7 @@ def parse_file(path, parser, output, memory=None, chunk=CHUNK):
             offset = lines = 0
         report.skipped_lines = report.lines = lines
         report.offset = offset
-        _read_lines(stream, head, complete, parser, output, report, chunk)
+        _read_lines(stream, head, complete, parser, output, report, chunk, progress)
     then = (lambda: memory.save(file_id, head, report.offset, report.lines, path)) if memory else None
     tail = list(parser.finish())
     report.records += len(tail)
@@ -168,9 +175,10 @@ def parse_file(path, parser, output, memory=None, chunk=CHUNK):
     return report
 
 
-def _read_lines(stream, head, complete, parser, output, report, chunk):
+def _read_lines(stream, head, complete, parser, output, report, chunk, progress=None):
     """Read and parse the lines after ``report.offset``, advancing it and ``report.lines``."""
     offset, lines = report.offset, report.lines
+    next_progress = lines + PROGRESS_LINES if progress is not None else float("inf")
     if offset <= len(head):
         rest = _Prefixed(head[offset:], stream)
     elif complete:
@@ -209,6 +217,9 @@ def _read_lines(stream, head, complete, parser, output, report, chunk):
                 output.write(pending)
                 pending = []
             report.offset, report.lines = offset, lines
+            if lines >= next_progress:
+                next_progress = lines + PROGRESS_LINES
+                progress(report.records + len(pending), offset)
     except (OSError, EOFError) as error:
         # What came before the damage stands; the lines after it cannot be read.
         report.problem = f"{report.path} is damaged after line {report.lines}: {error}"
@@ -303,11 +314,29 @@ class NDJSONOutput:
 
 def parse_files(paths, parser_class, output, memory=None, timezone=None, progress=None):
     """Parse several files of one log type; returns their reports. A file that cannot be read
-    is reported, and the others are still parsed. Stdin (``-``) is never remembered."""
+    is reported, and the others are still parsed. Stdin (``-``) is never remembered.
+
+    ``progress`` (an :class:`apeltools.progress.Progress`) shows each file as it is read, its bytes
+    (of a plain file) and the records so far.
+    """
     reports = []
-    for path in paths:
-        report = parse_file(path, parser_class(timezone=timezone), output, memory if path != "-" else None)
+    for number, path in enumerate(paths, 1):
+        within = None
+        if progress is not None:
+            done = sum(r.records for r in reports)
+            progress.start_file(f"{os.path.basename(path)} ({number}/{len(paths)})", _plain_size(path))
+            within = lambda records, offset, done=done: progress.update(done + records, number - 1, offset)  # noqa: E731
+        report = parse_file(path, parser_class(timezone=timezone), output, memory if path != "-" else None,
+                            progress=within)
         reports.append(report)
         if progress is not None:
-            progress.update(sum(r.records for r in reports), len(reports))
+            progress.update(sum(r.records for r in reports), len(reports), report.offset)
     return reports
+
+
+def _plain_size(path):
+    """The size of an uncompressed log file, whose content offsets are its bytes; None for others."""
+    try:
+        return None if _compression(path) else os.path.getsize(path)
+    except OSError:
+        return None
