@@ -228,13 +228,6 @@ def test_the_sample_configurations_are_valid(name):
 # -- apel-send and apel-receive: one file for both, and their existing files as they are ----------
 
 
-@pytest.fixture(scope="module")
-def messaging_pki(tmp_path_factory):
-    from tests import pki
-
-    return pki.build(tmp_path_factory.mktemp("pki"))
-
-
 def elements(path, schema=None):
     """Every element of a directory queue (none when there is none): bodies of a QueueSimple,
     or dicts with ``schema``."""
@@ -254,13 +247,12 @@ def receiving_setup(tmp_path, pki):
     return pki.files(pki.site)
 
 
-def test_one_configuration_serves_apel_send_and_apel_receive(tmp_path, messaging_pki):
+def test_one_configuration_serves_apel_send_and_apel_receive(tmp_path, pki):
     """Each program's queues have keys of their own, so nothing lands in the other's queue."""
     from apeltools.cli.receive import main as apel_receive
     from apeltools.cli.send import main as apel_send
     from apeltools.messaging.local import wire_queue
 
-    pki = messaging_pki
     cert, key = receiving_setup(tmp_path, pki)
     config = tmp_path / "apeltools.cfg"
     config.write_text(f"""[certificates]
@@ -295,13 +287,12 @@ max_message_size = 4000
                                             "wire"]
 
 
-def test_the_existing_receiver_cfg_means_the_spool_directory_by_path(tmp_path, messaging_pki):
+def test_the_existing_receiver_cfg_means_the_spool_directory_by_path(tmp_path, pki):
     """receiver.cfg: accepted messages in <path>/incoming, rejected ones in <path>/reject."""
     from apeltools.cli.receive import main as apel_receive
     from apeltools.messaging import crypto
     from apeltools.messaging.local import wire_queue
 
-    pki = messaging_pki
     cert, key = receiving_setup(tmp_path, pki)
     config = tmp_path / "receiver.cfg"
     config.write_text(f"""[receiver]
@@ -334,19 +325,18 @@ pidfile: {tmp_path}/receiver.pid
 
 
 @pytest.mark.parametrize("how", ["flag", "key", "environment", "default"])
-def test_apel_send_dead_letters_go_where_flag_environment_key_or_default_say(tmp_path, messaging_pki,
-                                                                             monkeypatch, how):
+def test_apel_send_dead_letters_go_where_flag_environment_key_or_default_say(tmp_path, pki, monkeypatch, how):
     """The sender.cfg layout (path = the outgoing queue) with apel-send's dead-letter path."""
     from apeltools.cli.send import main as apel_send
 
-    cert, key = messaging_pki.files(messaging_pki.site)
+    cert, key = pki.files(pki.site)
     config = tmp_path / "sender.cfg"
     config.write_text(f"""[sender]
 protocol: STOMP
 [certificates]
 certificate: {cert}
 key: {key}
-capath: {messaging_pki.capath}
+capath: {pki.capath}
 [messaging]
 transport: local
 path: {tmp_path}/outgoing
