@@ -23,12 +23,14 @@ from tests.test_query import fill
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def on_a_terminal(*args):
-    """Run ``args`` with stderr on a 120-column pseudo-terminal; (exit code, what the terminal got)."""
+def on_a_terminal(*args, stdout_too=False):
+    """Run ``args`` with stderr (and with ``stdout_too`` stdout) on a 120-column pseudo-terminal;
+    (exit code, what the terminal got)."""
     controller, terminal = pty.openpty()
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     env = dict(os.environ, APELTOOLS_CONFIG=os.devnull, TERM="xterm-256color", COLUMNS="120")
-    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=terminal, env=env)
+    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=terminal if stdout_too else subprocess.DEVNULL,
+                               stderr=terminal, env=env)
     os.close(terminal)
     received = b""
     while True:
@@ -89,6 +91,13 @@ def test_apel_parse_progress_moves_within_a_file(tmp_path):
     counts = {int(n.replace(",", "")) for n in re.findall(r"([\d,]+) records, 0 files", screen)}
     assert any(0 < n < 40000 for n in counts), screen[-500:]  # before: only once the file was read
     assert "sacct-20260301.txt (1/1)" in screen
+
+
+def test_apel_parse_draws_no_bar_through_records_it_writes_to_the_terminal(tmp_path):
+    log = sacct_log(tmp_path / "sacct-20260301.txt", 20000)
+    code, received = on_a_terminal("apel-parse", "slurm", "--timezone", "UTC", "--stdout", str(log), stdout_too=True)
+    assert code == 0
+    assert received.count(b"\n") == 20000 and b"records, 0 files" not in received
 
 
 def test_query_tables_have_fixed_decimals_and_thousands_separators_csv_raw_numbers(db, db_url):

@@ -114,7 +114,9 @@ def parse(batches: list[Batch], db=None, stream: TextIO | None = None, timezone:
         if not source.parallel and parser_class.honours_parallel:
             fields.update(Processors=0, NodeCount=0)
         each = files.BatchFieldsOutput(output, **fields) if fields else output
-        with Progress(f"parsing {parser_class.name}", units=("records", "files")) as progress:
+        # Records written to the terminal are the display: a bar would be drawn through them.
+        shown = False if stream is not None and stream.isatty() else None
+        with Progress(f"parsing {parser_class.name}", shown, units=("records", "files")) as progress:
             run.reports += files.parse_files(paths, parser_class, each, memory,
                                              time_zone(timezone or source.timezone), progress)
     run.seconds = time.monotonic() - started
