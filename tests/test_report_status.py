@@ -41,8 +41,8 @@ def words(path):
 def test_pages_carry_the_status_words(db_url, sites, tmp_path):
     www = report(db_url, tmp_path)
     assert sorted(p.name for p in www.iterdir()) == sorted(
-        f"{site}{suffix}" for site in ("SITE-OK", "SITE-LATE", "SITE-GONE", "SITE-SYNC-ONLY")
-        for suffix in ("_Pub.html", "_Sync.html", ".json"))
+        [f"{site}{suffix}" for site in ("SITE-OK", "SITE-LATE", "SITE-GONE", "SITE-SYNC-ONLY")
+         for suffix in ("_Pub.html", "_Sync.html", ".json")] + ["index.html"])
     assert "OK [ last published 3 days ago: 2026-11-18 ]" in (www / "SITE-OK_Pub.html").read_text()
     assert words(www / "SITE-OK_Pub.html") == {"OK"}
     assert "WARN [ last published 10 days ago: 2026-11-11 ]" in (www / "SITE-LATE_Pub.html").read_text()
@@ -58,13 +58,13 @@ def test_sync_page_shows_one_sided_months_and_zero_counts(db_url, sites, tmp_pat
     www = report(db_url, tmp_path)
     page = (www / "SITE-GONE_Sync.html").read_text()
     assert "ERROR [ Please use the Gap Publisher to synchronise this dataset]" in page
-    assert "<td>2026-09</td><td>all</td>\n<td>10</td><td>12</td>" in page
-    assert "<td>2026-10</td><td>all</td>\n<td>not reported</td><td>0</td>" in page  # zero, shown
+    assert "<td class=\"month\">2026-09</td><td>all</td>\n<td>10</td><td>12</td>" in page
+    assert "<td class=\"month\">2026-10</td><td>all</td>\n<td>not reported</td><td>0</td>" in page  # zero, shown
     document = json.loads((www / "SITE-GONE.json").read_text())
     assert [(m["year"], m["month"], m["repository"], m["site"], m["status"]) for m in document["sync"]["months"]] == [
         (2026, 9, 10, 12, "ERROR"), (2026, 10, None, 0, "OK")]
     late = (www / "SITE-LATE_Sync.html").read_text()
-    assert "<td>2026-11</td><td>all</td>\n<td>10</td><td>not reported</td>" in late and "ERROR" in late
+    assert "<td class=\"month\">2026-11</td><td>all</td>\n<td>10</td><td>not reported</td>" in late and "ERROR" in late
 
 
 def test_page_and_probe_agree_on_an_end_time_in_the_future(db, db_url, tmp_path):
@@ -78,7 +78,8 @@ def test_page_and_probe_agree_on_an_end_time_in_the_future(db, db_url, tmp_path)
 
 def test_only_the_sites_asked_for(db_url, sites, tmp_path):
     www = report(db_url, tmp_path, "--site", "SITE-OK")
-    assert sorted(p.name for p in www.iterdir()) == ["SITE-OK.json", "SITE-OK_Pub.html", "SITE-OK_Sync.html"]
+    assert sorted(p.name for p in www.iterdir()) == ["SITE-OK.json", "SITE-OK_Pub.html", "SITE-OK_Sync.html",
+                                                      "index.html"]
 
 
 @pytest.fixture
@@ -109,3 +110,23 @@ def test_help_has_examples():
     for args in (["--help"], ["status", "--help"]):
         result = CliRunner().invoke(report_main, args)
         assert result.exit_code == 0 and "Examples:" in result.output
+
+
+def test_index_lists_every_site_worst_first_with_links(db_url, sites, tmp_path):
+    www = report(db_url, tmp_path)
+    index = (www / "index.html").read_text()
+    order = [index.index(f'href="{site}_Pub.html"') for site in ("SITE-GONE", "SITE-LATE", "SITE-SYNC-ONLY",
+                                                                  "SITE-OK")]
+    assert order[0] < order[1] and order[3] == max(order)  # the two ERROR sites, then WARN, then OK
+    assert 'href="SITE-GONE_Sync.html">ERROR</a>' in index and 'href="SITE-OK_Sync.html">OK</a>' in index
+    sync = (www / "SITE-GONE_Sync.html").read_text()
+    assert 'href="index.html"' in sync and 'href="SITE-GONE_Pub.html"' in sync
+    assert 'href="SITE-GONE_Sync.html"' in (www / "SITE-GONE_Pub.html").read_text()
+    assert 'name="viewport"' in sync and "<svg" in sync
+
+
+def test_sync_page_says_the_gap_command_per_differing_month_once(db_url, sites, tmp_path):
+    page = (report(db_url, tmp_path) / "SITE-GONE_Sync.html").read_text()
+    assert "apel-publish --interval gap --start 2026-09 --end 2026-09" in page
+    assert "--start 2026-10" not in page  # in step (two zeros agree)
+    assert page.count("Gap Publisher") == 1
