@@ -161,3 +161,15 @@ def test_apeltools_config_section_key_still_prints_a_value(tmp_path):
     result = run("apeltools", "config", "get", "--config", str(config),
                  "--bool", "--default", "true", "joiner", "enabled")
     assert (result.returncode, result.stdout) == (0, "true\n"), result.stderr
+
+
+def test_apel_site_run_reads_its_settings_without_warning_its_programs_warn(tmp_path):
+    """It reads seven settings through `apeltools config` before the steps: those reads stay quiet
+    (seven copies of the warning before), each program it runs warns once."""
+    config = tmp_path / "site.cfg"
+    config.write_text(f"[db]\nurl = sqlite:///{tmp_path}/site.db\n[joiner]\nenabeld = false\n")
+    result = run(str(ROOT / "bin" / "apel-site-run"), "--config", str(config), "--lock", str(tmp_path / "lock"))
+    assert result.returncode == 2  # the parse step: the file describes no logs
+    warning = f"{config}: [joiner] enabeld: unknown key (did you mean [joiner] enabled?)"
+    assert [line for line in result.stderr.splitlines() if warning in line] == [
+        f"init: {warning}", f"apel-parse: {warning}"], result.stderr
