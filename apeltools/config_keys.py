@@ -111,6 +111,10 @@ SECTIONS: dict[str, dict[str, Kind]] = {
         "ams_batch": INT, "ams_max_request_bytes": INT, "ams_requests": INT, "ams_pull": INT,
         "ams_timeout": NUMBER,
     },
+    "events": {  # apeltools.events
+        "queue": PATH, "destination": TEXT, "subscription": TEXT,
+        "transport": Kind("choice", ("stomp", "ams", "local")), "wire_path": PATH, "dead_letter_path": PATH,
+    },
     "sender": _PROTOCOL,
     "receiver": _PROTOCOL,
     "daemon": {"pidfile": PATH},
@@ -124,6 +128,10 @@ SECTIONS: dict[str, dict[str, Kind]] = {
     "parser": {"timezone": TEXT},
     "blah": _LOG_SOURCE,
     "batch": _LOG_SOURCE,
+    "mail": {  # apeltools.mail
+        "host": TEXT, "port": INT, "starttls": BOOL, "user": TEXT, "password_file": PATH, "from": TEXT,
+        "cafile": PATH,
+    },
 }
 # Sections named NAME after a prefix, with the keys of another section.
 PREFIXED_SECTIONS = {"parser:": "batch"}
@@ -194,7 +202,7 @@ def unknown(parser: configparser.ConfigParser, path: str) -> list[Problem]:
     defaults = set(parser.defaults())
     for key in sorted(defaults):
         if not any(key in keys for keys in SECTIONS.values()):
-            problems.append(_unknown(path, "DEFAULT", key))
+            problems.append(_unknown(path, configparser.DEFAULTSECT, key))
     for section in parser.sections():
         keys = [key for key in parser.options(section) if key not in defaults]
         if known_keys(section) is None and not keys:
@@ -206,7 +214,8 @@ def unknown(parser: configparser.ConfigParser, path: str) -> list[Problem]:
 
 
 def _unknown(path: str, section: str, key: str) -> Problem:
-    what = "unknown key" if known_keys(section) is not None else f"unknown section [{section}]"
+    known_section = section == configparser.DEFAULTSECT or known_keys(section) is not None
+    what = "unknown key" if known_section else f"unknown section [{section}]"
     hint = nearest(section, key)
     return Problem(path, section, key, what + (f" (did you mean {hint}?)" if hint else ""))
 

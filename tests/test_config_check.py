@@ -173,3 +173,11 @@ def test_apel_site_run_reads_its_settings_without_warning_its_programs_warn(tmp_
     warning = f"{config}: [joiner] enabeld: unknown key (did you mean [joiner] enabled?)"
     assert [line for line in result.stderr.splitlines() if warning in line] == [
         f"init: {warning}", f"apel-parse: {warning}"], result.stderr
+
+
+def test_a_default_section_key_is_known_when_some_section_has_it(tmp_path):
+    config = tmp_path / "apeltools.cfg"
+    config.write_text("[DEFAULT]\nlogfle = /var/log/apel.log\nlevel = INFO\n\n[loader]\ninterval = 5\n")
+    result = run("apeltools", "config", "check", str(config))
+    assert (result.returncode, result.stdout) == (
+        1, f"{config}: [DEFAULT] logfle: unknown key (did you mean [logging] logfile?)\n")
