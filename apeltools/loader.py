@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import click
 from dirq.Exceptions import QueueError as DirqError
 
-from apeltools import daemon
+from apeltools import daemon, events
 from apeltools.authz import sitemap
 from apeltools.config import Config
 from apeltools.db.base import Database
@@ -115,6 +115,8 @@ class Loader:
             self._retrying(lambda: self.db.note_rejected_message(message.empaid, message.signer), message)
             self.tally.rejected_messages += 1
             log.warning("rejected message %s from %s: %s", message.label, message.publisher, parsed)
+            events.emit("message.rejected", stage="load", empaid=message.label, signer=message.signer,
+                        reason=str(parsed))
             return
         if self.site_check is not None and parsed.records:
             self._refuse_other_sites(message, parsed)
@@ -128,6 +130,8 @@ class Loader:
             self._reject(message, message.body, str(error))
             self.tally.rejected_messages += 1
             log.warning("rejected message %s from %s: %s", message.label, message.publisher, error)
+            events.emit("message.rejected", stage="load", empaid=message.label, signer=message.signer,
+                        reason=str(error))
             return
         if parsed.errors:
             self._reject(message, reject_body(parsed), describe_errors(parsed, limit=1000))
@@ -142,6 +146,7 @@ class Loader:
         )
         for error in parsed.errors[:5]:
             log.warning("message %s: rejected %s", message.label, error)
+        events.records_loaded(parsed.rtype.name, parsed.records, message.label, message.signer)
 
     def _refuse_other_sites(self, message, parsed):
         """Move the records the signer may not publish (their Site) to the message's rejected ones."""

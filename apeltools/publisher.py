@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from apeltools import events
 from apeltools.config import Config
 from apeltools.db import publish_state as state
 from apeltools.db.views import VIEWS, Selection, view_months
@@ -278,6 +279,7 @@ def publish(db, source_names: Sequence[str], sink: Callable[[str], object], dest
         gone = _vanished_sync(db, destination, sorted(months), records)
         _publish_tracked(db, "sync", SOURCES["sync"], records, gone, sink, destination, options, result)
     log.info(result.summary())
+    events.emit("publication.done", destination=destination, messages=result.messages, records=result.records)
     return result
 
 

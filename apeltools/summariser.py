@@ -16,6 +16,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from apeltools import events
 from apeltools.db import summaries as sql
 from apeltools.db.base import Database
 from apeltools.records.fields import epoch_of_sql_time
@@ -68,6 +69,7 @@ def summarise(db: Database, full: bool = False) -> SummaryResult:
         # Only the deltas read above, by id: a loader's delta committed meanwhile stays for next time.
         sql.delete_deltas(db, [row[0] for row in deltas])
         sql.clear_dirty(db, dirty)
+    events.site_months_summarised(db, dirty, deltas)
     result.seconds = time.monotonic() - started
     log.info(result.summary())
     return result

@@ -78,7 +78,8 @@ class SiteMap:
         )
 
 
-def _site_of(record) -> str | None:
+def site_of(record) -> str | None:
+    """The site a record belongs to: its Site (SiteName in storage records)."""
     for name in ("Site", "SiteName"):
         value = getattr(record, name, None)
         if value is not None:
@@ -142,13 +143,13 @@ class SiteCheck:
             return []
         refused = []
         for record in records:
-            site = _site_of(record)
+            site = site_of(record)
             if site is None or site in allowed:
                 continue
             listed = ", ".join(sorted(allowed)) or "no site"
             refused.append((record, f"signer {signer} may not publish for site {site} (GOCDB lists it for {listed})"))
         if refused and self.mode == "warn":
-            sites = sorted({_site_of(record) for record, _ in refused})
+            sites = sorted({site_of(record) for record, _ in refused})
             log.warning("%d records from %s are for sites it does not belong to: %s (not refused: "
                         "--check-site warn)", len(refused), signer, ", ".join(sites))
             return []

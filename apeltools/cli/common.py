@@ -12,7 +12,7 @@ import threading
 
 import click
 
-from apeltools import logs
+from apeltools import events, logs
 from apeltools.config import Config
 from apeltools.errors import ApelError, UsageError, exit_code_for
 
@@ -97,6 +97,7 @@ def command(program, **settings):
                 config = Config.load(config_path)
                 logs.setup(program, verbose, quiet, config)
                 config.warn_unknown()
+                events.configure(config, program)
                 context = Context(program, config, debug)
                 result = function(context, **kwargs)
                 sys.stdout.flush()  # a write error of the output is the program's error, not the interpreter's

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 # Dialect-neutral SQL: "?" placeholders (MySQL's driver gets "%s"), identifiers quoted with
 # backticks, which both MySQL and SQLite accept.
 SELECT_IDS = "SELECT id, name FROM `{table}` WHERE name IN ({marks})"
+SELECT_NAMES = "SELECT id, name FROM `{table}` WHERE id IN ({marks})"
 COUNT_ROWS = "SELECT COUNT(*) FROM `{table}`"
 NOTE_LOAD = (
     "INSERT INTO LoadedMessages (EmpaId, SignerDN, Format, RecordCount, RejectedCount) "
@@ -209,6 +210,14 @@ class Database:
             if lost:
                 raise DatabaseError(f"names not found in {table} after adding them: {lost[:3]}")
         return known
+
+    def lookup_names(self, table, ids):
+        """{id: name} for the ``ids`` of a lookup table (those it holds)."""
+        ids, found = list(dict.fromkeys(ids)), {}
+        for start in range(0, len(ids), LOOKUP_CHUNK):
+            chunk = ids[start:start + LOOKUP_CHUNK]
+            found.update(self.query(SELECT_NAMES.format(table=table, marks=", ".join("?" * len(chunk))), chunk))
+        return found
 
     def _insert_names(self, table, names):
         raise NotImplementedError

@@ -23,6 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from apeltools import events
 from apeltools.errors import CryptoError, QueueError
 from apeltools.messaging import crypto, queues
 
@@ -232,6 +233,7 @@ class Acceptor:
         name, path = self._store(self._incoming_writer, element, durable)
         self.count(True)
         log.debug("accepted message %s from %s as %s", empaid, signer, name)
+        events.emit("message.accepted", empaid=empaid, signer=signer)
         return Outcome(True, name, signer, path=path)
 
     def housekeeping(self, identity: tuple[bytes, bytes] | None = None) -> None:
@@ -276,4 +278,5 @@ class Acceptor:
         self.count(False)
         log.warning("rejected message %s%s: %s", empaid,
                     f" from {signer}" if signer else "", reason)
+        events.emit("message.rejected", stage="receive", empaid=empaid, signer=signer, reason=reason)
         return Outcome(False, name, signer, reason, path)

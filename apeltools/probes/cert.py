@@ -16,6 +16,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from nagiosplugin.state import Critical, Ok
 
+from apeltools import events
 from apeltools.errors import ApelError, CryptoError
 from apeltools.messaging import crypto
 from apeltools.probes.runtime import execute, outcome, parse_range, probe
@@ -178,7 +179,12 @@ def main(settings, cert_path, key_path, capath, warning, critical):
             Problem("problem"),
             CertSummary(resource),
         )
-        return outcome(check)
+        result = outcome(check)
+        days = check.results.by_name.get("days_left")
+        if days is not None and days.state != Ok:
+            events.emit("certificate.expiring", subject=resource.subject, not_after=resource.expires.isoformat(),
+                        days_left=days.metric.value)
+        return result
 
     return execute(settings, run)
 

@@ -21,6 +21,7 @@ import traceback
 import click
 import nagiosplugin
 
+from apeltools import events
 from apeltools.clock import parse_now
 from apeltools.config import Config
 from apeltools.errors import ApelError
@@ -102,7 +103,9 @@ class ProbeSettings:
 
     @functools.cached_property
     def config(self) -> Config:
-        return Config.load(self._config_path)
+        config = Config.load(self._config_path)
+        events.configure(config, self.name)
+        return config
 
     @functools.cached_property
     def now(self):

@@ -6,11 +6,12 @@ import click
 import nagiosplugin
 from nagiosplugin.state import Ok, Warn
 
+from apeltools import events
 from apeltools.messaging import queues
 from apeltools.probes import central
 from apeltools.probes.pub import open_source, source_options
 from apeltools.probes.publishing import GAP_TEXT, SYNC_CRITICAL, months_back
-from apeltools.probes.runtime import NAGIOS_STATES, OK, execute, outcome, parse_range, probe
+from apeltools.probes.runtime import NAGIOS_STATES, OK, STATE_NAMES, execute, outcome, parse_range, probe
 from apeltools.words import plural
 
 METRIC_NAME = "org.apel.APEL-Sync"
@@ -42,6 +43,12 @@ class SyncResource(nagiosplugin.Resource):
         if not self.months:
             return [nagiosplugin.Metric("months", 0, context="nothing")]
         self.states = {month.label: month.state(self.critical, self.warning) for month in self.months}
+        for month in self.months:
+            state = self.states[month.label]
+            if state != OK:
+                events.emit("sync.difference", self.site, month=month.label, state=STATE_NAMES[state],
+                            repository=month.counts.repository, site_count=month.counts.site,
+                            difference=round(month.counts.difference, 3))
         return [
             nagiosplugin.Metric(month.label, round(month.counts.difference, 3), uom="%", min=0, max=100,
                                 context="month")
