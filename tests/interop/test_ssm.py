@@ -60,7 +60,6 @@ READ_QUEUE = Path(__file__).with_name("ssm_queue.py")
 RECEIVE = [sys.executable, "-c", "from apeltools.cli.receive import main; main()"]
 SEND = [sys.executable, "-c", "from apeltools.cli.send import main; main()"]
 ELEMENT_LAYOUT = {(8, 14, ("body", "empaid", "signer"))}
-AMS_TOPIC, AMS_SUBSCRIPTION = "accounting-ssm", "accounting-ssm-sub"
 
 pytestmark = pytest.mark.skipif(not (SSM_SRC and SSM_PYTHON),
                                 reason="set APELTOOLS_DEPLOYED_SSM and APELTOOLS_DEPLOYED_PYTHON to run")
@@ -89,73 +88,65 @@ def _bodies():
     return bodies
 
 
+def _ssm_config(role, protocol, broker_keys, identity, capath, certificates, messaging, logfile, tail=""):
+    """A sender.cfg or receiver.cfg with the sections and keys of SSM's conf/ files."""
+    cert, key = identity
+    return f"""[{role}]
+protocol: {protocol}
+[broker]
+{broker_keys}
+[certificates]
+certificate: {cert}
+key: {key}
+capath: {capath}
+{certificates}
+[messaging]
+{messaging}
+[logging]
+logfile: {logfile}
+level: INFO
+console: false
+{tail}"""
+
+
 class Ends:
     """One sender.cfg and one receiver.cfg in SSM's format, the directories they name, the DN list."""
 
     def __init__(self, tmp_path, pki, encrypt, broker=None, ams=None):
-        self.tmp = tmp_path
+        self.tmp, self.broker, self.ams = tmp_path, broker, ams
         self.outgoing = tmp_path / "outgoing"
         self.spool = tmp_path / "spool"  # the receiver's [messaging] path: incoming/ and reject/ in it
         self.pidfile = tmp_path / "ssmreceive.pid"
         self.dns = tmp_path / "dns"
         self.dns.write_text(crypto.signer_dn(pki.site.cert) + "\n")
-        sender_cert, sender_key = pki.files(pki.site)
         receiver_cert, receiver_key = pki.files(pki.other_site)
         if ams is None:
             protocol, broker_keys = "STOMP", f"host: {broker.host}\nport: {broker.port}\nuse_ssl: false"
             destination = subscription = f"/queue/apeltools.ssm.{uuid.uuid4().hex[:10]}"
-            self.broker = broker
             ams_keys, capath = "", pki.capath
         else:
             protocol, broker_keys = "AMS", f"host: {ams.endpoint}\nuse_ssl: true"
-            destination, subscription = AMS_TOPIC, AMS_SUBSCRIPTION
+            # Names of this test's own: a pull the receiver of an earlier test left waiting on the
+            # stand-in would otherwise take a message from a subscription of the same name.
+            destination = f"accounting-ssm-{uuid.uuid4().hex[:10]}"
+            subscription = f"{destination}-sub"
+            ams.create(destination, subscription)
             ams_keys = "ams_project: accounting\ntoken: secret"
             # One CA directory for the messages' signers and the AMS host's certificate.
             capath = write_ca_dir(tmp_path / "capath", [pki.ca, ams.ca])
         self.capath = capath
         self.destination = destination
-        server_cert = f"server_cert: {receiver_cert}" if encrypt else ""
         self.sender = tmp_path / "sender.cfg"
-        self.sender.write_text(f"""[sender]
-protocol: {protocol}
-[broker]
-{broker_keys}
-[certificates]
-certificate: {sender_cert}
-key: {sender_key}
-capath: {capath}
-{server_cert}
-[messaging]
-destination: {destination}
-{ams_keys}
-path: {self.outgoing}
-path_type: dirq
-[logging]
-logfile: {tmp_path / "sender.log"}
-level: INFO
-console: false
-""")
+        self.sender.write_text(_ssm_config(
+            "sender", protocol, broker_keys, pki.files(pki.site), capath,
+            f"server_cert: {receiver_cert}" if encrypt else "",
+            f"destination: {destination}\n{ams_keys}\npath: {self.outgoing}\npath_type: dirq",
+            tmp_path / "sender.log"))
         self.receiver = tmp_path / "receiver.cfg"
-        self.receiver.write_text(f"""[receiver]
-protocol: {protocol}
-[broker]
-{broker_keys}
-[certificates]
-certificate: {receiver_cert}
-key: {receiver_key}
-capath: {capath}
-check_crls: false
-[messaging]
-destination: {subscription}
-{ams_keys}
-path: {self.spool}
-[logging]
-logfile: {tmp_path / "receiver.log"}
-level: INFO
-console: false
-[daemon]
-pidfile: {self.pidfile}
-""")
+        self.receiver.write_text(_ssm_config(
+            "receiver", protocol, broker_keys, (receiver_cert, receiver_key), capath, "check_crls: false",
+            f"destination: {subscription}\n{ams_keys}\npath: {self.spool}",
+            tmp_path / "receiver.log", f"[daemon]\npidfile: {self.pidfile}\n"))
 
     def queue(self, bodies):
         """The messages into the outgoing queue, as apel-publish and the deployed client write it;
@@ -193,7 +184,8 @@ pidfile: {self.pidfile}
             assert alive(), f"the receiver ended:\n{self.log('receiver')[-3000:]}"
             time.sleep(0.2)
         assert self.count(which) == count, (f"{self.count()} of {count} filed, {self.count('reject')} rejected; "
-                                       f"the receiver's warnings:\n{self.warnings()}")
+                                       f"the receiver's warnings:\n{self.warnings()}\n"
+                                       f"AMS: {self.ams.state() if self.ams else '-'}")
 
     def warnings(self):
         """The receiver log's lines of level WARNING and above (both programs log level names)."""
@@ -363,16 +355,14 @@ def test_apel_send_to_ssmreceive_over_rabbitmq_then_apel_load(tmp_path, pki, rab
 @ENCRYPTION
 def test_ssmsend_to_apel_receive_over_ams(tmp_path, pki, ams, encrypt):
     """ssmsend → AMS (the stand-in) → apel-receive, with a token."""
-    ams.create(AMS_TOPIC, AMS_SUBSCRIPTION)
     ends = Ends(tmp_path, pki, encrypt, ams=ams)
     assert _ssm_to_apel_receive(ends) == 12
-    assert ams.state()["projects"]["accounting"]["topics"][AMS_TOPIC] == 12
+    assert ams.state()["projects"]["accounting"]["topics"][ends.destination] == 12
 
 
 @ENCRYPTION
 def test_apel_send_to_ssmreceive_over_ams_then_apel_load(tmp_path, pki, ams, db_url, encrypt):
     """apel-send → AMS (the stand-in) → ssmreceive, then apel-load over SSM's incoming queue."""
-    ams.create(AMS_TOPIC, AMS_SUBSCRIPTION)
     ends = Ends(tmp_path, pki, encrypt, ams=ams)
     assert _apel_send_to_ssm(ends, db_url) == 12
 
