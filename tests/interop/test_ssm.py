@@ -15,8 +15,8 @@ for example (the venv of tests/interop/test_deployed.py serves both)::
         tests/run tests/interop/test_ssm.py
 
 SSM's requirements.txt allows stomp.py up to 8.1.0, but SSM 4.0.0 passes ``use_ssl``
-to ``stomp.Connection``, which stomp.py 5 and later refuse (TypeError): it runs with
-the 4.1 series, the one its RPM gets from EPEL. It needs no python-ldap since 4.0.0.
+to ``stomp.Connection``, which stomp.py 8.1.0 refuses (TypeError): it runs with the 4.1
+series (4.1.24 checked), which still takes it. It needs no python-ldap since 4.0.0.
 SSM needs the ``openssl`` command (it signs, verifies and encrypts with it).
 
 What runs: SSM's own programs (``bin/sender.py`` is ssmsend, ``bin/receiver.py``
