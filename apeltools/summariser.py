@@ -102,7 +102,9 @@ def _cloud(db, months, result):
     A VM's record per month holds its cumulative figures at the month's last
     measurement; its usage in a month is the difference to its previous
     month's record, so a VM that was reported started and then completed is
-    counted once, with its final status.
+    counted once, with its final status. VMs are grouped as the deployed
+    summariser groups them: by their CpuCount (kept, not summed), not by their
+    CloudType (a group takes the greatest of its VMs').
     """
     if months is not None and not months:
         return
@@ -119,12 +121,15 @@ def _cloud(db, months, result):
             continue  # only the base for the next month's differences
         # A figure smaller than before means the VM's counters restarted.
         used = [now - old if now >= old else now for now, old in zip(figures, before)]
-        key = tuple(r[name] for name in sql.CLOUD_SUMMARY_KEY)
+        # CpuCount: MySQL gives the DECIMAL, SQLite what it holds; both as the float they store.
+        key = tuple(float(r[name] or 0) if name == "CpuCount" else r[name] for name in sql.CLOUD_SUMMARY_KEY)
         start = epoch_of_sql_time(r["StartTime"])
         g = groups.get(key)
         if g is None:
             g = groups[key] = dict.fromkeys(sql.CLOUD_SUMMED, 0)
-            g.update(EarliestStartTime=start, LatestStartTime=start, NumberOfVMs=0)
+            g.update(EarliestStartTime=start, LatestStartTime=start, NumberOfVMs=0, CloudType=r["CloudType"])
+        elif r["CloudType"] is not None and (g["CloudType"] is None or r["CloudType"] > g["CloudType"]):
+            g["CloudType"] = r["CloudType"]
         if start is not None:
             g["EarliestStartTime"] = min(g["EarliestStartTime"] or start, start)
             g["LatestStartTime"] = max(g["LatestStartTime"] or start, start)
@@ -134,10 +139,6 @@ def _cloud(db, months, result):
             if name not in sql.CLOUD_CUMULATIVE:
                 g[name] += r[name] or 0
         g["NumberOfVMs"] += 1
-    for g in groups.values():
-        # CpuCounts are thousandths (DECIMAL(10,3)), read as floats on SQLite: round their float sum
-        # to the exact decimal one, as MySQL gives it, whatever the order of adding.
-        g["CpuCount"] = round(g["CpuCount"], 3)
     summariser_dn = db.lookup_ids("DNs", [SUMMARISER_DN])[SUMMARISER_DN]
     if months is None:
         sql.delete_computed_cloud(db, summariser_dn)

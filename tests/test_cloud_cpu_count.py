@@ -1,5 +1,6 @@
 """Cloud CpuCount as the deployed schema holds it (DECIMAL(10,3)): fractional counts load, to the
-thousandth, and the cloud summaries sum them exactly on both backends, incremental or --full."""
+thousandth; cloud summaries are keyed by it, as the deployed CloudSummaries table and summariser
+have them (each VM's count, not a sum; CloudType not part of the key), incremental or --full."""
 
 from decimal import Decimal
 
@@ -18,9 +19,10 @@ def load(db, body):
     assert (tally.rejected_records, tally.rejected_messages) == (0, 0)
 
 
-def vm(name, cpus, measured):
+def vm(name, cpus, measured, cloud_type="OpenStack"):
     return CLOUD.make(VMUUID=name, SiteName="DEMO-CLOUD", Status="completed", RecordCreateTime=measured,
-                      StartTime=measured - 3600, EndTime=measured, WallDuration=3600, CpuCount=cpus)
+                      StartTime=measured - 3600, EndTime=measured, WallDuration=3600, CpuCount=cpus,
+                      Memory=1024, CloudType=cloud_type)
 
 
 def exact(value):
@@ -45,16 +47,32 @@ def test_fractional_cpu_counts_load_as_the_deployed_loader_stores_them(db):
     assert [exact(v) for (v,) in db.query("SELECT CpuCount FROM VCloudSummaries")] == [Decimal("3.500")]
 
 
-def test_cloud_summaries_sum_fractional_cpu_counts_exactly_incremental_or_full(db):
+def test_cloud_summaries_group_vms_by_their_cpu_count_as_the_deployed_summariser(db):
     start, _ = month_bounds(YEAR, MONTH)
-    # 0.1 + 0.2 in floats is 0.30000000000000004.
-    load(db, text.write_message(text.CLOUD_V04, [vm("vm-1", 0.1, start + 7200)]))
+    load(db, text.write_message(text.CLOUD_V04, [vm("vm-1", 0.1, start + 7200), vm("vm-2", 0.2, start + 7200)]))
     summarise(db)
-    load(db, text.write_message(text.CLOUD_V04, [vm("vm-2", 0.2, start + 9000)]))
+    # Another CloudType, same CpuCount: the same group (the deployed key has no CloudType).
+    load(db, text.write_message(text.CLOUD_V04, [vm("vm-3", 0.2, start + 9000, cloud_type="OpenNebula")]))
     summarise(db)
-    query = "SELECT SiteName, NumberOfVMs, CpuCount FROM VCloudSummaries"
+    query = ("SELECT CpuCount, NumberOfVMs, Memory, WallDuration, CloudType FROM VCloudSummaries "
+             "ORDER BY CpuCount")
     incremental = db.query(query)
-    assert [(site, vms, exact(cpus)) for site, vms, cpus in incremental] == [("DEMO-CLOUD", 2, Decimal("0.300"))]
-    assert Decimal(str(incremental[0][2])) == Decimal("0.3")  # stored exactly, not 0.30000000000000004
+    assert [(exact(cpus), vms, memory, wall, cloud_type) for cpus, vms, memory, wall, cloud_type in incremental] == [
+        (Decimal("0.100"), 1, 1024, 3600, "OpenStack"), (Decimal("0.200"), 2, 2048, 7200, "OpenStack")]
     summarise(db, full=True)
     assert db.query(query) == incremental
+
+
+def test_received_cloud_summaries_replace_by_the_deployed_key(db):
+    """A site's cloud summary sent again with another CloudType replaces the first (the deployed
+    loader's REPLACE on its key); one of another CpuCount is a group of its own."""
+    def sent(cpus, cloud_type, vms):
+        return CLOUD_SUMMARY.make(SiteName="OTHER-CLOUD", Month=MONTH, Year=YEAR, Status="completed",
+                                  CloudType=cloud_type, WallDuration=3600 * vms, CpuCount=cpus, NumberOfVMs=vms)
+
+    load(db, text.write_message(text.CLOUD_SUMMARY_V04, [sent(2, "OpenStack", 3), sent(4, "OpenNebula", 1)]))
+    load(db, text.write_message(text.CLOUD_SUMMARY_V04, [sent(2, "OpenNebula", 5)]))
+    summarise(db)  # the summariser leaves received summaries alone
+    got = db.query("SELECT CpuCount, CloudType, NumberOfVMs FROM VCloudSummaries ORDER BY CpuCount")
+    assert [(exact(cpus), cloud_type, vms) for cpus, cloud_type, vms in got] == [
+        (Decimal("2.000"), "OpenNebula", 5), (Decimal("4.000"), "OpenNebula", 1)]

@@ -81,15 +81,91 @@ def normalised(rng, site, year, month):
 
 MONTHS = [(2026, 8), (2026, 9), (2026, 10)]
 SITES = ["SITE-A", "SITE-B", "SITE-C"]
+KEY_NAMES = ("Site", "Month", "Year", "GlobalUserName", "VO", "VOGroup", "VORole", "SubmitHost", "InfrastructureType",
+             "ServiceLevelType", "ServiceLevel", "NodeCount", "Processors")
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+def super_key(**values):
+    """A super-summary key of names, as VSuperSummaries shows it (absent names are 'None')."""
+    key = []
+    for name in KEY_NAMES:
+        value = values.get(name)
+        if name in ("ServiceLevel",):
+            value = float(value or 0)
+        elif name in ("Month", "Year", "NodeCount", "Processors"):
+            value = int(value or 0)
+        elif value is None:
+            value = "None"
+        key.append(value)
+    return tuple(key)
+
+
+def job_key(j):
+    end = time.gmtime(j.EndTime)
+    return super_key(**{name: getattr(j, name) for name in KEY_NAMES if hasattr(j, name)},
+                     Month=end.tm_mon, Year=end.tm_year)
+
+
+def summary_key(s):
+    return super_key(**{name: getattr(s, name) for name in KEY_NAMES if hasattr(s, name)})
+
+
+def normalised_key(n):
+    return super_key(**{name: getattr(n, name) for name in KEY_NAMES if hasattr(n, name)},
+                     InfrastructureType=n.Infrastructure, ServiceLevel=0)
+
+
+def jobs_per_key(db):
+    """{super-summary key: NumberOfJobs} of VSuperSummaries."""
+    return {super_key(**row): int(row["NumberOfJobs"]) for row in db.query_dicts("SELECT * FROM VSuperSummaries")}
+
+
+def expected_jobs_per_key(jobs, summaries, normalised_summaries):
+    """What the deployed summariser keeps per key: the normalised summaries of the key, else its
+    summaries, else its jobs (never two sources added)."""
+    expected = {}
+    for j in jobs:
+        expected[job_key(j)] = expected.get(job_key(j), 0) + 1
+    for source, key_of in ((summaries, summary_key), (normalised_summaries, normalised_key)):
+        replaced = {}
+        for record in source:
+            replaced[key_of(record)] = replaced.get(key_of(record), 0) + record.NumberOfJobs
+        expected.update(replaced)
+    return expected
+
+
+def colliding(rng, db):
+    """(record type, record): a summary or a normalised summary with the key of a super-summary row (its jobs' or another
+    summary's); None before there is one. A normalised summary's key has ServiceLevel 0: it
+    collides with summaries of level 0, also made here."""
+    rows = db.query_dicts("SELECT * FROM VSuperSummaries ORDER BY Site, Month, Year, GlobalUserName, VO, VOGroup, "
+                          "VORole, SubmitHost, InfrastructureType, ServiceLevelType, ServiceLevel, NodeCount, "
+                          "Processors")
+    if not rows:
+        return None, None
+    row = rng.choice(rows)
+    common = dict(Site=row["Site"], Month=int(row["Month"]), Year=int(row["Year"]),
+                  GlobalUserName=row["GlobalUserName"], VO=row["VO"], VOGroup=row["VOGroup"], VORole=row["VORole"],
+                  SubmitHost=row["SubmitHost"], NodeCount=int(row["NodeCount"]), Processors=int(row["Processors"]),
+                  ServiceLevelType=row["ServiceLevelType"], WallDuration=rng.randrange(10**5),
+                  CpuDuration=rng.randrange(10**5), NumberOfJobs=rng.randrange(1, 500))
+    kind = rng.choice(["summary", "level 0", "normalised"])
+    if kind == "normalised":
+        return NORMALISED_SUMMARY, NORMALISED_SUMMARY.make(
+            Infrastructure=row["InfrastructureType"], NormalisedWallDuration=rng.randrange(10**5),
+            NormalisedCpuDuration=rng.randrange(10**5), **common)
+    level = 0.0 if kind == "level 0" else float(row["ServiceLevel"])
+    return SUMMARY, SUMMARY.make(InfrastructureType=row["InfrastructureType"], ServiceLevel=level, **common)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
 def test_incremental_summaries_equal_a_full_rebuild_after_random_changes(db, seed):
     rng = random.Random(seed)
     stored = {}  # LocalJobId -> job
     next_id = 0
-    for step in range(14):
-        action = rng.choice(["jobs", "jobs", "jobs", "replace", "delete", "summaries", "normalised"])
+    summaries, normalised_summaries = {}, {}  # by their natural key
+    for step in range(20):
+        action = rng.choice(["jobs", "jobs", "jobs", "replace", "delete", "summaries", "normalised", "collide"])
         if action == "jobs" or not stored:
             batch = []
             for _ in range(rng.randrange(1, 60)):
@@ -108,24 +184,31 @@ def test_incremental_summaries_equal_a_full_rebuild_after_random_changes(db, see
             db.execute("DELETE FROM JobRecords WHERE LocalJobId = ?", (victim.LocalJobId,))
         elif action == "summaries":
             site, (year, month) = rng.choice(SITES), rng.choice(MONTHS)
-            db.store(SUMMARY, [summary(rng, site, year, month) for _ in range(rng.randrange(1, 4))], SIGNER)
-        else:
+            batch = [summary(rng, site, year, month) for _ in range(rng.randrange(1, 4))]
+            db.store(SUMMARY, batch, SIGNER)
+            summaries.update((summary_key(s), s) for s in batch)
+        elif action == "normalised":
             site, (year, month) = rng.choice(SITES), rng.choice(MONTHS)
-            db.store(NORMALISED_SUMMARY, [normalised(rng, site, year, month)], SIGNER)
+            record = normalised(rng, site, year, month)
+            db.store(NORMALISED_SUMMARY, [record], SIGNER)
+            normalised_summaries[normalised_key(record)] = record
+        else:  # a summary with the key of jobs (or of another summary) that are already summarised
+            rtype, record = colliding(rng, db)
+            if rtype is SUMMARY:
+                db.store(SUMMARY, [record], SIGNER)
+                summaries[summary_key(record)] = record
+            elif rtype is NORMALISED_SUMMARY:
+                db.store(NORMALISED_SUMMARY, [record], SIGNER)
+                normalised_summaries[normalised_key(record)] = record
         if rng.random() < 0.5:
             summarise(db)
     assert_incremental_equals_full(db)
     assert db.query("SELECT COUNT(*) FROM SummaryDeltas") == [(0,)]
     assert db.query("SELECT COUNT(*) FROM SummaryDirty") == [(0,)]
-    # And the job part agrees with sums computed here from the records themselves.
-    jobs_in_db = db.query("SELECT COUNT(*), SUM(WallDuration) FROM JobRecords")[0]
-    summarised = db.query("SELECT SUM(NumberOfJobs), SUM(WallDuration) FROM SuperSummaries")[0]
-    from_summaries = db.query("SELECT COALESCE(SUM(NumberOfJobs), 0), COALESCE(SUM(WallDuration), 0) FROM Summaries")[0]
-    from_normalised = db.query(
-        "SELECT COALESCE(SUM(NumberOfJobs), 0), COALESCE(SUM(WallDuration), 0) FROM NormalisedSummaries")[0]
-    assert int(summarised[0]) == jobs_in_db[0] + int(from_summaries[0]) + int(from_normalised[0])
-    assert int(summarised[1]) == int(jobs_in_db[1] or 0) + int(from_summaries[1]) + int(from_normalised[1])
-    assert jobs_in_db[0] == len(stored)
+    # And each group holds what the records themselves give: one source per key, never two added.
+    assert db.query("SELECT COUNT(*) FROM JobRecords")[0][0] == len(stored)
+    assert jobs_per_key(db) == expected_jobs_per_key(stored.values(), summaries.values(),
+                                                     normalised_summaries.values())
 
 
 @pytest.mark.parametrize("level_type, level, expected", [
@@ -159,6 +242,49 @@ def test_local_and_grid_summaries_of_a_site_never_overwrite_each_other(db):
     summarise(db)
     got = dict(db.query("SELECT InfrastructureType, SUM(NumberOfJobs) FROM VSuperSummaries GROUP BY InfrastructureType"))
     assert {k: int(v) for k, v in got.items()} == {"grid": 11, "local": 8}
+
+
+def test_a_summary_of_summarised_jobs_replaces_them_as_the_deployed_summariser_does(db):
+    """A site sent its jobs, then a summary of the same month and key (of those jobs and more):
+    the group holds the summary, not both; jobs of the key arriving later change nothing;
+    a normalised summary of the key (ServiceLevel 0) replaces a summary in turn."""
+    rng = random.Random(21)
+    first = [job(rng, "SITE-A", 2026, 9, n, ServiceLevelType="HEPSPEC", ServiceLevel=10.0, FQAN="/atlas",
+                 GlobalUserName="/CN=user0", SubmitHost="ce1.example.org", InfrastructureType="grid",
+                 Processors=1, NodeCount=1) for n in range(3)]
+    db.store(JOB, first, SIGNER)
+    summarise(db)
+    key = job_key(first[0])
+    assert jobs_per_key(db) == {key: 3}
+    fields = dict(GlobalUserName="/CN=user0", VO="atlas", VOGroup="/atlas",
+                  SubmitHost="ce1.example.org", InfrastructureType="grid", ServiceLevelType="HEPSPEC",
+                  ServiceLevel=10.0, NodeCount=1, Processors=1)
+    db.store(SUMMARY, [summary(rng, "SITE-A", 2026, 9, **fields, WallDuration=9000, CpuDuration=8000, NumberOfJobs=5)], SIGNER)
+    summarise(db)
+    assert jobs_per_key(db) == {key: 5}
+    db.store(JOB, [job(rng, "SITE-A", 2026, 9, 99, **{name: getattr(first[0], name) for name in (
+        "ServiceLevelType", "ServiceLevel", "FQAN", "GlobalUserName", "SubmitHost", "InfrastructureType",
+        "Processors", "NodeCount")})], SIGNER)
+    summarise(db)  # the new job's delta is not added to the summary's group
+    row = db.query("SELECT NumberOfJobs, WallDuration, NormalisedWallDuration FROM VNormalisedSuperSummaries")
+    assert [tuple(int(v) for v in r) for r in row] == [(5, 9000, 90000)]
+    assert_incremental_equals_full(db)
+
+    level_0 = dict(fields, ServiceLevel=0.0)
+    db.store(SUMMARY, [summary(rng, "SITE-A", 2026, 9, **level_0, NumberOfJobs=7)], SIGNER)
+    summarise(db)
+    level_0_key = super_key(Site="SITE-A", Month=9, Year=2026, **level_0)
+    assert jobs_per_key(db) == {key: 5, level_0_key: 7}
+    db.store(NORMALISED_SUMMARY, [NORMALISED_SUMMARY.make(
+        Infrastructure="grid", NormalisedWallDuration=100, NormalisedCpuDuration=90, WallDuration=10,
+        CpuDuration=9, Site="SITE-A", Month=9, Year=2026,
+        **{k: v for k, v in fields.items() if k not in ("InfrastructureType", "ServiceLevel")},
+        NumberOfJobs=11)], SIGNER)
+    summarise(db)
+    assert jobs_per_key(db) == {key: 5, level_0_key: 11}
+    assert_incremental_equals_full(db)
+    # Nothing is deleted: every source keeps its rows.
+    assert [db.count_rows(t) for t in ("JobRecords", "Summaries", "NormalisedSummaries")] == [4, 2, 1]
 
 
 def cloud(vm, status, measured, wall, cpu=None, site="CLOUD-A"):
@@ -327,21 +453,33 @@ def test_incremental_normalised_sums_equal_a_full_rebuild_bit_for_bit(db, seed):
     assert got == expected
 
 
-@pytest.fixture(params=BACKENDS)
-def before_005(request, tmp_path, monkeypatch):
-    """A database with the migrations before 005 only (URL)."""
+def database_before(request, tmp_path, monkeypatch, first_missing):
+    """A database with the migrations before ``first_missing`` only: (URL, drop or None)."""
     url, drop = empty_database(request, tmp_path, monkeypatch)
     with databases.connect(url) as db:
         applied_versions(db)
         for version, name, path in migrations(db.dialect):
-            if version < 5:
+            if version < first_missing:
                 db.executescript(path.read_text(encoding="utf-8"))
                 with db.transaction():
                     db.execute("INSERT INTO SchemaMigrations (Version, Name, AppliedAt) VALUES (?, ?, 'test')",
                                (version, name))
-    yield url
-    if drop:
-        drop()
+    return url, drop
+
+
+def database_before_fixture(first_missing):
+    """A fixture: the URL of a database with the migrations before ``first_missing`` only."""
+    @pytest.fixture(params=BACKENDS)
+    def fixture(request, tmp_path, monkeypatch):
+        url, drop = database_before(request, tmp_path, monkeypatch, first_missing)
+        yield url
+        if drop:
+            drop()
+    return fixture
+
+
+before_005 = database_before_fixture(5)
+before_011 = database_before_fixture(11)
 
 
 def test_migration_005_converts_float_sums_and_has_them_recomputed_exactly(before_005, monkeypatch):
@@ -382,3 +520,60 @@ def test_migration_005_converts_float_sums_and_has_them_recomputed_exactly(befor
             for j in jobs:
                 per_user[j.GlobalUserName] = per_user.get(j.GlobalUserName, 0) + j.WallDuration
             assert int(got[0][0]) == sum(exact_normalised(level_type, level, s) for s in per_user.values())
+
+
+def test_migration_011_recomputes_added_groups_and_keys_cloud_summaries_as_deployed(before_011):
+    rng = random.Random(8)
+    jobs = [job(rng, "SITE-A", 2026, 9, n, ServiceLevelType="HEPSPEC", ServiceLevel=10.0, FQAN="/atlas",
+                GlobalUserName="/CN=user0", SubmitHost="ce1.example.org", InfrastructureType="grid",
+                Processors=1, NodeCount=1) for n in range(3)]
+    sent = summary(rng, "SITE-A", 2026, 9, GlobalUserName="/CN=user0", VO="atlas", VOGroup="/atlas",
+                   SubmitHost="ce1.example.org", InfrastructureType="grid", ServiceLevelType="HEPSPEC",
+                   ServiceLevel=10.0, NodeCount=1, Processors=1, NumberOfJobs=5)
+    start, _ = month_bounds(2026, 9)
+    vms = [CLOUD.make(VMUUID=f"vm-{n}", SiteName="CLOUD-A", Status="completed", RecordCreateTime=start + 7200,
+                      StartTime=start + 3600, EndTime=start + 7200, WallDuration=3600, CpuCount=cpus, Memory=1024,
+                      CloudType="OpenStack", ImageId="img-1") for n, cpus in enumerate([2, 2, 4])]
+    with databases.connect(before_011) as db:
+        db.store(JOB, jobs, SIGNER)
+        db.store(SUMMARY, [sent], SIGNER)
+        db.store(CLOUD, vms, SIGNER)
+        # As the summariser before 011 left them: the jobs and the summary added in one group (8
+        # jobs), the VMs' CpuCount summed; and two received cloud summaries that differ by
+        # CloudType only, the OpenNebula one sent later.
+        ids = {table: db.lookup_ids(table, [name])[name] for table, name in (
+            ("Sites", "SITE-A"), ("DNs", "/CN=user0"), ("VOs", "atlas"), ("VOGroups", "/atlas"),
+            ("VORoles", "None"), ("SubmitHosts", "ce1.example.org"))}
+        cloud_ids = [db.lookup_ids(table, [name])[name] for table, name in (
+            ("Sites", "CLOUD-A"), ("CloudComputeServices", "None"), ("DNs", "None"), ("VOs", "None"),
+            ("VOGroups", "None"), ("VORoles", "None"), ("DNs", "apel-summarise"), ("DNs", SIGNER))]
+        site, service, dn, vo, group, role, summariser_dn, signer = cloud_ids
+        cloud_columns = ("SiteNameID, CloudComputeServiceID, Month, Year, GlobalUserNameID, VOID, VOGroupID, "
+                         "VORoleID, Status, CloudType, ImageId, WallDuration, CpuCount, Memory, BenchmarkType, "
+                         "Benchmark, NumberOfVMs, PublisherDNID, UpdateTime")
+        head = (site, service, 9, 2026, dn, vo, group, role, "completed")
+        with db.transaction():
+            db.execute("DELETE FROM SummaryDirty")
+            db.execute("DELETE FROM SummaryDeltas")
+            db.execute(
+                "INSERT INTO SuperSummaries (SiteID, Month, Year, GlobalUserNameID, VOID, VOGroupID, VORoleID, "
+                "SubmitHostID, InfrastructureType, ServiceLevelType, ServiceLevel, NodeCount, Processors, "
+                "WallDuration, CpuDuration, NormalisedWallDuration, NormalisedCpuDuration, NumberOfJobs) "
+                "VALUES (?, 9, 2026, ?, ?, ?, ?, ?, 'grid', 'HEPSPEC', 10.0, 1, 1, 1, 1, 10, 10, 8)",
+                [ids[t] for t in ("Sites", "DNs", "VOs", "VOGroups", "VORoles", "SubmitHosts")])
+            for row in (head + ("OpenStack", "img-1", 10800, 8, 3072, "None", 0.0, 3, summariser_dn,
+                                "2026-10-01 00:00:00"),
+                        head + ("OpenStack", "img-2", 3600, 2, 1024, "None", 0.0, 1, signer, "2026-10-01 00:00:00"),
+                        head + ("OpenNebula", "img-2", 7200, 2, 2048, "None", 0.0, 2, signer, "2026-10-02 00:00:00")):
+                db.execute(f"INSERT INTO CloudSummaries ({cloud_columns}) VALUES ({', '.join('?' * len(row))})", row)
+        assert "011_deployed_precedence.sql" in migrate(db)
+        assert sorted(db.query("SELECT Kind, SiteID, Year, Month FROM SummaryDirty")) == sorted(
+            [("jobs", ids["Sites"], 2026, 9), ("cloud", site, 2026, 9)])
+        # The computed cloud row is gone (recomputed next), the received ones keep the later.
+        assert db.query("SELECT ImageId, CloudType, NumberOfVMs FROM VCloudSummaries") == [("img-2", "OpenNebula", 2)]
+        summarise(db)
+        assert jobs_per_key(db) == {job_key(jobs[0]): 5}
+        got = db.query("SELECT ImageId, CpuCount, NumberOfVMs, Memory FROM VCloudSummaries ORDER BY ImageId, CpuCount")
+        assert [(image, float(cpus), vms, memory) for image, cpus, vms, memory in got] == [
+            ("img-1", 2.0, 2, 2048), ("img-1", 4.0, 1, 1024), ("img-2", 2.0, 2, 2048)]
+        assert_incremental_equals_full(db)

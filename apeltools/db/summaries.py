@@ -15,6 +15,16 @@ the positive durations are summed; the product is taken once, exactly from the
 benchmark's decimal form, and rounded half up as the deployed summariser
 rounds its exact DECIMAL sum. Whatever order records and deltas arrive in, the
 result is the same.
+
+A group comes from one source, as in the deployed summariser (which replaces
+the job-derived row by the summaries' row of the same key, and that by the
+normalised summaries'): normalised summaries over summaries over job records.
+A site that sent its jobs and then summaries of the same month (or a regional
+server that forwards summaries of jobs also sent here) would otherwise be
+counted twice; the records of the losing source stay in their tables.
+SuperSummaries.Origin holds the source of a row (ORIGIN_JOBS, ORIGIN_SUMMARIES,
+ORIGIN_NORMALISED), so that new jobs' deltas are not added to a row a summary
+holds.
 """
 
 import functools
@@ -32,7 +42,10 @@ KEY_COLUMNS = (
 VALUE_COLUMNS = (
     "InfrastructureDescription", "EarliestEndTime", "LatestEndTime", "WallDuration", "CpuDuration",
     "NormalisedWallDuration", "NormalisedCpuDuration", "NumberOfJobs", "PositiveWallDuration", "PositiveCpuDuration",
+    "Origin",
 )
+# The sources of a group, in the order of precedence (a greater one replaces a smaller one).
+ORIGIN_JOBS, ORIGIN_SUMMARIES, ORIGIN_NORMALISED = 0, 1, 2
 SUPER_COLUMNS = KEY_COLUMNS + VALUE_COLUMNS
 ADDED_COLUMNS = ("WallDuration", "CpuDuration", "NormalisedWallDuration", "NormalisedCpuDuration", "NumberOfJobs",
                  "PositiveWallDuration", "PositiveCpuDuration")
@@ -78,12 +91,12 @@ SELECT_DIRTY = "SELECT Kind, SiteID, Year, Month, Version FROM SummaryDirty"
 CLEAR_DIRTY = "DELETE FROM SummaryDirty WHERE Kind = ? AND SiteID = ? AND Year = ? AND Month = ? AND Version = ?"
 SELECT_DELTAS = "SELECT Id, SiteID, Year, Month FROM SummaryDeltas"
 # The deltas (in the summariser's snapshot: those SELECT_DELTAS read) summed per key, with
-# the positive durations of the SuperSummaries row they add to (NULL when there is none).
+# the positive durations and origin of the SuperSummaries row they add to (NULL when there is none).
 # Times come as text and sums as integers: they only go back to the database.
 SUM_DELTAS = (
     f"SELECT {', '.join('d.' + c for c in KEY_COLUMNS)}, d.InfrastructureDescription, d.EarliestEndTime, "
     "d.LatestEndTime, d.WallDuration, d.CpuDuration, d.PositiveWallDuration, d.PositiveCpuDuration, "
-    "d.NumberOfJobs, s.PositiveWallDuration, s.PositiveCpuDuration FROM ("
+    "d.NumberOfJobs, s.PositiveWallDuration, s.PositiveCpuDuration, s.Origin FROM ("
     f"SELECT {_KEYS}, MAX(InfrastructureDescription) AS InfrastructureDescription, "
     "CAST(MIN(EarliestEndTime) AS CHAR) AS EarliestEndTime, CAST(MAX(LatestEndTime) AS CHAR) AS LatestEndTime, "
     "CAST(SUM(WallDuration) AS SIGNED) AS WallDuration, CAST(SUM(CpuDuration) AS SIGNED) AS CpuDuration, "
@@ -133,28 +146,31 @@ def merge(groups: dict, key: tuple, values: list) -> None:
         current[i] += values[i]
 
 
-def super_row(key: tuple, values: list) -> tuple:
-    """A SuperSummaries row (SUPER_COLUMNS) of a group: its normalised durations taken here."""
+def super_row(key: tuple, values: list, origin: int) -> tuple:
+    """A SuperSummaries row (SUPER_COLUMNS) of a group from ``origin``: its normalised durations
+    taken here."""
     (description, earliest, latest, wall, cpu, positive_wall, positive_cpu, received_wall, received_cpu,
      count) = values
     level_type, level = key[9], key[10]
     return key + (description, earliest, latest, wall, cpu,
                   received_wall + normalised(level_type, level, positive_wall),
-                  received_cpu + normalised(level_type, level, positive_cpu), count, positive_wall, positive_cpu)
+                  received_cpu + normalised(level_type, level, positive_cpu), count, positive_wall, positive_cpu,
+                  origin)
 
 
 def added_row(row: tuple) -> tuple:
     """What a SUM_DELTAS row adds to SuperSummaries (a row of SUPER_COLUMNS): its sums, and
     what the group's rounded normalised products grow by with its positive durations."""
     key = tuple(row[:13])
-    (description, earliest, latest, wall, cpu, positive_wall, positive_cpu, count, old_wall, old_cpu) = row[13:]
+    (description, earliest, latest, wall, cpu, positive_wall, positive_cpu, count, old_wall, old_cpu,
+     _origin) = row[13:]
     level_type, level = key[9], key[10]
     old_wall, old_cpu = old_wall or 0, old_cpu or 0  # NULL: a new row
     return key + (
         description, earliest, latest, wall, cpu,
         normalised(level_type, level, old_wall + positive_wall) - normalised(level_type, level, old_wall),
         normalised(level_type, level, old_cpu + positive_cpu) - normalised(level_type, level, old_cpu),
-        count, positive_wall, positive_cpu,
+        count, positive_wall, positive_cpu, ORIGIN_JOBS,
     )
 
 
@@ -259,16 +275,19 @@ def delete_deltas(db, ids) -> None:
 
 
 def source_groups(db, month: tuple | None = None) -> dict:
-    """{key: values} merged from job records, summaries and normalised summaries, of one
-    (site id, year, month) or of everything."""
+    """{key: (origin, values)} of one (site id, year, month) or of everything: each group from
+    its source of highest precedence (job records, then summaries, then normalised summaries);
+    the rows of one source that share a key are merged."""
     where_job, where_summary, params = ("", "", ()) if month is None else (JOB_MONTH, SUMMARY_MONTH, month)
     groups = {}
-    for row in db.query(JOB_AGGREGATE.format(where=where_job), params):
-        merge(groups, *job_aggregate_row(row))
-    for row in db.query(SUMMARY_ROWS.format(where=where_summary), params):
-        merge(groups, *summary_row(row))
-    for row in db.query(NORMALISED_ROWS.format(where=where_summary), params):
-        merge(groups, *normalised_row(row))
+    for origin, statement, where, read in (
+            (ORIGIN_JOBS, JOB_AGGREGATE, where_job, job_aggregate_row),
+            (ORIGIN_SUMMARIES, SUMMARY_ROWS, where_summary, summary_row),
+            (ORIGIN_NORMALISED, NORMALISED_ROWS, where_summary, normalised_row)):
+        found = {}
+        for row in db.query(statement.format(where=where), params):
+            merge(found, *read(row))
+        groups.update((key, (origin, values)) for key, values in found.items())
     return groups
 
 
@@ -279,28 +298,32 @@ def replace_super_summaries(db, groups: dict, month: tuple | None = None) -> int
         db.execute(DELETE_SUPER_ALL)
     else:
         db.execute(DELETE_SUPER_MONTH, month)
-    rows = [super_row(key, values) for key, values in groups.items()]
+    rows = [super_row(key, values, origin) for key, (origin, values) in groups.items()]
     db.insert_rows("SuperSummaries", SUPER_COLUMNS, rows, TIME_COLUMNS)
     return len(rows)
 
 
 def add_deltas(db, skip_months) -> None:
     """Add the summed deltas to SuperSummaries in place, except those of ``skip_months``
-    ({(site id, year, month)}, recomputed from their sources instead)."""
-    rows = [added_row(row) for row in db.query(SUM_DELTAS) if (row[0], row[2], row[1]) not in skip_months]
+    ({(site id, year, month)}, recomputed from their sources instead) and those whose row a
+    summary holds (its figures replace the jobs', as a recompute would have it)."""
+    rows = [added_row(row) for row in db.query(SUM_DELTAS)
+            if (row[0], row[2], row[1]) not in skip_months and not row[-1]]
     db.add_rows("SuperSummaries", KEY_COLUMNS, SUPER_COLUMNS, rows, add=ADDED_COLUMNS,
                 least=("EarliestEndTime",), greatest=("LatestEndTime", "InfrastructureDescription"))
 
 
 # -- cloud ----------------------------------------------------------------------------
 
+# As the deployed CloudSummaries table is keyed (CLOUD_SUMMARY's key): VMs of one CpuCount
+# together, whatever their CloudType (a group takes the greatest of its VMs' cloud types).
 CLOUD_SUMMARY_KEY = (
     "SiteName", "CloudComputeService", "Month", "Year", "GlobalUserName", "VO", "VOGroup", "VORole",
-    "Status", "CloudType", "ImageId", "BenchmarkType", "Benchmark",
+    "Status", "ImageId", "CpuCount", "BenchmarkType", "Benchmark",
 )
 # Cumulative per VM (usage is the difference between months) and summed as they are.
 CLOUD_CUMULATIVE = ("WallDuration", "CpuDuration", "NetworkInbound", "NetworkOutbound")
-CLOUD_SUMMED = CLOUD_CUMULATIVE + ("CpuCount", "Memory", "Disk")
+CLOUD_SUMMED = CLOUD_CUMULATIVE + ("Memory", "Disk")
 CLOUD_RECORDS = (
     "SELECT t.SiteNameID, s.name AS SiteName, c.name AS CloudComputeService, "
     "t.MeasurementMonth AS Month, t.MeasurementYear AS Year, t.MeasurementMonth, t.MeasurementYear, "

@@ -433,7 +433,7 @@ CLOUD_SUMMARY = RecordType(
         Field("LatestStartTime", TIME),
         Field("WallDuration", INT),
         Field("CpuDuration", INT),
-        Field("CpuCount", FLOAT, minimum=0),
+        Field("CpuCount", FLOAT, minimum=0, key_default=0),
         Field("NetworkInbound", INT),
         Field("NetworkOutbound", INT),
         Field("Memory", INT),
@@ -442,9 +442,10 @@ CLOUD_SUMMARY = RecordType(
         Field("Benchmark", FLOAT, key_default=0.0),
         Field("NumberOfVMs", INT, mandatory=True),
     ),
+    # The deployed CloudSummaries primary key: the VMs' CpuCount, not their CloudType.
     key=(
         "SiteName", "CloudComputeService", "Month", "Year", "GlobalUserName", "VO", "VOGroup",
-        "VORole", "Status", "CloudType", "ImageId", "BenchmarkType", "Benchmark",
+        "VORole", "Status", "ImageId", "CpuCount", "BenchmarkType", "Benchmark",
     ),
     check=_check_cloud_summary,
     ignored=frozenset({"UpdateTime"}),
