@@ -6,7 +6,8 @@ dependencies: mysqlclient, dirq, iso8601, future), never imported by apeltools:
     python driver.py APEL_SRC STEP JSON_ARGS
 
 Steps: ``load`` (the deployed loader's pass over ``<qpath>/incoming``),
-``summarise`` (the deployed summariser's three procedures, in its order) and
+``summarise`` (the deployed summariser's three procedures, in its order),
+``summarise_cloud`` (its cloud procedure, SummariseVMs, on a cloud.sql database) and
 ``unload`` (the deployed unloader writing one view to ``<qpath>/outgoing``).
 It prints one JSON object with what the step did.
 """
@@ -43,6 +44,11 @@ def summarise(args):
     return {}
 
 
+def summarise_cloud(args):
+    _db(args).summarise_cloud()
+    return {}
+
+
 def unload(args):
     from apel.db.unloader import DbUnloader
 
@@ -55,7 +61,7 @@ def unload(args):
     return {"messages": messages, "records": records}
 
 
-STEPS = {"load": load, "summarise": summarise, "unload": unload}
+STEPS = {"load": load, "summarise": summarise, "summarise_cloud": summarise_cloud, "unload": unload}
 
 
 def _relaxed_sql_mode():

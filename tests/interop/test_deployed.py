@@ -37,7 +37,8 @@ from apeltools.demo import sample
 from apeltools.db.schema import migrate
 from apeltools.messaging import queues
 from apeltools.records import benchmark, text
-from apeltools.records.types import NORMALISED_SUMMARY
+from apeltools.records.fields import month_bounds
+from apeltools.records.types import CLOUD, NORMALISED_SUMMARY
 
 APEL_SRC = os.environ.get("APELTOOLS_DEPLOYED_APEL", "")
 APEL_PYTHON = os.environ.get("APELTOOLS_DEPLOYED_PYTHON", "")
@@ -166,23 +167,34 @@ def _source_schema(mariadb, name, *files):
         assert done.returncode == 0, f"{schema}: {done.stderr}"
 
 
+def _both(mariadb, tmp_path, monkeypatch, *schemas):
+    """(Deployed database of ``schemas``, our database URL) on the test MariaDB; dropped after."""
+    monkeypatch.setenv("APELTOOLS_DB_PASSWORD", mariadb.password)
+    tag = uuid.uuid4().hex[:8]
+    theirs, ours = f"deployed_{tag}", f"apeltools_{tag}"
+    _create_database(mariadb, theirs)
+    _create_database(mariadb, ours)
+    try:
+        _source_schema(mariadb, theirs, *schemas)
+        url = f"{mariadb.url}/{ours}"
+        with databases.connect(url) as db:
+            migrate(db)
+        yield Deployed(mariadb, theirs, tmp_path), url
+    finally:
+        _drop_database(mariadb, theirs)
+        _drop_database(mariadb, ours)
+
+
 @pytest.fixture
 def both(mariadb_service, tmp_path, monkeypatch):
     """(Deployed server database, our database URL) on the test MariaDB."""
-    monkeypatch.setenv("APELTOOLS_DB_PASSWORD", mariadb_service.password)
-    tag = uuid.uuid4().hex[:8]
-    theirs, ours = f"deployed_{tag}", f"apeltools_{tag}"
-    _create_database(mariadb_service, theirs)
-    _create_database(mariadb_service, ours)
-    try:
-        _source_schema(mariadb_service, theirs, "server.sql", "server-extra.sql")
-        url = f"{mariadb_service.url}/{ours}"
-        with databases.connect(url) as db:
-            migrate(db)
-        yield Deployed(mariadb_service, theirs, tmp_path), url
-    finally:
-        _drop_database(mariadb_service, theirs)
-        _drop_database(mariadb_service, ours)
+    yield from _both(mariadb_service, tmp_path, monkeypatch, "server.sql", "server-extra.sql")
+
+
+@pytest.fixture
+def both_cloud(mariadb_service, tmp_path, monkeypatch):
+    """(Deployed cloud database, our database URL) on the test MariaDB."""
+    yield from _both(mariadb_service, tmp_path, monkeypatch, "cloud.sql")
 
 
 def _view(mariadb, database, view, relaxed=False):
@@ -297,6 +309,85 @@ def test_both_summarisers_give_the_same_super_summaries(both, mariadb_service, t
     ours = url.rsplit("/", 1)[1]
     for view in SUMMARISED_VIEWS:
         _same_view(mariadb_service, deployed.name, ours, view)
+
+
+def _switching_messages():
+    """Summaries that collide with groups of other sources: a site that sent its jobs sends
+    summaries of the same month (the summaries replace the jobs' groups), and a site sends
+    summaries with ServiceLevel 0 beside its normalised summaries of the same keys (the
+    normalised ones replace them)."""
+    year, month = _last_month()
+    rng = sample.rng_for(7)
+    north = sample.SITES[0]
+    north_jobs = sample.jobs(north, year, month, 40, rng)
+    sample.jobs(sample.SITES[1], year, month, 30, rng)
+    sample.jobs(sample.SITES[2], year, month, 20, rng)
+    sample.jobs(EAST, year, month, 20, rng)
+    norm_jobs = sample.jobs(NORMALISING, year, month, 20, rng)  # as in _messages: the same jobs
+    switched = sample.summaries(north, year, month, north_jobs)
+    for s in switched:  # the site's own database held more jobs than it sent
+        s.NumberOfJobs += 1
+        s.WallDuration += 100
+    level_0 = sample.summaries(NORMALISING, year, month, norm_jobs)
+    for s in level_0:
+        s.ServiceLevel, s.NumberOfJobs = 0.0, s.NumberOfJobs + 5
+    return [text.write_message(text.SUMMARY_V04, switched), text.write_message(text.SUMMARY_V04, level_0)]
+
+
+def test_both_summarisers_keep_one_source_per_group(both, mariadb_service, tmp_path):
+    """A group of job records and a received summary (or of a summary and a normalised summary)
+    with the same key holds the summary (the normalised summary) in both, never the sum;
+    incremental (the jobs summarised before the summaries came) and --full alike."""
+    deployed, url = both
+    bodies = _messages() + _switching_messages()
+    assert deployed.load(bodies) == []
+    deployed.step("summarise")
+    _load_ours(url, bodies[:len(bodies) - 2], tmp_path)
+    _ours(url, "summarise")  # the jobs summarised first: the summaries replace their groups
+    _load_ours(url, bodies[len(bodies) - 2:], tmp_path)
+    _ours(url, "summarise")
+    ours = url.rsplit("/", 1)[1]
+    for view in SUMMARISED_VIEWS:
+        _same_view(mariadb_service, deployed.name, ours, view)
+    _ours(url, "summarise", "--full")
+    for view in SUMMARISED_VIEWS:
+        _same_view(mariadb_service, deployed.name, ours, view)
+
+
+def _cloud_messages():
+    """VMs of one user and image with several CpuCounts, across two months (the second month's
+    usage is the difference to the first's record); and a cloud summary a site sent."""
+    year, month = _last_month()
+    before = (year, month - 1) if month > 1 else (year - 1, 12)
+    start, _ = month_bounds(*before)
+    now, _ = month_bounds(year, month)
+    records = []
+    for n, cpus in enumerate([2, 2, 4, 0.5, 2]):
+        common = dict(VMUUID=f"vm-{n}", SiteName="DEMO-CLOUD", CloudComputeService="nova.example.org",
+                      FQAN="/atlas/Role=production", GlobalUserName="/CN=cloud user", CloudType="OpenStack",
+                      ImageId="img-1", CpuCount=cpus, Memory=2048 * (n + 1), Disk=10 * (n + 1),
+                      BenchmarkType="HEPSPEC", Benchmark=10.0, StartTime=start + 3600 * (n + 1))
+        records.append(CLOUD.make(Status="started", RecordCreateTime=start + 86400, WallDuration=86400 - 3600 * n,
+                                  CpuDuration=80000 - 3000 * n, NetworkInbound=100 * n, NetworkOutbound=10 * n,
+                                  **common))
+        records.append(CLOUD.make(Status="completed", RecordCreateTime=now + 86400 * (n + 1),
+                                  EndTime=now + 86400 * (n + 1), WallDuration=10**6 + n, CpuDuration=9 * 10**5 + n,
+                                  NetworkInbound=1000 * n, NetworkOutbound=100 * n, **common))
+    return [text.write_message(text.CLOUD_V04, records)]
+
+
+def test_both_cloud_summarisers_give_the_same_cloud_summaries(both_cloud, mariadb_service, tmp_path):
+    """Grouped by CpuCount (each VM's, not summed) and not by CloudType, as SummariseVMs does."""
+    deployed, url = both_cloud
+    bodies = _cloud_messages()
+    assert deployed.load(bodies) == []
+    deployed.step("summarise_cloud")
+    _load_ours(url, bodies, tmp_path)
+    _ours(url, "summarise")
+    ours = url.rsplit("/", 1)[1]
+    _same_view(mariadb_service, deployed.name, ours, "VCloudSummaries")
+    _ours(url, "summarise", "--full")
+    _same_view(mariadb_service, deployed.name, ours, "VCloudSummaries")
 
 
 # Not VSyncRecords: the deployed unloader cannot read it from the deployed schema either (its
