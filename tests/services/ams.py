@@ -209,8 +209,11 @@ class State:
         ids = []
         for message in incoming:
             offset = len(messages)
-            messages.append({"messageId": str(offset), "attributes": message.get("attributes") or {},
-                             "data": message.get("data") or "", "publishTime": _now_zulu()})
+            stored = {"messageId": str(offset), "data": message.get("data") or "", "publishTime": _now_zulu()}
+            if message.get("attributes"):
+                # Real AMS leaves an empty attribute map out of what it delivers (omitempty).
+                stored["attributes"] = message["attributes"]
+            messages.append(stored)
             ids.append(str(offset))
         self.published.notify_all()
         return {"messageIds": ids}

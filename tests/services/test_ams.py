@@ -82,6 +82,15 @@ def test_topics_and_subscriptions(ams):
     assert call(ams, "GET", "/v1/projects/other/topics/t")[0] == 404
 
 
+def test_a_message_published_without_attributes_is_delivered_without_the_field(ams):
+    """Real AMS leaves an empty attribute map out (omitempty); the deployed receiver relies on it."""
+    call(ams, "PUT", f"{PROJECT}/topics/t")
+    call(ams, "PUT", f"{PROJECT}/subscriptions/s", {"topic": "projects/accounting/topics/t"})
+    publish(ams, "bare")
+    (received,) = pull(ams, 1)
+    assert "attributes" not in received["message"] and data([received]) == ["bare"]
+
+
 def test_publish_returns_ids_and_pull_delivers_after_subscribing(ams):
     assert call(ams, "PUT", f"{PROJECT}/topics/t")[0] == 200
     publish(ams, "before the subscription")
