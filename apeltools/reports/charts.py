@@ -19,19 +19,23 @@ import zlib
 from dataclasses import dataclass
 from html import escape
 
-# Okabe-Ito, distinguishable with the common colour-vision deficiencies, plus darker shades.
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999",
-           "#004C7A", "#9E6D00", "#006B4F", "#8A4F72")
+# Okabe-Ito (distinguishable with the common colour-vision deficiencies) and darker shades of it.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#004C7A", "#9E6D00", "#006B4F",
+           "#8A4F72")
+# The VOs most reports show get colours of their own, so that they never share one.
+KNOWN = {"atlas": 0, "cms": 1, "lhcb": 2, "alice": 3, "dteam": 4, "ops": 5}
+NO_VO = "#999999"
 PLAIN = "#4C72B0"
 FONT = 'font-family="sans-serif" font-size="12"'
-WIDTH = 640
+WIDTH = 440  # scaled down on a phone, where text still reads at this width
 
 
 def colour_of(name: str | None) -> str:
-    """The colour of a VO (or any name): the same in every chart and every month's report."""
-    if not name:
-        return PALETTE[-5]
-    return PALETTE[zlib.crc32(name.encode("utf-8")) % len(PALETTE)]
+    """The colour of a VO: the same in every chart and every month's report."""
+    if not name or name.lower() in ("none", "null"):
+        return NO_VO
+    index = KNOWN.get(name.lower())
+    return PALETTE[index if index is not None else zlib.crc32(name.encode("utf-8")) % len(PALETTE)]
 
 
 @dataclass
@@ -51,17 +55,17 @@ def _svg(width: int, height: int, title: str, body: list[str]) -> str:
             f"<title>{escape(title)}</title>" + "".join(body) + "</svg>")
 
 
-def bars(title: str, bars_: list[Bar], unit: str, label_width: int = 180) -> str:
+def bars(title: str, bars_: list[Bar], unit: str, label_width: int = 150) -> str:
     """Horizontal bars, largest first as given, each with its label on the left and value on the right."""
     row, top = 20, 24
     height = top + row * max(len(bars_), 1) + 24
-    plot = WIDTH - label_width - 90
+    plot = WIDTH - label_width - 60
     largest = max((b.value for b in bars_), default=0) or 1
     body = [f'<text x="0" y="14" {FONT} font-weight="bold">{escape(title)}</text>']
     for index, bar in enumerate(bars_):
         y = top + index * row
         length = max(bar.value / largest * plot, 0)
-        label = bar.label if len(bar.label) <= 28 else bar.label[:12] + "…" + bar.label[-15:]
+        label = bar.label if len(bar.label) <= 22 else bar.label[:8] + "…" + bar.label[-13:]
         body.append(f'<text x="{label_width - 6}" y="{y + 13}" text-anchor="end" {FONT}>{escape(label)}</text>')
         body.append(f'<rect x="{label_width}" y="{y + 2}" width="{length:.1f}" height="{row - 6}" '
                     f'fill="{bar.colour}" stroke="#000" stroke-width="0.5"/>')

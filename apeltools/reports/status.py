@@ -12,7 +12,6 @@ import json
 import logging
 import os
 
-import jinja2
 import nagiosplugin
 
 from apeltools.clock import iso
@@ -22,17 +21,9 @@ from apeltools.probes.publishing import (GAP_TEXT, PAGE_WORDS, PUB_CRITICAL, PUB
                                          months_back)
 from apeltools.probes.runtime import WARNING
 from apeltools.probes.sources import DatabaseSource, status_document
-from apeltools.reports import charts
+from apeltools.reports import charts, environment
 
 log = logging.getLogger(__name__)
-
-_environment = jinja2.Environment(
-    loader=jinja2.PackageLoader("apeltools.reports", "templates"),
-    autoescape=jinja2.select_autoescape(["html"]),
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-)
-
 
 STATES = {word: state for state, word in PAGE_WORDS.items()}
 
@@ -78,8 +69,8 @@ def render_pages(document: dict) -> dict[str, str]:
     site = document["site"]
     common = {"site": site, "generated": document["generated"], "count": _count, "gap_text": GAP_TEXT}
     return {
-        f"{site}_Pub.html": _environment.get_template("pub.html").render(pub=document["pub"], **common),
-        f"{site}_Sync.html": _environment.get_template("sync.html").render(
+        f"{site}_Pub.html": environment.get_template("pub.html").render(pub=document["pub"], **common),
+        f"{site}_Sync.html": environment.get_template("sync.html").render(
             months=document["sync"]["months"], since=document["sync"]["since"],
             state=PAGE_WORDS[sync_state(document)], chart=_sync_chart(document), command=gap_command, **common),
         f"{site}.json": json.dumps(document, indent=1) + "\n",
@@ -97,7 +88,7 @@ def render_index(documents: list[dict], generated: str) -> str:
                      "differing": differing, "months": len(document["sync"]["months"])})
     rows.sort(key=lambda row: (-row["worst"], row["site"]))
     counts = {word: sum(row["worst"] == state for row in rows) for state, word in PAGE_WORDS.items()}
-    return _environment.get_template("index.html").render(rows=rows, counts=counts, generated=generated)
+    return environment.get_template("index.html").render(rows=rows, counts=counts, generated=generated)
 
 
 def safe_name(site: str) -> bool:

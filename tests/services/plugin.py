@@ -14,8 +14,11 @@ in this directory, installing the Debian package if needed):
     gocdb_server      GOCDB stand-in (in-process HTTP server on a free port)
     ams_server        ARGO Messaging Service stand-in (tests/services/ams.py: HTTPS on
                       localhost, a child process on a free port, its own CA)
+    chromium_service  headless Chromium from Debian (tests/services/chromium.sh installs it;
+                      nothing runs until a test starts a browser at ``chromium_service.path``)
 
-plus the function-scoped ``gocdb`` fixture: ``gocdb_server`` reset to normal mode
+plus the function-scoped ``smtp_server`` (:class:`SmtpServer`: aiosmtpd on a free loopback
+port keeping the messages it receives) and ``gocdb`` fixture: ``gocdb_server`` reset to normal mode
 with an empty request log before and after the test, and ``ams``: ``ams_server``
 emptied, with project ``accounting``, token ``secret`` and no faults.
 
@@ -36,7 +39,10 @@ APELTOOLS_ACTIVEMQ_STOMP_PORT, APELTOOLS_SLAPD_PORT, APELTOOLS_SERVICES_BASE
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
+import socket
 import subprocess
 import threading
 from pathlib import Path
@@ -207,6 +213,70 @@ class SlapdService(ScriptService):
     def clear(self) -> str:
         """Delete every entry below o=grid and o=glue."""
         return self._checked("clear", timeout=120)
+
+
+class ChromiumService(ScriptService):
+    name = "chromium"
+
+    @property
+    def path(self) -> str:
+        """The browser's executable."""
+        return self._checked("url", timeout=60).strip()
+
+
+class SmtpServer:
+    """An SMTP server (aiosmtpd) on loopback keeping what it receives in ``messages``.
+
+    Recipients starting with ``refuse`` are refused (550). With ``tls_context`` it
+    requires STARTTLS; with ``users`` ({name: password}) it requires a login.
+    """
+
+    def __init__(self, tls_context=None, users=None):
+        from aiosmtpd.controller import Controller  # imported lazily: only the mail tests need it
+        from aiosmtpd.smtp import AuthResult
+
+        self.messages = []
+
+        def authenticate(server, session, envelope, mechanism, auth_data):
+            known = users.get(auth_data.login.decode()) if users else None
+            # handled=False: aiosmtpd answers a refusal itself (535); its default would leave the client waiting
+            return AuthResult(success=known is not None and known == auth_data.password.decode(), handled=False)
+
+        options = {}
+        if tls_context is not None:
+            options.update(tls_context=tls_context, require_starttls=True)
+        if users is not None:
+            options.update(authenticator=authenticate, auth_require_tls=tls_context is not None)
+        with socket.create_server(("127.0.0.1", 0)) as probe:
+            self.port = probe.getsockname()[1]
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port, **options)
+        self.controller.start()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("refuse"):
+            return "550 no such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos),
+                              email.message_from_bytes(envelope.original_content, policy=email.policy.default)))
+        return "250 OK"
+
+    def stop(self):
+        self.controller.stop()
+
+
+@pytest.fixture
+def smtp_server():
+    server = SmtpServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium_service(request) -> ChromiumService:
+    return _start_or_skip(ChromiumService(), request)
 
 
 SERVICE_CLASSES = {cls.name: cls for cls in
