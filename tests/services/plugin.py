@@ -388,3 +388,53 @@ def ams(ams_server):
     ams_server.reset(tokens={"secret": ["accounting"]})
     yield ams_server
     ams_server.faults()
+
+
+class GaleraService(MariaDBService):
+    """A 3-node MariaDB Galera cluster (``tests/services/galera.sh``); node N on ``port_of(N)``.
+
+    ``start_node``/``stop_node``/``kill_node`` (SIGKILL) act on one node for fault tests; a
+    test that stops or kills a node must start it again (in a ``finally``).
+    """
+
+    name = "galera"
+    nodes = (1, 2, 3)
+
+    def __init__(self, state_dir: Path | None = None):
+        super().__init__(state_dir)
+        self.port = int(os.environ.get("APELTOOLS_GALERA_PORT", "13311"))
+
+    def port_of(self, node: int) -> int:
+        return self.port + node - 1
+
+    def url_of(self, node: int) -> str:
+        return f"mysql://{self.user}@{self.host}:{self.port_of(node)}"
+
+    def connect_node(self, node: int, database: str | None = None, **extra):
+        return self.connect(database, port=self.port_of(node), **extra)
+
+    def _node(self, action: str, node: int) -> str:
+        with self._lock:
+            proc = subprocess.run(["bash", str(self.script), action, str(node), str(self.state_dir)],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, timeout=START_TIMEOUT)
+        if proc.returncode != 0:
+            raise ServiceError(f"galera.sh {action} {node} failed (exit {proc.returncode}):\n{proc.stdout}")
+        return proc.stdout
+
+    def start_node(self, node: int) -> str:
+        return self._node("start-node", node)
+
+    def stop_node(self, node: int) -> str:
+        return self._node("stop-node", node)
+
+    def kill_node(self, node: int) -> str:
+        return self._node("kill-node", node)
+
+
+SERVICE_CLASSES[GaleraService.name] = GaleraService
+
+
+@pytest.fixture(scope="session")
+def galera_cluster(request) -> GaleraService:
+    return _start_or_skip(GaleraService(), request)
