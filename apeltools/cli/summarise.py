@@ -22,6 +22,11 @@ def main(ctx, db_url, full):
     super-summaries (VSuperSummaries, VNormalisedSuperSummaries), cloud records
     into cloud summaries and accelerator records into accelerator summaries.
 
+    A group comes from one source, as with the deployed summariser: where job
+    records and a received summary have the same key, the summary's figures
+    (a normalised summary's over both), never their sum. Cloud summaries group
+    VMs by their CpuCount, as the deployed summariser does.
+
     Incremental by default: new job records are added to their month's
     summaries, and only the site-months whose records were replaced or deleted
     (or that received summaries) are recomputed. The result is always the same
