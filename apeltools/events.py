@@ -30,11 +30,16 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
 from apeltools.authz.sitemap import site_of
 from apeltools.config import Config
 from apeltools.errors import ConfigError
 from apeltools.messaging import queues
+from apeltools.messaging.settings import SPOOL
+
+if TYPE_CHECKING:  # only for the annotation: the receiver has no database
+    from apeltools.db.base import Database
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +77,11 @@ class Emitter:
         self.program = program
         self.host = host or socket.getfqdn()
         self.dropped = 0
-        self._queue = None
+        self._queue: Any = None  # a dirq QueueSimple, opened on the first event
         self._paused_until = 0.0
         self._lock = threading.Lock()
 
-    def emit(self, event_type: str, site: str | None = None, **fields) -> None:
+    def emit(self, event_type: str, site: str | None = None, **fields: Any) -> None:
         """Queue one event; never raises (see the module docstring)."""
         if event_type not in EVENT_TYPES:
             log.warning("not emitting an event of unknown type %r", event_type)
@@ -130,7 +135,7 @@ def emitting_to(queue_path: str | None, program: str = "") -> Iterator[Emitter |
         _emitter = previous
 
 
-def emit(event_type: str, site: str | None = None, **fields) -> None:
+def emit(event_type: str, site: str | None = None, **fields: Any) -> None:
     """Queue an event of ``event_type`` (a key of :data:`EVENT_TYPES`) if events are configured.
 
     Cheap when they are not, so hooks need no check of their own.
@@ -148,7 +153,7 @@ def records_loaded(record_type: str, records: list, empaid: str | None, signer: 
         _emitter.emit("records.loaded", site, record_type=record_type, records=count, empaid=empaid, signer=signer)
 
 
-def site_months_summarised(db, dirty: list, deltas: list) -> None:
+def site_months_summarised(db: Database, dirty: list, deltas: list) -> None:
     """Emit ``site_month.summarised`` for the SummaryDirty marks (kind, site id, year, month, version)
     and the deltas (id, site id, year, month) a summariser run consumed."""
     if _emitter is None:
@@ -171,7 +176,7 @@ def messaging_config(config: Config, role: str, incoming: str | None = None) -> 
     ``destination`` (topic; :data:`DEFAULT_DESTINATION`), ``subscription``
     (what ``apel-events`` reads on AMS, else ``destination``), ``transport``
     (else as ``[messaging]``), ``wire_path`` (local transport; default
-    ``events-wire`` next to the queue, apart from the records' wire), and
+    ``events-wire`` next to the queue, else in /var/spool/apel), and
     ``dead_letter_path``. Brokers, certificates and the DN list stay as
     configured for the records.
     """
@@ -184,14 +189,16 @@ def messaging_config(config: Config, role: str, incoming: str | None = None) -> 
         messaging["outgoing_path"] = queue
         messaging["dead_letter_path"] = get("events", "dead_letter_path") or _beside(queue, "events-reject")
     else:
+        if not incoming:
+            raise ValueError("receiving events needs an incoming queue")
         messaging["destination"] = get("events", "subscription") or messaging["destination"]
         messaging["incoming_path"] = incoming
         messaging["reject_path"] = _beside(incoming, "reject")
     if get("events", "transport"):
         messaging["transport"] = get("events", "transport")
-    wire = get("events", "wire_path") or (_beside(queue, "events-wire") if queue else None)
-    if wire:
-        messaging["wire_path"] = wire
+    # Never the records' wire, even where no [events] queue is set (a host that only watches).
+    messaging["wire_path"] = (get("events", "wire_path")
+                              or (_beside(queue, "events-wire") if queue else f"{SPOOL}/events-wire"))
     parser = configparser.ConfigParser(interpolation=None)
     parser.read_dict(config.parser)
     if not parser.has_section("messaging"):

@@ -12,6 +12,7 @@ CONSOLE_SCRIPTS = {
     "apel-query": "apeltools.cli.query:main",
     "apel-send": "apeltools.cli.send:main",
     "apel-receive": "apeltools.cli.receive:main",
+    "apel-events": "apeltools.cli.events:main",
     "apel-parse": "apeltools.cli.parse:main",
     "apel-join": "apeltools.cli.join:main",
     "apel-auth": "apeltools.cli.auth:main",

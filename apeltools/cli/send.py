@@ -12,6 +12,7 @@ from apeltools.messaging import runs
 Examples:
   apel-send --config /etc/apel/sender.cfg            # cron: send what is queued, then exit
   apel-send --config /etc/apel/sender.cfg --daemon   # keep sending as messages arrive
+  apel-send --config /etc/apeltools/apeltools.cfg --events --daemon   # carry [events] to their topic
   APELTOOLS_BROKER_HOSTS=mq1.example.org:6162,mq2.example.org:6162 \\
   APELTOOLS_BROKER_USE_SSL=true apel-send --config sender.cfg -v
 """,
@@ -28,7 +29,10 @@ Examples:
 @click.option("--max-wait", type=float, metavar="SECONDS",
               help=f"How long to wait for an unreachable broker before giving up [default: "
                    f"{runs.ONE_SHOT_MAX_WAIT:.0f}; as a daemon: for ever].")
-def main(ctx, queue_dir, dead_letter_dir, daemon, interval, max_wait):
+@click.option("--events", "event_queue", is_flag=True,
+              help="Send the events queue ([events] queue) to [events] destination over [events] transport "
+                   "instead of the records (see apel-events).")
+def main(ctx, queue_dir, dead_letter_dir, daemon, interval, max_wait, event_queue):
     """Sign the messages waiting in the outgoing queue and send them.
 
     Each message is signed with the host certificate (S/MIME, as "openssl smime
@@ -49,4 +53,4 @@ def main(ctx, queue_dir, dead_letter_dir, daemon, interval, max_wait):
     Exits 0 when every queued message was sent, 1 otherwise.
     """
     runs.send(ctx.config, queue_dir, dead_letter_dir, daemon, interval, max_wait,
-              lambda action: ctx.stop_on_signals(action, daemon=daemon))
+              lambda action: ctx.stop_on_signals(action, daemon=daemon), event_queue=event_queue)

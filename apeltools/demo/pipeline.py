@@ -22,7 +22,7 @@ import nagiosplugin
 
 from apeltools import api
 from apeltools import db as databases
-from apeltools import export, lifecycle, publisher, query, stats
+from apeltools import events, export, lifecycle, publisher, query, stats
 from apeltools.db import monitoring
 from apeltools.errors import ConfigError
 from apeltools.demo import pki, sample, sample_logs
@@ -170,13 +170,14 @@ def run(directory=None, seed=2026):
     """Run the whole pipeline on a month of made-up data; returns what happened.
 
     A rerun in the same directory starts from an empty one (see ``_start_afresh``).
+    The programs' events go to ``events/outgoing`` there, as ``[events] queue`` sends them.
     """
-    with _quiet():
+    directory = os.path.abspath(directory or tempfile.mkdtemp(prefix="apeltools-demo-"))
+    with _quiet(), events.emitting_to(os.path.join(directory, "events", "outgoing"), "apeltools demo"):
         return _run(directory, seed)
 
 
 def _run(directory, seed):
-    directory = os.path.abspath(directory or tempfile.mkdtemp(prefix="apeltools-demo-"))
     _start_afresh(directory)
     path = lambda *parts: os.path.join(directory, *parts)  # noqa: E731
     year, month = previous_month()
@@ -239,7 +240,23 @@ def _run(directory, seed):
         result.site_totals = (_log_totals(logs), monitoring.grid_totals(db, logs.site))
     for _, element, _ in queues.locked_elements(queues.reject_queue(reject)):
         result.rejects.append(element["error"])
+    with events.emitting_to(None):  # receiving the events must not make more
+        steps.append(_deliver_events(path, hosts[REPOSITORY_HOST], capath))
     return result
+
+
+def _deliver_events(path, identity, capath):
+    """The run's events signed by the repository host and handed over to where apel-events reads them."""
+    cert, key, dn = identity
+    dn_file = path("pki", "event-dns")
+    with open(dn_file, "w", encoding="utf-8") as handle:
+        handle.write(dn + "\n")
+    incoming = path("events", "incoming")
+    _, received = local.deliver_local(path("events", "outgoing"), path("events", "wire"), incoming,
+                                      path("events", "reject"), cert, key, capath, dn_file)
+    return (f"Events: {plural(received.accepted, 'event')} of the run (messages accepted and rejected, records "
+            f"loaded per site, site-months summarised, publications) sent as apel-send --events sends them, "
+            f"into {incoming}: see them with apel-events --queue {shlex.quote(incoming)} --once")
 
 
 def _lifecycles(result, logs, site_db, xes_path):

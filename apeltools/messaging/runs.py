@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import Callable
 
-from apeltools import daemon
+from apeltools import daemon, events
 from apeltools.bdii import LDAP_TIMEOUT
 from apeltools.config import Config
 from apeltools.authz.dnlist import DNList
@@ -63,15 +63,20 @@ def make_channel(settings: MessagingSettings, max_wait: float | None = None, ams
 
 
 def send(config: Config, queue: str | None = None, dead_letters: str | None = None, daemon_mode: bool = False,
-         interval: float | None = None, max_wait: float | None = None, on_stop: StopHook = _ignore) -> SendTally:
+         interval: float | None = None, max_wait: float | None = None, on_stop: StopHook = _ignore,
+         event_queue: bool = False) -> SendTally:
     """Sign and send every message of the outgoing queue (``queue``, else as configured); with
     ``daemon_mode`` keep sending as messages arrive, looking every ``interval`` seconds, until stopped.
+    With ``event_queue`` the queue, destination and transport are those of ``[events]``
+    (:func:`apeltools.events.messaging_config`).
 
     Waits at most ``max_wait`` seconds for an unreachable broker (one-shot
     default 300, daemon: for ever). Raises ``ApelError`` when a one-shot run
     did not send everything (what was not sent stays queued).
     """
     memory.keep_large_buffers()
+    if event_queue:
+        config = events.messaging_config(config, "sender")
     settings = MessagingSettings.from_config(config, "sender", queue, dead_letters)
     ams = AmsSettings.from_config(config, settings.destination) if settings.transport == "ams" else None
     if ams is not None:
