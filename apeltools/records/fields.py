@@ -1,20 +1,24 @@
 """Field kinds: how one value of a record is read from text, checked and written back."""
 
+from __future__ import annotations
+
 import calendar
 import datetime
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 NULL_TOKENS = frozenset({"", "none", "null"})
 
 
-def is_null(text):
+def is_null(text: str) -> bool:
     """True when a text value is one of the null tokens (empty, None, null in any case)."""
     return len(text) <= 4 and text.lower() in NULL_TOKENS
 
 
-def parse_int(text):
+def parse_int(text: str) -> int:
     # int() would also take "+5", " 5" and "1_000": the wire format allows digits only.
     if not text.isdigit() or not text.isascii():
         if text[:1] == "-" and text[1:].isdigit():
@@ -30,20 +34,20 @@ _ISO_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?
 LATEST_TIME = 4102444800  # 2100-01-01T00:00:00Z
 
 
-def parse_float(text):
+def parse_float(text: str) -> float:
     if not _FLOAT.fullmatch(text):
         raise ValueError(f"not a number: {text!r}")
     return float(text)
 
 
-def check_time(epoch):
+def check_time(epoch: int) -> int:
     """An epoch time, if it is between 1970 and 2100."""
     if not 0 <= epoch < LATEST_TIME:
         raise ValueError(f"time {epoch} is outside 1970..2099")
     return epoch
 
 
-def parse_time(text):
+def parse_time(text: str) -> int:
     """Epoch seconds from integer epoch text or ISO 8601 ``YYYY-MM-DDTHH:MM:SSZ`` (UTC)."""
     if text.isdigit() and text.isascii():
         return check_time(int(text))
@@ -58,12 +62,12 @@ def parse_time(text):
     return check_time(int(moment.timestamp()))
 
 
-def format_time(epoch):
+def format_time(epoch: float) -> str:
     """ISO 8601 UTC text of epoch seconds, as used in XML records and reports."""
     return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def epoch_of_sql_time(value):
+def epoch_of_sql_time(value: datetime.datetime | str | None) -> int | None:
     """Epoch seconds of a DATETIME read back from either database (datetime or text)."""
     if value is None:
         return None
@@ -72,13 +76,13 @@ def epoch_of_sql_time(value):
     return calendar.timegm(value.timetuple())
 
 
-def month_of(epoch):
+def month_of(epoch: float) -> tuple[int, int]:
     """(year, month) in UTC of epoch seconds."""
     moment = time.gmtime(epoch)
     return moment.tm_year, moment.tm_mon
 
 
-def month_bounds(year, month):
+def month_bounds(year: int, month: int) -> tuple[int, int]:
     """Epoch seconds of the first second of a month and of the first second after it."""
     start = calendar.timegm((year, month, 1, 0, 0, 0))
     end = calendar.timegm((year + month // 12, month % 12 + 1, 1, 0, 0, 0))
@@ -90,11 +94,11 @@ class Kind:
     """A value type: its name, its parser from text and its writer to text."""
 
     name: str
-    parse: object
-    write: object
+    parse: Callable[[str], Any]
+    write: Callable[[Any], str]
     sql: str  # portable column type, spelled per dialect by the schema files
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return self.name
 
 
@@ -121,19 +125,19 @@ class Field:
     mandatory: bool = False
     minimum: float | None = None
     lookup: str | None = None
-    key_default: object = None
+    key_default: Any = None
     size: int = 255  # longest text the database column holds
 
     @property
-    def column(self):
+    def column(self) -> str:
         """The SQL column: names kept in a lookup table are stored as ``<Name>ID``."""
         return self.name + "ID" if self.lookup else self.name
 
 
-def _text_converter(kind):
+def _text_converter(kind: Kind) -> Callable[[str], Any]:
     parse = kind.parse
 
-    def convert(text):
+    def convert(text: str) -> Any:
         if len(text) <= 4 and is_null(text):
             return None
         return parse(text)
@@ -141,16 +145,16 @@ def _text_converter(kind):
     return convert
 
 
-def _convert_str(text):
+def _convert_str(text: str) -> str | None:
     text = text.strip()
     return None if is_null(text) else text
 
 
 
-_TEXT_CONVERTERS = {STR: _convert_str}
+_TEXT_CONVERTERS: dict[Kind, Callable[[str], Any]] = {STR: _convert_str}
 
 
-def text_converter(kind):
+def text_converter(kind: Kind) -> Callable[[str], Any]:
     """Function from a wire text value (null tokens included) to a value of ``kind``."""
     if kind not in _TEXT_CONVERTERS:
         _TEXT_CONVERTERS[kind] = _text_converter(kind)

@@ -4,8 +4,12 @@ This module is the single definition that the text, XML and JSON codecs,
 validation and the database layer all derive from.
 """
 
+from __future__ import annotations
+
 import time
-from dataclasses import dataclass, make_dataclass, fields as dataclass_fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, make_dataclass, fields as dataclass_fields
+from typing import TYPE_CHECKING, Any
 from decimal import ROUND_HALF_UP, Decimal
 
 from apeltools.records.benchmark import canonical_type
@@ -29,22 +33,31 @@ class RecordType:
     """
 
     name: str
-    fields: tuple
-    key: tuple
+    fields: tuple[Field, ...]
+    key: tuple[str, ...]
     table: str
-    check: object = None
-    ignored: frozenset = frozenset()
-    extra_columns: tuple = ()
-    derived: object = None
+    check: Callable[[Any, int], None] | None = None
+    ignored: frozenset[str] = frozenset()
+    extra_columns: tuple[Field, ...] = ()
+    derived: Callable[[Any], tuple[Any, ...]] | None = None
     newer: str | None = None  # a stored record is only replaced by one at least this new
 
-    def __post_init__(self):
+    if TYPE_CHECKING:
+        # Set by __post_init__ from the fields; the record class is typed in records/classes.py.
+        cls: type[Any] = field(init=False)
+        by_name: dict[str, Field] = field(init=False)
+        mandatory: tuple[str, ...] = field(init=False)
+        bounded: tuple[Field, ...] = field(init=False)
+        texts: tuple[Field, ...] = field(init=False)
+        text_converters: dict[str, Callable[[str], Any]] = field(init=False)
+
+    def __post_init__(self) -> None:
         cls = make_dataclass(
             self.name.title().replace("_", "") + "Record",
             [(f.name, object, None) for f in self.fields],
             slots=True,
         )
-        cls.record_type = self
+        cls.record_type = self  # type: ignore[attr-defined]
         object.__setattr__(self, "cls", cls)
         object.__setattr__(self, "by_name", {f.name: f for f in self.fields})
         object.__setattr__(self, "mandatory", tuple(f.name for f in self.fields if f.mandatory))
@@ -54,28 +67,28 @@ class RecordType:
             self, "text_converters", {f.name: text_converter(f.kind) for f in self.fields}
         )
 
-    def make(self, **values):
+    def make(self, **values: Any) -> Any:
         """A record of this type from field values (absent fields are None)."""
         return self.cls(**values)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<RecordType {self.name}>"
 
 
 class FieldProblem(ValueError):
     """A value that parsed but breaks a rule of its record type."""
 
-    def __init__(self, field, reason):
+    def __init__(self, field: str, reason: str) -> None:
         super().__init__(reason)
         self.field = field
 
 
-def values_of(record):
+def values_of(record: Any) -> dict[str, Any]:
     """The field values of a record as a dict, in field order."""
     return {f.name: getattr(record, f.name) for f in dataclass_fields(record)}
 
 
-def _benchmark_type(r, keep_spelling=False):
+def _benchmark_type(r: Any, keep_spelling: bool = False) -> None:
     """Check the benchmark type (any case) and spell it canonically, or keep its spelling.
 
     Job records keep the spelling they came with, as the deployed loader stores
@@ -97,7 +110,7 @@ def _benchmark_type(r, keep_spelling=False):
 _THOUSANDTH = Decimal("0.001")
 
 
-def _to_thousandths(r, name):
+def _to_thousandths(r: Any, name: str) -> None:
     """Round a benchmark (or a cloud CpuCount) to the thousandth, as the deployed schema's
     DECIMAL(10,3) columns store it (from the value's decimal form, halves away from zero): the
     same figure is then stored, shown and used to normalise on both sides."""
@@ -106,12 +119,12 @@ def _to_thousandths(r, name):
         setattr(r, name, float(Decimal(repr(value)).quantize(_THOUSANDTH, ROUND_HALF_UP)))
 
 
-def _fqan(r):
+def _fqan(r: Any) -> None:
     if r.FQAN is not None:
         r.VO, r.VOGroup, r.VORole = split_fqan(r.FQAN)
 
 
-def _infrastructure(r, name):
+def _infrastructure(r: Any, name: str) -> None:
     value = getattr(r, name)
     if value is not None and value != "grid" and value != "local":
         lowered = value.lower()
@@ -120,7 +133,7 @@ def _infrastructure(r, name):
         setattr(r, name, lowered)
 
 
-def _month(r, now, month="Month", year="Year"):
+def _month(r: Any, now: int, month: str = "Month", year: str = "Year") -> None:
     month_value, year_value = getattr(r, month), getattr(r, year)
     if not 1 <= month_value <= 12:
         raise FieldProblem(month, f"month must be 1..12, not {month_value}")
@@ -130,7 +143,7 @@ def _month(r, now, month="Month", year="Year"):
         raise FieldProblem(month, f"{year_value}-{month_value:02d} is in the future")
 
 
-def _end_times_in_month(r):
+def _end_times_in_month(r: Any) -> None:
     start, end = month_bounds(r.Year, r.Month)
     earliest, latest = r.EarliestEndTime, r.LatestEndTime
     for name, value in (("EarliestEndTime", earliest), ("LatestEndTime", latest)):
@@ -140,7 +153,7 @@ def _end_times_in_month(r):
         raise FieldProblem("EarliestEndTime", "EarliestEndTime is after LatestEndTime")
 
 
-def _check_job(r, now):
+def _check_job(r: Any, now: int) -> None:
     _fqan(r)
     _benchmark_type(r, keep_spelling=True)
     _to_thousandths(r, "ServiceLevel")
@@ -151,7 +164,7 @@ def _check_job(r, now):
         raise FieldProblem("EndTime", "EndTime is more than 2 days in the future")
 
 
-def _check_summary(r, now):
+def _check_summary(r: Any, now: int) -> None:
     _benchmark_type(r)
     _to_thousandths(r, "ServiceLevel")
     _infrastructure(r, "InfrastructureType")
@@ -159,21 +172,21 @@ def _check_summary(r, now):
     _end_times_in_month(r)
 
 
-def _check_normalised(r, now):
+def _check_normalised(r: Any, now: int) -> None:
     _benchmark_type(r)
     _infrastructure(r, "Infrastructure")
     _month(r, now)
     _end_times_in_month(r)
 
 
-def _check_sync(r, now):
+def _check_sync(r: Any, now: int) -> None:
     _month(r, now)
 
 
 CLOUD_STATUSES = ("started", "completed", "suspended")
 
 
-def cloud_measurement_time(record):
+def cloud_measurement_time(record: Any) -> int | None:
     """When a cloud record was measured: EndTime when completed, else RecordCreateTime,
     else StartTime + SuspendDuration + WallDuration."""
     if record.Status == "completed" and record.EndTime is not None:
@@ -185,7 +198,7 @@ def cloud_measurement_time(record):
     return None
 
 
-def _check_cloud(r, now):
+def _check_cloud(r: Any, now: int) -> None:
     _to_thousandths(r, "Benchmark")
     _to_thousandths(r, "CpuCount")
     if r.Status is not None:
@@ -201,18 +214,18 @@ def _check_cloud(r, now):
         raise FieldProblem("WallDuration", f"measurement time {measured} is after 2099")
 
 
-def _check_cloud_summary(r, now):
+def _check_cloud_summary(r: Any, now: int) -> None:
     _to_thousandths(r, "Benchmark")
     _to_thousandths(r, "CpuCount")
     _month(r, now)
 
 
-def _check_storage(r, now):
+def _check_storage(r: Any, now: int) -> None:
     if r.EndTime < r.StartTime:
         raise FieldProblem("EndTime", "EndTime is before StartTime")
 
 
-def _check_accelerator(r, now):
+def _check_accelerator(r: Any, now: int) -> None:
     _month(r, now, "MeasurementMonth", "MeasurementYear")
     if r.AssociatedRecordType not in ("cloud", "job"):
         raise FieldProblem("AssociatedRecordType", "must be 'cloud' or 'job'")
@@ -222,19 +235,20 @@ def _check_accelerator(r, now):
         raise FieldProblem("Type", f"must be GPU, FPGA or Other, not {r.Type!r}")
 
 
-def _job_month(record):
+def _job_month(record: Any) -> tuple[int, int]:
     year, month = month_of(record.EndTime)
     return (year, month)
 
 
-def _cloud_measurement(record):
+def _cloud_measurement(record: Any) -> tuple[Any, ...]:
     moment = cloud_measurement_time(record)
+    assert moment is not None, "_check_cloud refuses a record without a measurement time"
     year, month = month_of(moment)
     vo, group, role = split_fqan(record.FQAN) if record.FQAN else (None, None, None)
     return (moment, year, month, vo, group, role)
 
 
-def _name(name, **options):
+def _name(name: str, **options: Any) -> Field:
     """A name kept in a lookup table (Site → Sites); DNs may be longer than other names."""
     size = 512 if LOOKUPS[name] == "DNs" else 255
     return Field(name, STR, lookup=LOOKUPS[name], key_default="None", size=size, **options)
@@ -512,6 +526,6 @@ RECORD_TYPES = {t.name: t for t in (
 )}
 
 
-def now():
+def now() -> int:
     """The current time in epoch seconds; records are checked against it."""
     return int(time.time())
