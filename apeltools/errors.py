@@ -1,5 +1,7 @@
 """The one exception hierarchy of apeltools, and the exit codes it maps to."""
 
+from __future__ import annotations
+
 
 class ApelError(Exception):
     """Base of every error apeltools raises on purpose; its message is shown to users."""
@@ -26,14 +28,15 @@ class RecordError(ApelError):
     first line, so that an operator can find it.
     """
 
-    def __init__(self, reason, field=None, index=None, first_line=None):
+    def __init__(self, reason: str, field: str | None = None, index: int | None = None,
+                 first_line: str | None = None) -> None:
         self.reason = reason
         self.field = field
         self.index = index
         self.first_line = first_line
         super().__init__(self.describe())
 
-    def describe(self):
+    def describe(self) -> str:
         parts = []
         if self.index is not None:
             where = f"record {self.index}"
@@ -45,7 +48,7 @@ class RecordError(ApelError):
         prefix = ", ".join(parts)
         return f"{prefix}: {self.reason}" if prefix else self.reason
 
-    def at(self, index, first_line):
+    def at(self, index: int | None, first_line: str | None) -> RecordError:
         """Return a copy of this error placed at a record of a message."""
         return RecordError(self.reason, self.field, index, first_line)
 
@@ -82,7 +85,7 @@ class BrokerError(ApelError):
     """A message broker could not be reached or refused a message."""
 
 
-def exit_code_for(error):
+def exit_code_for(error: BaseException) -> int:
     """Exit code for an exception reaching the top of a program."""
     if isinstance(error, ApelError):
         return error.exit_code
