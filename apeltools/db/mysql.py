@@ -23,6 +23,10 @@ TRANSIENT_ERRNOS = frozenset({
     2002, 2003, 2006, 2013, 2055,  # cannot connect, server gone, lost connection
     4031,  # disconnected by the server (idle)
 })
+# Galera: a node outside the primary component (or still joining) refuses statements with
+# 1047 "WSREP has not yet prepared node for application use"; 1047 is also "Unknown command",
+# hence the check of the message.
+WSREP_NOT_READY = 1047
 # Unknown server host: a mistyped name (or a name the resolver cannot find) that waiting will not fix.
 UNKNOWN_HOST = 2005
 # Errors about the values themselves: the data of that message cannot be stored as it is.
@@ -113,12 +117,13 @@ class MySQLDatabase(Database):
     def _classify(self, error):
         import mysql.connector
 
+        error = _connector_error(error)
         if not isinstance(error, mysql.connector.Error):
             return None
         errno = getattr(error, "errno", None)
         if errno in TRANSIENT_ERRNOS or (errno in (None, -1) and isinstance(
             error, (mysql.connector.InterfaceError, mysql.connector.OperationalError)
-        )):
+        )) or (errno == WSREP_NOT_READY and "WSREP" in str(error)):
             return TransientDatabaseError(f"database unavailable: {error}")
         if errno == UNKNOWN_HOST:
             return ConfigError(f"cannot use database {self.url}: {error.msg}; is the host name right?")
@@ -274,6 +279,22 @@ def _tsv(value):
 
 class _Lines(list):
     """Rows already written as LOAD DATA lines."""
+
+
+def _connector_error(error):
+    """The mysql.connector exception for ``error``; the C extension's own ``MySQLInterfaceError``
+    (raised as it is by ``commit()``: a Galera certification conflict, "Deadlock found when
+    trying to get lock", 1213) becomes the exception class its errno maps to."""
+    from mysql.connector import errors
+
+    try:
+        from _mysql_connector import MySQLError as CExtensionError
+    except ImportError:  # pure-Python connector only
+        return error
+    if isinstance(error, CExtensionError):
+        return errors.get_mysql_exception(getattr(error, "errno", -1), getattr(error, "msg", str(error)),
+                                          getattr(error, "sqlstate", None))
+    return error
 
 
 class _Connection:

@@ -1,0 +1,149 @@
+"""apeltools on a 3-node MariaDB Galera cluster (tests/services/galera.sh): loaders on several nodes
+at once, a node SIGKILLed while they load, summarisers on two nodes at once (issue 18)."""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from apeltools import db as databases
+from apeltools.db.schema import migrate
+from apeltools.errors import TransientDatabaseError
+from apeltools.messaging import queues
+from tests.test_loader_faults import apel_load, check_loaded_once, fill, leftovers
+
+pytestmark = [pytest.mark.cluster, pytest.mark.mariadb]
+
+SUMMARY_COLUMNS = ("Site, Month, Year, GlobalUserName, VO, SubmitHost, NumberOfJobs, WallDuration, "
+                   "CpuDuration, NormalisedWallDuration, NormalisedCpuDuration")
+
+
+@pytest.fixture
+def cluster_db(galera_cluster, monkeypatch):
+    """A fresh migrated database on the cluster: its name; created through node 1, seen by all."""
+    monkeypatch.setenv("APELTOOLS_DB_PASSWORD", galera_cluster.password)
+    name = "apelgalera_" + uuid.uuid4().hex[:10]
+    conn = galera_cluster.connect_node(1)
+    try:
+        conn.cursor().execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    finally:
+        conn.close()
+    with databases.connect(f"{galera_cluster.url_of(1)}/{name}") as db:
+        migrate(db)
+    yield name
+    for node in galera_cluster.nodes:  # whichever node is up (a fault test may have left one down)
+        try:
+            conn = galera_cluster.connect_node(node)
+        except Exception:
+            continue
+        try:
+            conn.cursor().execute(f"DROP DATABASE IF EXISTS {name}")
+        finally:
+            conn.close()
+        break
+
+
+def node_url(cluster, node, name):
+    return f"{cluster.url_of(node)}/{name}"
+
+
+def test_a_certification_conflict_at_commit_is_transient(galera_cluster, cluster_db):
+    """Two nodes change one row at once: the second commit fails certification (1213 raised by the
+    connector's C extension at commit) and must come out as a transient error, to be replayed."""
+    first = databases.connect(node_url(galera_cluster, 1, cluster_db))
+    second = databases.connect(node_url(galera_cluster, 2, cluster_db))
+    first.execute("INSERT INTO Sites (name) VALUES ('conflict.example.org')")
+    time.sleep(0.5)  # replicated to node 2
+    with pytest.raises(TransientDatabaseError, match="1213"):
+        with second.transaction():
+            second.execute("UPDATE Sites SET name = 'b.example.org' WHERE name = 'conflict.example.org'")
+            with first.transaction():
+                first.execute("UPDATE Sites SET name = 'a.example.org' WHERE name = 'conflict.example.org'")
+    first.close()
+    second.close()
+
+
+def test_two_loaders_on_two_nodes_load_every_message_once(galera_cluster, cluster_db, tmp_path):
+    incoming = queues.incoming_queue(tmp_path / "in")
+    messages = 600
+    records = fill(incoming, messages, 3)
+    loaders = [apel_load(node_url(galera_cluster, node, cluster_db), tmp_path / "in", tmp_path / "rej")
+               for node in (1, 2)]
+    logs = []
+    for process in loaders:
+        _, stderr = process.communicate(timeout=600)
+        logs.append(stderr)
+        assert process.returncode == 0, stderr
+        assert "Traceback" not in stderr
+    url = node_url(galera_cluster, 3, cluster_db)
+    assert incoming.count() == 0, leftovers(incoming, url, logs)
+    assert queues.reject_queue(tmp_path / "rej").count() == 0
+    check_loaded_once(url, messages, records)
+
+
+def summarise(url):
+    env = dict(os.environ, APELTOOLS_CONFIG=os.devnull)
+    return subprocess.Popen([sys.executable, "-m", "apeltools.cli.summarise", "--db", url],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def super_summaries(url):
+    with databases.connect(url) as db:
+        return sorted(db.query(f"SELECT {SUMMARY_COLUMNS} FROM VSuperSummaries"))
+
+
+@pytest.mark.slow
+def test_a_node_killed_while_loading_on_all_nodes_loses_nothing(galera_cluster, cluster_db, tmp_path,
+                                                                 mariadb_service):
+    incoming = queues.incoming_queue(tmp_path / "in")
+    messages = 900
+    records = fill(incoming, messages, 5)
+    single, drop = _single_server_copy(mariadb_service, tmp_path, messages)
+    try:
+        loaders = [apel_load(node_url(galera_cluster, node, cluster_db), tmp_path / "in", tmp_path / "rej",
+                             "--max-wait", "300") for node in galera_cluster.nodes]
+        try:
+            deadline = time.monotonic() + 120
+            while incoming.count() > messages * 2 // 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert incoming.count() > 0, "the loaders finished before a node could be killed"
+            galera_cluster.kill_node(2)
+            time.sleep(2)
+        finally:
+            galera_cluster.start_node(2)
+        logs = []
+        for process in loaders:
+            _, stderr = process.communicate(timeout=600)
+            logs.append(stderr)
+            assert process.returncode == 0, stderr
+        url = node_url(galera_cluster, 2, cluster_db)
+        assert incoming.count() == 0, leftovers(incoming, url, logs)
+        assert queues.reject_queue(tmp_path / "rej").count() == 0
+        check_loaded_once(url, messages, records)
+        for process in [summarise(url)]:
+            _, stderr = process.communicate(timeout=600)
+            assert process.returncode == 0, stderr
+        assert super_summaries(node_url(galera_cluster, 3, cluster_db)) == super_summaries(single)
+    finally:
+        drop()
+
+
+def _single_server_copy(mariadb_service, tmp_path, messages):
+    """The same messages loaded and summarised on the single MariaDB server: the reference."""
+    from tests.conftest import fresh_mysql
+
+    url, drop = fresh_mysql(mariadb_service)
+    with databases.connect(url) as db:
+        migrate(db)
+    incoming = queues.incoming_queue(tmp_path / "single")
+    fill(incoming, messages, 5)
+    loader = apel_load(url, tmp_path / "single", tmp_path / "single-rej")
+    _, stderr = loader.communicate(timeout=600)
+    assert loader.returncode == 0, stderr
+    process = summarise(url)
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr
+    return url, drop
