@@ -13,9 +13,14 @@ A site adds a batch system by publishing a subclass under the entry point
 group ``apeltools.parsers`` (see ``apeltools.parsers.registry``).
 """
 
+from __future__ import annotations
+
 import calendar
 import datetime
 import time
+from collections.abc import Iterable
+
+from apeltools.records.site import BatchRecord, BlahRecord
 
 FOLDED = object()  # a line that was parsed into a record held for later
 
@@ -35,14 +40,14 @@ class Parser:
     # deployed PBS, SGE and LSF parsers do (both are summary keys: a switching site keeps its groups).
     honours_parallel = False
 
-    def __init__(self, timezone=None):
+    def __init__(self, timezone: datetime.tzinfo | None = None) -> None:
         # Only logs that write local wall-clock times (SLURM) need the time zone.
         self.timezone = timezone
 
-    def parse(self, line):
+    def parse(self, line: str) -> BatchRecord | BlahRecord | object | None:
         raise NotImplementedError
 
-    def finish(self):
+    def finish(self) -> Iterable[BatchRecord | BlahRecord]:
         return ()
 
 
@@ -53,7 +58,7 @@ def check_order(start: int, end: int) -> None:
         raise ParseError("the job ends before it starts")
 
 
-def duration(text):
+def duration(text: str) -> int:
     """Seconds of ``[D-]HH:MM:SS``, ``[[D:]HH:]MM:SS``, ``MM:SS.sss`` or plain seconds."""
     days = 0
     if "-" in text:
@@ -75,7 +80,7 @@ MEMORY_UNITS = {"": 1 / 1024, "b": 1 / 1024, "k": 1, "kb": 1, "m": 1024, "mb": 1
                 "gb": 1024 ** 2, "t": 1024 ** 3, "tb": 1024 ** 3, "p": 1024 ** 4, "pb": 1024 ** 4}
 
 
-def memory_kb(text, default_unit=""):
+def memory_kb(text: str, default_unit: str = "") -> int | None:
     """KB of a memory value with an optional unit suffix (K, M, G, T, P, kb, mb, ...; none: bytes
     unless ``default_unit`` says otherwise); blank is unknown (None)."""
     text = text.strip()
@@ -94,7 +99,7 @@ def memory_kb(text, default_unit=""):
     return int(round(value * factor))
 
 
-def epoch(text):
+def epoch(text: str) -> int:
     """Epoch seconds of a non-negative integer (or decimal) text."""
     value = float(text) if "." in text else int(text)
     if value < 0:
@@ -102,7 +107,7 @@ def epoch(text):
     return int(value)
 
 
-def utc_epoch(text):
+def utc_epoch(text: str) -> int:
     """Epoch seconds of ``YYYY-MM-DD HH:MM:SS`` or ``YYYY-MM-DDTHH:MM:SS`` in UTC."""
     if len(text) != 19 or text[4] != "-" or text[7] != "-" or text[13] != ":" or text[16] != ":":
         raise ValueError(text)
@@ -110,7 +115,7 @@ def utc_epoch(text):
                             int(text[11:13]), int(text[14:16]), int(text[17:19])))
 
 
-def local_epoch(text, timezone=None):
+def local_epoch(text: str, timezone: datetime.tzinfo | None = None) -> int:
     """Epoch seconds of a local wall-clock ``YYYY-MM-DDTHH:MM:SS`` in ``timezone``
     (a ``zoneinfo.ZoneInfo``; None: the system's local time zone)."""
     if len(text) != 19 or text[4] != "-" or text[7] != "-" or text[13] != ":" or text[16] != ":":

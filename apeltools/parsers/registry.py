@@ -10,10 +10,13 @@ where ``MyBatchParser`` subclasses ``apeltools.parsers.base.Parser``. Then
 ``apel-parse mybatch FILE`` uses it.
 """
 
+from __future__ import annotations
+
 from importlib import import_module
 from importlib.metadata import entry_points
 
 from apeltools.errors import ConfigError
+from apeltools.parsers.base import Parser
 
 GROUP = "apeltools.parsers"
 # The built-in parsers, also declared as entry points in setup.py; listed here
@@ -29,19 +32,19 @@ BUILTIN = {
 ALIASES = {"torque": "pbs", "oge": "sge", "univa": "sge", "condor": "htcondor"}
 
 
-def _targets():
+def _targets() -> dict[str, str]:
     targets = dict(BUILTIN)
     for entry in entry_points(group=GROUP):
         targets[entry.name] = entry.value
     return targets
 
 
-def names():
+def names() -> list[str]:
     """Every parser name that ``get`` accepts, aliases included, sorted."""
     return sorted(set(_targets()) | set(ALIASES))
 
 
-def get(name):
+def get(name: str) -> type[Parser]:
     """The parser class called ``name`` (case-insensitive)."""
     key = ALIASES.get(name.lower(), name.lower())
     target = _targets().get(key)
@@ -49,6 +52,7 @@ def get(name):
         raise ConfigError(f"no parser {name!r}: known ones are {', '.join(names())}")
     module, _, attribute = target.partition(":")
     try:
-        return getattr(import_module(module), attribute)
+        parser: type[Parser] = getattr(import_module(module), attribute)
+        return parser
     except (ImportError, AttributeError) as error:
         raise ConfigError(f"parser {name!r} ({target}) cannot be loaded: {error}") from None
