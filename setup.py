@@ -41,7 +41,7 @@ setup(
         "rich>=13",
     ],
     extras_require={"test": ["pytest>=7", "click-man>=0.4", "jsonschema>=4", "argo-ams-library>=1.0",
-                             "pm4py>=2.7", "lxml>=4", "aiosmtpd>=1.4", "html5lib>=1.1",
+                             "pm4py>=2.7", "lxml>=4", "aiosmtpd>=1.4", "html5lib>=1.1", "Pillow>=9",
                              # tests/test_types.py type-checks the modules mypy.ini lists.
                              "mypy>=1.8"]},
     entry_points={

@@ -12,6 +12,7 @@ from apeltools import db as databases
 from apeltools.db.schema import migrate
 from apeltools.messaging import queues
 from tests import pki as testpki
+from tests.browser import Browser
 
 pytest_plugins = ["tests.services.plugin"]
 
@@ -83,6 +84,12 @@ def pytest_generate_tests(metafunc):
     chosen = any("db_url" in str(m.args[0]) for m in metafunc.definition.iter_markers("parametrize"))
     if "db_url" in metafunc.fixturenames and not chosen:
         metafunc.parametrize("db_url", BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def browser(chromium_service, tmp_path):
+    """Headless Chromium (tests/browser.py), a fresh profile per page opened."""
+    return Browser(chromium_service.path, tmp_path)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from apeltools.demo import pki as demo_pki
 from apeltools.demo import sample_logs
 from apeltools.reports import charts
 from apeltools.reports.monthly import last_complete_month
+from tests.browser import PHONE, chart_pages, coloured, inked
 from tests.conftest import closed_port
 from tests.services.plugin import SmtpServer
 from tests.test_probes import add_summary
@@ -166,3 +167,15 @@ def test_mail_over_starttls_with_login(db_url, tmp_path, pki):
         assert result.exit_code == 1 and f"Error: mail server localhost:{server.port} refused: 535" in result.output
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the page, not the backend, is tested here
+def test_report_fits_a_phone_and_draws_every_chart(site_db, tmp_path, browser):
+    assert monthly(site_db, tmp_path).exit_code == 0
+    page = written(tmp_path, "html")
+    assert browser.measure(page)["scrollWidth"] <= PHONE
+    charts_ = chart_pages(page.read_text(), tmp_path)
+    assert len(charts_) == 8
+    for chart in charts_:
+        shot = browser.screenshot(chart, height=400)
+        assert inked(shot) > 0.02 and coloured(shot) > 0.01, chart.read_text()[:300]

@@ -5,12 +5,16 @@ import functools
 import json
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
+import html5lib
 import pytest
 from click.testing import CliRunner
 
 from apeltools.cli.report import main as report_main
 from apeltools.probes import pub, sync
+from tests.browser import PHONE, chart_pages, coloured, inked
 from tests.test_probes import NOW, NOW_DT, add_summary, add_sync, run
 
 
@@ -130,3 +134,20 @@ def test_sync_page_says_the_gap_command_per_differing_month_once(db_url, sites, 
     assert "apel-publish --interval gap --start 2026-09 --end 2026-09" in page
     assert "--start 2026-10" not in page  # in step (two zeros agree)
     assert page.count("Gap Publisher") == 1
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the pages, not the backend, are tested here
+def test_pages_are_valid_fit_a_phone_link_to_each_other_and_draw_their_chart(db_url, sites, tmp_path, browser):
+    www = report(db_url, tmp_path)
+    pages = sorted(www.glob("*.html"))
+    assert len(pages) == 9
+    for page in pages:
+        html5lib.HTMLParser(strict=True).parse(page.read_text())  # raises on invalid HTML
+        measured = browser.measure(page)
+        assert measured["scrollWidth"] <= PHONE, page.name  # no sideways scrolling on a phone
+        for link in measured["links"]:
+            assert link.startswith("file://") and Path(unquote(urlsplit(link).path)).is_file(), (page.name, link)
+    [chart] = chart_pages((www / "SITE-GONE_Sync.html").read_text(), tmp_path)
+    shot = browser.screenshot(chart, height=300)
+    assert inked(shot) > 0.02 and coloured(shot) > 0.005  # axes, labels and the 100 % bar of 2026-09
+    assert inked(browser.screenshot(www / "index.html")) > 0.02
