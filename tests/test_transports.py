@@ -7,28 +7,9 @@ from apeltools.cli.send import main as send_main
 from tests import pki as testpki
 from tests.test_ams import AmsSetup
 from tests.test_messaging_e2e import BODY, Setup, stop
+from tests.test_receive import local_config
 
 ELEMENT = {"body": BODY.format(i=0), "signer": testpki.SITE_DN}
-
-
-def local(tmp_path, pki):
-    """apel-send and apel-receive --once through the local transport's wire directory."""
-    (tmp_path / "dns").write_text(testpki.SITE_DN + "\n")
-    cert, key = pki.files(pki.site)
-    config = tmp_path / "local.cfg"
-    config.write_text(f"""
-[certificates]
-certificate: {cert}
-key: {key}
-capath: {pki.capath}
-[messaging]
-transport: local
-outgoing_path: {tmp_path / 'outgoing'}
-wire_path: {tmp_path / 'wire'}
-incoming_path: {tmp_path / 'incoming'}
-dn_file: {tmp_path / 'dns'}
-""")
-    return str(config)
 
 
 def test_the_same_message_over_local_stomp_and_ams_lands_as_the_same_element(tmp_path, pki, rabbitmq_service, ams):
@@ -53,9 +34,9 @@ def test_the_same_message_over_local_stomp_and_ams_lands_as_the_same_element(tmp
     landed["ams"] = (name, over_ams.elements())
 
     over_local = Setup(tmp_path / "local", pki, rabbitmq_service)  # for its queue and element helpers
-    config = local(tmp_path / "local", pki)
+    config = str(local_config(tmp_path / "local", pki, tmp_path / "local" / "dns"))
     [name] = over_local.queue(1)
-    for main, args in ((send_main, []), (receive_main, ["--once"])):
+    for main, args in ((send_main, ["--queue", str(tmp_path / "local" / "outgoing")]), (receive_main, ["--once"])):
         result = CliRunner().invoke(main, ["--config", config, *args])
         assert result.exit_code == 0, result.output
     landed["local"] = (name, over_local.elements())
