@@ -4,6 +4,7 @@ at once, a node SIGKILLed while they load, summarisers on two nodes at once (iss
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -11,7 +12,7 @@ import pytest
 
 from apeltools import db as databases
 from apeltools.db.schema import migrate
-from apeltools.errors import TransientDatabaseError
+from apeltools.errors import BusyError, TransientDatabaseError
 from apeltools.messaging import queues
 from tests.test_loader_faults import apel_load, check_loaded_once, fill, leftovers
 
@@ -147,3 +148,48 @@ def _single_server_copy(mariadb_service, tmp_path, messages):
     _, stderr = process.communicate(timeout=600)
     assert process.returncode == 0, stderr
     return url, drop
+
+
+def test_a_summariser_on_another_node_is_refused_while_one_runs(galera_cluster, cluster_db):
+    """The run lock holds across nodes: GET_LOCK, local to a node, let both run."""
+    with databases.connect(node_url(galera_cluster, 1, cluster_db)) as db, db.exclusive("summarise"):
+        process = summarise(node_url(galera_cluster, 2, cluster_db))
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode != 0
+        assert "another apel-summarise is running" in stderr and "Traceback" not in stderr
+    process = summarise(node_url(galera_cluster, 2, cluster_db))  # released: it runs now
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+
+
+def test_two_summarisers_started_at_once_on_two_nodes_one_runs(galera_cluster, cluster_db):
+    """Taken at the same instant on two nodes, the lock still goes to one of them only."""
+    first = databases.connect(node_url(galera_cluster, 1, cluster_db))
+    second = databases.connect(node_url(galera_cluster, 2, cluster_db))
+    outcomes = []
+
+    def take(db):
+        try:
+            with db.exclusive("summarise"):
+                outcomes.append("ran")
+                time.sleep(1.5)
+        except BusyError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=take, args=(db,)) for db in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["ran", "refused"]
+    first.close()
+    second.close()
+
+
+def test_a_lock_left_by_a_dead_holder_is_taken_over(galera_cluster, cluster_db):
+    with databases.connect(node_url(galera_cluster, 1, cluster_db)) as db:
+        db.execute("INSERT INTO RunLocks (Name, Owner, Host, Pid, Acquired, Expires) VALUES "
+                   "('summarise', 'x', 'elsewhere', 1, UTC_TIMESTAMP(), UTC_TIMESTAMP() - INTERVAL 1 SECOND)")
+        with db.exclusive("summarise"):
+            assert db.query("SELECT Host FROM RunLocks") != [("elsewhere",)]
+        assert db.query("SELECT COUNT(*) FROM RunLocks") == [(0,)]

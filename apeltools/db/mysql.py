@@ -4,7 +4,10 @@ import contextlib
 import logging
 import os
 import shutil
+import socket
 import tempfile
+import threading
+import uuid
 
 from apeltools.db.base import Database
 from apeltools.db.rows import TSV_NULL, tsv_escape
@@ -143,16 +146,23 @@ class MySQLDatabase(Database):
 
     @contextlib.contextmanager
     def exclusive(self, name):
-        """Hold a server-side named lock (freed by the server if this process dies)."""
-        lock = f"apeltools.{name}.{self._params['database']}"[:64]
-        if self.query("SELECT GET_LOCK(?, 0)", (lock,))[0][0] != 1:
-            raise BusyError(f"another apel-{name} is running on {self.url}")
+        """Hold the run lock ``name``: a row of RunLocks, so that it holds across a Galera cluster.
+
+        GET_LOCK would be local to one node. The row is inserted in a transaction of its own and
+        kept alive by a heartbeat on a connection of its own (this one may be inside a long
+        transaction, whose writes others would not see); a holder that died leaves a row that
+        others take over once it has expired, or at once when it names a gone process of this host.
+        """
+        holder = _RunLock(self._spare(), name, self.url)
+        holder.acquire()
         try:
             yield
         finally:
-            if self._conn is not None:
-                with contextlib.suppress(Exception):
-                    self.query("SELECT RELEASE_LOCK(?)", (lock,))
+            holder.release()
+
+    def _spare(self):
+        """Another connection to the same database, for work that must commit on its own."""
+        return MySQLDatabase(self.url, **self._params)
 
     def executescript(self, script):
         with self._errors():
@@ -279,6 +289,86 @@ def _tsv(value):
 
 class _Lines(list):
     """Rows already written as LOAD DATA lines."""
+
+
+class _RunLock:
+    """One row of RunLocks held by this process, with its heartbeat thread (see ``exclusive``)."""
+
+    TTL = 120  # seconds a lock outlives its last heartbeat
+    BEAT = 30
+
+    def __init__(self, db, name, url):
+        self.db, self.name, self.url = db, name, url
+        self.owner = uuid.uuid4().hex
+        self.host = socket.gethostname()
+        self.stopped = threading.Event()
+        self.thread = None
+
+    def acquire(self):
+        for _ in range(3):
+            self._clear_stale()
+            try:
+                self.db.execute(
+                    "INSERT INTO RunLocks (Name, Owner, Host, Pid, Acquired, Expires) "
+                    "VALUES (?, ?, ?, ?, UTC_TIMESTAMP(), UTC_TIMESTAMP() + INTERVAL ? SECOND)",
+                    (self.name, self.owner, self.host, os.getpid(), self.TTL))
+            except DatabaseError as error:
+                # A duplicate key (1062) here, or a certification conflict (1213) when two nodes
+                # inserted at once: whoever's row is there holds the lock.
+                holder = self._holder()
+                if holder is not None:
+                    host, pid, acquired, expires = holder
+                    raise BusyError(
+                        f"another apel-{self.name} is running on {self.url} (on {host}, pid {pid}, "
+                        f"since {acquired:%Y-%m-%d %H:%M:%S} UTC; its lock expires at "
+                        f"{expires:%H:%M:%S} UTC unless renewed)") from error
+                if not isinstance(error, TransientDatabaseError):
+                    raise
+                continue
+            self.thread = threading.Thread(target=self._beat, name=f"lock {self.name}", daemon=True)
+            self.thread.start()
+            return
+        raise BusyError(f"cannot take the apel-{self.name} lock on {self.url}: it keeps changing hands")
+
+    def _holder(self):
+        rows = self.db.query("SELECT Host, Pid, Acquired, Expires FROM RunLocks WHERE Name = ?", (self.name,))
+        return rows[0] if rows else None
+
+    def _clear_stale(self):
+        self.db.execute("DELETE FROM RunLocks WHERE Name = ? AND Expires < UTC_TIMESTAMP()", (self.name,))
+        holder = self._holder()
+        if holder is not None and holder[0] == self.host and not _alive(holder[1]):
+            self.db.execute("DELETE FROM RunLocks WHERE Name = ? AND Host = ? AND Pid = ?",
+                            (self.name, self.host, holder[1]))
+
+    def _beat(self):
+        while not self.stopped.wait(self.BEAT):
+            try:
+                self.db.execute("UPDATE RunLocks SET Expires = UTC_TIMESTAMP() + INTERVAL ? SECOND "
+                                "WHERE Name = ? AND Owner = ?", (self.TTL, self.name, self.owner))
+            except DatabaseError as error:  # the work itself will fail if the database is gone
+                log.warning("cannot renew the apel-%s lock: %s", self.name, error)
+
+    def release(self):
+        self.stopped.set()
+        if self.thread is not None:
+            self.thread.join()
+        try:
+            self.db.execute("DELETE FROM RunLocks WHERE Name = ? AND Owner = ?", (self.name, self.owner))
+        except DatabaseError as error:  # it expires by itself
+            log.warning("cannot release the apel-%s lock (it expires in %d s): %s", self.name, self.TTL, error)
+        finally:
+            self.db.close()
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _connector_error(error):
