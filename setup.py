@@ -19,8 +19,6 @@ setup(
     packages=find_packages(include=["apeltools", "apeltools.*"]) + ["apeltools.sql"],
     # The schema files live at the top of the source tree (sql/) and install inside the package.
     package_dir={"apeltools.sql": "sql"},
-    # Cron wrappers that chain the programs.
-    scripts=["bin/apel-site-run"],
     # The man pages (man/generate.py), under the prefix the programs go to, where man looks for them.
     data_files=[("share/man/man1", sorted(glob.glob("man/*.1", root_dir=HERE)))],
     package_data={"apeltools.sql": ["mysql/*.sql", "sqlite/*.sql"],

@@ -99,12 +99,12 @@ class PublishSettings:
     def from_config(cls, config: Config, sources: Sequence[str] = (), queue: str | None = None,
                     to_stdout: bool = False, interval: str | None = None, start: str | None = None,
                     end: str | None = None, per_message: int = 1000, syntax: str | None = None,
-                    car: bool = False, include_vos: str | None = None, exclude_vos: str | None = None,
-                    local_jobs: bool = False, withhold_dns: bool = False, no_sync: bool = False
-                    ) -> PublishSettings:
+                    car: bool = False, include_vos: str | Sequence[str] | None = None,
+                    exclude_vos: str | Sequence[str] | None = None, local_jobs: bool = False,
+                    withhold_dns: bool = False, no_sync: bool = False) -> PublishSettings:
         """Settings from the command line's values (dates as YYYY-MM-DD or YYYY-MM, VO lists
-        comma-separated), else the ``[unloader]`` keys of the existing client.cfg: without
-        ``sources``, ``send_summaries`` chooses summaries or jobs; ``dir_location`` (the queue is its
+        comma-separated or as sequences), else the ``[unloader]`` keys of the existing client.cfg:
+        without ``sources``, ``send_summaries`` chooses summaries or jobs; ``dir_location`` (the queue is its
         ``outgoing`` directory), ``interval`` with ``gap_start`` and ``gap_end``, ``include_vos``
         (which overrides ``exclude_vos``), ``withhold_dns``, ``send_ur`` (CAR) and ``local_jobs``."""
         if not sources:
@@ -115,9 +115,9 @@ class PublishSettings:
         if interval == "gap" and not (start or end):
             start, end = config.get("unloader", "gap_start"), config.get("unloader", "gap_end")
         if interval == "gap" and not (start and end):
-            raise UsageError("--interval gap needs --start and --end")
+            raise UsageError("--interval gap needs --from and --to")
         if (start or end) and interval != "gap":
-            raise UsageError("--start and --end only go with --interval gap")
+            raise UsageError("--from and --to only go with --interval gap")
         if not queue and not to_stdout and config.get("unloader", "dir_location"):
             # As the existing unloader does: messages go to <dir_location>/outgoing, where
             # sender.cfg's [messaging] path points.
@@ -231,7 +231,7 @@ def _selection(db, source, options, watermark):
         selection.between(options.start, options.end)
     if options.include_vos or options.exclude_vos:
         if not view.has_vo:
-            raise ApelError(f"--include-vos/--exclude-vos do not apply to {source.name} (no VO column)")
+            raise ApelError(f"--vo/--exclude-vo do not apply to {source.name} (no VO column)")
         selection.in_list("VO", options.include_vos)
         selection.in_list("VO", options.exclude_vos, negate=True)
     if view.has_infrastructure and not options.local_jobs:

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from apeltools.db import monitoring
 from apeltools.db.views import JOB_COLUMNS, JOB_FIGURES, SUMMARY_FIGURES, VIEWS, Selection, month_expressions
-from apeltools.errors import ApelError
+from apeltools.errors import ApelError, UsageError
 from apeltools.records.fields import epoch_of_sql_time, format_time, month_bounds, month_of
 
 # Dimension name → view columns (jobs, summaries). Month is a year and a month.
@@ -60,10 +60,10 @@ def _dimensions(group_by, source):
     for name in group_by:
         name = ALIASES.get(name, name)
         if name not in DIMENSIONS:
-            raise ApelError(f"cannot group by {name!r}: choose from {', '.join(sorted(DIMENSIONS))}")
+            raise UsageError(f"cannot group by {name!r}: choose from {', '.join(sorted(DIMENSIONS))}")
         found = DIMENSIONS[name][0 if source == "jobs" else 1]
         if found is None:
-            raise ApelError(f"{name} is only known for individual jobs, not summaries")
+            raise UsageError(f"{name} is only known for individual jobs, not summaries")
         columns += found
     return columns
 

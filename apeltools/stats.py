@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from apeltools import lifecycle
-from apeltools.errors import ApelError
+from apeltools.errors import ApelError, UsageError
 from apeltools.lifecycle import JobLife
 from apeltools.query import Answer
 
@@ -52,7 +52,7 @@ def dimension(name: str):
         return lambda job: job.tags.get(key)
     name = ALIASES.get(name, name)
     if name not in DIMENSIONS:
-        raise ApelError(f"cannot group jobs by {name!r}: choose from {', '.join(DIMENSIONS)} or tag:KEY")
+        raise UsageError(f"cannot group jobs by {name!r}: choose from {', '.join(DIMENSIONS)} or tag:KEY")
     return DIMENSIONS[name]
 
 

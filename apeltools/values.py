@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import datetime
+from collections.abc import Iterable
 
 from apeltools.errors import UsageError
 from apeltools.records.fields import month_bounds
@@ -27,6 +28,7 @@ def day_or_month_end(value: str) -> int:
     return start + 86400
 
 
-def comma_list(value: str | None) -> tuple[str, ...]:
-    """The items of a comma-separated value, blanks dropped."""
-    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
+def comma_list(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    """The items of a comma-separated value, or of several (a repeated option's), blanks dropped."""
+    values = [value] if isinstance(value, str) else value or ()
+    return tuple(item.strip() for text in values for item in text.split(",") if item.strip())

@@ -31,8 +31,6 @@ from apeltools.cli.programs import MAN_PAGES  # noqa: E402
 from apeltools.probes.runtime import STATE_NAMES, ProbeCommand  # noqa: E402
 
 DATE = "2026-11"
-# Pages written by hand (programs that are not click commands, e.g. shell wrappers).
-HANDWRITTEN = {"apel-site-run.1"}
 
 
 # What the exit codes of every program mean (probes: the Nagios plugin API).
@@ -97,7 +95,7 @@ def roff_line(text):
 def stale(target):
     """Names of pages that differ between ``target`` and this directory (or exist in one only)."""
     made = {f for f in os.listdir(target) if f.endswith(".1")}
-    kept = {f for f in os.listdir(HERE) if f.endswith(".1")} - HANDWRITTEN
+    kept = {f for f in os.listdir(HERE) if f.endswith(".1")}
     return sorted((made ^ kept) | {f for f in made & kept
                                    if not filecmp.cmp(os.path.join(target, f), os.path.join(HERE, f), shallow=False)})
 
@@ -108,7 +106,7 @@ def main():
     args = parser.parse_args()
     if not args.check:
         for old in os.listdir(HERE):
-            if old.endswith(".1") and old not in HANDWRITTEN:
+            if old.endswith(".1"):
                 os.unlink(os.path.join(HERE, old))
         generate(HERE)
         return 0

@@ -90,7 +90,7 @@ def test_the_table_format_aligns_columns(db, db_url):
 
 def test_unknown_grouping_is_a_clear_error(db_url):
     result = CliRunner().invoke(apel_query, ["--db", db_url, "summaries", "--group-by", "colour"])
-    assert result.exit_code == 1 and "cannot group by 'colour'" in result.output
+    assert result.exit_code == 2 and "cannot group by 'colour'" in result.output
     result = CliRunner().invoke(apel_query, ["--db", db_url, "summaries", "--fqan", "/atlas"])
     assert result.exit_code == 1 and "only known for individual jobs" in result.output
 

@@ -141,7 +141,7 @@ def test_lifecycle_filters_are_refused_for_other_questions(site):
     bad = CliRunner().invoke(apel_query, ["states", "--db", url, "--state", "exploded"])
     assert bad.exit_code == 2 and "'exploded' is not one of" in bad.output
     group = CliRunner().invoke(apel_query, ["states", "--db", url, "--group-by", "colour"])
-    assert group.exit_code == 1 and "cannot group jobs by 'colour'" in group.output
+    assert group.exit_code == 2 and "cannot group jobs by 'colour'" in group.output
 
 
 def test_no_jobs_is_one_row_of_zeros(db_url):

@@ -1,6 +1,7 @@
 """What every program shares: common options, configuration, logging, and error → exit code."""
 
 import contextlib
+import copy
 import errno
 import functools
 import io
@@ -15,8 +16,19 @@ import click
 from apeltools import events, logs
 from apeltools.config import Config
 from apeltools.errors import ApelError, UsageError, exit_code_for
+from apeltools.values import comma_list
 
 log = logging.getLogger(__name__)
+
+# Options renamed for one vocabulary across programs: new name → the old names, still accepted (cron
+# lines and scripts written for them keep working) but shown nowhere.
+HIDDEN_ALIASES = {
+    "--from": ("--start",),
+    "--to": ("--end",),
+    "--vo": ("--include-vos",),
+    "--exclude-vo": ("--exclude-vos",),
+}
+HELP_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 # Exit codes of a run stopped by a signal, as a shell reports a process killed by it (128 + signal).
 INTERRUPTED = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -76,27 +88,81 @@ class Context:
         return db.connect(url, password=self.config.db_password(), read_only=read_only)
 
 
+class AliasedCommand(click.Command):
+    """A command that also takes the old names of its renamed options (``HIDDEN_ALIASES`` and its own
+    ``hidden_aliases``), without showing them in --help or the man page."""
+
+    def __init__(self, *args, hidden_aliases=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hidden_aliases = {**HIDDEN_ALIASES, **(hidden_aliases or {})}
+
+    def make_parser(self, ctx):
+        parser = super().make_parser(ctx)
+        for param in self.get_params(ctx):
+            old = [name for opt in param.opts for name in self.hidden_aliases.get(opt, ())]
+            if old and isinstance(param, click.Option):
+                # A copy under the old names that stores into the same parameter: the parser knows
+                # them, the help (written from the command's own parameters) does not.
+                alias = copy.copy(param)
+                alias.opts, alias.secondary_opts = old, []
+                alias.add_to_parser(parser, ctx)
+        return parser
+
+
+def version_option(*names):
+    """``--version``: the program's name and the apeltools version."""
+    return click.version_option(None, *(names or ("--version",)), package_name="apeltools",
+                                message="%(prog)s (apeltools) %(version)s")
+
+
+def list_option(*names, **settings):
+    """A repeatable option that also takes comma lists (``--vo atlas --vo cms`` or ``--vo atlas,cms``);
+    its value is the tuple of all the items."""
+    return click.option(*names, multiple=True, callback=lambda _ctx, _param, values: comma_list(values),
+                        **settings)
+
+
+def group(program, **settings):
+    """A click group for a program whose subcommands are each a ``command``: --version and -h."""
+    settings.setdefault("context_settings", HELP_SETTINGS)
+
+    def decorate(function):
+        return version_option()(click.group(program, **settings)(function))
+
+    return decorate
+
+
 def command(program, **settings):
-    """A click command for a program, with --config, -v, -q and --debug, and error handling.
+    """A click command for a program, with --config, -v, -q, --debug, --version, and error handling.
+
+    ``hidden_aliases`` maps an option to old names it also answers to (besides ``HIDDEN_ALIASES``);
+    ``default_config`` is a file read when neither --config nor APELTOOLS_CONFIG names one (it must
+    then exist); ``warn_unknown=False`` leaves the warnings about unknown keys to the programs that a
+    program runs.
 
     The wrapped function receives a ``Context`` as its first argument. Library
     errors (``ApelError``) become ``Error: ...`` and exit 1; tracebacks only
     with ``--debug``. An interrupted run exits 130 (Ctrl-C) or 143 (SIGTERM).
     """
+    default_config = settings.pop("default_config", None)
+    warn_unknown = settings.pop("warn_unknown", True)
+    config_default = default_config or "/etc/apeltools/apeltools.cfg if present"
 
     def decorate(function):
-        @click.option("--config", "config_path", metavar="FILE", envvar="APELTOOLS_CONFIG",
-                      help="Configuration file [default: /etc/apeltools/apeltools.cfg if present].")
+        @click.option("--config", "config_path", metavar="FILE", envvar="APELTOOLS_CONFIG", default=default_config,
+                      help=f"Configuration file [default: {config_default}].")
         @click.option("-v", "--verbose", count=True, help="More detail on stderr (-vv for debugging).")
         @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
         @click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
+        @version_option()
         @functools.wraps(function)
         def run(config_path, verbose, quiet, debug, **kwargs):
             context = None
             with _signals_restored(), handled(debug, lambda: context and context.interrupted_exit_code()):
                 config = Config.load(config_path)
                 logs.setup(program, verbose, quiet, config)
-                config.warn_unknown()
+                if warn_unknown:
+                    config.warn_unknown()
                 events.configure(config, program)
                 context = Context(program, config, debug)
                 result = function(context, **kwargs)
@@ -107,9 +173,8 @@ def command(program, **settings):
                 sys.exit(code)
             return result
 
-        settings.setdefault("context_settings", {"help_option_names": ["-h", "--help"],
-                                                 "max_content_width": 100})
-        return click.command(program, **settings)(run)
+        settings.setdefault("context_settings", HELP_SETTINGS)
+        return click.command(program, cls=AliasedCommand, **settings)(run)
 
     return decorate
 

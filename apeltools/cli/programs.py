@@ -20,6 +20,7 @@ CONSOLE_SCRIPTS = {
     "apel-metrics-to-nagios": "apeltools.cli.metrics_to_nagios:main",
     "apel-tag": "apeltools.cli.tag:main",
     "apel-export": "apeltools.cli.export:main",
+    "apel-site-run": "apeltools.cli.site_run:main",
     "check_apel_pub": "apeltools.probes.pub:main",
     "check_apel_sync": "apeltools.probes.sync:main",
     "check_apel_queue": "apeltools.probes.queue:main",

@@ -6,6 +6,7 @@ import click
 
 from apeltools import publisher
 from apeltools.cli.common import command
+from apeltools.cli.selection import date_options, vo_options
 from apeltools.db.schema import require_schema
 
 
@@ -14,7 +15,7 @@ from apeltools.db.schema import require_schema
     epilog="""\b
 Examples:
   apel-publish summaries --db mysql://apel@localhost/apelserver --queue /var/spool/apel/outgoing
-  apel-publish jobs --interval gap --start 2026-10-01 --end 2026-10-31 --queue /var/spool/apel/outgoing
+  apel-publish jobs --interval gap --from 2026-10-01 --to 2026-10-31 --queue /var/spool/apel/outgoing
   apel-publish jobs --db sqlite:///var/lib/apeltools/site.db --stdout --records-per-message 100
   apel-publish normalised-summaries --syntax v0.4 --withhold-dns --queue /var/spool/apel/portal
 """,
@@ -27,9 +28,8 @@ Examples:
 @click.option("--stdout", "to_stdout", is_flag=True, help="Write the messages to stdout instead of a queue.")
 @click.option("--interval", type=click.Choice(["latest", "gap", "all"]),
               help="latest: what changed since the last publish to this destination [default]; "
-                   "gap: --start to --end; all: everything.")
-@click.option("--start", metavar="DATE", help="First day (YYYY-MM-DD) or month (YYYY-MM) of a gap.")
-@click.option("--end", metavar="DATE", help="Last day (YYYY-MM-DD) or month (YYYY-MM) of a gap, included.")
+                   "gap: --from to --to; all: everything.")
+@date_options
 @click.option("--records-per-message", "per_message", type=click.IntRange(1, 5000), default=1000,
               show_default=True, help="Records in each message.")
 @click.option("--syntax", type=click.Choice(["legacy", "v0.4"]),
@@ -38,13 +38,12 @@ Examples:
                    "(HEPSPEC only: other benchmark types are refused); v0.4 writes each as v0.4 with "
                    "benchmark dicts. The other sources have one syntax.")
 @click.option("--car", is_flag=True, help="Write job records as CAR XML.")
-@click.option("--include-vos", metavar="VO,...", help="Only these VOs.")
-@click.option("--exclude-vos", metavar="VO,...", help="All but these VOs.")
+@vo_options
 @click.option("--local-jobs", is_flag=True, help="Also publish jobs run outside the grid (InfrastructureType local).")
 @click.option("--withhold-dns", is_flag=True, help="Leave user DNs out (summaries that then coincide are merged).")
 @click.option("--no-sync", is_flag=True, help="Do not add sync records for the months published.")
 def main(ctx, sources, db_url, queue_dir, to_stdout, interval, start, end, per_message, syntax, car,
-         include_vos, exclude_vos, local_jobs, withhold_dns, no_sync):
+         vos, exclude_vos, local_jobs, withhold_dns, no_sync):
     """Publish records from the database as messages.
 
     SOURCE is jobs, summaries (the merged monthly summaries), normalised-summaries,
@@ -72,7 +71,7 @@ def main(ctx, sources, db_url, queue_dir, to_stdout, interval, start, end, per_m
     jobs it makes).
     """
     settings = publisher.PublishSettings.from_config(
-        ctx.config, sources, queue_dir, to_stdout, interval, start, end, per_message, syntax, car, include_vos,
+        ctx.config, sources, queue_dir, to_stdout, interval, start, end, per_message, syntax, car, vos,
         exclude_vos, local_jobs, withhold_dns, no_sync)
     with ctx.database(db_url) as db:
         require_schema(db)

@@ -1,47 +1,73 @@
-"""The options that choose jobs, one vocabulary for apel-query, apel-tag and apel-export."""
+"""The options that choose records, one vocabulary for every program: --site, --vo, --exclude-vo,
+--from, --to (each list option repeatable and taking comma lists), and the job conditions of
+apel-query, apel-tag and apel-export."""
 
 import functools
 
 import click
 
 from apeltools import query
+from apeltools.cli.common import list_option
 from apeltools.values import comma_list, day_or_month_end, day_or_month_start
 from apeltools.lifecycle import FINAL_STATES, JobSelection
 from apeltools.tags import TagError, parse_tag
 
 
+def _apply(options, function):
+    return functools.reduce(lambda f, option: option(f), reversed(options), function)
+
+
+def site_option(text: str = "Only these sites.", name: str = "site"):
+    """--site NAME,...: repeatable, comma lists too; ``text`` says what the sites are for."""
+    return list_option("--site", name, metavar="NAME,...", help=f"{text} Repeatable; comma lists too.")
+
+
+def vo_options(function):
+    """--vo and --exclude-vo (old names --include-vos and --exclude-vos)."""
+    return _apply([
+        list_option("--vo", "vos", metavar="VO,...", help="Only these VOs; repeatable, comma lists too."),
+        list_option("--exclude-vo", "exclude_vos", metavar="VO,...",
+                    help="All but these VOs; repeatable, comma lists too."),
+    ], function)
+
+
+def date_options(function):
+    """--from and --to (old names --start and --end), as ``start`` and ``end``."""
+    return _apply([
+        click.option("--from", "start", metavar="DATE", help="First day (YYYY-MM-DD) or month (YYYY-MM)."),
+        click.option("--to", "end", metavar="DATE", help="Last day (YYYY-MM-DD) or month (YYYY-MM), included."),
+    ], function)
+
+
 def filter_options(function):
     """--site, --ce, --vo, --dn, --fqan, --infrastructure, --from, --to."""
-    options = [
-        click.option("--site", metavar="NAME,...", help="Only these sites."),
-        click.option("--ce", "--submit-host", "submit_hosts", metavar="HOST,...",
-                     help="Only these submit hosts (CEs)."),
-        click.option("--vo", metavar="VO,...", help="Only these VOs."),
+    return _apply([
+        site_option(),
+        list_option("--ce", "--submit-host", "submit_hosts", metavar="HOST,...",
+                    help="Only these submit hosts (CEs); repeatable, comma lists too."),
+        list_option("--vo", metavar="VO,...", help="Only these VOs; repeatable, comma lists too."),
         click.option("--dn", "dns", metavar="DN", multiple=True, help="Only this user DN (repeatable)."),
         click.option("--fqan", "fqans", metavar="FQAN", multiple=True, help="Only this FQAN (jobs; repeatable)."),
         click.option("--infrastructure", type=click.Choice(["grid", "local"]), help="Only grid or only local jobs."),
-        click.option("--from", "start", metavar="DATE", help="First month (YYYY-MM) or day (YYYY-MM-DD)."),
-        click.option("--to", "end", metavar="DATE", help="Last month (YYYY-MM) or day (YYYY-MM-DD), included."),
-    ]
-    return functools.reduce(lambda f, option: option(f), reversed(options), function)
+        date_options,
+    ], function)
 
 
 def lifecycle_options(function):
     """--local-user, --queue, --state, --tag: conditions on a site database's batch records."""
-    options = [
-        click.option("--local-user", "local_users", metavar="USER,...",
-                     help="Only jobs of these local accounts (site database)."),
-        click.option("--queue", "queues", metavar="QUEUE,...",
-                     help="Only jobs of these queues/partitions (site database)."),
-        click.option("--state", "states", metavar="STATE,...",
-                     help=f"Only jobs that ended in these final states: {', '.join(FINAL_STATES)} (site database)."),
+    return _apply([
+        list_option("--local-user", "local_users", metavar="USER,...",
+                    help="Only jobs of these local accounts (site database)."),
+        list_option("--queue", "queues", metavar="QUEUE,...",
+                    help="Only jobs of these queues/partitions (site database)."),
+        list_option("--state", "states", metavar="STATE,...",
+                    help=f"Only jobs that ended in these final states: {', '.join(FINAL_STATES)} (site database)."),
         click.option("--tag", "tags", metavar="KEY=VALUE", multiple=True,
                      help="Only jobs with this tag (repeatable: all of them; site database)."),
-    ]
-    return functools.reduce(lambda f, option: option(f), reversed(options), function)
+    ], function)
 
 
-def filters_from(site=None, submit_hosts=None, vo=None, dns=(), fqans=(), infrastructure=None, start=None,
+def filters_from(site=(), submit_hosts=(), vo=(), dns=(), fqans=(), infrastructure=None, start=None,
                  end=None) -> query.Filters:
     """apel-query's filters from the values of ``filter_options``."""
     return query.Filters(

@@ -22,6 +22,7 @@ import click
 import nagiosplugin
 
 from apeltools import events
+from apeltools.cli.common import HELP_SETTINGS, version_option
 from apeltools.clock import parse_now
 from apeltools.config import Config
 from apeltools.errors import ApelError
@@ -63,7 +64,7 @@ class ProbeCommand(click.Command):
 
 
 def probe(name: str, epilog: str):
-    """Decorate a probe function: common options (-t, -v, --config, --now) and ProbeCommand.
+    """Decorate a probe function: common options (-t, -v, --config, --now, -V) and ProbeCommand.
 
     The function receives ``settings`` (a :class:`ProbeSettings`) first and
     returns an exit code.
@@ -76,6 +77,7 @@ def probe(name: str, epilog: str):
         @click.option("--config", "config_path", metavar="FILE",
                       help="Configuration file [default: /etc/apeltools/apeltools.cfg if present].")
         @click.option("--now", "now_text", hidden=True, metavar="TIME", help="Pretend the time is TIME (tests).")
+        @version_option("-V", "--version")  # -V: the Nagios plugin guidelines'
         @functools.wraps(function)
         def run(timeout, verbose, config_path, now_text, **kwargs):
             logging.basicConfig(level=logging.DEBUG if verbose >= 3 else logging.ERROR,
@@ -85,7 +87,7 @@ def probe(name: str, epilog: str):
 
         return click.command(
             name, cls=ProbeCommand, epilog=epilog,
-            context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+            context_settings=HELP_SETTINGS,
         )(run)
 
     return decorate
