@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 try:  # cryptography 43 and later keep the old ciphers apart
     from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 except ImportError:  # pragma: no cover - cryptography 42
-    TripleDES = algorithms.TripleDES
+    TripleDES = algorithms.TripleDES  # type: ignore[misc]
 
 from apeltools.errors import CryptoError
 from apeltools.messaging.crypto.certs import identifier, load_cert, matches
@@ -31,7 +31,7 @@ from apeltools.messaging.crypto.names import signer_dn
 __all__ = ["encrypt", "decrypt", "is_enveloped"]
 
 
-_CIPHERS = {"aes128": algorithms.AES128, "aes-128-cbc": algorithms.AES128,
+_CIPHERS: dict[str, type[algorithms.AES128] | type[algorithms.AES256]] = {"aes128": algorithms.AES128, "aes-128-cbc": algorithms.AES128,
             "aes256": algorithms.AES256, "aes-256-cbc": algorithms.AES256}
 
 
@@ -94,15 +94,15 @@ def _parse_enveloped_data(der: bytes) -> _Envelope:
     if fields[0].tag == 0xA0:  # CMS originator information: certificates we have no use for
         fields = fields[1:]
     recipients = []
-    for info in children(der, expect(fields[0], 0x31, "RecipientInfos")):
-        if info.tag != 0x30:
+    for recipient in children(der, expect(fields[0], 0x31, "RecipientInfos")):
+        if recipient.tag != 0x30:
             continue  # key agreement, KEK or password recipients: not for an RSA host key
-        _, rid, algorithm, key = children(der, info)[:4]
+        _, rid, algorithm, key = children(der, recipient)[:4]
         recipients.append((identifier(der, rid, "recipient"), read_oid(der, children(der, algorithm)[0]),
                            der[key.body:expect(key, 0x04, "the encrypted key").end]))
     info = children(der, expect(fields[1], 0x30, "EncryptedContentInfo"))
-    algorithm = children(der, expect(info[1], 0x30, "the content encryption algorithm"))
-    iv = expect(algorithm[1], 0x04, "the IV") if len(algorithm) > 1 else None
+    cipher = children(der, expect(info[1], 0x30, "the content encryption algorithm"))
+    iv = expect(cipher[1], 0x04, "the IV") if len(cipher) > 1 else None
     if len(info) < 3 or iv is None:
         raise CryptoError("malformed PKCS#7 structure: no encrypted content or no IV")
     content = info[2]
@@ -112,7 +112,7 @@ def _parse_enveloped_data(der: bytes) -> _Envelope:
         ciphertext = b"".join(der[c.body:expect(c, 0x04, "encrypted content").end] for c in children(der, content))
     else:
         raise CryptoError("malformed PKCS#7 structure: expected [0] encrypted content")
-    return _Envelope(recipients, read_oid(der, algorithm[0]), der[iv.body:iv.end], ciphertext)
+    return _Envelope(recipients, read_oid(der, cipher[0]), der[iv.body:iv.end], ciphertext)
 
 
 def decrypt(smime: bytes, cert_pem: bytes, key_pem: bytes) -> bytes:
@@ -144,12 +144,13 @@ def decrypt(smime: bytes, cert_pem: bytes, key_pem: bytes) -> bytes:
         content_key = key.decrypt(mine[0][1], padding.PKCS1v15())
         if len(content_key) != key_size:
             raise ValueError("wrong content key length")
-        decryptor = Cipher(algorithm(content_key), modes.CBC(envelope.iv)).decryptor()
+        content_cipher = algorithm(content_key)
+        decryptor = Cipher(content_cipher, modes.CBC(envelope.iv)).decryptor()
         plain = decryptor.update(envelope.ciphertext) + decryptor.finalize()
     except ValueError as e:  # a wrong key, a bad IV length, a ciphertext of whole blocks or not
         raise CryptoError(f"cannot decrypt (not for this certificate, or damaged): {e}") from None
     pad = plain[-1] if plain else 0
-    if not 1 <= pad <= algorithm.block_size // 8 or plain[-pad:] != bytes([pad]) * pad:
+    if not 1 <= pad <= content_cipher.block_size // 8 or plain[-pad:] != bytes([pad]) * pad:
         raise CryptoError("cannot decrypt (not for this certificate, or damaged): bad padding")
     return plain[:-pad]
 

@@ -40,7 +40,7 @@ _DIGESTS = {
     "2.16.840.1.101.3.4.2.2": "sha384",
     "2.16.840.1.101.3.4.2.3": "sha512",
 }
-_HASHES = {"sha1": hashes.SHA1, "sha224": hashes.SHA224, "sha256": hashes.SHA256,
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {"sha1": hashes.SHA1, "sha224": hashes.SHA224, "sha256": hashes.SHA256,
            "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 _RSA_SIGNATURES = {"1.2.840.113549.1.1.1", "1.2.840.113549.1.1.5", "1.2.840.113549.1.1.14",
                    "1.2.840.113549.1.1.11", "1.2.840.113549.1.1.12", "1.2.840.113549.1.1.13"}
@@ -122,9 +122,9 @@ templates = Templates()
 def read_signed_data(der: bytes) -> SignedData:
     """The SignedData of ``der`` (DER or BER), from a template of the signer's earlier message
     when one fits, else parsed in full (and kept as a template)."""
-    sd = templates.match(der)
-    if sd is not None:
-        return sd
+    matched = templates.match(der)
+    if matched is not None:
+        return matched
     spans: list = []
     sd, parsed = parse_structure(lambda data: parse_signed_data(data, spans), der)
     if parsed is der:  # streamed (BER) structures are rare: parsed in full each time, never templates
@@ -150,7 +150,8 @@ def parse_signed_data(der: bytes, spans: list | None = None) -> SignedData:
         content = der[econtent.body:econtent.end] if econtent.tag == 0x04 else None
         if content is None:
             raise CryptoError("PKCS#7 content is not a DER OCTET STRING")
-    cert_ders, rest = (), fields[3:]
+    cert_ders: tuple[bytes, ...] = ()
+    rest = fields[3:]
     if rest and rest[0].tag == 0xA0:
         cert_ders = tuple(raw(der, c) for c in children(der, rest[0]) if c.tag == 0x30)
         rest = rest[1:]
