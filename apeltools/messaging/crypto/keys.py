@@ -35,7 +35,7 @@ def load_key(key_pem: bytes) -> PrivateKey:
     return key
 
 
-def _same_key(cert: x509.Certificate, key) -> bool:
+def _same_key(cert: x509.Certificate, key: PrivateKey) -> bool:
     spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     return cert.public_key().public_bytes(*spki) == key.public_key().public_bytes(*spki)
 

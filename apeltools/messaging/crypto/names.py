@@ -72,6 +72,6 @@ def cached_signer_dn(cert: x509.Certificate) -> str:
 def slash_dn(name: x509.Name) -> str:
     """An x509 Name in OpenSSL's slash form."""
     return "".join(
-        "/" + "+".join(f"{_OPENSSL_NAMES.get(a.oid, a.oid.dotted_string)}={a.value}" for a in rdn)
+        "/" + "+".join(f"{_OPENSSL_NAMES.get(a.oid, a.oid.dotted_string)}={a.value!s}" for a in rdn)
         for rdn in name.rdns
     )

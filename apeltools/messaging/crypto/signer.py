@@ -52,16 +52,18 @@ class Signer:
         self._algorithm = raw(der, algorithm)
         self._tail = der[signature.end:children(der, infos)[0].end]  # unsigned attributes, if any
         self._attrs = der[attrs.body:attrs.end]
-        self._digest_at = self._time_at = None
+        digest_at: tuple[int, int] | None = None
+        self._time_at: tuple[int, int, int] | None = None
         for attr in children(der, attrs):
             attr_type, values = children(der, attr)[:2]
             value = children(der, values)[0]
             if read_oid(der, attr_type) == OID_MESSAGE_DIGEST:
-                self._digest_at = (value.body - attrs.body, value.end - attrs.body)
+                digest_at = (value.body - attrs.body, value.end - attrs.body)
             elif read_oid(der, attr_type) == OID_SIGNING_TIME:
                 self._time_at = (value.body - attrs.body, value.end - attrs.body, value.tag)
-        if self._digest_at is None or self._digest_at[1] - self._digest_at[0] != 32:
+        if digest_at is None or digest_at[1] - digest_at[0] != 32:
             raise CryptoError("cannot sign: unexpected signed attributes from the PKCS#7 builder")
+        self._digest_at = digest_at
         sample_digest = der[attrs.body + self._digest_at[0]:attrs.body + self._digest_at[1]]
         sample_time = None if self._time_at is None else \
             der[attrs.body + self._time_at[0]:attrs.body + self._time_at[1]]
@@ -75,7 +77,7 @@ class Signer:
         """True when each message reuses the constant pieces and base64 lines (RSA keys)."""
         return self._encoded is not None
 
-    def _fixed_layout(self, der: bytes, attrs_at: int, signature: Tlv):
+    def _fixed_layout(self, der: bytes, attrs_at: int, signature: Tlv) -> tuple[bytes, list[bytes | str]] | None:
         """For an RSA key every message's DER has the same layout, only the digest, the
         signing time and the signature change: keep the constant pieces, and the base64
         lines of the constant start (whole lines of 48 bytes), to be reused. None for EC,
@@ -90,7 +92,8 @@ class Signer:
         if any(a[1] > b[0] for a, b in zip(holes, holes[1:])):
             return None
         line_start = holes[0][0] - holes[0][0] % 48
-        pieces, start = [], line_start
+        pieces: list[bytes | str] = []
+        start = line_start
         for begin, end, name in holes:
             pieces += [der[start:begin], name]
             start = end
@@ -100,7 +103,7 @@ class Signer:
     def _signed_attrs(self, digest: bytes, time_value: bytes | None) -> bytes:
         attrs = bytearray(self._attrs)
         attrs[self._digest_at[0]:self._digest_at[1]] = digest
-        if self._time_at is not None:
+        if self._time_at is not None and time_value is not None:
             attrs[self._time_at[0]:self._time_at[1]] = time_value
         return bytes(attrs)
 
@@ -117,7 +120,9 @@ class Signer:
         head, pieces = self._encoded
         time_value = self._time_value()
         attrs = self._signed_attrs(digest, time_value)
-        values = {"digest": digest, "time": time_value, "signature": self._signature(attrs)}
+        values = {"digest": digest, "signature": self._signature(attrs)}
+        if time_value is not None:  # else the layout has no time piece
+            values["time"] = time_value
         return head + base64_lines(b"".join(values[p] if isinstance(p, str) else p for p in pieces))
 
     def sign(self, digest: bytes) -> bytes:

@@ -7,7 +7,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -65,6 +65,7 @@ def _load_store(path: str, want_certs: bool) -> _Store:
         by_name: dict = {}
         seen = set()
         for file in files:
+            items: list[Any]  # certificates or CRLs
             try:
                 with open(file, "rb") as f:
                     text = f.read()
@@ -102,7 +103,7 @@ _KNOWN_EXTENSIONS = {
 }  # name and policy constraints are not enforced, so a certificate marking them critical is refused
 
 
-def _extension(cert, cls):
+def _extension(cert: x509.Certificate, cls: type[x509.ExtensionType]) -> Any:
     try:
         return cert.extensions.get_extension_for_class(cls).value
     except x509.ExtensionNotFound:
@@ -149,7 +150,7 @@ def _issued(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
         return False
 
 
-def _build_chain(signer: x509.Certificate, bag: list, trusted: dict, now) -> list:
+def _build_chain(signer: x509.Certificate, bag: list, trusted: dict, now: dt.datetime) -> list:
     """signer → intermediates from the bag → a certificate of the CA directory."""
     chain = [signer]
     for _ in range(10):
@@ -173,7 +174,7 @@ def _build_chain(signer: x509.Certificate, bag: list, trusted: dict, now) -> lis
     return chain
 
 
-def _check_revocation(chain: list, crls: dict, now) -> dt.datetime:
+def _check_revocation(chain: list, crls: dict, now: dt.datetime) -> dt.datetime:
     """Every certificate below the trust anchor must be on a current CRL of its issuer.
 
     Like ``openssl -crl_check_all``: a missing or expired CRL is an error.  Returns
