@@ -1,11 +1,15 @@
 """Benchmark (ServiceLevel) types, the v0.4 dict syntax, and normalisation factors."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
+
 # Preferred first: a v0.4 dict with several benchmarks keeps only the best one.
 BENCHMARK_TYPES = ("HEPscore23", "HEPSPEC", "si2k")
 _CANONICAL = {name.lower(): name for name in BENCHMARK_TYPES}
 
 
-def canonical_type(name):
+def canonical_type(name: str) -> str:
     """The canonical spelling of a benchmark type name (case-insensitive), or ValueError."""
     try:
         return _CANONICAL[name.strip().lower()]
@@ -15,7 +19,7 @@ def canonical_type(name):
         ) from None
 
 
-def parse_dict(text, parse_value):
+def parse_dict(text: str, parse_value: Callable[[str], float]) -> tuple[dict[str, float], set[str]]:
     """Entries of a v0.4 benchmark dict ``{hepspec: 11.4, HEPscore23: 15.3}``.
 
     Returns ``{canonical type: value}`` for the known types and the set of
@@ -24,7 +28,9 @@ def parse_dict(text, parse_value):
     text = text.strip()
     if not (text.startswith("{") and text.endswith("}")):
         raise ValueError(f"not a benchmark dict {{type: value, ...}}: {text!r}")
-    known, unknown, seen = {}, set(), set()
+    known: dict[str, float] = {}
+    unknown: set[str] = set()
+    seen: set[str] = set()
     body = text[1:-1].strip()
     for entry in body.split(",") if body else ():
         name, sep, value = entry.partition(":")
@@ -42,7 +48,7 @@ def parse_dict(text, parse_value):
     return known, unknown
 
 
-def preferred(known):
+def preferred(known: dict[str, float]) -> tuple[str, float]:
     """(type, value) of the most preferred benchmark in a parsed dict, or ValueError."""
     for name in BENCHMARK_TYPES:
         if name in known:
@@ -50,19 +56,19 @@ def preferred(known):
     raise ValueError("No valid benchmark type found")
 
 
-def write_dict(benchmark_type, value):
+def write_dict(benchmark_type: str, value: float) -> str:
     """v0.4 dict text of one benchmark."""
     return "{%s: %s}" % (benchmark_type, value)
 
 
-def factor(benchmark_type, value):
+def factor(benchmark_type: str, value: float) -> float:
     """Normalisation factor: si2k counts 1/250 (HEPSPEC-equivalent), the others 1:1."""
     if benchmark_type.lower() == "si2k":
         return value / 250
     return value
 
 
-def normalise(duration, benchmark_type, value):
+def normalise(duration: float | None, benchmark_type: str, value: float) -> float:
     """Normalised duration of one job: negative durations count as zero."""
     if duration is None or duration <= 0:
         return 0

@@ -1,10 +1,12 @@
 """VO, VO group and VO role derived from a VOMS FQAN, as the deployed loader derives them."""
 
+from __future__ import annotations
+
 from functools import lru_cache
 
 
 @lru_cache(maxsize=4096)
-def split_fqan(fqan):
+def split_fqan(fqan: str) -> tuple[str, str, str]:
     """(VO, VOGroup, VORole) of the primary part of an FQAN (the text before the first ``;``).
 
     Not starting with ``/``: the whole primary part is the VO. Otherwise the VO

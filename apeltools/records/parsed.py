@@ -3,8 +3,13 @@
 Every codec (text, XML, JSON) fills one; nothing here knows a format.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
+
+from apeltools.errors import RecordError
+from apeltools.records.types import RecordType
 
 
 @dataclass
@@ -20,28 +25,28 @@ class ParsedMessage:
     """
 
     format: str
-    rtype: object
+    rtype: RecordType
     wrap: Callable[[list], str]
-    records: list = field(default_factory=list)
-    sources: list = field(default_factory=list)
-    errors: list = field(default_factory=list)
-    rejected: list = field(default_factory=list)
+    records: list[Any] = field(default_factory=list)
+    sources: list[Any] = field(default_factory=list)
+    errors: list[RecordError] = field(default_factory=list)
+    rejected: list[Any] = field(default_factory=list)
     # True when no value can hold a backslash, tab or line break (lets storage skip escaping).
     plain: bool = False
 
     @property
-    def total(self):
+    def total(self) -> int:
         return len(self.records) + len(self.errors)
 
-    def accept(self, record, raw):
+    def accept(self, record: Any, raw: Any) -> None:
         self.records.append(record)
         self.sources.append(raw)
 
-    def reject(self, error, index, first_line, raw):
+    def reject(self, error: RecordError, index: int, first_line: str | None, raw: Any) -> None:
         self.errors.append(error.at(index, first_line))
         self.rejected.append(raw)
 
-    def refuse(self, refused):
+    def refuse(self, refused: list[tuple[Any, RecordError]]) -> None:
         """Move good records to the rejected ones: ``refused`` is [(record, RecordError)]."""
         if not refused:
             return

@@ -4,7 +4,10 @@ They live in the site database until ``apel-join`` combines them into job
 records (``types.JOB``). Times are epoch seconds (UTC); memory is in KB.
 """
 
+from __future__ import annotations
+
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -60,6 +63,6 @@ BATCH_FIELDS = tuple(f.name for f in fields(BatchRecord))
 BLAH_FIELDS = tuple(f.name for f in fields(BlahRecord))
 
 
-def as_dict(record):
+def as_dict(record: BatchRecord | BlahRecord) -> dict[str, Any]:
     """A record as a JSON-ready dict, with its kind ("batch" or "blah") first."""
     return {"kind": record.kind, **asdict(record)}
