@@ -179,3 +179,33 @@ def test_report_fits_a_phone_and_draws_every_chart(site_db, tmp_path, browser):
     for chart in charts_:
         shot = browser.screenshot(chart, height=400)
         assert inked(shot) > 0.02 and coloured(shot) > 0.01, chart.read_text()[:300]
+
+
+def test_silent_sites_are_mailed_only_when_there_are_some(db, db_url, tmp_path, smtp_server):
+    import datetime as dt
+    config = mail_config(tmp_path, smtp_server.port)
+    now = dt.datetime(2026, 11, 15, 12, tzinfo=dt.timezone.utc)
+    add_summary(db, "SITE-QUIET", YEAR, MONTH, 5, now - dt.timedelta(days=9))
+    add_summary(db, "SITE-BUSY", YEAR, 11, 5, now - dt.timedelta(days=1))
+    args = ["silent-sites", "--db", db_url, "--config", config, "--now", NOW, "--mail-to", "ops@example.org"]
+    result = CliRunner().invoke(report_main, args + ["--days", "7"])
+    assert result.exit_code == 0, result.output
+    assert "1 sites without a new job for 7 days or more:\n  SITE-QUIET" in result.output
+    [(_, _, message)] = smtp_server.messages
+    assert message["Subject"] == "APEL: 1 sites silent for 7 days"
+    text, html = message.get_payload()
+    assert "SITE-QUIET" in text.get_content() and "<td>SITE-QUIET</td>" in html.get_content()
+    result = CliRunner().invoke(report_main, args + ["--days", "10"])
+    assert result.exit_code == 0 and "Every site had a new job within 10 days." in result.output
+    assert len(smtp_server.messages) == 1  # nothing to tell, nothing mailed
+
+
+def test_a_probe_warning_is_mailed_as_text(tmp_path, smtp_server):
+    config = mail_config(tmp_path, smtp_server.port)
+    warning = "WARNING - 12 days left (2026-11-27) | days_left=12;30;7\n"
+    args = ["mail", "--config", config, "--subject", "Host certificate", "--mail-to", "ops@example.org"]
+    result = CliRunner().invoke(report_main, args, input=warning)
+    assert result.exit_code == 0, result.output
+    [(_, _, message)] = smtp_server.messages
+    assert message.get_content_type() == "text/plain" and message.get_content().replace("\r\n", "\n") == warning
+    assert CliRunner().invoke(report_main, args, input="").exit_code == 0 and len(smtp_server.messages) == 1

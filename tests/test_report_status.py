@@ -131,8 +131,8 @@ def test_index_lists_every_site_worst_first_with_links(db_url, sites, tmp_path):
 
 def test_sync_page_says_the_gap_command_per_differing_month_once(db_url, sites, tmp_path):
     page = (report(db_url, tmp_path) / "SITE-GONE_Sync.html").read_text()
-    assert "apel-publish --interval gap --start 2026-09 --end 2026-09" in page
-    assert "--start 2026-10" not in page  # in step (two zeros agree)
+    assert "apel-publish --interval gap --from 2026-09 --to 2026-09" in page
+    assert "--from 2026-10" not in page  # in step (two zeros agree)
     assert page.count("Gap Publisher") == 1
 
 

@@ -1,12 +1,14 @@
 """``apel-report``: reports from the repository database; ``status`` writes the per-site status pages,
-``monthly`` a month's accounting (HTML, text, JSON; mailed with --mail-to)."""
+``monthly`` a month's accounting (HTML, text, JSON; mailed with --mail-to), ``silent-sites`` the sites
+that stopped publishing, ``mail`` mails any text (a probe's warning)."""
 
+import html
 import logging
 import re
 
 import click
 
-from apeltools import mail
+from apeltools import mail, query
 from apeltools.cli.common import command, group
 from apeltools.clock import parse_now
 from apeltools.reports.monthly import last_complete_month, monthly_report, write_report
@@ -55,6 +57,11 @@ def status(ctx, db_url, out_dir, sites, months, now_text):
     log.info("wrote %d files in %s", len(written), out_dir)
 
 
+def _mail_to():
+    return click.option("--mail-to", "mail_to", multiple=True, metavar="ADDR",
+                        help="Mail it to ADDR over SMTP as [mail] configures; repeatable.")
+
+
 def _month(ctx, param, value):
     if value is None:
         return None
@@ -73,8 +80,7 @@ Examples:
 @click.option("--out", "out_dir", required=True, metavar="DIR", help="Directory for the report (created if missing).")
 @click.option("--month", "month", callback=_month, metavar="YYYY-MM", help="The month [default: the last complete one].")
 @click.option("--top", type=click.IntRange(1, 1000), default=10, show_default=True, help="Users listed by name.")
-@click.option("--mail-to", "mail_to", multiple=True, metavar="ADDR",
-              help="Mail the report (text and HTML) to ADDR over SMTP as [mail] configures; repeatable.")
+@_mail_to()
 @click.option("--now", "now_text", hidden=True, metavar="TIME", help="Pretend the time is TIME (tests).")
 def monthly(ctx, db_url, out_dir, month, top, mail_to, now_text):
     """Write a month's accounting as HTML, plain text and JSON, and mail it.
@@ -102,8 +108,68 @@ def monthly(ctx, db_url, out_dir, month, top, mail_to, now_text):
         log.info("mailed the report to %s", ", ".join(mail_to))
 
 
+@command("apel-report silent-sites", epilog="""\b
+Examples:
+  apel-report silent-sites --days 7
+  apel-report silent-sites --days 3 --mail-to accounting@example.org
+""")
+@click.option("--db", "db_url", metavar="URL", help="Repository database [default: [db] of the configuration].")
+@click.option("--days", type=click.IntRange(1), default=7, show_default=True, help="Days without a new job.")
+@_mail_to()
+@click.option("--now", "now_text", hidden=True, metavar="TIME", help="Pretend the time is TIME (tests).")
+def silent_sites(ctx, db_url, days, mail_to, now_text):
+    """List the sites whose newest job ended more than --days days ago, and mail the list.
+
+    The list apel-query silent-sites prints. With --mail-to it is mailed
+    (text and an HTML table) only when a site is silent, so a daily cron
+    job mails nothing while every site publishes.
+    """
+    now = parse_now(now_text)
+    with ctx.database(db_url, read_only=True) as db:
+        answer = query.silent_sites(db, days, int(now.timestamp()))
+    rows = [[site, latest or "never", "" if since is None else str(since)] for site, latest, since in answer.rows]
+    lines = [f"{len(rows)} sites without a new job for {days} days or more:" if rows else
+             f"Every site had a new job within {days} days."]
+    lines += [f"  {site:<24} last job end {latest:<19}  {since} days ago" if since else
+              f"  {site:<24} no job end time" for site, latest, since in rows]
+    text = "\n".join(lines) + "\n"
+    click.echo(text, nl=False)
+    if mail_to and rows:
+        table = "".join(f"<tr><td>{html.escape(site)}</td><td>{html.escape(latest)}</td><td>{since}</td></tr>"
+                        for site, latest, since in rows)
+        page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Silent sites</title></head>'
+                f"<body><p>{html.escape(lines[0])}</p><table><tr><th>Site</th><th>Last job end</th>"
+                f"<th>Days ago</th></tr>{table}</table></body></html>\n")
+        mail.send(mail.MailSettings.from_config(ctx.config), list(mail_to),
+                  f"APEL: {len(rows)} sites silent for {days} days", text, page)
+
+
+@command("apel-report mail", epilog="""\b
+Examples:
+  out=$(check_apel_cert -w 30) || echo "$out" | apel-report mail --subject "Host certificate" --mail-to ops@example.org
+  apel-report mail --subject "Report" --mail-to ops@example.org --file report.txt
+""")
+@click.option("--subject", required=True, help="The mail's subject.")
+@click.option("--file", "path", type=click.File("r", encoding="utf-8"), default="-", show_default=True,
+              metavar="FILE", help="The text to send (- for standard input).")
+@click.option("--mail-to", "mail_to", multiple=True, required=True, metavar="ADDR",
+              help="Mail to ADDR over SMTP as [mail] configures; repeatable.")
+def mail_text(ctx, subject, path, mail_to):
+    """Mail a text, such as a probe's warning, over the SMTP server of [mail].
+
+    For check_apel_cert's expiry warnings from cron: the probe exits
+    non-zero on WARNING and CRITICAL, and its output is mailed. Nothing is
+    sent for an empty text.
+    """
+    text = path.read()
+    if text.strip():
+        mail.send(mail.MailSettings.from_config(ctx.config), list(mail_to), subject, text)
+
+
 main.add_command(status, "status")
 main.add_command(monthly, "monthly")
+main.add_command(silent_sites, "silent-sites")
+main.add_command(mail_text, "mail")
 
 if __name__ == "__main__":
     main()

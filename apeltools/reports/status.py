@@ -42,7 +42,7 @@ def sync_state(document: dict) -> int:
 def gap_command(month: dict) -> str:
     """What the site runs to send a differing month again (apel-publish's gap interval)."""
     label = f"{month['year']:04d}-{month['month']:02d}"
-    return f"apel-publish --interval gap --start {label} --end {label}"
+    return f"apel-publish --interval gap --from {label} --to {label}"
 
 
 def _sync_chart(document: dict) -> str:
