@@ -115,6 +115,16 @@ def event(event_type: str, program: str, host: str, site: str | None, fields: di
 _emitter: Emitter | None = None
 
 
+def _fresh_lock_in_child() -> None:
+    """A forked child (the receiver's large-message filer) gets a free lock: another thread of
+    the parent may have held it at the fork, and nobody in the child would ever release it."""
+    if _emitter is not None:
+        _emitter._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_fresh_lock_in_child)
+
+
 def configure(config: Config, program: str) -> Emitter | None:
     """Emit this process's events as ``[events] queue`` says (nothing when unset); returns the emitter."""
     global _emitter

@@ -310,3 +310,18 @@ def test_check_apel_sync_emits_a_sync_difference_per_month_that_differs(tmp_path
     assert (event["type"], event["site"], event["fields"]) == (
         "sync.difference", "SITE-A",
         {"month": "2026-10", "state": "CRITICAL", "repository": 120, "site_count": 150, "difference": 20.0})
+
+
+def test_a_child_forked_while_another_thread_emits_can_emit(tmp_path):
+    """The receiver forks its large-message filer while other threads may be emitting."""
+    with events.emitting_to(str(tmp_path / "events"), "test") as emitter:
+        with emitter._lock:  # another thread is in the middle of an emit
+            pid = os.fork()
+            if pid == 0:
+                signal.alarm(10)  # a child stuck on the lock dies instead of hanging the test
+                events.emit("message.accepted", empaid="child", signer="/CN=x")
+                os._exit(0)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    [event] = [json.loads(body) for body in queue_elements(QueueSimple(str(tmp_path / "events")))]
+    assert event["fields"]["empaid"] == "child"
