@@ -82,6 +82,10 @@ def test_the_demo_runs_the_pipeline_on_sqlite(tmp_path):
         assert site in out
     assert "is not in the DN list" in out and "EndTime is before StartTime" in out
     assert ": equal" in out  # the site's jobs from its logs arrive whole in the repository
+    reports = re.findall(r" at (\S+\.html)", out)  # the status index and the month's report
+    assert [os.path.basename(path) for path in reports] == ["index.html", re.search(r"monthly-[\d-]+\.html",
+                                                                                     out).group()]
+    assert all(os.path.isfile(path) for path in reports)
     import sqlite3
 
     conn = sqlite3.connect(tmp_path / "demo" / "apel.db")

@@ -32,6 +32,8 @@ from apeltools.probes.publishing import PAGE_WORDS, SYNC_CRITICAL
 from apeltools.probes.runtime import OK
 from apeltools.probes.sources import DatabaseSource
 from apeltools.records import text
+from apeltools.reports.monthly import monthly_report, write_report
+from apeltools.reports.status import write_status
 from apeltools.records.types import SYNC
 from apeltools.summariser import summarise
 from apeltools.words import plural
@@ -238,11 +240,21 @@ def _run(directory, seed):
         result.sync = _sync_check(db, year, month)
         result.answer = query.ask(db, "summaries", query.Filters(), ("site",))
         result.site_totals = (_log_totals(logs), monitoring.grid_totals(db, logs.site))
+        steps.append(_reports(db, path("reports"), year, month))
     for _, element, _ in queues.locked_elements(queues.reject_queue(reject)):
         result.rejects.append(element["error"])
     with events.emitting_to(None):  # receiving the events must not make more
         steps.append(_deliver_events(path, hosts[REPOSITORY_HOST], capath))
     return result
+
+
+def _reports(db, directory, year, month):
+    """apel-report status and monthly on the repository."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    index = write_status(db, os.path.join(directory, "status"), None, now)[-1]
+    written = write_report(monthly_report(db, year, month, now), directory)
+    return (f"apel-report: the status pages, every site's Pub and Sync state, at {index}; the month's report "
+            f"(charts per VO, site, user and day) at {written['html']}, with .txt and .json beside it")
 
 
 def _deliver_events(path, identity, capath):
