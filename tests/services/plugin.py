@@ -390,7 +390,29 @@ def ams(ams_server):
     ams_server.faults()
 
 
-class GaleraService(MariaDBService):
+class ClusterNodes:
+    """Per-node actions of a cluster script (``start-node|stop-node|kill-node N [DIR]``)."""
+
+    def _node(self, action: str, node: int) -> str:
+        with self._lock:
+            proc = subprocess.run(["bash", str(self.script), action, str(node), str(self.state_dir)],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, timeout=START_TIMEOUT)
+        if proc.returncode != 0:
+            raise ServiceError(f"{self.script.name} {action} {node} failed (exit {proc.returncode}):\n{proc.stdout}")
+        return proc.stdout
+
+    def start_node(self, node: int) -> str:
+        return self._node("start-node", node)
+
+    def stop_node(self, node: int) -> str:
+        return self._node("stop-node", node)
+
+    def kill_node(self, node: int) -> str:
+        return self._node("kill-node", node)
+
+
+class GaleraService(ClusterNodes, MariaDBService):
     """A 3-node MariaDB Galera cluster (``tests/services/galera.sh``); node N on ``port_of(N)``.
 
     ``start_node``/``stop_node``/``kill_node`` (SIGKILL) act on one node for fault tests; a
@@ -413,24 +435,6 @@ class GaleraService(MariaDBService):
     def connect_node(self, node: int, database: str | None = None, **extra):
         return self.connect(database, port=self.port_of(node), **extra)
 
-    def _node(self, action: str, node: int) -> str:
-        with self._lock:
-            proc = subprocess.run(["bash", str(self.script), action, str(node), str(self.state_dir)],
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True, timeout=START_TIMEOUT)
-        if proc.returncode != 0:
-            raise ServiceError(f"galera.sh {action} {node} failed (exit {proc.returncode}):\n{proc.stdout}")
-        return proc.stdout
-
-    def start_node(self, node: int) -> str:
-        return self._node("start-node", node)
-
-    def stop_node(self, node: int) -> str:
-        return self._node("stop-node", node)
-
-    def kill_node(self, node: int) -> str:
-        return self._node("kill-node", node)
-
 
 SERVICE_CLASSES[GaleraService.name] = GaleraService
 
@@ -438,3 +442,33 @@ SERVICE_CLASSES[GaleraService.name] = GaleraService
 @pytest.fixture(scope="session")
 def galera_cluster(request) -> GaleraService:
     return _start_or_skip(GaleraService(), request)
+
+
+class RabbitMQClusterService(ClusterNodes, StompService):
+    """A 3-node RabbitMQ cluster (``tests/services/rabbitmq_cluster.sh``); node N's STOMP on ``port_of(N)``.
+
+    ``start_node``/``stop_node``/``kill_node`` (SIGKILL) act on one node for fault tests.
+    """
+
+    name = "rabbitmq_cluster"
+    nodes = (1, 2, 3)
+    default_port = 61621  # fixed in the script: nodes on 61621..61623
+
+    def __init__(self, state_dir: Path | None = None):
+        super().__init__(state_dir or services_base() / "rabbitmq-cluster")
+
+    def port_of(self, node: int) -> int:
+        return self.port + node - 1
+
+    @property
+    def hosts(self) -> str:
+        """The ``[broker] hosts`` list of every node."""
+        return ",".join(f"{self.host}:{self.port_of(node)}" for node in self.nodes)
+
+
+SERVICE_CLASSES[RabbitMQClusterService.name] = RabbitMQClusterService
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_cluster(request) -> RabbitMQClusterService:
+    return _start_or_skip(RabbitMQClusterService(), request)

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# tests/services/rabbitmq_cluster.sh — a private 3-node RabbitMQ cluster with STOMP for the tests.
+#
+# Usage: tests/services/rabbitmq_cluster.sh start|stop|status|url [DIR]
+#        tests/services/rabbitmq_cluster.sh start-node|stop-node|kill-node N [DIR]
+#
+#   DIR   state directory; node N (1..3) lives in DIR/nodeN (run by tests/services/rabbitmq.sh);
+#         default $APELTOOLS_SERVICES_BASE/rabbitmq-cluster
+#
+# Node N: Erlang node apeltoolsN@localhost, STOMP on 127.0.0.1:(61620+N), AMQP on 13680+N, all
+# with one Erlang cookie (DIR/.erlang.cookie, copied into each node's HOME). Nodes 2 and 3 join
+# node 1 on their first start; afterwards any node restarts into the cluster by itself.
+# Queues are classic unless declared otherwise: the tests declare the accounting queue as a
+# quorum queue (x-queue-type: quorum) so that it survives the loss of one node.
+# On success `start` prints: rabbitmq-cluster ready: stomp://127.0.0.1:61621,61622,61623
+set -euo pipefail
+
+SERVICE=rabbitmq-cluster
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+
+CMD=${1:-status}
+if [[ "$CMD" == *-node ]]; then
+    NODE_ARG=${2:?node number 1..3 required}
+    DIR=${3:-$APELTOOLS_SERVICES_BASE/rabbitmq-cluster}
+else
+    NODE_ARG=""
+    DIR=${2:-$APELTOOLS_SERVICES_BASE/rabbitmq-cluster}
+fi
+NODES=(1 2 3)
+HOST=127.0.0.1
+RMQ_BIN=/usr/lib/rabbitmq/bin
+
+stomp_port() { echo $((61620 + $1)); }
+amqp_port() { echo $((13680 + $1)); }
+node_name() { echo "apeltools$1@localhost"; }
+
+node_env() {
+    # The environment under which tests/services/rabbitmq.sh runs node N.
+    echo APELTOOLS_RABBITMQ_STOMP_PORT="$(stomp_port "$1")" APELTOOLS_RABBITMQ_AMQP_PORT="$(amqp_port "$1")" \
+        APELTOOLS_RABBITMQ_NODENAME="$(node_name "$1")"
+}
+
+node_script() {
+    local n=$1; shift
+    # shellcheck disable=SC2046
+    env $(node_env "$n") bash "$HERE/rabbitmq.sh" "$@" "$DIR/node$n"
+}
+
+ctl() {
+    # rabbitmqctl against node N, as the broker's user, with the shared cookie.
+    local n=$1; shift
+    local envs=(HOME="$DIR/node$n" ERL_EPMD_ADDRESS=127.0.0.1 LANG=C.UTF-8 LC_ALL=C.UTF-8
+                PATH="$RMQ_BIN:/usr/sbin:/usr/bin:/sbin:/bin")
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u rabbitmq -- env "${envs[@]}" "$RMQ_BIN/rabbitmqctl" -n "$(node_name "$n")" "$@"
+    else
+        env "${envs[@]}" "$RMQ_BIN/rabbitmqctl" -n "$(node_name "$n")" "$@"
+    fi
+}
+
+share_cookie() {
+    local n=$1
+    mkdir -p "$DIR/node$n"
+    if [ ! -s "$DIR/.erlang.cookie" ]; then
+        (umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' | tr a-f A-F > "$DIR/.erlang.cookie")
+    fi
+    if ! cmp -s "$DIR/.erlang.cookie" "$DIR/node$n/.erlang.cookie" 2>/dev/null; then
+        rm -f "$DIR/node$n/.erlang.cookie"
+        cp "$DIR/.erlang.cookie" "$DIR/node$n/.erlang.cookie"
+    fi
+}
+
+start_node() {
+    local n=$1
+    share_cookie "$n"
+    node_script "$n" start >/dev/null
+    if [ "$n" -ne 1 ] && [ ! -e "$DIR/node$n/joined" ]; then
+        log "node $n joins the cluster of node 1"
+        ctl "$n" stop_app >/dev/null
+        ctl "$n" join_cluster "$(node_name 1)" >/dev/null
+        ctl "$n" start_app >/dev/null
+        touch "$DIR/node$n/joined"
+        node_script "$n" start >/dev/null
+    fi
+    log "node $n up: stomp://$HOST:$(stomp_port "$n")"
+}
+
+urls() {
+    local ports="" m
+    for m in "${NODES[@]}"; do ports="$ports${ports:+,}$(stomp_port "$m")"; done
+    echo "stomp://$HOST:$ports"
+}
+
+do_start() {
+    local m
+    for m in "${NODES[@]}"; do start_node "$m"; done
+    echo "rabbitmq-cluster ready: $(urls)"
+}
+
+do_kill_node() {
+    local pidfile="$DIR/node$1/rabbitmq.pid" pid
+    if pid_alive "$pidfile"; then
+        pid=$(cat "$pidfile")
+        # The Erlang VM's own pid: SIGKILL takes the node down at once, as a crash would.
+        kill -KILL "$pid"
+        wait_pid_gone "$pid" 30 || die "node $1 (pid $pid) survived SIGKILL"
+        log "node $1 killed"
+    fi
+}
+
+do_status() {
+    local m rc=0
+    for m in "${NODES[@]}"; do
+        node_script "$m" status || rc=3
+    done
+    return $rc
+}
+
+case "$CMD" in
+    start|stop|start-node|stop-node|kill-node) lock_dir "$DIR" ;;
+esac
+
+case "$CMD" in
+    start) do_start ;;
+    # Stop in reverse: node 1 (where the others joined) last.
+    stop) for m in 3 2 1; do node_script "$m" stop; done ;;
+    status) do_status ;;
+    url) urls ;;
+    start-node) start_node "$NODE_ARG" ;;
+    stop-node) node_script "$NODE_ARG" stop ;;
+    kill-node) do_kill_node "$NODE_ARG" ;;
+    *) echo "usage: $0 start|stop|status|url [DIR] | start-node|stop-node|kill-node N [DIR]" >&2; exit 2 ;;
+esac
