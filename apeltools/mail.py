@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
+from apeltools.config import Config
 from apeltools.errors import ApelError
 
 TIMEOUT = 30.0
@@ -36,7 +37,7 @@ class MailSettings:
     cafile: str | None = None  # a private CA for STARTTLS (tests, in-house servers); default: the system's
 
     @classmethod
-    def from_config(cls, config) -> MailSettings:
+    def from_config(cls, config: Config) -> MailSettings:
         starttls = config.get_bool("mail", "starttls", True)
         port = config.get("mail", "port")
         return cls(host=config.get("mail", "host", "localhost"), port=int(port) if port else (587 if starttls else 25),
@@ -90,7 +91,7 @@ def send(settings: MailSettings, recipients: list[str], subject: str, text: str,
         raise MailError(f"{where} refused some recipients: {_replies(refused)}")
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
