@@ -13,6 +13,8 @@ from apeltools.parsers.base import ParseError, Parser, utc_epoch
 from apeltools.records.site import BlahRecord
 
 TOKEN = re.compile(r'"([A-Za-z]+)=([^"]*)"')
+# A whole line of tokens, blanks around and between them allowed, nothing else.
+TOKENS = re.compile(r'\s*(?:"[A-Za-z]+=[^"]*"\s*)*')
 
 
 class BlahParser(Parser):
@@ -21,21 +23,17 @@ class BlahParser(Parser):
     def parse(self, line):
         if not line.strip():
             return None
+        if TOKENS.fullmatch(line) is None:
+            raise ParseError('text outside "key=value" tokens')
         values = {}
         fqan = None
-        end = 0
-        for match in TOKEN.finditer(line):
-            if line[end:match.start()].strip():
-                raise ParseError('text outside "key=value" tokens')
-            end = match.end()
-            key, value = match.group(1), match.group(2).strip()
+        for key, value in TOKEN.findall(line):
+            value = value.strip()
             if key == "userFQAN":
                 if fqan is None and value:
                     fqan = value
             else:
                 values[key] = value
-        if line[end:].strip():
-            raise ParseError('text outside "key=value" tokens')
         for key in ("timestamp", "ceID", "lrmsID"):
             if not values.get(key):
                 raise ParseError(f"no {key}")

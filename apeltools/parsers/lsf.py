@@ -14,32 +14,42 @@ ended abnormally, 64 DONE: ended normally; other bits may be set too) and
 or a signal in its low seven bits.
 """
 
-import re
-
 from apeltools import lifecycle
 from apeltools.parsers.base import ParseError, Parser, check_order
 from apeltools.records.site import BatchRecord
 
-# A quoted string, or a run of anything but blanks and quotes (LSF 9 and 10 write some items
-# with no blank between them, e.g. 0"": the number 0, then an empty string), or a quote that
-# opens no string.
-ITEM = re.compile(r'"((?:[^"]|"")*)"|([^\s"]+)|"')
 MIN_ITEMS = 56  # with no hosts
 JOB_STAT_EXIT, JOB_STAT_DONE = 32, 64
 
 
 def items(line):
     """The items of an lsb.acct line: strings unquoted, numbers as their text."""
-    found = []
-    for match in ITEM.finditer(line):
-        kind = match.lastindex
-        if kind == 1:
-            found.append(match.group(1).replace('""', '"'))
-        elif kind == 2:
-            found.append(match.group(2))
-        else:
-            raise ParseError("unbalanced double quote")
+    # Split at the quotes: the pieces alternate between the text outside strings (blank-separated
+    # bare items) and the strings. An odd number of quotes leaves a quote that opens no string.
+    pieces = line.split('"')
+    if not len(pieces) % 2:
+        raise ParseError("unbalanced double quote")
+    if "" in pieces[2:-1:2]:
+        pieces = _join_escaped(pieces)
+    found = pieces[0].split()
+    for position in range(1, len(pieces), 2):
+        found.append(pieces[position])
+        found += pieces[position + 1].split()
     return found
+
+
+def _join_escaped(pieces):
+    """Two strings with nothing between them are one string with a quote in it (``""`` inside)."""
+    joined = [pieces[0]]
+    position = 1
+    while position < len(pieces):
+        string = pieces[position]
+        while position + 2 < len(pieces) and not pieces[position + 1]:
+            string += '"' + pieces[position + 2]
+            position += 2
+        joined += (string, pieces[position + 1])
+        position += 2
+    return joined
 
 
 def _seconds(text):
