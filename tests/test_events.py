@@ -229,7 +229,8 @@ def test_events_over_ams(tmp_path, pki, db_url, ams):
 def test_an_events_destination_that_is_down_neither_fails_nor_slows_the_loader(tmp_path, pki, capsys):
     """Loads of 200 messages (100 loadable, 100 not): events off, events queued for a broker that is
     down, events to a queue that cannot be written (below a file); each case twice, the faster
-    counts. The figures are printed, not asserted: a shared machine's timings vary."""
+    counts (the second round in the opposite order). The figures are printed, not asserted: a shared
+    machine's timings vary (benchmarks/events.py measures the same in CPU seconds)."""
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
     cert, key = pki.files(pki.site)
@@ -239,7 +240,8 @@ def test_an_events_destination_that_is_down_neither_fails_nor_slows_the_loader(t
              "queue unwritable": f"[events]\nqueue: {blocker / 'events'}\n"}
     timings = {}
     for run in range(2):
-        for number, (case, section) in enumerate(cases.items()):
+        order = list(enumerate(cases.items()))
+        for number, (case, section) in order if run == 0 else reversed(order):  # fair to each case
             config = tmp_path / f"{number}.cfg"
             config.write_text(section)
             db = f"sqlite:///{tmp_path}/{run}-{number}.db"
@@ -247,10 +249,11 @@ def test_an_events_destination_that_is_down_neither_fails_nor_slows_the_loader(t
             incoming = tmp_path / f"incoming-{run}-{number}"
             for site in range(100):
                 incoming_messages(incoming, (f"SITE-{site}",))
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             result = CliRunner().invoke(load_main, ["-v", "--config", str(config), "--db", db, "--queue",
-                                                    str(incoming), "--reject", str(tmp_path / f"reject-{run}")])
-            timings[case] = min(timings.get(case, float("inf")), time.perf_counter() - started)
+                                                    str(incoming), "--reject", str(tmp_path / f"reject-{run}-{number}")])
+            took = (time.perf_counter() - started, time.process_time() - cpu)
+            timings[case] = min(timings.get(case, took), took)
             assert result.exit_code == 0, result.output
             assert "loaded 100 messages: 500 records, 0 rejected records, 100 rejected messages" in result.output
             assert result.output.count("cannot queue events") == (case == "queue unwritable")  # then a pause
@@ -259,8 +262,8 @@ def test_an_events_destination_that_is_down_neither_fails_nor_slows_the_loader(t
     assert result.exit_code == 1 and "broker unavailable" in result.output
     assert QueueSimple(str(tmp_path / "events")).count() == 2 * 200  # each site's load, each broken message
     with capsys.disabled():
-        print("\nloading 200 messages: " + ", ".join(f"events {case} {seconds:.2f} s"
-                                                      for case, seconds in timings.items()))
+        print("\nloading 200 messages (wall, CPU): " + ", ".join(
+            f"events {case} {wall:.2f} s, {cpu:.2f} s" for case, (wall, cpu) in timings.items()))
 
 
 def test_apel_events_sees_the_events_of_a_demo_run(tmp_path):
