@@ -328,3 +328,21 @@ def test_a_child_forked_while_another_thread_emits_can_emit(tmp_path):
     assert os.waitstatus_to_exitcode(status) == 0
     [event] = [json.loads(body) for body in queue_elements(QueueSimple(str(tmp_path / "events")))]
     assert event["fields"]["empaid"] == "child"
+
+
+def test_apel_events_as_a_daemon_on_the_local_transport_is_quiet_and_ends_on_sigterm(tmp_path, pki):
+    config = write_config(tmp_path, pki, "transport: local")
+    with events.emitting_to(str(tmp_path / "events"), "test"):
+        events.emit("publication.done", destination="d", messages=1, records={"jobs": 3})
+    with open(tmp_path / "events.out", "wb") as out, open(tmp_path / "events.err", "wb") as err:
+        watcher = subprocess.Popen(EVENTS + ["--config", config, "--interval", "0.2"], stdout=out, stderr=err,
+                                   env=dict(os.environ, APELTOOLS_CONFIG=""))
+    try:
+        invoke(send_main, "--config", config, "--events")
+        wait_until(lambda: "publication.done" in (tmp_path / "events.out").read_text(), watcher, tmp_path)
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        assert watcher.wait(timeout=60) == 0  # a daemon's normal end
+    [event] = lines((tmp_path / "events.out").read_text())
+    assert (event["type"], event["fields"]["records"]) == ("publication.done", {"jobs": 3})
+    assert (tmp_path / "events.err").read_text() == ""  # quiet success
