@@ -5,13 +5,18 @@ classification and the bulk write; nothing outside ``apeltools.db`` imports a
 driver or knows which backend it talks to.
 """
 
+from __future__ import annotations
+
 import contextlib
 import logging
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
-from apeltools.db.rows import plan_for
+from apeltools.db.rows import RowPlan, plan_for
 from apeltools.db.summaries import DELTA_COLUMNS, TIME_COLUMNS, job_deltas
 from apeltools.errors import DatabaseError, TransientDatabaseError
 from apeltools.records.fields import epoch_of_sql_time
+from apeltools.records.types import RecordType
 
 log = logging.getLogger(__name__)
 
@@ -30,48 +35,54 @@ LOOKUP_CHUNK = 500  # names per IN (...) list
 class Database:
     """A connection to an apeltools database; subclasses implement one dialect."""
 
-    dialect = None
+    dialect: str | None = None
+    # Set by each dialect: see "generic bulk statements" below.
+    NOW: str
+    TIME_MARK: str
+    LEAST: str
+    GREATEST: str
+    NEW: str
 
-    def __init__(self, url):
+    def __init__(self, url: str) -> None:
         self.url = url
-        self._conn = None
-        self._ids = {}  # lookup table -> {name: id}; only ids of committed rows
+        self._conn: Any = None  # the dialect's connection wrapper
+        self._ids: dict[str, dict[str, int]] = {}  # lookup table -> {name: id}; only ids of committed rows
         self._depth = 0  # nesting of transaction() blocks
 
     # -- connection -------------------------------------------------------
 
     @property
-    def conn(self):
+    def conn(self) -> Any:
         if self._conn is None:
             self._conn = self._connect()
         return self._conn
 
-    def close(self):
+    def close(self) -> None:
         self._depth = 0
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 self._conn.close()
             self._conn = None
 
-    def __enter__(self):
+    def __enter__(self) -> Database:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _connect(self):
+    def _connect(self) -> Any:
         raise NotImplementedError
 
-    def _classify(self, error):
+    def _classify(self, error: Exception) -> DatabaseError | None:
         """Turn a driver exception into TransientDatabaseError or DatabaseError."""
         raise NotImplementedError
 
-    def _sql(self, sql):
+    def _sql(self, sql: str) -> str:
         """Adapt dialect-neutral SQL to the driver's parameter style."""
         return sql
 
     @contextlib.contextmanager
-    def _errors(self):
+    def _errors(self) -> Iterator[None]:
         """Map driver errors; after a transient one, drop the connection so the next use reconnects."""
         try:
             yield
@@ -86,7 +97,7 @@ class Database:
             raise mapped from error
 
     @contextlib.contextmanager
-    def transaction(self, snapshot=False):
+    def transaction(self, snapshot: bool = False) -> Iterator[None]:
         """Run a block in one transaction: commit at the end, roll back on any error.
 
         Nested blocks join the outer transaction. ``snapshot`` makes every read
@@ -116,27 +127,29 @@ class Database:
             finally:
                 self._depth = 0
 
-    def execute(self, sql, params=()):
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run one statement (no result rows)."""
         with self._errors():
             cursor = self.conn.cursor()
             try:
                 cursor.execute(self._sql(sql), tuple(params))
-                return cursor.rowcount
+                rowcount: int = cursor.rowcount
+                return rowcount
             finally:
                 cursor.close()
 
-    def query(self, sql, params=()):
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a query and return all its rows as tuples."""
         with self._errors():
             cursor = self.conn.cursor()
             try:
                 cursor.execute(self._sql(sql), tuple(params))
-                return cursor.fetchall()
+                rows: list[tuple[Any, ...]] = cursor.fetchall()
+                return rows
             finally:
                 cursor.close()
 
-    def query_dicts(self, sql, params=()):
+    def query_dicts(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         """Run a query and return its rows as dicts keyed by column name."""
         with self._errors():
             cursor = self.conn.cursor()
@@ -147,7 +160,7 @@ class Database:
             finally:
                 cursor.close()
 
-    def iterate(self, sql, params=(), size=5000):
+    def iterate(self, sql: str, params: Iterable[Any] = (), size: int = 5000) -> Iterator[dict[str, Any]]:
         """Yield the rows of a query as dicts, fetched ``size`` at a time (for large tables)."""
         with self._errors():
             cursor = self.conn.cursor()
@@ -163,32 +176,32 @@ class Database:
             finally:
                 cursor.close()
 
-    def now(self):
+    def now(self) -> int | None:
         """The database's current time (UTC) as epoch seconds."""
         return epoch_of_sql_time(self.query(f"SELECT {self.NOW}")[0][0])
 
-    def get_mark(self, kind):
+    def get_mark(self, kind: str) -> int | None:
         """Epoch seconds stored for ``kind`` in LastUpdated, or None."""
         rows = self.query("SELECT UpdateTime FROM LastUpdated WHERE Type = ?", (kind,))
         return epoch_of_sql_time(rows[0][0]) if rows else None
 
-    def set_mark(self, kind, epoch):
+    def set_mark(self, kind: str, epoch: int) -> None:
         """Store epoch seconds for ``kind`` in LastUpdated."""
         with self.transaction():
             self.execute("DELETE FROM LastUpdated WHERE Type = ?", (kind,))
             self.execute(f"INSERT INTO LastUpdated (Type, UpdateTime) VALUES (?, {self.TIME_MARK})", (kind, epoch))
 
-    def count_rows(self, table):
+    def count_rows(self, table: str) -> int:
         """The number of rows of a table (or view)."""
         return int(self.query(COUNT_ROWS.format(table=table))[0][0])
 
-    def executescript(self, script):
+    def executescript(self, script: str) -> None:
         """Run a schema file: statements separated by ``;`` at the end of a line."""
         raise NotImplementedError
 
     # -- lookups ----------------------------------------------------------
 
-    def lookup_ids(self, table, names):
+    def lookup_ids(self, table: str, names: Iterable[str]) -> dict[str, int]:
         """{name: id} for ``names`` in a lookup table, adding the names that are missing.
 
         New names are committed at once in their own transaction, so a cached id
@@ -211,20 +224,21 @@ class Database:
                 raise DatabaseError(f"names not found in {table} after adding them: {lost[:3]}")
         return known
 
-    def lookup_names(self, table, ids):
+    def lookup_names(self, table: str, ids: Iterable[int]) -> dict[int, str]:
         """{id: name} for the ``ids`` of a lookup table (those it holds)."""
-        ids, found = list(dict.fromkeys(ids)), {}
-        for start in range(0, len(ids), LOOKUP_CHUNK):
-            chunk = ids[start:start + LOOKUP_CHUNK]
+        unique, found = list(dict.fromkeys(ids)), dict[int, str]()
+        for start in range(0, len(unique), LOOKUP_CHUNK):
+            chunk = unique[start:start + LOOKUP_CHUNK]
             found.update(self.query(SELECT_NAMES.format(table=table, marks=", ".join("?" * len(chunk))), chunk))
         return found
 
-    def _insert_names(self, table, names):
+    def _insert_names(self, table: str, names: list[str]) -> None:
         raise NotImplementedError
 
     # -- records ----------------------------------------------------------
 
-    def store(self, rtype, records, publisher_dn, note=None, plain=False):
+    def store(self, rtype: RecordType, records: list[Any], publisher_dn: str | None,
+              note: tuple[str | None, str, int] | None = None, plain: bool = False) -> int:
         """Replace ``records`` of one type by natural key, in one transaction.
 
         ``note`` (empaid, format, rejected count) adds a LoadedMessages row in
@@ -255,20 +269,21 @@ class Database:
                 self._note(empaid, publisher_dn, fmt, len(records), rejected)
         return len(records)
 
-    def _payload(self, plan, records, ids, publisher_id, plain):
+    def _payload(self, plan: RowPlan, records: Sequence[Any], ids: Mapping[str, Mapping[str, int]],
+                 publisher_id: int, plain: bool) -> Any:
         """What ``_replace_rows`` writes: row tuples, unless a dialect prefers another form."""
         return plan.rows(records, ids, publisher_id)
 
-    def note_rejected_message(self, empaid, signer_dn, fmt="unrecognised"):
+    def note_rejected_message(self, empaid: str | None, signer_dn: str | None, fmt: str = "unrecognised") -> None:
         """Log a message that was rejected as a whole (nothing of it could be loaded)."""
         with self.transaction():
             self._note(empaid, signer_dn or "None", fmt, 0, 1)
 
-    def _note(self, empaid, signer_dn, fmt, loaded, rejected):
+    def _note(self, empaid: str | None, signer_dn: str, fmt: str, loaded: int, rejected: int) -> None:
         self.execute(NOTE_LOAD, (empaid, signer_dn, fmt[:100], loaded, rejected))
         self._touch("loader")
 
-    def _replace_rows(self, plan, rows):
+    def _replace_rows(self, plan: RowPlan, rows: Any) -> None:
         raise NotImplementedError
 
     # -- generic bulk statements -------------------------------------------------
@@ -277,24 +292,33 @@ class Database:
     # upsert_clause(keys, assignments, update_time): update_time says that the table has an
     # UpdateTime column to set on update (MySQL's ON UPDATE CURRENT_TIMESTAMP does it by itself).
 
-    def insert_rows(self, table, columns, rows, time_columns=frozenset()):
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+                    time_columns: Collection[str] = frozenset()) -> None:
         """Insert rows (times as epoch seconds) with one multi-row statement per chunk."""
         self._insert_many(self._insert_head(table, columns), self._row_marks(columns, time_columns), "", rows)
 
-    def add_rows(self, table, keys, columns, rows, time_columns=frozenset(), add=(), least=(), greatest=()):
+    def add_rows(self, table: str, keys: Sequence[str], columns: Sequence[str], rows: Sequence[Sequence[Any]],
+                 time_columns: Collection[str] = frozenset(), add: Iterable[str] = (),
+                 least: Iterable[str] = (), greatest: Iterable[str] = ()) -> None:
         """Insert rows; where the key exists, add ``add`` columns, keep the least of ``least``
         and the greatest of ``greatest`` (NULL counts as unknown, not as smallest)."""
         self._insert_many(self._insert_head(table, columns), self._row_marks(columns, time_columns),
                           " " + self.upsert_clause(keys, self._merging(table, add, least, greatest)), rows)
 
-    def upsert_rows(self, table, keys, columns, rows, update):
+    def upsert_rows(self, table: str, keys: Sequence[str], columns: Sequence[str], rows: Iterable[Sequence[Any]],
+                    update: Iterable[str]) -> None:
         """Insert rows; where the key exists, replace its ``update`` columns by the new values
         (for tables without an UpdateTime column)."""
         sets = [f"`{c}` = {self.NEW.format(c)}" for c in update]
         self._insert_many(self._insert_head(table, columns), self._row_marks(columns, frozenset()),
                           " " + self.upsert_clause(keys, sets, update_time=False), list(rows))
 
-    def _merging(self, table, add, least, greatest):
+    @staticmethod
+    def upsert_clause(keys: Sequence[str], assignments: Sequence[str], update_time: bool = True) -> str:
+        """The dialect's ``ON CONFLICT``/``ON DUPLICATE KEY`` clause for ``assignments``."""
+        raise NotImplementedError
+
+    def _merging(self, table: str, add: Iterable[str], least: Iterable[str], greatest: Iterable[str]) -> list[str]:
         new, assignments = self.NEW, []
         for c in add:
             assignments.append(f"`{c}` = `{table}`.`{c}` + {new.format(c)}")
@@ -304,19 +328,19 @@ class Database:
         return assignments
 
     @staticmethod
-    def _insert_head(table, columns):
+    def _insert_head(table: str, columns: Sequence[str]) -> str:
         return f"INSERT INTO `{table}` ({', '.join(f'`{c}`' for c in columns)}) VALUES "
 
-    def _row_marks(self, columns, time_columns):
+    def _row_marks(self, columns: Sequence[str], time_columns: Collection[str]) -> str:
         return "(" + ", ".join(self.TIME_MARK if c in time_columns else "?" for c in columns) + ")"
 
-    def _insert_many(self, head, row, tail, rows):
+    def _insert_many(self, head: str, row: str, tail: str, rows: Sequence[Sequence[Any]]) -> None:
         """``head row tail`` for every row (SQLite prepares it once and runs it per row)."""
         if not rows:
             return
         with self._errors():
             self.conn.executemany(self._sql(head + row + tail), rows)
 
-    def _touch(self, kind):
+    def _touch(self, kind: str) -> None:
         """Record that processing of ``kind`` just happened (the LastUpdated table)."""
         raise NotImplementedError

@@ -1,14 +1,19 @@
 """How records become table rows: column lists, lookup names, and compiled row builders."""
 
-from dataclasses import dataclass
+from __future__ import annotations
 
-from apeltools.records.fields import STR, TIME
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field as dataclass_field
+from typing import TYPE_CHECKING, Any
+
+from apeltools.records.fields import STR, TIME, Field
+from apeltools.records.types import RecordType
 
 PUBLISHER_COLUMN = "PublisherDNID"
 TSV_NULL = "\\N"
 
 
-def tsv_escape(value):
+def tsv_escape(value: str | None) -> str:
     """A text value for LOAD DATA's default escaping (backslash, tab, newline, CR)."""
     if value is None:
         return TSV_NULL
@@ -30,9 +35,22 @@ class RowPlan:
     missing from ``ids``; the caller then adds the names and builds again.
     """
 
-    rtype: object
+    rtype: RecordType
 
-    def __post_init__(self):
+    if TYPE_CHECKING:
+        # Set by __post_init__ from the record type.
+        columns: tuple[str, ...] = dataclass_field(init=False)
+        time_columns: frozenset[str] = dataclass_field(init=False)
+        key_columns: tuple[str, ...] = dataclass_field(init=False)
+        lookup_tables: tuple[str, ...] = dataclass_field(init=False)
+        names: Callable[[Sequence[Any]], dict[str, set[str]]] = dataclass_field(init=False)
+        rows: Callable[[Sequence[Any], Mapping[str, Mapping[str, int]], int], list[tuple[Any, ...]]] = \
+            dataclass_field(init=False)
+        tsv: Callable[[Sequence[Any], Mapping[str, Mapping[str, int]], int], list[str]] = dataclass_field(init=False)
+        tsv_escaped: Callable[[Sequence[Any], Mapping[str, Mapping[str, int]], int], list[str]] = \
+            dataclass_field(init=False)
+
+    def __post_init__(self) -> None:
         rtype = self.rtype
         stored = rtype.fields + rtype.extra_columns
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -46,13 +64,13 @@ class RowPlan:
         set_("tsv_escaped", _compile(rtype, "tsv_escaped"))
 
 
-def _value(field, expr):
+def _value(field: Field, expr: str) -> str:
     if field.key_default is not None:
         return f"({expr} if {expr} is not None else {field.key_default!r})"
     return expr
 
 
-def _compile(rtype, kind):
+def _compile(rtype: RecordType, kind: str) -> Callable[..., Any]:
     """Generate one builder: ``names(records)``, ``rows(records, ids, pub)``, or
     ``tsv(records, ids, pub)`` / ``tsv_escaped(...)`` giving LOAD DATA lines."""
     derived = bool(rtype.extra_columns)
@@ -89,15 +107,16 @@ def _compile(rtype, kind):
         else:
             template = "\t".join(["%s"] * len(cells))
             lines.append(f"    return [{template!r} % ({', '.join(cells)},) {loop}]")
-    namespace = {"_derived": rtype.derived, "_escape": tsv_escape, "_null": TSV_NULL}
+    namespace: dict[str, Any] = {"_derived": rtype.derived, "_escape": tsv_escape, "_null": TSV_NULL}
     exec(compile("\n".join(lines), f"<{kind} {rtype.name}>", "exec"), namespace)
-    return namespace["build"]
+    build: Callable[..., Any] = namespace["build"]
+    return build
 
 
-_PLANS = {}
+_PLANS: dict[str, RowPlan] = {}
 
 
-def plan_for(rtype):
+def plan_for(rtype: RecordType) -> RowPlan:
     """The (cached) row plan of a record type."""
     plan = _PLANS.get(rtype.name)
     if plan is None:
