@@ -30,6 +30,9 @@ TRANSIENT_ERRNOS = frozenset({
 # 1047 "WSREP has not yet prepared node for application use"; 1047 is also "Unknown command",
 # hence the check of the message.
 WSREP_NOT_READY = 1047
+# Galera refuses a transaction whose write set passes wsrep_max_ws_rows or wsrep_max_ws_size
+# (1180 "wsrep_max_ws_rows exceeded"): waiting will not make it fit.
+WRITE_SET_TOO_LARGE = 1180
 # Unknown server host: a mistyped name (or a name the resolver cannot find) that waiting will not fix.
 UNKNOWN_HOST = 2005
 # Errors about the values themselves: the data of that message cannot be stored as it is.
@@ -132,6 +135,11 @@ class MySQLDatabase(Database):
             return ConfigError(f"cannot use database {self.url}: {error.msg}; is the host name right?")
         if errno in (1045, 1044, 1049):
             return ConfigError(f"cannot use database {self.url}: {error}")
+        if errno == WRITE_SET_TOO_LARGE and "wsrep_max_ws" in str(error):
+            return DatabaseError(
+                f"database error: {error}: the transaction is larger than the Galera cluster lets one "
+                "transaction be; raise wsrep_max_ws_rows/wsrep_max_ws_size (MariaDB's defaults: no row "
+                "limit, 2 GiB) or send smaller messages")
         if errno in DATA_ERRNOS:
             return DataRejected(f"database refused the values: {error}")
         return DatabaseError(f"database error: {error}")
@@ -222,8 +230,9 @@ class MySQLDatabase(Database):
         self._load_lines(plan.rtype.table, plan.columns, plan.time_columns, lines)
 
     def insert_rows(self, table, columns, rows, time_columns=frozenset()):
-        """Bulk insert through LOAD DATA (many times faster than INSERT for large sets)."""
-        if len(rows) < 500 or not self._local_infile:
+        """Bulk insert through LOAD DATA (many times faster than INSERT for large sets: the connector
+        puts each parameter into a multi-row INSERT in Python; from 50 rows on LOAD DATA is faster)."""
+        if len(rows) < 50 or not self._local_infile:
             return super().insert_rows(table, columns, rows, time_columns)
         self._load_lines(table, columns, time_columns, ["\t".join(map(_tsv, row)) for row in rows])
 
@@ -392,7 +401,7 @@ class _Connection:
 
     def __init__(self, raw):
         self.raw = raw
-        self.cursor = raw.cursor
+        self.cursor = _cursor_maker(raw)
         self.commit = raw.commit
         self.executemany = None  # multi-row statements instead: see MySQLDatabase._insert_many
         self.rollback = raw.rollback
@@ -406,6 +415,19 @@ class _Connection:
         else:
             cursor.execute("START TRANSACTION")
         cursor.close()
+
+
+def _cursor_maker(raw):
+    """What makes a plain cursor on ``raw``. The connector's ``cursor()`` pings the server first,
+    a round trip for every statement; a connection that is gone fails the statement itself
+    (a transient error: the caller reconnects), so the C extension's cursors are made directly."""
+    try:
+        from mysql.connector.cursor_cext import CMySQLCursor
+    except ImportError:  # pure-Python connector only
+        return raw.cursor
+    if not type(raw).__name__.startswith("CMySQL") or raw.raw or raw.buffered:
+        return raw.cursor
+    return lambda: CMySQLCursor(raw)
 
 
 def split_statements(script):

@@ -14,6 +14,8 @@ in this directory, installing the Debian package if needed):
     gocdb_server      GOCDB stand-in (in-process HTTP server on a free port)
     ams_server        ARGO Messaging Service stand-in (tests/services/ams.py: HTTPS on
                       localhost, a child process on a free port, its own CA)
+    galera_cluster    3-node MariaDB Galera cluster  mysql://apel@127.0.0.1:13311..13313
+    rabbitmq_cluster  3-node RabbitMQ cluster        stomp://127.0.0.1:61621..61623
     chromium_service  headless Chromium from Debian (tests/services/chromium.sh installs it;
                       nothing runs until a test starts a browser at ``chromium_service.path``)
 
