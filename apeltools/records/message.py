@@ -2,7 +2,7 @@
 
 from functools import partial
 
-from apeltools.errors import MessageError, RecordError
+from apeltools.errors import MessageError
 from apeltools.records import accelerator, car, star, text
 from apeltools.records.parsed import ParsedMessage
 from apeltools.records.types import now as current_time
@@ -18,13 +18,12 @@ def _parse_text(body, now):
     fmt = text.format_for_header(header)
     message = ParsedMessage(fmt.header, fmt.rtype, partial(_text_body, fmt.header))
     message.plain = "\\" not in body and "\t" not in body and "\r" not in body
-    parse_block, records, sources = text.parse_block, message.records, message.sources
-    for index, block in enumerate(blocks):
-        try:
-            records.append(parse_block(fmt, block, now))
-            sources.append(block)
-        except RecordError as error:
-            message.reject(error, index, text.first_line(block), block)
+    records, bad = text.decode(fmt, blocks, now)
+    for index, (record, block) in enumerate(zip(records, blocks)):
+        if record is None:
+            message.reject(bad[index], index, text.first_line(block), block)
+        else:
+            message.accept(record, block)
     return message
 
 

@@ -1,23 +1,18 @@
 """The APEL text message grammar: ``Header: vX.Y``, then ``Key: Value`` records ended by ``%%``."""
 
-import math
 import re
 from dataclasses import dataclass
 
-from apeltools.errors import MessageError, RecordError
+from apeltools.errors import MessageError
 from apeltools.records import benchmark
-from apeltools.records.build import build
-from apeltools.records.canonical import compile_canonical
-from apeltools.records.fields import TIME, is_null, parse_float
+from apeltools.records.columns import (
+    DICT, LEGACY, NORMALISED_DICT, NORMALISED_DURATIONS, NORMALISED_LEGACY, ColumnDecoder,
+)
+from apeltools.records.fields import TIME
 from apeltools.records.types import JOB, NORMALISED_SUMMARY, SUMMARY, SYNC, CLOUD, CLOUD_SUMMARY
 
 HEADER_SHAPE = re.compile(r"^APEL(-[a-z]+)+-message: v[0-9]+\.[0-9]+$")
 _SEPARATOR = re.compile(r"^[ \t]*%%[ \t]*$", re.M)
-# A "Key: Value" line (split at the first colon), or any other non-blank line (an error).
-_LINE = re.compile(r"^[ \t]*([^:\n]*?)[ \t]*:[ \t]*(.*?)[ \t]*$|^[ \t]*(\S.*?)[ \t]*$", re.M)
-
-LEGACY, DICT, NORMALISED_LEGACY, NORMALISED_DICT = "legacy", "dict", "normalised-legacy", "normalised-dict"
-_NORMALISED_DURATIONS = ("NormalisedWallDuration", "NormalisedCpuDuration")
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,10 +34,7 @@ class TextFormat:
         object.__setattr__(self, "implied", implied)
         # The deployed loader stores a v0.4 job's benchmark type as its dict key in lower case.
         object.__setattr__(self, "lower_case_type", self.rtype is JOB and self.benchmarks == DICT)
-        dict_fields = {DICT: ("ServiceLevel",), NORMALISED_DICT: _NORMALISED_DURATIONS}
-        object.__setattr__(
-            self, "canonical", compile_canonical(self, dict_fields.get(self.benchmarks, ()))
-        )
+        object.__setattr__(self, "decoder", ColumnDecoder(self))
 
     @property
     def type_name(self):
@@ -125,77 +117,17 @@ def first_line(block):
     return block.strip().split("\n", 1)[0].strip()
 
 
-def _raw_fields(block):
-    raw = {}
-    for key, value, bad in _LINE.findall(block):
-        if bad:
-            raise RecordError(f"line without ':': {bad!r}")
-        raw[key] = value
-    return raw
-
-
-def _benchmark_dict(raw, name, parse_value):
-    """(type, value text) of the preferred benchmark of a dict field."""
-    known, _ = benchmark.parse_dict(raw[name], parse_value)
-    try:
-        level_type, value = benchmark.preferred(known)
-    except ValueError as error:
-        raise RecordError(str(error), field=name) from None
-    return level_type, str(value)
-
-
-def _whole_number(text):
-    """A normalised duration in a v0.4 dict: a number, its fraction dropped, as the deployed
-    loader reads it ({HEPscore23: 500.7} is 500)."""
-    value = parse_float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"not a number: {text!r}")
-    return int(value)
-
-
-def _unfold_benchmarks(fmt, raw):
-    """Rewrite a format's benchmark spelling into the record type's plain fields."""
-    for name in fmt.hidden:
-        if name in raw:
-            raise RecordError(f"Unknown field: {name}", field=name)
-    if fmt.benchmarks == DICT:
-        value = raw.get("ServiceLevel")
-        if value is None or is_null(value.strip()):
-            raise RecordError("mandatory field is missing", field="ServiceLevel")
-        else:
-            try:
-                raw["ServiceLevelType"], raw["ServiceLevel"] = _benchmark_dict(raw, "ServiceLevel", parse_float)
-            except ValueError as error:
-                raise RecordError(str(error), field="ServiceLevel") from None
-    elif fmt.benchmarks == NORMALISED_LEGACY:
-        raw.update(fmt.implied)
-    elif fmt.benchmarks == NORMALISED_DICT:
-        types = set()
-        for name in _NORMALISED_DURATIONS:
-            value = raw.get(name)
-            if value is not None and not is_null(value):
-                try:
-                    level_type, raw[name] = _benchmark_dict(raw, name, _whole_number)
-                except ValueError as error:
-                    raise RecordError(str(error), field=name) from None
-                types.add(level_type)
-        if len(types) > 1:
-            raise RecordError("Mixture of benchmark types detected", field=_NORMALISED_DURATIONS[1])
-        if types:
-            raw["ServiceLevelType"] = types.pop()
+def decode(fmt, blocks, now):
+    """([record, or None where bad], {index: RecordError}) of a message's record blocks."""
+    return fmt.decoder.decode(blocks, now)
 
 
 def parse_block(fmt, block, now):
     """One record of a text format from its block of ``Key: Value`` lines."""
-    record = fmt.canonical(block, now)
-    if record is None:
-        raw = _raw_fields(block)
-        if fmt.benchmarks is not None:
-            _unfold_benchmarks(fmt, raw)
-        record = build(fmt.rtype, raw, now)
-    if fmt.lower_case_type and record.ServiceLevelType is not None:
-        record.ServiceLevelType = record.ServiceLevelType.lower()
-    return record
+    records, bad = fmt.decoder.decode([block], now)
+    if bad:
+        raise bad[0]
+    return records[0]
 
 
 def _write_value(fmt, field, record):
@@ -204,7 +136,7 @@ def _write_value(fmt, field, record):
         return None if field.kind is TIME else "None"
     if fmt.benchmarks == DICT and field.name == "ServiceLevel":
         return benchmark.write_dict(record.ServiceLevelType, value)
-    if fmt.benchmarks == NORMALISED_DICT and field.name in _NORMALISED_DURATIONS:
+    if fmt.benchmarks == NORMALISED_DICT and field.name in NORMALISED_DURATIONS:
         return benchmark.write_dict(record.ServiceLevelType, value)
     return field.kind.write(value)
 
