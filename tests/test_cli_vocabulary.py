@@ -20,6 +20,7 @@ from tests.test_summariser import job
 
 ROOT = Path(__file__).resolve().parents[1]
 OLD_DATE_NAMES = {"--start", "--end", "--since", "--until", "--begin"}
+LIST_OPTIONS = {"--site", "--vo", "--exclude-vo"}
 
 
 def leaves(name, command):
@@ -61,6 +62,9 @@ def test_every_command_speaks_the_one_vocabulary(name, command):
     assert not names & OLD_DATE_NAMES, "dates are --from/--to"
     old_names = {old for olds in HIDDEN_ALIASES.values() for old in olds}
     assert not names & old_names and not any(f"{old} " in shown.output for old in old_names)
+    for param in command.params:  # a list of sites or VOs is given repeated, or as a comma list, or both
+        if isinstance(param, click.Option) and param.multiple and set(param.opts) & LIST_OPTIONS:
+            assert param.process_value(click.Context(command), ("A,B", "C")) == ("A", "B", "C"), param.opts
     if isinstance(command, ProbeCommand):
         assert {"-V", "--version", "--config"} <= names
         assert all("--critical" in p.opts for p in command.params if "-c" in p.opts)  # Nagios' -c only

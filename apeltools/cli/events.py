@@ -5,6 +5,7 @@ import sys
 import click
 
 from apeltools.cli.common import command
+from apeltools.cli.selection import site_option
 from apeltools.event_watch import CommandRunner, NdjsonWriter, watch
 from apeltools.events import EVENT_TYPES
 
@@ -24,7 +25,7 @@ Event types:
 )
 @click.option("--type", "types", multiple=True, metavar="PATTERN",
               help="Only events of this type (a shell pattern such as 'message.*'); repeat for several.")
-@click.option("--site", "sites", multiple=True, metavar="SITE", help="Only events of this site; repeat for several.")
+@site_option("Only events of these sites.", name="sites")
 @click.option("--exec", "command_line", metavar="CMD",
               help="Run the shell command CMD for each event, with its JSON on stdin, instead of printing it.")
 @click.option("--dn-file", metavar="FILE",

@@ -10,6 +10,7 @@ import click
 
 from apeltools import mail, query
 from apeltools.cli.common import command, group
+from apeltools.cli.selection import site_option
 from apeltools.clock import parse_now
 from apeltools.reports.monthly import last_complete_month, monthly_report, write_report
 from apeltools.reports.status import write_status
@@ -35,8 +36,7 @@ Examples:
 """)
 @click.option("--db", "db_url", metavar="URL", help="Repository database [default: [db] of the configuration].")
 @click.option("--out", "out_dir", required=True, metavar="DIR", help="Directory for the pages (created if missing).")
-@click.option("--site", "sites", multiple=True, metavar="SITE",
-              help="Only this site; repeatable [default: every site with summaries or sync counts].")
+@site_option("Only these sites [default: every site with summaries or sync counts].", name="sites")
 @click.option("--months", type=click.IntRange(1, 120), default=6, show_default=True,
               help="Months of the Sync pages, ending with the current one.")
 @click.option("--now", "now_text", hidden=True, metavar="TIME", help="Pretend the time is TIME (tests).")
