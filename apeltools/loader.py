@@ -14,9 +14,12 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
 
 import click
 from dirq.Exceptions import QueueError as DirqError
@@ -30,6 +33,7 @@ from apeltools.errors import ApelError, DataRejected, MessageError, RecordError,
 from apeltools.messaging import queues
 from apeltools.messaging.settings import SPOOL, queue_path
 from apeltools.progress import Progress
+from apeltools.records.parsed import ParsedMessage
 from apeltools.records.message import describe_errors, parse_message, reject_body
 from apeltools.records.text import split_stream
 from apeltools.records.types import now as current_time
@@ -52,13 +56,13 @@ class Message:
     problem: str | None = None  # set when the message could not even be read as text
 
     @property
-    def label(self):
+    def label(self) -> str:
         """How logs name the message, and the empaid of the elements written for it (always one):
         the sender's empa-id, else where it came from (a file, ``stdin``, a queue element)."""
         return self.empaid or self.source
 
     @property
-    def publisher(self):
+    def publisher(self) -> str:
         return self.signer or "no signer"
 
 
@@ -72,7 +76,7 @@ class Tally:
     rejected_messages: int = 0
     started: float = field(default_factory=time.monotonic)
 
-    def summary(self):
+    def summary(self) -> str:
         seconds = max(time.monotonic() - self.started, 1e-9)
         rate = self.records / seconds
         return (
@@ -82,10 +86,18 @@ class Tally:
         )
 
 
+# A message to load and what to do with it afterwards: finish(True) once it is loaded or rejected,
+# finish(False) when it must stay for a later run.
+Item = tuple[Message, Callable[[bool], None]]
+# site_check(signer, records) -> [(record, reason)]: the records the signer may not publish.
+SiteCheck = Callable[[str | None, list[Any]], Iterable[tuple[Any, str]]]
+
+
 class Loader:
     """Loads messages into one database, rejecting what cannot be loaded."""
 
-    def __init__(self, db, rejects=None, accepted=None, backoff=None, clock=current_time, site_check=None):
+    def __init__(self, db: Database, rejects: Any = None, accepted: Any = None, backoff: Backoff | None = None,
+                 clock: Callable[[], int] = current_time, site_check: SiteCheck | None = None) -> None:
         self.db = db
         # site_check(signer, records) -> [(record, reason)] to refuse (apel-load --check-site).
         self.site_check = site_check
@@ -96,10 +108,10 @@ class Loader:
         self.tally = Tally()
 
     @property
-    def stop(self):
+    def stop(self) -> threading.Event:
         return self.backoff.stop
 
-    def parse(self, message):
+    def parse(self, message: Message) -> ParsedMessage | MessageError:
         """Parse a message: a ParsedMessage, or the MessageError that rejects it whole."""
         if message.problem:
             return MessageError(message.problem)
@@ -108,7 +120,7 @@ class Loader:
         except MessageError as error:
             return error
 
-    def commit(self, message, parsed):
+    def commit(self, message: Message, parsed: ParsedMessage | MessageError) -> None:
         """Store a parsed message and reject what was bad in it; safe to repeat."""
         if isinstance(parsed, MessageError):
             self._reject(message, message.body, str(parsed))
@@ -144,19 +156,20 @@ class Loader:
             "loaded %s from %s: %d %s records (%s), %d rejected",
             message.label, message.publisher, stored, parsed.rtype.name, parsed.format, len(parsed.errors),
         )
-        for error in parsed.errors[:5]:
-            log.warning("message %s: rejected %s", message.label, error)
+        for record_error in parsed.errors[:5]:
+            log.warning("message %s: rejected %s", message.label, record_error)
         events.records_loaded(parsed.rtype.name, parsed.records, message.label, message.signer)
 
-    def _refuse_other_sites(self, message, parsed):
+    def _refuse_other_sites(self, message: Message, parsed: ParsedMessage) -> None:
         """Move the records the signer may not publish (their Site) to the message's rejected ones."""
+        assert self.site_check is not None
         refused = self.site_check(message.signer, parsed.records)
         parsed.refuse([(record, RecordError(reason, field="Site")) for record, reason in refused])
 
-    def _retrying(self, action, message):
+    def _retrying(self, action: Callable[[], Any], message: Message) -> Any:
         return self.backoff.call(action, TransientDatabaseError, f"loading {message.label}")
 
-    def _reject(self, message, body, reason):
+    def _reject(self, message: Message, body: str, reason: str) -> None:
         if self.rejects is None:  # loading files by hand: the warnings are the report
             return
         queues.add(self.rejects, {
@@ -166,14 +179,14 @@ class Loader:
             "error": f"message {message.label}: {reason}",
         })
 
-    def _save_accepted(self, message):
+    def _save_accepted(self, message: Message) -> None:
         element = {"body": message.body, "signer": message.signer or "None", "empaid": message.label}
         try:
             queues.add(self.accepted, element)
         except Exception as error:  # the data is loaded; a failed copy must not undo that
             log.warning("cannot keep a copy of %s: %s", message.label, error)
 
-    def run(self, items, progress=None):
+    def run(self, items: Iterable[Item], progress: Progress | None = None) -> Tally:
         """Load ``items``: (Message, finish) pairs; ``finish(True)`` after the message is
         loaded or rejected, ``finish(False)`` when it must stay for a later run.
 
@@ -284,7 +297,7 @@ def load(connect: Callable[[], Database], settings: LoadSettings, files: Sequenc
     accepted = queues.incoming_queue(paths.accepted) if paths.accepted else None
     site_check = sitemap.site_check(settings.check_site, settings.site_map)
 
-    def work():
+    def work() -> Tally:
         with connect() as db:
             loader = Loader(db, rejects=rejects, accepted=accepted, backoff=backoff, site_check=site_check)
             try:
@@ -325,7 +338,7 @@ def read_message_file(path: str) -> tuple[str, str | None]:
         return data.decode("utf-8", errors="backslashreplace"), f"message is not UTF-8 text: {error}"
 
 
-def queue_items(incoming):
+def queue_items(incoming: Any) -> Iterator[Item]:
     """(Message, finish) pairs for the elements of an incoming queue this process can lock."""
     for name, element, problem in queues.locked_elements(incoming):
         message = Message(
@@ -336,7 +349,7 @@ def queue_items(incoming):
             problem=problem,
         )
 
-        def finish(done, name=name):
+        def finish(done: bool, name: str = name) -> None:
             try:
                 if done:
                     queues.remove(incoming, name)
@@ -348,7 +361,8 @@ def queue_items(incoming):
         yield message, finish
 
 
-def file_items(paths, signer=None, read=None):
+def file_items(paths: Iterable[str], signer: str | None = None,
+               read: Callable[[str], tuple[str, str | None]] = read_message_file) -> Iterator[Item]:
     """(Message, finish) pairs for files (``-`` is stdin), each holding a message or a stream
     of text messages one after another (as ``apel-publish --stdout`` writes them)."""
     for path in paths:
@@ -360,18 +374,18 @@ def file_items(paths, signer=None, read=None):
             yield Message(body=part, signer=signer, source=source, problem=problem), lambda done: None
 
 
-def load_queue(loader, incoming, show_progress=False):
+def load_queue(loader: Loader, incoming: Any, show_progress: bool | None = False) -> Tally:
     """Load everything that is in an incoming queue now; returns the tally."""
     queues.purge(incoming)
     with Progress("loading", enabled=show_progress) as progress:
         return loader.run(queue_items(incoming), progress)
 
 
-def run_daemon(loader, incoming, interval):
+def run_daemon(loader: Loader, incoming: Any, interval: float) -> Tally:
     """Load the queue every ``interval`` seconds until ``loader.stop`` is set (SIGTERM)."""
     log.info("loader daemon started on %s, polling every %s s", incoming.path, interval)
 
-    def step():
+    def step() -> None:
         before = loader.tally.messages + loader.tally.rejected_messages
         loader.run(queue_items(incoming))
         if loader.tally.messages + loader.tally.rejected_messages != before:
@@ -383,7 +397,7 @@ def run_daemon(loader, incoming, interval):
     return loader.tally
 
 
-def in_processes(workers, work):
+def in_processes(workers: int, work: Callable[[], Tally]) -> Tally:
     """Run ``work()`` (which returns a Tally) in ``workers`` forked processes; combine the tallies.
 
     ``work`` runs in each child and must open its own database connection.
@@ -394,7 +408,7 @@ def in_processes(workers, work):
     context = multiprocessing.get_context("fork")
     results = context.SimpleQueue()
 
-    def child():
+    def child() -> None:
         try:
             tally = work()
             results.put(("ok", tally.messages, tally.records, tally.rejected_records, tally.rejected_messages))
@@ -406,21 +420,22 @@ def in_processes(workers, work):
     for process in processes:
         process.start()
 
-    def forward(signum, frame):
+    def forward(signum: int, frame: FrameType | None) -> None:
         for process in processes:
-            if process.is_alive():
+            if process.is_alive() and process.pid is not None:  # started, so it has one
                 os.kill(process.pid, signal.SIGTERM)
-        if callable(previous[signum]):  # the program's own stop, which decides how it exits
-            previous[signum](signum, frame)
+        handler = previous[signum]
+        if callable(handler):  # the program's own stop, which decides how it exits
+            handler(signum, frame)
 
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    previous: dict[int, Any] = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         for process in processes:
             process.join()
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    total, errors = Tally(), []
+    total, errors = Tally(), list[str]()
     while not results.empty():
         outcome = results.get()
         if outcome[0] == "error":
