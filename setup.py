@@ -37,6 +37,9 @@ setup(
         "defusedxml>=0.7",
         # Progress bars that log lines print above, and tables for people (apel-query).
         "rich>=13",
+        # apel-report serve: the web view and its production WSGI server.
+        "flask>=2.3",
+        "gunicorn>=21",
     ],
     extras_require={"test": ["pytest>=7", "click-man>=0.4", "jsonschema>=4", "argo-ams-library>=1.0",
                              "pm4py>=2.7", "lxml>=4", "aiosmtpd>=1.4", "html5lib>=1.1", "Pillow>=9",

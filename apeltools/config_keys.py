@@ -132,6 +132,7 @@ SECTIONS: dict[str, dict[str, Kind]] = {
         "host": TEXT, "port": INT, "starttls": BOOL, "user": TEXT, "password_file": PATH, "from": TEXT,
         "cafile": PATH,
     },
+    "serve": {"bind": TEXT, "workers": INT, "admin_dn_file": PATH, "dn_header": TEXT},  # apel-report serve
 }
 # Sections named NAME after a prefix, with the keys of another section.
 PREFIXED_SECTIONS = {"parser:": "batch"}

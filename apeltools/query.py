@@ -112,14 +112,19 @@ def _finish(answer, figures):
     return answer
 
 
-def ask(db, source, filters, group_by=(), limit=None, offset=0):
+def ask(db, source, filters, group_by=(), limit=None, offset=0, order=None):
     """Rows answering a question about ``jobs`` (individual records) or ``summaries`` (monthly).
 
     With ``group_by`` dimensions, one row per group with job counts, wall and
     CPU hours, efficiency (CPU time over wall time times cores) and normalised
-    hours; without, the matching jobs (or summaries) themselves.
+    hours; without, the matching jobs (or summaries) themselves, in the view's
+    order or by ``order`` = (column, descending) first.
     """
     view = VIEWS["jobs" if source == "jobs" else "normalised-summaries"]
+    if order is not None:
+        if not order[0].isidentifier():
+            raise UsageError(f"cannot sort by {order[0]!r}")
+        order = f"{order[0]} {'DESC' if order[1] else 'ASC'}, {view.order}"
     selection = Selection(db, view)
     _filter(selection, filters, source)
     dims = _dimensions(group_by, source)
@@ -130,9 +135,9 @@ def ask(db, source, filters, group_by=(), limit=None, offset=0):
         sql, params = selection.select(select, group=", ".join(exprs), order=", ".join(exprs),
                                        limit=limit, offset=offset)
     elif source == "jobs":
-        sql, params = selection.select(JOB_COLUMNS, limit=limit, offset=offset)
+        sql, params = selection.select(JOB_COLUMNS, order=order, limit=limit, offset=offset)
     else:
-        sql, params = selection.select(limit=limit, offset=offset)
+        sql, params = selection.select(order=order, limit=limit, offset=offset)
     rows = db.query_dicts(sql, params)
     columns = list(rows[0]) if rows else (labels + ["Jobs", "WallSeconds", "CpuSeconds", "CoreSeconds",
                                                     "NormalisedWallSeconds", "NormalisedCpuSeconds"] if dims else [])

@@ -9,6 +9,7 @@ import re
 import click
 
 from apeltools import mail, query
+from apeltools.cli import serve as web
 from apeltools.cli.common import command, group
 from apeltools.cli.selection import site_option
 from apeltools.clock import parse_now
@@ -166,10 +167,40 @@ def mail_text(ctx, subject, path, mail_to):
         mail.send(mail.MailSettings.from_config(ctx.config), list(mail_to), subject, text)
 
 
+@command("apel-report serve", epilog="""\b
+Examples:
+  apel-report serve --db mysql://apel@db.example.org/apelserver --bind 127.0.0.1:8080 --workers 4
+  curl -H 'X-SSL-Client-S-DN: CN=alice,O=eScience,C=UK' 'http://127.0.0.1:8080/jobs?vo=atlas&format=csv'
+""")
+@click.option("--db", "db_url", metavar="URL", help="Database [default: [db] of the configuration].")
+@click.option("--bind", metavar="HOST:PORT", help="Where to listen [default: [serve] bind, else 127.0.0.1:8080].")
+@click.option("--workers", type=click.IntRange(1, 64), help="Worker processes [default: [serve] workers, else 2].")
+def serve(ctx, db_url, bind, workers):
+    """Serve a read-only web view of jobs and summaries.
+
+    Behind a web server that checks client certificates and passes the
+    subject DN in the header [serve] dn_header (default X-SSL-Client-S-DN;
+    it must replace any such header from a client). A user sees their own
+    jobs and summaries; the DNs listed in [serve] admin_dn_file see all.
+    /jobs and /summaries take apel-query's filters as parameters (site,
+    ce, vo, dn, fqan, infrastructure, from, to), sort and desc, page and
+    per_page (default 100), and format=csv or json. Served by gunicorn.
+    """
+    config = ctx.config
+    with ctx.database(db_url, read_only=True):
+        pass  # a database that cannot be opened stops here, not at the first request
+    settings = web.Settings(db_url or config.db_url(), config.db_password(),
+                            web.read_admin_dns(config.get("serve", "admin_dn_file")),
+                            config.get("serve", "dn_header", web.DN_HEADER))
+    web.run(web.create_app(settings), bind or config.get("serve", "bind", "127.0.0.1:8080"),
+            workers or int(config.get("serve", "workers", "2")))
+
+
 main.add_command(status, "status")
 main.add_command(monthly, "monthly")
 main.add_command(silent_sites, "silent-sites")
 main.add_command(mail_text, "mail")
+main.add_command(serve, "serve")
 
 if __name__ == "__main__":
     main()
