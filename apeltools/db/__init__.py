@@ -5,15 +5,19 @@
 (configuration or ``APELTOOLS_DB_PASSWORD``), never from the URL.
 """
 
+from __future__ import annotations
+
 import os
 from urllib.parse import unquote, urlsplit
 
+from apeltools.db.base import Database
 from apeltools.errors import ConfigError
 
 DEFAULT_MYSQL_PORT = 3306
 
 
-def connect(url, password=None, *, must_exist=False, read_only=False):
+def connect(url: str, password: str | None = None, *, must_exist: bool = False,
+            read_only: bool = False) -> Database:
     """A ``Database`` for a URL; connecting happens on first use.
 
     With ``must_exist`` a missing SQLite file is an error instead of being

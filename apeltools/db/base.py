@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, ContextManager
 
 from apeltools.db.rows import RowPlan, plan_for
 from apeltools.db.summaries import DELTA_COLUMNS, TIME_COLUMNS, job_deltas
@@ -197,6 +197,19 @@ class Database:
 
     def executescript(self, script: str) -> None:
         """Run a schema file: statements separated by ``;`` at the end of a line."""
+        raise NotImplementedError
+
+    def create_database(self) -> None:
+        """Create the database (SQLite: the directory of its file) if it does not exist yet."""
+        raise NotImplementedError
+
+    def exclusive(self, name: str) -> ContextManager[None]:
+        """Hold the run lock ``name`` for a block (one summariser, one join at a time); BusyError
+        when another process holds it."""
+        raise NotImplementedError
+
+    def prepare_for_aggregation(self) -> None:
+        """Let the large GROUP BYs of summarising run in memory, as far as the dialect can."""
         raise NotImplementedError
 
     # -- lookups ----------------------------------------------------------
