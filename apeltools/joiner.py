@@ -27,10 +27,12 @@ import socket
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from apeltools import ce_benchmarks
 from apeltools.ce_benchmarks import Benchmark, History
 from apeltools.config import Config
+from apeltools.db.base import Database
 from apeltools.db import site
 from apeltools.errors import UsageError
 from apeltools.progress import Progress
@@ -107,7 +109,7 @@ def _configured_bdii(config: Config) -> str | None:
     return f"ldap://{host}:{config.get('spec_updater', 'ldap_port', DEFAULT_BDII_PORT)}"
 
 
-def update_benchmarks(db, settings: JoinSettings) -> None:
+def update_benchmarks(db: Database, settings: JoinSettings) -> None:
     """Record the configured benchmarks and, for the other CEs, those the BDII publishes (a BDII
     that cannot be read is a warning: the join uses the benchmarks known before)."""
     ce_benchmarks.update(db, settings.benchmarks, "config")
@@ -128,21 +130,22 @@ class JoinReport:
 
     joined: int = 0
     local: int = 0
-    unjoined: Counter = field(default_factory=Counter)  # reason → count
-    examples: dict = field(default_factory=dict)  # reason → [(batch system, job id, end, detail)]
+    unjoined: Counter[str] = field(default_factory=Counter)  # reason → count
+    # reason → [(batch system, job id, end, detail)]
+    examples: dict[str, list[tuple[str, str, int, str]]] = field(default_factory=dict)
     reopened: int = 0
     seconds: float = 0.0
-    waiting: dict = field(default_factory=dict)  # reason → batch records that may join later, all runs
+    waiting: dict[str, int] = field(default_factory=dict)  # reason → batch records that may join later, all runs
 
 
-    def note(self, status, batch_system, job_id, end, detail=""):
+    def note(self, status: int, batch_system: str, job_id: str, end: int, detail: str = "") -> None:
         reason = REASONS[status]
         self.unjoined[reason] += 1
         shown = self.examples.setdefault(reason, [])
         if len(shown) < EXAMPLES:
             shown.append((batch_system, job_id, end, detail))
 
-    def summary(self):
+    def summary(self) -> str:
         made = self.joined + self.local
         text = (f"joined {self.joined} grid jobs and {self.local} local jobs in {self.seconds:.1f} s "
                 f"({made / max(self.seconds, 1e-9):,.0f}/s)")
@@ -154,7 +157,7 @@ class JoinReport:
             text += f"; {waiting} batch records in all wait to be joined (apel-join --unjoined lists them)"
         return text
 
-    def problem_lines(self):
+    def problem_lines(self) -> list[str]:
         """One line per reason with examples, for people."""
         lines = []
         for reason, count in sorted(self.unjoined.items()):
@@ -165,7 +168,7 @@ class JoinReport:
         return lines
 
 
-def guess_ce_type(ce_id):
+def guess_ce_type(ce_id: str) -> str:
     """The CE type for InfrastructureDescription, from a CE id."""
     lowered = ce_id.lower()
     if "/cream-" in lowered or ":8443/" in lowered:
@@ -177,7 +180,7 @@ def guess_ce_type(ce_id):
     return "CE"
 
 
-def pick_blah(end, candidates):
+def pick_blah(end: int, candidates: list[tuple[Any, ...]]) -> tuple[Any, ...] | None:
     """The blah record (a row tail starting with its timestamp) whose window holds ``end``: the
     latest one at or before the end, else the earliest after it; None when no window holds it."""
     before = after = None
@@ -194,14 +197,15 @@ def pick_blah(end, candidates):
 class Joiner:
     """Joins the new batch records of a site database, and those to retry."""
 
-    def __init__(self, db, settings, now=None, progress=None):
+    def __init__(self, db: Database, settings: JoinSettings, now: int | None = None,
+                 progress: Progress | None = None) -> None:
         self.db = db
         self.settings = settings
         self.now = int(time.time()) if now is None else now
         self.progress = progress
-        self._ce_types = {}
+        self._ce_types: dict[str, str] = {}
 
-    def run(self):
+    def run(self) -> JoinReport:
         started = time.monotonic()
         report = JoinReport()
         db = self.db
@@ -217,7 +221,7 @@ class Joiner:
         report.seconds = time.monotonic() - started
         return report
 
-    def _pass(self, retry, after, history, report):
+    def _pass(self, retry: bool, after: int, history: History, report: JoinReport) -> None:
         """Join the records to retry, or the new ones after the mark, chunk by chunk."""
         db = self.db
         while True:
@@ -233,9 +237,11 @@ class Joiner:
             if self.progress is not None:
                 self.progress.update(report.joined + report.local)
 
-    def _chunk(self, rows, history, report):
+    def _chunk(self, rows: list[tuple[Any, ...]], history: History,
+               report: JoinReport) -> tuple[list[Any], dict[int, list[int]]]:
         """Job records and {status: [batch ids]} of the failures, for the rows of one chunk."""
-        jobs, failures = [], {}
+        jobs: list[Any] = []
+        failures: dict[int, list[int]] = {}
         index, count = 0, len(rows)
         while index < count:
             row = rows[index]
@@ -258,7 +264,8 @@ class Joiner:
                 report.note(status, row[1], row[2], row[11], detail)
         return jobs, failures
 
-    def _job(self, row, candidates, history):
+    def _job(self, row: tuple[Any, ...], candidates: list[tuple[Any, ...]],
+             history: History) -> tuple[int, Any, str]:
         """(status, job record or None, detail) for one batch record and its blah records."""
         settings = self.settings
         (_, system, job_id, user, queue, machine, wall, cpu, processors, nodes, start, end, real,
@@ -300,14 +307,15 @@ class Joiner:
             return site.INVALID, None, f"{problem.field}: {problem}"
         return (site.FINE if kind == "grid" else site.LOCAL), job, ""
 
-    def _ce_type(self, ce_id):
+    def _ce_type(self, ce_id: str) -> str:
         found = self._ce_types.get(ce_id)
         if found is None:
             found = self._ce_types[ce_id] = guess_ce_type(ce_id)
         return found
 
 
-def join(db, settings, now=None, progress=None):
+def join(db: Database, settings: JoinSettings, now: int | None = None,
+         progress: Progress | None = None) -> JoinReport:
     """Join every new batch record and those to retry; returns a ``JoinReport``.
 
     One join at a time per database: a second one raises BusyError (two runs
@@ -317,7 +325,7 @@ def join(db, settings, now=None, progress=None):
         return Joiner(db, settings, now, progress).run()
 
 
-def run(db, settings: JoinSettings) -> JoinReport:
+def run(db: Database, settings: JoinSettings) -> JoinReport:
     """What ``apel-join`` does: record the benchmarks, join (with progress on a terminal), and log
     the report and each kind of problem."""
     update_benchmarks(db, settings)
@@ -329,7 +337,7 @@ def run(db, settings: JoinSettings) -> JoinReport:
     return report
 
 
-def unjoined(db) -> list[tuple[str, str, str, int, str]]:
+def unjoined(db: Database) -> list[tuple[str, str, str, int, str]]:
     """Every batch record not joined: (batch system, job id, lrms id, end time, reason)."""
     return [(system, job_id, lrms_id, int(end), REASONS[status])
             for system, job_id, lrms_id, end, status in site.unjoined(db)]

@@ -86,9 +86,8 @@ def finish(rtype: RecordType, values: dict[str, Any], now: int) -> Any:
         if value is not None and value < field.minimum:
             raise RecordError(f"must be at least {field.minimum}, not {value}", field=field.name)
     record = rtype.cls(**values)
-    if rtype.check is not None:  # every record type has rules today; a new one need not
-        try:
-            rtype.check(record, now)
-        except FieldProblem as problem:
-            raise RecordError(str(problem), field=problem.field) from None
+    try:
+        rtype.check(record, now)
+    except FieldProblem as problem:
+        raise RecordError(str(problem), field=problem.field) from None
     return record

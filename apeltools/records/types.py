@@ -21,6 +21,10 @@ from apeltools.records.fqan import split_fqan
 FUTURE_TOLERANCE = 2 * 86400  # how far in the future a job may end (clock skew, time zones)
 
 
+def _no_rules(record: Any, now: int) -> None:
+    """The check of a record type without rules beyond its fields' own."""
+
+
 @dataclass(frozen=True, eq=False)
 class RecordType:
     """A record type: the one definition behind parsing, writing, checking and storing.
@@ -36,7 +40,7 @@ class RecordType:
     fields: tuple[Field, ...]
     key: tuple[str, ...]
     table: str
-    check: Callable[[Any, int], None] | None = None
+    check: Callable[[Any, int], None] = _no_rules
     ignored: frozenset[str] = frozenset()
     extra_columns: tuple[Field, ...] = ()
     derived: Callable[[Any], tuple[Any, ...]] | None = None
