@@ -1,15 +1,20 @@
 """Ad-hoc questions about the accounting data: filtered, grouped job and summary figures."""
 
+from __future__ import annotations
+
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from apeltools.db import monitoring
+from apeltools.db.base import Database
 from apeltools.db.views import JOB_COLUMNS, JOB_FIGURES, SUMMARY_FIGURES, VIEWS, Selection, month_expressions
 from apeltools.errors import ApelError, UsageError
 from apeltools.records.fields import epoch_of_sql_time, format_time, month_bounds, month_of
 
 # Dimension name → view columns (jobs, summaries). Month is a year and a month.
-DIMENSIONS = {
+DIMENSIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]] = {
     "site": (("Site",), ("Site",)),
     "vo": (("VO",), ("VO",)),
     "vogroup": (("VOGroup",), ("VOGroup",)),
@@ -26,11 +31,11 @@ ALIASES = {"ce": "submithost", "user": "dn", "infra": "infrastructure"}
 
 @dataclass
 class Filters:
-    sites: tuple = ()
-    submit_hosts: tuple = ()
-    vos: tuple = ()
-    dns: tuple = ()
-    fqans: tuple = ()
+    sites: tuple[str, ...] = ()
+    submit_hosts: tuple[str, ...] = ()
+    vos: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
+    fqans: tuple[str, ...] = ()
     infrastructure: str | None = None
     start: int | None = None  # epoch seconds (first month/day included)
     end: int | None = None  # epoch seconds (exclusive)
@@ -42,7 +47,7 @@ class Filters:
                 return bound, month_of(moment)
         return None
 
-    def whole_months(self) -> "Filters":
+    def whole_months(self) -> Filters:
         """The same filters with the dates widened to the months they fall in."""
         start = None if self.start is None else month_bounds(*month_of(self.start))[0]
         end = None if self.end is None else month_bounds(*month_of(self.end - 1))[1]
@@ -51,12 +56,12 @@ class Filters:
 
 @dataclass
 class Answer:
-    columns: list
-    rows: list = field(default_factory=list)
+    columns: list[str]
+    rows: list[list[Any]] = field(default_factory=list)
 
 
-def _dimensions(group_by, source):
-    columns = []
+def _dimensions(group_by: Sequence[str], source: str) -> list[str]:
+    columns: list[str] = []
     for name in group_by:
         name = ALIASES.get(name, name)
         if name not in DIMENSIONS:
@@ -68,7 +73,7 @@ def _dimensions(group_by, source):
     return columns
 
 
-def _filter(selection, filters, source):
+def _filter(selection: Selection, filters: Filters, source: str) -> None:
     selection.in_list("Site", filters.sites)
     selection.in_list("SubmitHost", filters.submit_hosts)
     selection.in_list("VO", filters.vos)
@@ -83,7 +88,7 @@ def _filter(selection, filters, source):
         selection.between(filters.start or 0, filters.end or 4102444800)
 
 
-def _finish(answer, figures):
+def _finish(answer: Answer, figures: bool) -> Answer:
     """Add efficiency and hours; seconds become hours with two decimals."""
     index = {name: i for i, name in enumerate(answer.columns)}
     if not figures:
@@ -112,7 +117,8 @@ def _finish(answer, figures):
     return answer
 
 
-def ask(db, source, filters, group_by=(), limit=None, offset=0, order=None):
+def ask(db: Database, source: str, filters: Filters, group_by: Sequence[str] = (), limit: int | None = None,
+        offset: int = 0, order: tuple[str, bool] | None = None) -> Answer:
     """Rows answering a question about ``jobs`` (individual records) or ``summaries`` (monthly).
 
     With ``group_by`` dimensions, one row per group with job counts, wall and
@@ -121,10 +127,11 @@ def ask(db, source, filters, group_by=(), limit=None, offset=0, order=None):
     order or by ``order`` = (column, descending) first.
     """
     view = VIEWS["jobs" if source == "jobs" else "normalised-summaries"]
+    order_by = None
     if order is not None:
         if not order[0].isidentifier():
             raise UsageError(f"cannot sort by {order[0]!r}")
-        order = f"{order[0]} {'DESC' if order[1] else 'ASC'}, {view.order}"
+        order_by = f"{order[0]} {'DESC' if order[1] else 'ASC'}, {view.order}"
     selection = Selection(db, view)
     _filter(selection, filters, source)
     dims = _dimensions(group_by, source)
@@ -135,9 +142,9 @@ def ask(db, source, filters, group_by=(), limit=None, offset=0, order=None):
         sql, params = selection.select(select, group=", ".join(exprs), order=", ".join(exprs),
                                        limit=limit, offset=offset)
     elif source == "jobs":
-        sql, params = selection.select(JOB_COLUMNS, order=order, limit=limit, offset=offset)
+        sql, params = selection.select(JOB_COLUMNS, order=order_by, limit=limit, offset=offset)
     else:
-        sql, params = selection.select(order=order, limit=limit, offset=offset)
+        sql, params = selection.select(order=order_by, limit=limit, offset=offset)
     rows = db.query_dicts(sql, params)
     columns = list(rows[0]) if rows else (labels + ["Jobs", "WallSeconds", "CpuSeconds", "CoreSeconds",
                                                     "NormalisedWallSeconds", "NormalisedCpuSeconds"] if dims else [])
@@ -145,10 +152,10 @@ def ask(db, source, filters, group_by=(), limit=None, offset=0, order=None):
     return _finish(answer, bool(dims))
 
 
-def silent_sites(db, days, now):
+def silent_sites(db: Database, days: int, now: int) -> Answer:
     """Sites whose newest job ended more than ``days`` days before ``now``: (site, newest end, days)."""
     limit = now - days * 86400
-    found = []
+    found: list[list[Any]] = []
     for site, newest in monitoring.latest_end_times(db).items():
         latest = epoch_of_sql_time(newest)
         if latest is None or latest < limit:
@@ -157,7 +164,7 @@ def silent_sites(db, days, now):
     return Answer(["Site", "LatestEndTime", "DaysSince"], found)
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     """Database values as plain Python: Decimals as int or float, datetimes as text."""
     from decimal import Decimal
 
