@@ -25,7 +25,6 @@ import datetime
 import json
 import os
 import subprocess
-import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -140,20 +139,20 @@ class Deployed:
         return [rejected.get(name) for name in rejected if rejected.lock(name)]
 
 
-def _create_database(mariadb, name):
+def _server_statement(mariadb, sql):
     conn = mariadb.connect()
     try:
-        conn.cursor().execute(f"CREATE DATABASE {name}")
+        conn.cursor().execute(sql)
     finally:
         conn.close()
+
+
+def _create_database(mariadb, name):
+    _server_statement(mariadb, f"CREATE DATABASE {name}")
 
 
 def _drop_database(mariadb, name):
-    conn = mariadb.connect()
-    try:
-        conn.cursor().execute(f"DROP DATABASE IF EXISTS {name}")
-    finally:
-        conn.close()
+    _server_statement(mariadb, f"DROP DATABASE IF EXISTS {name}")
 
 
 def _source_schema(mariadb, name, *files):
@@ -167,8 +166,9 @@ def _source_schema(mariadb, name, *files):
         assert done.returncode == 0, f"{schema}: {done.stderr}"
 
 
-def _both(mariadb, tmp_path, monkeypatch, *schemas):
-    """(Deployed database of ``schemas``, our database URL) on the test MariaDB; dropped after."""
+def deployed_and_ours(mariadb, monkeypatch, *schemas):
+    """(Name of a deployed database built from ``schemas``, our migrated database's URL) on the
+    test MariaDB, both dropped after; a generator for fixtures (tests/interop/*.py use it)."""
     monkeypatch.setenv("APELTOOLS_DB_PASSWORD", mariadb.password)
     tag = uuid.uuid4().hex[:8]
     theirs, ours = f"deployed_{tag}", f"apeltools_{tag}"
@@ -179,10 +179,16 @@ def _both(mariadb, tmp_path, monkeypatch, *schemas):
         url = f"{mariadb.url}/{ours}"
         with databases.connect(url) as db:
             migrate(db)
-        yield Deployed(mariadb, theirs, tmp_path), url
+        yield theirs, url
     finally:
         _drop_database(mariadb, theirs)
         _drop_database(mariadb, ours)
+
+
+def _both(mariadb, tmp_path, monkeypatch, *schemas):
+    """(Deployed server of ``schemas``, our database URL) on the test MariaDB; dropped after."""
+    for theirs, url in deployed_and_ours(mariadb, monkeypatch, *schemas):
+        yield Deployed(mariadb, theirs, tmp_path), url
 
 
 @pytest.fixture

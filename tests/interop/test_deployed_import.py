@@ -9,14 +9,12 @@ the values its views show, and find no difference with its super-summaries.
 """
 
 import os
-import uuid
 
 import pytest
 
 from apeltools import db as databases
 from apeltools.importer import Importer
-from apeltools.db.schema import migrate
-from tests.interop.test_deployed import _create_database, _drop_database, _source_schema
+from tests.interop.test_deployed import deployed_and_ours
 
 APEL_SRC = os.environ.get("APELTOOLS_DEPLOYED_APEL", "")
 DN = "/C=UK/O=eScience/CN=apel.north.example.org"
@@ -30,20 +28,8 @@ pytestmark = [
 
 def _databases(mariadb_service, monkeypatch, *schemas):
     """(the service, a deployed database built from ``schemas``, our database URL), dropped after."""
-    monkeypatch.setenv("APELTOOLS_DB_PASSWORD", mariadb_service.password)
-    tag = uuid.uuid4().hex[:8]
-    theirs, ours = f"deployed_{tag}", f"apeltools_{tag}"
-    _create_database(mariadb_service, theirs)
-    _create_database(mariadb_service, ours)
-    try:
-        _source_schema(mariadb_service, theirs, *schemas)
-        url = f"{mariadb_service.url}/{ours}"
-        with databases.connect(url) as db:
-            migrate(db)
+    for theirs, url in deployed_and_ours(mariadb_service, monkeypatch, *schemas):
         yield mariadb_service, theirs, url
-    finally:
-        _drop_database(mariadb_service, theirs)
-        _drop_database(mariadb_service, ours)
 
 
 @pytest.fixture
