@@ -425,9 +425,9 @@ def _cursor_maker(raw):
         from mysql.connector.cursor_cext import CMySQLCursor
     except ImportError:  # pure-Python connector only
         return raw.cursor
-    if not type(raw).__name__.startswith("CMySQL") or raw.raw or raw.buffered:
+    if not type(raw).__name__.startswith("CMySQL"):
         return raw.cursor
-    return lambda: CMySQLCursor(raw)
+    return lambda: CMySQLCursor(raw)  # what cursor() makes of a connection opened as _connect does
 
 
 def split_statements(script):
