@@ -1,26 +1,36 @@
 #!/usr/bin/env python3
 """Loader throughput: job records/s of apel-load against the database's own bulk path.
 
-For each backend, the same job records are loaded twice into fresh databases:
+For each backend, the same job records are loaded into fresh databases:
 
 * by apeltools: text messages of 1,000 records in an incoming queue, loaded
   by ``apel-load --workers N`` run as a program (parse, validate, lookups,
-  bulk replace, one transaction per message; N processes share the queue);
+  bulk replace, one transaction per message; N processes share the queue),
+  once per message layout (``LAYOUTS``): the deployed client's field order
+  with every field present; another field order with VO, VOGroup and VORole
+  absent, as other producers write; CRLF line ends with blank lines;
 * by the baseline: the same rows, already in the table's own layout, through
   the server's bulk path: ``LOAD DATA LOCAL INFILE`` per 1,000 rows for
   MariaDB, one ``executemany`` in a single transaction for SQLite.
 
-Prints records/s for both and their ratio. MariaDB is the server from
-``tests/services/mariadb.sh`` (started when needed) unless ``--mysql URL``
-is given (password in APELTOOLS_DB_PASSWORD).
+Prints records/s for both and their ratio. MariaDB runs twice: on the tuned
+server of ``tests/services/mariadb.sh`` (started when needed; or ``--mysql
+URL``, password in APELTOOLS_DB_PASSWORD), and on a private server with
+default settings (what a fresh install has: every commit flushed to disk, the
+default buffer pool), started here in a temporary directory and stopped at the
+end (``--servers`` picks).
 
-    python benchmarks/load.py                     # 300,000 records, both backends
+    python benchmarks/load.py                     # 300,000 records, both backends, both servers
+    python benchmarks/load.py --records 30000 --backend mysql --servers default
     python benchmarks/load.py --records 20000 --backend sqlite
 """
 
 import argparse
+import contextlib
 import csv
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +50,7 @@ from apeltools.records import text  # noqa: E402
 from apeltools.records.types import JOB  # noqa: E402
 
 PER_MESSAGE = 1000
+TARGET = 40_000  # records/s with 2 workers (issue 15)
 SIGNER = "/C=UK/O=eScience/CN=apel.example.org"
 
 
@@ -52,10 +63,36 @@ def make_records(count):
     return records
 
 
-def fill_queue(directory, records):
+def canonical(body):
+    return body
+
+
+def other_order(body):
+    """Each record's fields in reverse order, VO, VOGroup and VORole left out."""
+    header, _, rest = body.partition("\n")
+    records = []
+    for record in rest.split("%%\n")[:-1]:
+        fields = [line for line in record.splitlines() if not line.startswith(("VO:", "VOGroup:", "VORole:"))]
+        records.append("\n".join(reversed(fields)) + "\n")
+    return header + "\n" + "%%\n".join(records) + "%%\n"
+
+
+def crlf_blank_lines(body):
+    """CRLF line ends and a blank line after every record."""
+    return body.replace("%%\n", "%%\n\n").replace("\n", "\r\n")
+
+
+LAYOUTS = {
+    "deployed order": canonical,
+    "other order, no VO fields": other_order,
+    "CRLF, blank lines": crlf_blank_lines,
+}
+
+
+def fill_queue(directory, records, layout=canonical):
     incoming = queues.incoming_queue(directory)
     for start in range(0, len(records), PER_MESSAGE):
-        body = text.write_message(text.JOB_V03, records[start:start + PER_MESSAGE])
+        body = layout(text.write_message(text.JOB_V03, records[start:start + PER_MESSAGE]))
         incoming.add({"body": body, "signer": SIGNER, "empaid": f"bench-{start}"})
     return incoming
 
@@ -151,42 +188,99 @@ def mariadb_url():
     return f"mysql://apel@127.0.0.1:{os.environ.get('APELTOOLS_MARIADB_PORT', '13306')}"
 
 
+@contextlib.contextmanager
+def default_mariadb(workdir):
+    """A private mariadbd with the server's default settings (only where its files go and its
+    port), for the life of the block; yields its URL (user apel, password apel)."""
+    base = os.path.join(workdir, "mariadb-default")
+    data, sock = os.path.join(base, "data"), os.path.join(base, "mysqld.sock")
+    os.makedirs(base)
+    user = ["--user=root"] if os.getuid() == 0 else []
+    subprocess.run(["mariadb-install-db", "--no-defaults", *user, f"--datadir={data}", "--skip-test-db",
+                    "--auth-root-authentication-method=normal"], check=True, capture_output=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        ["mariadbd", "--no-defaults", *user, f"--datadir={data}", f"--socket={sock}", f"--port={port}",
+         "--bind-address=127.0.0.1", "--skip-name-resolve", f"--pid-file={base}/mysqld.pid",
+         f"--log-error={base}/mysqld.log"], stdin=subprocess.DEVNULL)
+    client = ["mariadb", "--no-defaults", "--protocol=socket", "-S", sock, "-uroot"]
+    try:
+        for _ in range(300):
+            if subprocess.run([*client, "-e", "SELECT 1"], capture_output=True).returncode == 0:
+                break
+            if server.poll() is not None:
+                raise RuntimeError(f"mariadbd exited: see {base}/mysqld.log")
+            time.sleep(0.2)
+        subprocess.run(client, check=True, text=True, input=(
+            "CREATE USER 'apel'@'127.0.0.1' IDENTIFIED BY 'apel';"
+            "GRANT ALL PRIVILEGES ON *.* TO 'apel'@'127.0.0.1';"))
+        os.environ.setdefault("APELTOOLS_DB_PASSWORD", "apel")
+        yield f"mysql://apel@127.0.0.1:{port}"
+    finally:
+        subprocess.run(["mariadb-admin", "--no-defaults", "-S", sock, "-uroot", "shutdown"], capture_output=True)
+        try:
+            server.wait(60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def run_backend(backend, records, workdir, server_url, workers, label):
+    """Load ``records`` in every layout and through the baseline; print the figures."""
+    base_url = fresh_database(backend, workdir, server_url)
+    try:
+        if backend == "mysql":
+            base_count, base_seconds = baseline_mysql(base_url, records, workdir)
+            base_name = "LOAD DATA LOCAL INFILE per 1,000 rows"
+        else:
+            base_count, base_seconds = baseline_sqlite(base_url, records)
+            base_name = "one executemany in one transaction"
+    finally:
+        drop(base_url)
+    base = base_count / base_seconds
+    print(f"{label}")
+    print(f"  {'baseline':28} {base:>10,.0f} records/s  ({base_seconds:.2f} s, {base_name})")
+    for name, layout in LAYOUTS.items():
+        ours_url = fresh_database(backend, workdir, server_url)
+        try:
+            queue_dir = os.path.join(workdir, f"queue-{uuid.uuid4().hex[:8]}")
+            fill_queue(queue_dir, records, layout)
+            count, seconds = time_loader(ours_url, queue_dir, workers)
+            assert count == len(records), f"loaded {count} of {len(records)}"
+        finally:
+            drop(ours_url)
+        ours = count / seconds
+        print(f"  apel-load, {name:26} {ours:>10,.0f} records/s  ({seconds:.2f} s, --workers {workers}, "
+              f"including program start-up)  {ours / base:5.2f} of the baseline, {ours / TARGET:5.2f} of "
+              f"{TARGET:,}/s")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=300_000)
     parser.add_argument("--backend", choices=("mysql", "sqlite", "both"), default="both")
-    parser.add_argument("--mysql", metavar="URL", help="mysql://user@host:port (without database)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="apel-load --workers (default: one per CPU)")
+    parser.add_argument("--servers", choices=("tuned", "default", "both"), default="both",
+                        help="MariaDB: the tuned test server, a default-settings one, or both")
+    parser.add_argument("--mysql", metavar="URL", help="mysql://user@host:port (without database) "
+                        "instead of the tuned test server")
+    parser.add_argument("--workers", type=int, default=2, help="apel-load --workers")
     args = parser.parse_args()
     backends = ("mysql", "sqlite") if args.backend == "both" else (args.backend,)
-    mysql_url = args.mysql or (mariadb_url() if "mysql" in backends else None)
     records = make_records(args.records)
-    print(f"{len(records):,} job records in messages of {PER_MESSAGE}; {os.cpu_count()} CPUs")
+    print(f"{len(records):,} job records in messages of {PER_MESSAGE}; {os.cpu_count()} CPUs, "
+          f"load {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="apelbench-") as workdir:
-        for backend in backends:
-            ours_url = fresh_database(backend, workdir, mysql_url)
-            base_url = fresh_database(backend, workdir, mysql_url)
-            try:
-                queue_dir = os.path.join(workdir, f"queue-{backend}")
-                fill_queue(queue_dir, records)
-                count, seconds = time_loader(ours_url, queue_dir, args.workers)
-                assert count == len(records), f"loaded {count} of {len(records)}"
-                if backend == "mysql":
-                    base_count, base_seconds = baseline_mysql(base_url, records, workdir)
-                    base_name = "LOAD DATA LOCAL INFILE per 1,000 rows"
-                else:
-                    base_count, base_seconds = baseline_sqlite(base_url, records)
-                    base_name = "one executemany in one transaction"
-            finally:
-                drop(ours_url)
-                drop(base_url)
-            ours, base = count / seconds, base_count / base_seconds
-            name = "MariaDB" if backend == "mysql" else "SQLite"
-            print(f"{name:8} apel-load: {ours:>10,.0f} records/s  ({seconds:.2f} s, --workers {args.workers}, "
-                  "including program start-up)")
-            print(f"{name:8} baseline:  {base:>10,.0f} records/s  ({base_seconds:.2f} s, {base_name})")
-            print(f"{name:8} ratio:     {ours / base:>10.2f}  of the baseline")
+        if "sqlite" in backends:
+            run_backend("sqlite", records, workdir, None, args.workers, "SQLite")
+        if "mysql" in backends and args.servers in ("tuned", "both"):
+            run_backend("mysql", records, workdir, args.mysql or mariadb_url(), args.workers,
+                        "MariaDB, tuned (tests/services/mariadb.sh)" if not args.mysql else f"MariaDB {args.mysql}")
+        if "mysql" in backends and args.servers in ("default", "both"):
+            with default_mariadb(workdir) as url:
+                run_backend("mysql", records, workdir, url, args.workers, "MariaDB, default settings")
 
 
 if __name__ == "__main__":
