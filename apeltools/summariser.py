@@ -12,9 +12,13 @@ are summarised by the next run. ``full=True`` recomputes everything, and gives
 the same result.
 """
 
+from __future__ import annotations
+
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from apeltools import events
 from apeltools.db import summaries as sql
@@ -37,7 +41,7 @@ class SummaryResult:
     accelerator_months: int = 0
     seconds: float = 0.0
 
-    def summary(self):
+    def summary(self) -> str:
         kind = "full" if self.full else "incremental"
         return (
             f"{kind} summarise: {self.months} site-months recomputed, {self.deltas} deltas added, "
@@ -57,7 +61,8 @@ def summarise(db: Database, full: bool = False) -> SummaryResult:
     with db.exclusive("summarise"), db.transaction(snapshot=True):
         dirty = sql.dirty_marks(db)
         deltas = sql.pending_deltas(db)
-        months = {kind: set() for kind in ("jobs", "cloud", "accelerator")}
+        # kind → {(site id, year, month)} whose sources changed
+        months: dict[str, set[tuple[Any, ...]]] = {kind: set() for kind in ("jobs", "cloud", "accelerator")}
         for kind, site, year, month, _ in dirty:
             months.setdefault(kind, set()).add((site, year, month))
         if full:
@@ -78,13 +83,14 @@ def summarise(db: Database, full: bool = False) -> SummaryResult:
 # -- super summaries ------------------------------------------------------------------
 
 
-def _rebuild_super_summaries(db, result):
+def _rebuild_super_summaries(db: Database, result: SummaryResult) -> None:
     groups = sql.source_groups(db)
     result.rows += sql.replace_super_summaries(db, groups)
     result.months = len({key[:3] for key in groups})
 
 
-def _refresh_super_summaries(db, job_months, deltas, result):
+def _refresh_super_summaries(db: Database, job_months: set[tuple[Any, ...]], deltas: Sequence[tuple[Any, ...]],
+                             result: SummaryResult) -> None:
     for month in sorted(job_months):
         result.rows += sql.replace_super_summaries(db, sql.source_groups(db, month), month)
     result.months = len(job_months)
@@ -96,7 +102,7 @@ def _refresh_super_summaries(db, job_months, deltas, result):
 # -- cloud ----------------------------------------------------------------------------
 
 
-def _cloud(db, months, result):
+def _cloud(db: Database, months: set[tuple[Any, ...]] | None, result: SummaryResult) -> None:
     """Recompute cloud summaries of the sites whose records changed, from the first changed month on.
 
     A VM's record per month holds its cumulative figures at the month's last
@@ -108,11 +114,12 @@ def _cloud(db, months, result):
     """
     if months is not None and not months:
         return
-    first = {}  # site id -> first (year, month) to recompute; every site when rebuilding
+    first: dict[Any, tuple[int, int]] = {}  # site id -> first (year, month) to recompute; every site when rebuilding
     for site, year, month in months or ():
         first[site] = min(first.get(site, (year, month)), (year, month))
     records = sql.cloud_records(db, None if months is None else list(first))
-    groups, previous = {}, {}
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    previous: dict[str, tuple[Any, ...]] = {}
     for r in records:
         figures = tuple(r[name] or 0 for name in sql.CLOUD_CUMULATIVE)
         before = previous.get(r["VMUUID"], (0,) * len(figures))
@@ -154,7 +161,7 @@ def _cloud(db, months, result):
 # -- accelerators -----------------------------------------------------------------------
 
 
-def _accelerator(db, months, result):
+def _accelerator(db: Database, months: set[tuple[Any, ...]] | None, result: SummaryResult) -> None:
     """Recompute accelerator summaries of the changed site-months (all with ``months=None``)."""
     if months is not None and not months:
         return
