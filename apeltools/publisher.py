@@ -22,18 +22,19 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 from apeltools import events
 from apeltools.config import Config
 from apeltools.db import publish_state as state
+from apeltools.db.base import Database
 from apeltools.db.views import VIEWS, Selection, view_months
 from apeltools.errors import ApelError, UsageError
 from apeltools.messaging import queues
 from apeltools.records import accelerator, car, star, text
-from apeltools.records.fields import FLOAT, INT, TIME, epoch_of_sql_time, month_of
+from apeltools.records.fields import FLOAT, INT, TIME, Kind, epoch_of_sql_time, month_of
 from apeltools.records.types import (
-    ACCELERATOR, CLOUD, CLOUD_SUMMARY, JOB, NORMALISED_SUMMARY, STORAGE, SUMMARY, SYNC,
+    ACCELERATOR, CLOUD, CLOUD_SUMMARY, JOB, NORMALISED_SUMMARY, STORAGE, SUMMARY, SYNC, RecordType,
 )
 from apeltools.values import comma_list, day_or_month_end, day_or_month_start
 
@@ -48,10 +49,10 @@ class Source:
     """What can be published: a view, its record type, and how it is written."""
 
     name: str
-    rtype: object
-    legacy: object = None  # text format or codec function for the legacy benchmark syntax
-    modern: object = None  # ... for the v0.4 dict syntax
-    aliases: tuple = ()  # (record field, view column) where the names differ
+    rtype: RecordType
+    legacy: Any = None  # text format or codec function for the legacy benchmark syntax
+    modern: Any = None  # ... for the v0.4 dict syntax
+    aliases: tuple[tuple[str, str], ...] = ()  # (record field, view column) where the names differ
     months_for_sync: bool = False
     max_per_message: int = MAX_PER_MESSAGE
     retracts: bool = False  # groups published before that are gone are sent again, zeroed
@@ -79,8 +80,8 @@ class Options:
     per_message: int = 1000
     dict_syntax: bool = False
     car: bool = False
-    include_vos: tuple = ()
-    exclude_vos: tuple = ()
+    include_vos: tuple[str, ...] = ()
+    exclude_vos: tuple[str, ...] = ()
     local_jobs: bool = False
     withhold_dns: bool = False
     sync: bool = True
@@ -147,14 +148,14 @@ class PublishSettings:
 @dataclass
 class PublishResult:
     messages: int = 0
-    records: dict = field(default_factory=dict)
+    records: dict[str, int] = field(default_factory=dict)
 
-    def summary(self):
+    def summary(self) -> str:
         counts = ", ".join(f"{n} {name}" for name, n in self.records.items()) or "nothing"
         return f"published {self.messages} messages: {counts}"
 
 
-def _value(kind, value):
+def _value(kind: Kind, value: Any) -> Any:
     if value is None:
         return None
     if kind is TIME:
@@ -166,7 +167,7 @@ def _value(kind, value):
     return value if isinstance(value, str) else str(value)
 
 
-def record_from_row(source, row):
+def record_from_row(source: Source, row: dict[str, Any]) -> Any:
     """A record of the source's type from a view row (names, DATETIMEs, Decimals)."""
     columns = dict(source.aliases)
     return source.rtype.make(**{
@@ -177,7 +178,7 @@ def record_from_row(source, row):
 MERGED_TYPES = (SUMMARY, NORMALISED_SUMMARY, CLOUD_SUMMARY)
 
 
-def _withhold(source, records):
+def _withhold(source: Source, records: list[Any]) -> list[Any]:
     """Records without user DNs."""
     if source.rtype in (JOB, CLOUD) + MERGED_TYPES:
         for record in records:
@@ -185,7 +186,7 @@ def _withhold(source, records):
     return records
 
 
-def _merge_by_key(source, records):
+def _merge_by_key(source: Source, records: list[Any]) -> list[Any]:
     """Summaries that share the natural key of their record type, merged into one.
 
     A receiver replaces by natural key, so two summaries with one key would
@@ -196,7 +197,7 @@ def _merge_by_key(source, records):
         return records
     rtype = source.rtype
     summed = [f.name for f in rtype.fields if f.kind is INT and f.name not in rtype.key]
-    merged = {}
+    merged: dict[tuple[Any, ...], Any] = {}
     for record in records:
         key = tuple(getattr(record, name) for name in rtype.key)
         kept = merged.get(key)
@@ -213,7 +214,7 @@ def _merge_by_key(source, records):
     return list(merged.values())
 
 
-def _writer(source, options):
+def _writer(source: Source, options: Options) -> Callable[[list[Any]], str]:
     if source.rtype is JOB and options.car:
         return car.write
     fmt = source.modern if options.dict_syntax else source.legacy
@@ -222,7 +223,7 @@ def _writer(source, options):
     return lambda records: text.write_message(fmt, records)
 
 
-def _selection(db, source, options, watermark):
+def _selection(db: Database, source: Source, options: Options, watermark: int | None) -> Selection:
     view = VIEWS[source.name]
     selection = Selection(db, view)
     if options.interval == "latest" and watermark is not None:
@@ -239,14 +240,14 @@ def _selection(db, source, options, watermark):
     return selection
 
 
-def _months(source, record):
+def _months(source: Source, record: Any) -> tuple[Any, int, int]:
     if source.rtype is JOB:
         year, month = month_of(record.EndTime)
         return record.Site, year, month
     return record.Site, record.Year, record.Month
 
 
-def publish(db, source_names: Sequence[str], sink: Callable[[str], object], destination: str,
+def publish(db: Database, source_names: Sequence[str], sink: Callable[[str], object], destination: str,
             options: Options | None = None) -> PublishResult:
     """Publish each named source through ``sink(body)``; returns counts.
 
@@ -258,7 +259,7 @@ def publish(db, source_names: Sequence[str], sink: Callable[[str], object], dest
     if not MIN_PER_MESSAGE <= options.per_message <= MAX_PER_MESSAGE:
         raise ApelError(f"records per message must be {MIN_PER_MESSAGE}..{MAX_PER_MESSAGE}")
     result = PublishResult()
-    months = set()
+    months: set[tuple[Any, int, int]] = set()
     for name in source_names:
         source = SOURCES[name]
         latest = options.interval == "latest"
@@ -283,7 +284,7 @@ def publish(db, source_names: Sequence[str], sink: Callable[[str], object], dest
     return result
 
 
-def publish_as_configured(db, settings: PublishSettings, stream: TextIO | None = None) -> PublishResult:
+def publish_as_configured(db: Database, settings: PublishSettings, stream: TextIO | None = None) -> PublishResult:
     """What ``apel-publish`` does: publish ``settings.sources`` to ``settings.queue``, or else as
     text to ``stream`` (each message ending in a newline), keeping the ``latest`` watermarks per
     resolved queue path (or "stdout")."""
@@ -297,7 +298,7 @@ def publish_as_configured(db, settings: PublishSettings, stream: TextIO | None =
                    "stdout", settings.options)
 
 
-def adopt(db, source_names: Sequence[str], destination: str, epoch: int) -> int:
+def adopt(db: Database, source_names: Sequence[str], destination: str, epoch: int) -> int:
     """Take over what another publisher (the deployed client a site switches from) sent to
     ``destination``: every group of the named sources, and the sync counts of their months, count
     as published there, and each source's ``latest`` watermark is ``epoch``. Returns the number of
@@ -316,7 +317,7 @@ def adopt(db, source_names: Sequence[str], destination: str, epoch: int) -> int:
     return groups
 
 
-def _read(db, source, options, sql, params):
+def _read(db: Database, source: Source, options: Options, sql: str, params: Sequence[Any]) -> list[Any]:
     """Records of a selection as they are published: DNs withheld when asked, merged by key."""
     records = [record_from_row(source, row) for row in db.iterate(sql, params)]
     if options.withhold_dns:
@@ -324,7 +325,7 @@ def _read(db, source, options, sql, params):
     return _merge_by_key(source, records)
 
 
-def _check_syntax(source, records, options):
+def _check_syntax(source: Source, records: list[Any], options: Options) -> None:
     """The legacy normalised syntax (v0.3) has no benchmark type: its figures are HEPSPEC."""
     if source.rtype is NORMALISED_SUMMARY and not options.dict_syntax:
         others = sorted({r.ServiceLevelType for r in records} - {"HEPSPEC"}, key=str)
@@ -334,7 +335,9 @@ def _check_syntax(source, records, options):
                 f"not {', '.join(map(str, others))}: publish them with --syntax v0.4")
 
 
-def _publish_tracked(db, tracked, source, records, gone, sink, destination, options, result):
+def _publish_tracked(db: Database, tracked: str | None, source: Source, records: list[Any], gone: list[Any],
+                     sink: Callable[[str], object], destination: str, options: Options,
+                     result: PublishResult) -> None:
     """Emit ``records`` and the zero records ``gone``; when ``tracked`` names the groups'
     bookkeeping, remember the groups first (a group remembered but never sent is harmless: its
     zero record replaces nothing) and forget the zeroed ones after they went."""
@@ -345,15 +348,15 @@ def _publish_tracked(db, tracked, source, records, gone, sink, destination, opti
         state.forget_groups(db, tracked, destination, [_key(source.rtype, r) for r in gone])
 
 
-def _key(rtype, record):
+def _key(rtype: RecordType, record: Any) -> tuple[Any, ...]:
     return tuple(getattr(record, name) for name in rtype.key)
 
 
-def _group(rtype, record):
+def _group(rtype: RecordType, record: Any) -> tuple[Any, ...]:
     return record.Site, record.Year, record.Month, _key(rtype, record)
 
 
-def _zero(rtype, key):
+def _zero(rtype: RecordType, key: Sequence[Any]) -> Any:
     """The record that empties a group at a receiver: its key, zero figures, no times.
 
     The deployed loader accepts it (zero is not a null token; the end times
@@ -364,7 +367,8 @@ def _zero(rtype, key):
     return rtype.make(**values)
 
 
-def _vanished(db, source, options, destination, since):
+def _vanished(db: Database, source: Source, options: Options, destination: str,
+              since: int | None) -> list[Any]:
     """Zero records for the groups of ``source`` published to ``destination`` before that are in
     no row of its view any more, whatever the filters (a group left out by a VO filter is not
     empty); in the months the publish covers.
@@ -378,12 +382,13 @@ def _vanished(db, source, options, destination, since):
     if not scope:
         return []
     if options.interval == "gap":
+        assert options.start is not None and options.end is not None, "a gap has both ends"
         first, last = month_of(options.start), month_of(options.end - 1)
         scope = {m for m in scope if first <= (m[1], m[2]) <= last}
     elif options.interval == "latest" and since is not None:
         scope &= view_months(db, view, since) | (scope - view_months(db, view))
     everything = Options(interval="all", local_jobs=True, withhold_dns=options.withhold_dns)
-    gone = []
+    gone: list[Any] = []
     for site, year, month in sorted(scope):
         selection = _month_selection(db, source, everything, site, year, month)
         present = {_key(source.rtype, r) for r in _read(db, source, everything, *selection.select(order=""))}
@@ -392,7 +397,8 @@ def _vanished(db, source, options, destination, since):
     return gone
 
 
-def _vanished_sync(db, destination, months, records):
+def _vanished_sync(db: Database, destination: str, months: list[tuple[Any, int, int]],
+                   records: list[Any]) -> list[Any]:
     """Zero sync records for the submit hosts of ``months`` published to ``destination`` before
     that have no jobs in ``records`` (the sync records of those months) any more."""
     present = {_key(SYNC, r) for r in records}
@@ -401,7 +407,8 @@ def _vanished_sync(db, destination, months, records):
                               key=repr)]
 
 
-def _month_selection(db, source, options, site, year, month):
+def _month_selection(db: Database, source: Source, options: Options, site: Any, year: int,
+                     month: int) -> Selection:
     """The selection of one site-month of a source's view."""
     selection = _selection(db, source, options, None)
     selection.equals("Site", site)
@@ -410,10 +417,10 @@ def _month_selection(db, source, options, site, year, month):
     return selection
 
 
-def _sync(db, months, options):
+def _sync(db: Database, months: list[tuple[Any, int, int]], options: Options) -> list[Any]:
     """Sync records (jobs per submit host) of the published months, counted from the summaries
     with the same VO and infrastructure filters as what was published."""
-    records = []
+    records: list[Any] = []
     for site, year, month in months:
         selection = _month_selection(db, SOURCES["summaries"], Options(
             interval="all", include_vos=options.include_vos, exclude_vos=options.exclude_vos,
@@ -424,7 +431,8 @@ def _sync(db, months, options):
     return records
 
 
-def _emit(source, records, sink, options, result):
+def _emit(source: Source, records: list[Any], sink: Callable[[str], object], options: Options,
+          result: PublishResult) -> None:
     write = _writer(source, options)
     size = min(options.per_message, source.max_per_message)
     for start in range(0, len(records), size):

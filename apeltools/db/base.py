@@ -176,9 +176,11 @@ class Database:
             finally:
                 cursor.close()
 
-    def now(self) -> int | None:
+    def now(self) -> int:
         """The database's current time (UTC) as epoch seconds."""
-        return epoch_of_sql_time(self.query(f"SELECT {self.NOW}")[0][0])
+        moment = epoch_of_sql_time(self.query(f"SELECT {self.NOW}")[0][0])
+        assert moment is not None, "the current time is never NULL"
+        return moment
 
     def get_mark(self, kind: str) -> int | None:
         """Epoch seconds stored for ``kind`` in LastUpdated, or None."""
