@@ -22,7 +22,6 @@ import click
 import nagiosplugin
 
 from apeltools import events
-from apeltools.cli.common import HELP_SETTINGS, version_option
 from apeltools.clock import parse_now
 from apeltools.config import Config
 from apeltools.errors import ApelError
@@ -77,7 +76,9 @@ def probe(name: str, epilog: str):
         @click.option("--config", "config_path", metavar="FILE",
                       help="Configuration file [default: /etc/apeltools/apeltools.cfg if present].")
         @click.option("--now", "now_text", hidden=True, metavar="TIME", help="Pretend the time is TIME (tests).")
-        @version_option("-V", "--version")  # -V: the Nagios plugin guidelines'
+        # -V: the Nagios plugin guidelines'; the message as the programs' --version (apeltools.cli.common)
+        @click.version_option(None, "-V", "--version", package_name="apeltools",
+                              message="%(prog)s (apeltools) %(version)s")
         @functools.wraps(function)
         def run(timeout, verbose, config_path, now_text, **kwargs):
             logging.basicConfig(level=logging.DEBUG if verbose >= 3 else logging.ERROR,
@@ -87,7 +88,7 @@ def probe(name: str, epilog: str):
 
         return click.command(
             name, cls=ProbeCommand, epilog=epilog,
-            context_settings=HELP_SETTINGS,
+            context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
         )(run)
 
     return decorate
