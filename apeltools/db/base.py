@@ -35,9 +35,12 @@ LOOKUP_CHUNK = 500  # names per IN (...) list
 class Database:
     """A connection to an apeltools database; subclasses implement one dialect."""
 
-    dialect: str | None = None
-    # Set by each dialect: see "generic bulk statements" below.
+    # Set by each dialect: its name (mysql, sqlite: the directory of its schema files), and see
+    # "generic bulk statements" below.
+    dialect: str
     NOW: str
+    YEAR_OF: str  # the year of a DATETIME column ({} is the column)
+    MONTH_OF: str
     TIME_MARK: str
     LEAST: str
     GREATEST: str

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from apeltools.db.base import Database
+
 LATEST_END_TIME = "SELECT MAX(LatestEndTime), COUNT(*) FROM VSuperSummaries WHERE Site = ?"
 LATEST_END_TIMES = "SELECT Site, MAX(LatestEndTime) FROM VSuperSummaries GROUP BY Site ORDER BY Site"
 SITES = "SELECT Site FROM VSuperSummaries UNION SELECT Site FROM VSyncRecords"
@@ -31,7 +33,7 @@ LOADS_SINCE = (
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
-def as_utc(value) -> dt.datetime | None:
+def as_utc(value: dt.datetime | str | None) -> dt.datetime | None:
     """A stored time (datetime or ``YYYY-MM-DD HH:MM:SS`` text, UTC) as an aware datetime."""
     if value is None:
         return None
@@ -40,23 +42,23 @@ def as_utc(value) -> dt.datetime | None:
     return dt.datetime.fromisoformat(str(value)).replace(tzinfo=dt.timezone.utc)
 
 
-def latest_end_time(db, site: str) -> tuple[dt.datetime | None, int]:
+def latest_end_time(db: Database, site: str) -> tuple[dt.datetime | None, int]:
     """(newest LatestEndTime of the site's summaries, number of summary rows)."""
     latest, rows = db.query(LATEST_END_TIME, (site,))[0]
     return as_utc(latest), int(rows or 0)
 
 
-def latest_end_times(db) -> dict[str, dt.datetime | None]:
+def latest_end_times(db: Database) -> dict[str, dt.datetime | None]:
     """{site: newest LatestEndTime} for every site with summaries, in the database's order of site names."""
     return {site: as_utc(latest) for site, latest in db.query(LATEST_END_TIMES)}
 
 
-def sites(db) -> list[str]:
+def sites(db: Database) -> list[str]:
     """Every site with summaries or sync counts."""
     return sorted(row[0] for row in db.query(SITES))
 
 
-def job_counts(db, site: str, since: tuple[int, int]) -> tuple[dict, dict]:
+def job_counts(db: Database, site: str, since: tuple[int, int]) -> tuple[dict, dict]:
     """({(year, month, submit host): jobs} in the repository, the same from the site's sync records).
 
     Only months from ``since`` = (year, month) on.
@@ -67,13 +69,13 @@ def job_counts(db, site: str, since: tuple[int, int]) -> tuple[dict, dict]:
     return repository, synced
 
 
-def grid_totals(db, site: str) -> tuple[int, int]:
+def grid_totals(db: Database, site: str) -> tuple[int, int]:
     """(jobs, wall seconds) of the site's grid jobs in the repository's summaries."""
     jobs, wall = db.query(GRID_TOTALS, (site,))[0]
     return int(jobs or 0), int(wall or 0)
 
 
-def loads(db, since: dt.datetime) -> tuple[dt.datetime | None, int, int, int]:
+def loads(db: Database, since: dt.datetime) -> tuple[dt.datetime | None, int, int, int]:
     """(newest load time ever, messages, records and rejected records loaded since ``since``)."""
     newest = as_utc(db.query(NEWEST_LOAD)[0][0])
     messages, records, rejected = db.query(LOADS_SINCE, (since.strftime(TIME_FORMAT),))[0]

@@ -6,9 +6,14 @@ keys) it sent per site-month, so that a group that disappeared can be sent
 zeroed. Destinations and groups are stored by their SHA-256 digest.
 """
 
+from __future__ import annotations
+
 import hashlib
 import json
+from collections.abc import Iterable
+from typing import Any
 
+from apeltools.db.base import Database
 from apeltools.records.fields import epoch_of_sql_time
 
 LEGACY_MARK_LENGTH = 50  # LastUpdated names of before migration 006 were cut to this
@@ -16,11 +21,11 @@ _GROUP_COLUMNS = ("DestinationHash", "Source", "GroupHash", "Site", "Year", "Mon
 _GROUP_CHUNK = 500
 
 
-def _digest(text):
+def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def get_watermark(db, source: str, destination: str) -> int | None:
+def get_watermark(db: Database, source: str, destination: str) -> int | None:
     """Epoch seconds of the last ``latest`` publish of ``source`` to ``destination``, or None.
 
     A watermark kept before migration 006 (a LastUpdated row named
@@ -42,7 +47,7 @@ def get_watermark(db, source: str, destination: str) -> int | None:
     return epoch
 
 
-def set_watermark(db, source: str, destination: str, epoch: int) -> None:
+def set_watermark(db: Database, source: str, destination: str, epoch: int) -> None:
     """Keep epoch seconds as the ``latest`` watermark of ``source`` to ``destination``."""
     digest = _digest(destination)
     with db.transaction():
@@ -51,15 +56,16 @@ def set_watermark(db, source: str, destination: str, epoch: int) -> None:
                    f"VALUES (?, ?, ?, {db.TIME_MARK})", (source, digest, destination, epoch))
 
 
-def _group_text(key):
+def _group_text(key: Iterable[Any]) -> str:
     return json.dumps(list(key), separators=(",", ":"))
 
 
-def remember_groups(db, source: str, destination: str, groups) -> None:
+def remember_groups(db: Database, source: str, destination: str,
+                    groups: Iterable[tuple[Any, int, int, Iterable[Any]]]) -> None:
     """Note that groups ``[(site, year, month, key)]`` of ``source`` went to ``destination``
     (``key``: the values of the record type's natural key)."""
     digest = _digest(destination)
-    rows = {}
+    rows: dict[str, tuple[Any, ...]] = {}
     for site, year, month, key in groups:
         text = _group_text(key)
         rows[_digest(text)] = (digest, source, _digest(text), site, year, month, text)
@@ -68,27 +74,27 @@ def remember_groups(db, source: str, destination: str, groups) -> None:
         db.insert_rows("PublishedGroups", _GROUP_COLUMNS, list(rows.values()))
 
 
-def forget_groups(db, source: str, destination: str, keys) -> None:
+def forget_groups(db: Database, source: str, destination: str, keys: Iterable[Iterable[Any]]) -> None:
     """Forget groups (natural key values) of ``source`` at ``destination``."""
     with db.transaction():
         _delete_groups(db, _digest(destination), source, [_digest(_group_text(key)) for key in keys])
 
 
-def _delete_groups(db, digest, source, hashes):
+def _delete_groups(db: Database, digest: str, source: str, hashes: list[str]) -> None:
     for start in range(0, len(hashes), _GROUP_CHUNK):
         chunk = hashes[start:start + _GROUP_CHUNK]
         db.execute("DELETE FROM PublishedGroups WHERE DestinationHash = ? AND Source = ? AND GroupHash IN "
                    f"({', '.join('?' * len(chunk))})", [digest, source, *chunk])
 
 
-def published_months(db, source: str, destination: str) -> set:
+def published_months(db: Database, source: str, destination: str) -> set:
     """{(site, year, month)} of the groups of ``source`` remembered for ``destination``."""
     return {tuple(row) for row in db.query(
         "SELECT DISTINCT Site, Year, Month FROM PublishedGroups WHERE DestinationHash = ? AND Source = ?",
         (_digest(destination), source))}
 
 
-def published_groups(db, source: str, destination: str, site: str, year: int, month: int) -> set:
+def published_groups(db: Database, source: str, destination: str, site: str, year: int, month: int) -> set:
     """{key} of the groups of one site-month of ``source`` remembered for ``destination``."""
     return {tuple(json.loads(row[0])) for row in db.query(
         "SELECT GroupKey FROM PublishedGroups WHERE DestinationHash = ? AND Source = ? AND Site = ? "

@@ -1,10 +1,13 @@
 """Creating and migrating a database from the numbered files in ``sql/<dialect>/``."""
 
+from __future__ import annotations
+
 import logging
 import re
 from importlib import resources
 from pathlib import Path
 
+from apeltools.db.base import Database
 from apeltools.errors import ConfigError, DatabaseError, TransientDatabaseError
 
 log = logging.getLogger(__name__)
@@ -18,7 +21,7 @@ CREATE_MIGRATIONS = (
 )
 
 
-def sql_dir(dialect):
+def sql_dir(dialect: str) -> Path:
     """Where the schema files of a dialect are: the source tree, or the installed package."""
     source = Path(__file__).resolve().parents[2] / "sql" / dialect
     if source.is_dir():
@@ -29,7 +32,7 @@ def sql_dir(dialect):
     raise ConfigError(f"schema files for {dialect} not found (looked in {source} and the package)")
 
 
-def migrations(dialect):
+def migrations(dialect: str) -> list[tuple[int, str, Path]]:
     """[(version, name, path)] of a dialect's migration files, in order."""
     found = []
     for path in sorted(sql_dir(dialect).iterdir()):
@@ -39,19 +42,19 @@ def migrations(dialect):
     return found
 
 
-def applied_versions(db):
+def applied_versions(db: Database) -> set[int]:
     db.execute(CREATE_MIGRATIONS)
     return {row[0] for row in db.query("SELECT Version FROM SchemaMigrations")}
 
 
-def migrate(db):
+def migrate(db: Database) -> list[str]:
     """Apply every migration the database lacks; returns the names applied.
 
     Each file runs once, recorded in SchemaMigrations; running this on an
     up-to-date database changes nothing.
     """
     done = applied_versions(db)
-    applied = []
+    applied: list[str] = []
     for version, name, path in migrations(db.dialect):
         if version in done:
             continue
@@ -69,19 +72,19 @@ def migrate(db):
     return applied
 
 
-def status(db):
+def status(db: Database) -> list[tuple[str, bool]]:
     """[(name, applied?)] for every migration file of the database's dialect."""
     done = applied_versions(db)
     return [(name, version in done) for version, name, _ in migrations(db.dialect)]
 
 
-def _now():
+def _now() -> str:
     import datetime
 
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def require_schema(db):
+def require_schema(db: Database) -> None:
     """Raise ConfigError unless the database has every migration applied."""
     try:
         done = {row[0] for row in db.query("SELECT Version FROM SchemaMigrations")}

@@ -4,8 +4,13 @@ Also the figures apel-query sums (jobs, durations, normalised durations) and
 its month expressions in each dialect.
 """
 
-from dataclasses import dataclass
+from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from apeltools.db.base import Database
 from apeltools.records.fields import month_of
 
 
@@ -49,17 +54,17 @@ VIEWS = {
 class Selection:
     """A WHERE clause and its parameters, built from filters; values are always bound."""
 
-    def __init__(self, db, view):
+    def __init__(self, db: Database, view: View) -> None:
         self.db = db
         self.view = view
-        self.conditions = []
-        self.params = []
+        self.conditions: list[str] = []
+        self.params: list[Any] = []
 
-    def updated_since(self, epoch):
+    def updated_since(self, epoch: int) -> None:
         self.conditions.append(f"UpdateTime >= {self.db.TIME_MARK}")
         self.params.append(epoch)
 
-    def between(self, start, end):
+    def between(self, start: int, end: int) -> None:
         """Rows of [start, end): epoch seconds; months from start's month to end's month."""
         view = self.view
         if view.time:
@@ -70,23 +75,24 @@ class Selection:
             self.conditions.append(f"{view.year} * 12 + {view.month} BETWEEN ? AND ?")
             self.params += [first[0] * 12 + first[1], last[0] * 12 + last[1]]
 
-    def in_list(self, column, values, negate=False):
+    def in_list(self, column: str, values: Collection[Any], negate: bool = False) -> None:
         if values:
             marks = ", ".join("?" * len(values))
             self.conditions.append(f"{column} {'NOT IN' if negate else 'IN'} ({marks})")
             self.params += list(values)
 
-    def equals(self, column, value):
+    def equals(self, column: str, value: Any) -> None:
         self.conditions.append(f"{column} = ?")
         self.params.append(value)
 
-    def grid_only(self):
+    def grid_only(self) -> None:
         self.conditions.append("(InfrastructureType IS NULL OR InfrastructureType <> 'local')")
 
-    def where(self):
+    def where(self) -> str:
         return (" WHERE " + " AND ".join(self.conditions)) if self.conditions else ""
 
-    def select(self, columns="*", group=None, order=None, limit=None, offset=None):
+    def select(self, columns: str = "*", group: str | None = None, order: str | None = None,
+               limit: int | None = None, offset: int | None = None) -> tuple[str, list[Any]]:
         sql = f"SELECT {columns} FROM {self.view.name}{self.where()}"
         if group:
             sql += f" GROUP BY {group}"
@@ -118,7 +124,7 @@ JOB_COLUMNS = ("Site, SubmitHost, LocalJobId, GlobalUserName, VO, FQAN, Infrastr
                "WallDuration, CpuDuration, Processors, ServiceLevelType, ServiceLevel")
 
 
-def month_expressions(db, columns):
+def month_expressions(db: Database, columns: Sequence[str]) -> tuple[list[str], list[str]]:
     """(expressions, labels) for grouping columns; VJobRecords has no month columns, so
     EndYear/EndMonth become the year and month of EndTime in the database's dialect."""
     expressions = {"EndYear": db.YEAR_OF.format("EndTime"), "EndMonth": db.MONTH_OF.format("EndTime")}
@@ -126,7 +132,7 @@ def month_expressions(db, columns):
     return [expressions.get(c, c) for c in columns], [labels.get(c, c) for c in columns]
 
 
-def view_months(db, view: View, since: int | None = None) -> set:
+def view_months(db: Database, view: View, since: int | None = None) -> set[tuple[Any, ...]]:
     """{(site, year, month)} with rows in a summary view (updated since ``since``, when given)."""
     selection = Selection(db, view)
     if since is not None:
