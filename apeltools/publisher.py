@@ -86,6 +86,12 @@ class Options:
     withhold_dns: bool = False
     sync: bool = True
 
+    def gap(self) -> tuple[int, int]:
+        """[start, end) of the ``gap`` interval."""
+        if self.start is None or self.end is None:
+            raise UsageError("--interval gap needs --from and --to")
+        return self.start, self.end
+
 
 @dataclass
 class PublishSettings:
@@ -229,7 +235,7 @@ def _selection(db: Database, source: Source, options: Options, watermark: int | 
     if options.interval == "latest" and watermark is not None:
         selection.updated_since(watermark)
     elif options.interval == "gap":
-        selection.between(options.start, options.end)
+        selection.between(*options.gap())
     if options.include_vos or options.exclude_vos:
         if not view.has_vo:
             raise ApelError(f"--vo/--exclude-vo do not apply to {source.name} (no VO column)")
@@ -382,8 +388,8 @@ def _vanished(db: Database, source: Source, options: Options, destination: str,
     if not scope:
         return []
     if options.interval == "gap":
-        assert options.start is not None and options.end is not None, "a gap has both ends"
-        first, last = month_of(options.start), month_of(options.end - 1)
+        start, end = options.gap()
+        first, last = month_of(start), month_of(end - 1)
         scope = {m for m in scope if first <= (m[1], m[2]) <= last}
     elif options.interval == "latest" and since is not None:
         scope &= view_months(db, view, since) | (scope - view_months(db, view))
