@@ -127,7 +127,7 @@ def create_app(settings: Settings) -> Flask:
         filters = _filters(args, None if admin else dn)
         page = _number(args, "page", 1, 10 ** 9)
         per_page = _number(args, "per_page", PER_PAGE, MAX_PER_PAGE)
-        sort, desc = args.get("sort", ""), bool(args.get("desc"))
+        sort, desc = args.get("sort") or "", bool(args.get("desc"))
         if sort and sort not in SORTABLE[source]:
             abort(400, f"sort must be one of {', '.join(SORTABLE[source])}")
         with databases.connect(settings.db_url, settings.password, read_only=True) as db:
@@ -136,7 +136,7 @@ def create_app(settings: Settings) -> Flask:
                                order=(sort, desc) if sort else None)
         more = len(answer.rows) > per_page
         shown = answer.rows[:per_page]
-        kind = args.get("format", "html")
+        kind = args.get("format") or "html"
         if kind == "json":
             body = json.dumps({"columns": answer.columns, "rows": shown, "page": page, "more": more}, default=str)
             return Response(body, mimetype="application/json")
