@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlencode
 
+import html5lib
 import pytest
 from click.testing import CliRunner
 
@@ -85,7 +86,9 @@ def test_a_user_sees_only_their_jobs_and_summaries(db_url, server):
     assert mine == asked(db_url, "jobs", "--dn", JANE)
     summaries, _ = rows(server, "summaries", JANE)
     assert summaries and {row["GlobalUserName"] for row in summaries} == {JANE}
-    assert "Jobs of /C=UK/O=Test/CN=jane" in get(server, "jobs", RFC_JANE)
+    page = get(server, "jobs", RFC_JANE)
+    assert "Jobs of /C=UK/O=Test/CN=jane" in page
+    html5lib.HTMLParser(strict=True).parse(page)  # valid HTML, or it raises
 
 
 def test_an_admin_pages_through_everything_as_apel_query_answers(db_url, server):

@@ -20,7 +20,7 @@ browser() { command -v chromium || true; }
 
 case "$CMD" in
     start|restart)
-        ensure_packages chromium chromium
+        ensure_packages chromium chromium fonts-dejavu-core  # a font, or screenshots show no text
         [ -n "$(browser)" ] || die "chromium is not on PATH after installing it"
         echo "chromium ready: $(browser)" ;;
     stop) echo "chromium: nothing to stop" ;;
