@@ -6,7 +6,13 @@ with every blah record of the same batch job id; deciding which blah record
 and benchmark apply is the caller's (``apeltools.joiner``).
 """
 
-from apeltools.records.site import BATCH_FIELDS, BLAH_FIELDS
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from apeltools.db.base import Database
+from apeltools.records.site import BATCH_FIELDS, BLAH_FIELDS, BatchRecord, BlahRecord
 
 # JoinStatus values of BatchRecords. FINE is a joined record, or a new one (an id above the
 # JoinState "batch_id" mark): joining a record that needs nothing else then writes nothing to it.
@@ -22,7 +28,7 @@ BATCH_KEY = ("BatchSystem", "LocalJobId", "EndTime")
 BLAH_KEY = ("LrmsId", "Timestamp", "CeId")
 
 
-def store_site_records(db, records):
+def store_site_records(db: Database, records: Sequence[BatchRecord | BlahRecord]) -> int:
     """Store batch and blah records (a re-parsed record replaces its values, keeps its join status).
 
     Runs inside the caller's transaction.
@@ -52,18 +58,19 @@ UPDATE_FILE = (
 )
 
 
-def file_by_head(db, parser, head_hash):
+def file_by_head(db: Database, parser: str, head_hash: str) -> tuple[Any, ...] | None:
     """(id, head size, offset, lines) of a file known by the hash of its first bytes, or None."""
     rows = db.query(FILE_BY_HEAD, (parser, head_hash))
     return tuple(rows[0]) if rows else None
 
 
-def short_head_files(db, parser, head_size):
+def short_head_files(db: Database, parser: str, head_size: int) -> list[tuple[Any, ...]]:
     """[(id, hash, head size, offset, lines)] of files that were shorter than a full head when read."""
     return [tuple(row) for row in db.query(SHORT_HEADS, (parser, head_size))]
 
 
-def save_file(db, file_id, parser, head_hash, head_size, offset, lines, path, now):
+def save_file(db: Database, file_id: int | None, parser: str, head_hash: str, head_size: int, offset: int,
+              lines: int, path: str, now: int) -> None:
     """Record how far a file was read (inside the caller's transaction)."""
     if file_id is None:
         db.execute(ADD_FILE, (parser, head_hash, head_size, offset, lines, path, now))
@@ -88,12 +95,12 @@ OPEN_SPEC = (
 )
 
 
-def spec_history(db):
+def spec_history(db: Database) -> list[tuple[Any, ...]]:
     """Every benchmark period: [(ce, type, value, start, stop or None, source)], by CE and start."""
     return [tuple(row) for row in db.query(SPEC_HISTORY)]
 
 
-def set_spec(db, ce, benchmark_type, value, at, source):
+def set_spec(db: Database, ce: str, benchmark_type: str, value: float, at: int, source: str) -> bool:
     """Make (type, value) the CE's benchmark from ``at`` on; True when that changed anything.
 
     A different current benchmark is closed at ``at`` and a new period opened;
@@ -148,7 +155,7 @@ UNJOINED = (
 )
 
 
-def reopen(db, blah_since, statuses_for_new_blah, retry_statuses):
+def reopen(db: Database, blah_since: int, statuses_for_new_blah: Sequence[int], retry_statuses: Iterable[int]) -> int:
     """Mark batch records to be joined again (RETRY): those in ``statuses_for_new_blah`` whose
     job id has a blah record newer than id ``blah_since``, and every one in ``retry_statuses``."""
     reopened = 0
@@ -161,7 +168,7 @@ def reopen(db, blah_since, statuses_for_new_blah, retry_statuses):
     return reopened
 
 
-def with_blah(db, retry, after_id, limit):
+def with_blah(db: Database, retry: bool, after_id: int, limit: int) -> list[tuple[Any, ...]]:
     """Rows of up to ``limit`` batch records after ``after_id`` with their blah records: records
     to retry, or (``retry`` false) every record, for the new ones above the mark.
 
@@ -171,7 +178,8 @@ def with_blah(db, retry, after_id, limit):
     return db.query(RETRY_WITH_BLAH if retry else NEW_WITH_BLAH, (after_id, limit))
 
 
-def mark(db, retry, first_after, last, statuses, mark_name):
+def mark(db: Database, retry: bool, first_after: int, last: int, statuses: dict[int, list[int]],
+         mark_name: str) -> None:
     """Record the outcome of one chunk of (first_after, last]: ``statuses`` {status: [ids]} for
     the batch records that did not join as grid jobs; the others are FINE. New records only
     move the ``mark_name`` mark; retried ones are set FINE."""
@@ -186,28 +194,28 @@ def mark(db, retry, first_after, last, statuses, mark_name):
             set_state(db, mark_name, last)
 
 
-def newest_blah_id(db):
+def newest_blah_id(db: Database) -> int:
     value = db.query(NEWEST_BLAH)[0][0]
     return int(value or 0)
 
 
-def get_state(db, name, default=0):
+def get_state(db: Database, name: str, default: int = 0) -> int:
     rows = db.query(GET_STATE, (name,))
     return int(rows[0][0]) if rows else default
 
 
-def set_state(db, name, value):
+def set_state(db: Database, name: str, value: int) -> None:
     """Set one JoinState value (inside the caller's transaction or on its own)."""
     db.upsert_rows("JoinState", ("Name",), ("Name", "Value"), [(name, value)], ("Value",))
 
 
-def status_counts(db, statuses):
+def status_counts(db: Database, statuses: Iterable[int]) -> dict[int, int]:
     """{JoinStatus: number of batch records} for the given statuses."""
-    statuses = list(statuses)
-    sql = STATUS_COUNTS.format(marks=", ".join("?" * len(statuses)))
-    return {int(status): int(count) for status, count in db.query(sql, statuses)}
+    wanted = list(statuses)
+    sql = STATUS_COUNTS.format(marks=", ".join("?" * len(wanted)))
+    return {int(status): int(count) for status, count in db.query(sql, wanted)}
 
 
-def unjoined(db):
+def unjoined(db: Database) -> list[tuple[Any, ...]]:
     """[(batch system, local job id, lrms id, end time, status)] of batch records that did not join."""
     return [tuple(row) for row in db.query(UNJOINED)]
