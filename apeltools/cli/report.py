@@ -50,8 +50,11 @@ def status(ctx, db_url, out_dir, sites, months, now_text):
     against the site's sync count: OK below 1 % difference, else ERROR
     "Please use the Gap Publisher to synchronise this dataset"; months
     present on one side only and zero counts are shown) and <SITE>.json,
-    which check_apel_pub and check_apel_sync read with --url. Files are
-    replaced atomically, so a web server never serves half a page.
+    which check_apel_pub and check_apel_sync read with --url. index.html
+    lists every site with its Pub and Sync state, worst first; the Sync page
+    draws the difference per month and gives the apel-publish command that
+    sends a differing month again. Files are replaced atomically, so a web
+    server never serves half a page.
     """
     with ctx.database(db_url, read_only=True) as db:
         written = write_status(db, out_dir, list(sites), parse_now(now_text), months)
