@@ -91,8 +91,10 @@ def memory_kb(text: str, default_unit: str = "") -> int | None:
     text = text.strip()
     if not text:
         return None
-    if text.endswith("kb") and text[:-2].isdecimal() and text.isascii():
-        return int(text[:-2])  # KB already, the common case
+    # KB already (1536000K, 524288kb), the common case: by the rules below in fewer steps
+    number = text[:-2] if text[-2:] in ("kb", "KB", "Kb", "kB") else text[:-1] if text[-1] in "kK" else ""
+    if number.isdecimal() and number.isascii():
+        return int(number)
     end = len(text)
     while end and text[end - 1].isalpha():
         end -= 1
