@@ -1,12 +1,17 @@
 """SQLite, the embedded default: connection, error classes, and the bulk write."""
 
+from __future__ import annotations
+
 import contextlib
 import fcntl
 import os
 import sqlite3
 import urllib.parse
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from apeltools.db.base import Database
+from apeltools.db.rows import RowPlan
 from apeltools.errors import BusyError, ConfigError, DatabaseError, TransientDatabaseError
 
 BUSY_TIMEOUT_MS = 30000
@@ -21,18 +26,18 @@ class SQLiteDatabase(Database):
     NOW = "datetime('now')"
 
     @staticmethod
-    def upsert_clause(keys, assignments, update_time=True):
+    def upsert_clause(keys: Sequence[str], assignments: Sequence[str], update_time: bool = True) -> str:
         if update_time:  # MySQL's ON UPDATE CURRENT_TIMESTAMP does this by itself.
             assignments = list(assignments) + ["UpdateTime = CURRENT_TIMESTAMP"]
         return f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET " + ", ".join(assignments)
 
-    def __init__(self, url, path, must_exist=False, read_only=False):
+    def __init__(self, url: str, path: str, must_exist: bool = False, read_only: bool = False) -> None:
         super().__init__(url)
         self.path = path
         self.read_only = read_only and path != ":memory:"
         self.must_exist = (must_exist or read_only) and path != ":memory:"
 
-    def _connect(self):
+    def _connect(self) -> _Connection:
         target, uri = self.path, False
         if self.must_exist:  # both modes open an existing file only
             mode = "ro" if self.read_only else "rw"
@@ -58,7 +63,7 @@ class SQLiteDatabase(Database):
         conn.execute("PRAGMA recursive_triggers = ON")
         return _Connection(conn)
 
-    def _open(self, target, uri):
+    def _open(self, target: str, uri: bool) -> sqlite3.Connection:
         try:
             return sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, uri=uri)
         except sqlite3.Error as error:
@@ -66,7 +71,7 @@ class SQLiteDatabase(Database):
                 raise ConfigError(f"no SQLite database at {self.path}") from None
             raise ConfigError(f"cannot open SQLite database {self.path}: {error}") from error
 
-    def create_database(self):
+    def create_database(self) -> None:
         """Create the directory of the database file; SQLite creates the file itself."""
         directory = os.path.dirname(os.path.abspath(self.path))
         try:
@@ -74,12 +79,12 @@ class SQLiteDatabase(Database):
         except OSError as error:
             raise ConfigError(f"cannot create {directory}: {error.strerror}") from None
 
-    def prepare_for_aggregation(self):
+    def prepare_for_aggregation(self) -> None:
         """Let large GROUP BYs (summarising) sort in memory."""
         self.execute("PRAGMA temp_store = MEMORY")
 
     @contextlib.contextmanager
-    def exclusive(self, name):
+    def exclusive(self, name: str) -> Iterator[None]:
         """Hold an OS lock beside the database file (freed by the kernel if this process dies)."""
         path = f"{self.path}.{name}.lock"
         try:
@@ -95,7 +100,7 @@ class SQLiteDatabase(Database):
         finally:
             handle.close()
 
-    def _classify(self, error):
+    def _classify(self, error: Exception) -> DatabaseError | None:
         if not isinstance(error, sqlite3.Error):
             return None
         text = str(error)
@@ -105,21 +110,21 @@ class SQLiteDatabase(Database):
             return TransientDatabaseError(f"database cannot write: {error}")
         return DatabaseError(f"database error: {error}")
 
-    def executescript(self, script):
+    def executescript(self, script: str) -> None:
         with self._errors():
             self.conn.raw.executescript(script)
 
-    def _insert_names(self, table, names):
+    def _insert_names(self, table: str, names: list[str]) -> None:
         self.conn.executemany(f"INSERT OR IGNORE INTO `{table}` (name) VALUES (?)", [(n,) for n in names])
 
-    def _touch(self, kind):
+    def _touch(self, kind: str) -> None:
         self.execute(
             "INSERT INTO LastUpdated (Type, UpdateTime) VALUES (?, datetime('now')) "
             "ON CONFLICT (Type) DO UPDATE SET UpdateTime = excluded.UpdateTime",
             (kind,),
         )
 
-    def _replace_rows(self, plan, rows):
+    def _replace_rows(self, plan: RowPlan, rows: Any) -> None:
         columns = plan.columns
         marks = ", ".join("datetime(?, 'unixepoch')" if c in plan.time_columns else "?" for c in columns)
         names = ", ".join(f"`{c}`" for c in columns)
@@ -148,27 +153,27 @@ class _Connection:
     the busy timeout) and reads outside transactions are autocommit.
     """
 
-    def __init__(self, raw):
+    def __init__(self, raw: sqlite3.Connection) -> None:
         self.raw = raw
 
-    def begin(self, snapshot=False):
+    def begin(self, snapshot: bool = False) -> None:
         # The write lock taken up front also makes every read of the block consistent.
         self.raw.execute("BEGIN IMMEDIATE")
 
-    def cursor(self):
+    def cursor(self) -> sqlite3.Cursor:
         return self.raw.cursor()
 
-    def executemany(self, sql, rows):
+    def executemany(self, sql: str, rows: Any) -> None:
         self.raw.executemany(sql, rows)
 
-    def commit(self):
+    def commit(self) -> None:
         if self.raw.in_transaction:
             self.raw.execute("COMMIT")
 
-    def rollback(self):
+    def rollback(self) -> None:
         if self.raw.in_transaction:
             self.raw.execute("ROLLBACK")
 
-    def close(self):
+    def close(self) -> None:
         self.rollback()
         self.raw.close()
