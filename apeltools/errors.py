@@ -65,6 +65,11 @@ class TransientDatabaseError(DatabaseError):
     """The database is down, restarting, or asked us to retry (deadlock, lock wait)."""
 
 
+class ConflictError(TransientDatabaseError):
+    """The transaction lost to a concurrent one (a deadlock, a lock wait timeout, a Galera
+    certification conflict at commit) and was rolled back: running it again succeeds."""
+
+
 class DataRejected(DatabaseError):
     """The database refused the values of a message: they cannot be stored as they are."""
 

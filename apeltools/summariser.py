@@ -23,12 +23,17 @@ from typing import Any
 from apeltools import events
 from apeltools.db import summaries as sql
 from apeltools.db.base import Database
+from apeltools.errors import ConflictError
 from apeltools.records.fields import epoch_of_sql_time
 from apeltools.records.types import CLOUD_SUMMARY
+from apeltools.retry import Backoff
 
 log = logging.getLogger(__name__)
 
 SUMMARISER_DN = "apel-summarise"
+# A conflict lasts as long as a loader's transaction: a few short waits, then the error.
+CONFLICT_ATTEMPTS = 6
+CONFLICT_BACKOFF = Backoff(initial=0.5, maximum=5)
 
 
 @dataclass
@@ -56,9 +61,30 @@ def summarise(db: Database, full: bool = False) -> SummaryResult:
     Raises ``BusyError`` when another summariser holds the lock.
     """
     started = time.monotonic()
+    with db.exclusive("summarise"):
+        # A loader on another Galera node can win a certification conflict at our commit (rows
+        # both changed): everything was rolled back, so the whole run is replayed.
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                result, dirty, deltas = _summarise_once(db, full)
+                break
+            except ConflictError as error:
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise
+                wait = CONFLICT_BACKOFF.delay(attempt)
+                log.warning("summarising: %s; replaying the run in %.1f s", error, wait)
+                time.sleep(wait)
+    events.site_months_summarised(db, dirty, deltas)
+    result.seconds = time.monotonic() - started
+    log.info(result.summary())
+    return result
+
+
+def _summarise_once(db: Database, full: bool) -> tuple[SummaryResult, list, list]:
+    """One summarising transaction: (what was done, the dirty marks and deltas it consumed)."""
     result = SummaryResult(full)
-    db.prepare_for_aggregation()
-    with db.exclusive("summarise"), db.transaction(snapshot=True):
+    db.prepare_for_aggregation()  # again after a conflict: the connection was replaced
+    with db.transaction(snapshot=True):
         dirty = sql.dirty_marks(db)
         deltas = sql.pending_deltas(db)
         # kind → {(site id, year, month)} whose sources changed
@@ -74,10 +100,7 @@ def summarise(db: Database, full: bool = False) -> SummaryResult:
         # Only the deltas read above, by id: a loader's delta committed meanwhile stays for next time.
         sql.delete_deltas(db, [row[0] for row in deltas])
         sql.clear_dirty(db, dirty)
-    events.site_months_summarised(db, dirty, deltas)
-    result.seconds = time.monotonic() - started
-    log.info(result.summary())
-    return result
+    return result, dirty, deltas
 
 
 # -- super summaries ------------------------------------------------------------------

@@ -11,16 +11,18 @@ import uuid
 
 from apeltools.db.base import Database
 from apeltools.db.rows import TSV_NULL, tsv_escape
-from apeltools.errors import BusyError, ConfigError, DataRejected, DatabaseError, TransientDatabaseError
+from apeltools.errors import (BusyError, ConfigError, ConflictError, DataRejected, DatabaseError,
+                              TransientDatabaseError)
 
 log = logging.getLogger(__name__)
 
+# A transaction that lost to a concurrent one: lock wait timeout, deadlock (and a Galera
+# certification conflict, reported as a deadlock at commit).
+CONFLICT_ERRNOS = frozenset({1205, 1213})
 # Server and client error numbers after which the same work may succeed later.
 TRANSIENT_ERRNOS = frozenset({
     1040,  # too many connections
     1053,  # server shutdown in progress
-    1205,  # lock wait timeout
-    1213,  # deadlock
     1317,  # query interrupted
     1927,  # connection killed
     2002, 2003, 2006, 2013, 2055,  # cannot connect, server gone, lost connection
@@ -127,6 +129,8 @@ class MySQLDatabase(Database):
         if not isinstance(error, mysql.connector.Error):
             return None
         errno = getattr(error, "errno", None)
+        if errno in CONFLICT_ERRNOS:
+            return ConflictError(f"database unavailable: {error}")
         if errno in TRANSIENT_ERRNOS or (errno in (None, -1) and isinstance(
             error, (mysql.connector.InterfaceError, mysql.connector.OperationalError)
         )) or (errno == WSREP_NOT_READY and "WSREP" in str(error)):
