@@ -354,7 +354,7 @@ def queue_items(incoming: Any) -> Iterator[Item]:
                 if done:
                     queues.remove(incoming, name)
                 else:
-                    incoming.unlock(name)
+                    queues.unlock(incoming, name)
             except (OSError, DirqError) as error:  # dirq: "not locked" when another process unlocked it
                 log.warning("cannot %s %s: %s", "remove" if done else "unlock", name, error)
 

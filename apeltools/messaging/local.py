@@ -80,21 +80,18 @@ def receive_wire(wire, acceptor: Acceptor, stop=None) -> ReceiveTally:
     for name in wire:
         if stop is not None and stop.is_set():
             break
-        try:
-            if not wire.lock(name):
-                continue
-        except OSError:
+        if not queues.lock(wire, name):
             continue
         try:
             element = wire.get(name)
         except OSError as error:
             log.warning("cannot read %s/%s: %s", wire.path, name, error)
-            wire.unlock(name)
+            queues.unlock(wire, name)
             continue
         try:
             acceptor.handle(element["message"], element.get("empaid"))
         except BaseException:
-            wire.unlock(name)
+            queues.unlock(wire, name)
             raise
         queues.remove(wire, name)
     return acceptor.tally

@@ -4,6 +4,17 @@ Incoming and reject queues are ``dirq.queue.Queue`` with the schemas below
 (one directory per element, one file per field); outgoing queues are
 ``dirq.QueueSimple`` (one file per message). Queues are created with a umask
 that keeps them from being world-writable.
+
+A lock (dirq's: a ``locked`` directory in an element of a ``Queue``, a
+``.lck`` link next to an element of a ``QueueSimple``) says nothing about who
+holds it, so dirq releases a lock only when it is older than ``maxlock``: a
+process killed while holding one delays its element by ten minutes. Here each
+lock taken also gets an owner note beside it (the ``lockowner`` file in the
+element directory, ``<element>.owner`` next to a simple element), naming the
+machine, its boot, the process and its start time and the lock itself; a lock
+whose owner on this machine is gone is taken over at once. Other readers
+ignore the notes (a data-file name outside the schema, a name outside dirq's
+patterns); a lock of another host, or without a note, keeps the age rule.
 """
 
 import errno
@@ -11,6 +22,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import time
 
 from apeltools.errors import QueueError
@@ -25,6 +37,8 @@ NO_EMPAID = "noid"
 SAFE_UMASK = 0o027
 PURGE_TEMP_SECONDS = 300
 PURGE_LOCK_SECONDS = 600
+OWNER_FILE = "lockowner"  # letters only: dirq's Queue.remove deletes it as a data file
+OWNER_SUFFIX = ".owner"
 
 
 def _queue(path, schema):
@@ -178,7 +192,8 @@ def add(queue, element):
 
 
 def remove(queue, name: str) -> None:
-    """Remove a locked element of a ``dirq.queue.Queue`` as ``Queue.remove`` does, but race-free.
+    """Remove a locked element (and its owner note); for a ``dirq.queue.Queue`` as ``Queue.remove``
+    does, but race-free.
 
     ``Queue.remove`` renames the element into ``obsolete/`` under a fresh
     element name, empties it and removes it. Two processes whose queues
@@ -193,6 +208,10 @@ def remove(queue, name: str) -> None:
     """
     from dirq.Exceptions import QueueError as DirqError
 
+    if _is_simple(queue):
+        queue.remove(name)
+        _unlink(_owner_path(queue, name))
+        return
     element = f"{queue.path}/{name}"
     if not os.path.isdir(f"{element}/locked"):
         raise DirqError(f"cannot remove {name}: not locked")
@@ -230,12 +249,215 @@ def _discard(directory: str) -> None:
         pass  # someone else's element replaced it: theirs to remove
 
 
-def purge(queue):
-    """Remove stale temporary files and locks left by crashed processes, and empty directories."""
+def purge(queue) -> None:
+    """Clean what crashed processes left: temporary and obsolete elements older than
+    ``PURGE_TEMP_SECONDS``, locks whose owner is gone (at once) or that are older than
+    ``PURGE_LOCK_SECONDS``, and empty bucket directories.
+
+    Each leftover is cleaned on its own: one that cannot be (and says why in the log)
+    does not stop the others, as dirq's own purge stops at the first.
+    """
+    now = time.time()
+    simple = _is_simple(queue)
+    for path in _leftovers(queue, simple):
+        try:
+            if os.lstat(path).st_mtime < now - PURGE_TEMP_SECONDS:
+                log.warning("removing %s, left unfinished by a process that stopped", path)
+                (_unlink if simple else _remove_tree)(path)
+        except OSError as error:
+            _cannot(queue, f"remove {path}", error)
+    for name in queue:
+        try:
+            if os.lstat(_lock_path(queue, name)).st_mtime < now - PURGE_LOCK_SECONDS or _owner_gone(queue, name):
+                log.warning("releasing the lock of %s/%s: its owner is gone", queue.path, name)
+                unlock(queue, name)
+        except FileNotFoundError:
+            continue  # not locked, or unlocked or removed meanwhile
+        except OSError as error:
+            _cannot(queue, f"release the lock of {name}", error)
+    buckets = sorted(entry for entry in _listdir(queue.path) if _BUCKET.fullmatch(entry))
+    for bucket in buckets[:-1]:  # the newest stays: writers are adding to it
+        try:
+            os.rmdir(f"{queue.path}/{bucket}")
+        except OSError as error:
+            if error.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
+                _cannot(queue, f"remove {bucket}", error)
+
+
+def _leftovers(queue, simple: bool) -> list:
+    """Paths of unfinished writes and removals: dirq's ``temporary``/``obsolete`` element
+    directories, or a simple queue's ``.tmp`` files."""
+    if simple:
+        return [f"{queue.path}/{bucket}/{entry}" for bucket in _listdir(queue.path) if _BUCKET.fullmatch(bucket)
+                for entry in _listdir(f"{queue.path}/{bucket}") if entry.endswith(".tmp")]
+    return [f"{queue.path}/{part}/{entry}" for part in ("temporary", "obsolete")
+            for entry in _listdir(f"{queue.path}/{part}")]
+
+
+def _remove_tree(path: str) -> None:
+    def fail(function, failed, info):
+        if not isinstance(info[1], FileNotFoundError):
+            raise info[1]
+
+    shutil.rmtree(path, onerror=fail)
+
+
+def _listdir(path: str) -> list:
     try:
-        queue.purge(maxtemp=PURGE_TEMP_SECONDS, maxlock=PURGE_LOCK_SECONDS)
-    except OSError as error:
-        log.warning("cannot purge queue %s: %s", queue.path, error.strerror)
+        return os.listdir(path)
+    except FileNotFoundError:
+        return []
+
+
+def _cannot(queue, what: str, error: OSError) -> None:
+    # dirq raises OSError("cannot ...: [Errno ...]") without an errno or strerror: its text says it.
+    log.warning("cannot purge queue %s: cannot %s: %s", queue.path, what, error.strerror or error)
+
+
+# -- locks and their owners ------------------------------------------------------------------
+
+_CLAIM = "lockclaim"
+
+
+def _read_first_line(path: str) -> str:
+    try:
+        with open(path, encoding="ascii") as handle:
+            return handle.readline().strip()
+    except (OSError, ValueError):
+        return ""
+
+
+def _this_machine() -> str:
+    return _read_first_line("/etc/machine-id") or socket.gethostname()
+
+
+_MACHINE = _this_machine()
+_BOOT = _read_first_line("/proc/sys/kernel/random/boot_id")
+
+
+def _start_time(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot), "" where /proc cannot say,
+    None when there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except FileNotFoundError:
+        return None
+    except (OSError, IndexError):
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return ""
+
+
+def _is_simple(queue) -> bool:
+    return not hasattr(queue, "type")  # a QueueSimple has no schema
+
+
+def _lock_path(queue, name: str) -> str:
+    return f"{queue.path}/{name}.lck" if _is_simple(queue) else f"{queue.path}/{name}/locked"
+
+
+def _owner_path(queue, name: str) -> str:
+    return f"{queue.path}/{name}{OWNER_SUFFIX}" if _is_simple(queue) else f"{queue.path}/{name}/{OWNER_FILE}"
+
+
+def _claim_path(queue, name: str) -> str:
+    if _is_simple(queue):
+        return f"{queue.path}/{name}.{_CLAIM}{os.getpid()}"
+    return f"{queue.path}/{name}/{_CLAIM}{os.getpid()}"
+
+
+def _identity(path: str) -> str:
+    """What tells this lock from a later one at the same path (a new one is a new inode or link)."""
+    stat = os.lstat(path)
+    return f"{stat.st_ino} {stat.st_ctime_ns}"
+
+
+def _write_owner(queue, name: str) -> None:
+    """Note this process as the owner of the lock it holds on ``name``."""
+    pid = os.getpid()
+    note = f"{_MACHINE}\n{_BOOT}\n{pid}\n{_start_time(pid) or ''}\n{_identity(_lock_path(queue, name))}\n"
+    _, file_mode = _modes(queue)
+    fd = os.open(_owner_path(queue, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, file_mode)
+    try:
+        os.write(fd, note.encode("ascii"))
+    finally:
+        os.close(fd)
+
+
+def _owner_gone(queue, name: str, owner_path: str | None = None) -> bool:
+    """True when the lock on ``name`` was taken on this machine, in this boot, by a process
+    that no longer runs, and is still that lock. Without a note, or from another machine: False."""
+    try:
+        with open(owner_path or _owner_path(queue, name), encoding="ascii") as handle:
+            machine, boot, pid, started, identity = handle.read().split("\n")[:5]
+        pid = int(pid)
+    except (OSError, ValueError):
+        return False
+    if machine != _MACHINE:
+        return False  # another host sharing the queue: the age rule
+    if boot == _BOOT:
+        now = _start_time(pid)
+        if now is not None and (not started or not now or now == started):
+            return False  # still running (or cannot tell)
+    try:
+        return _identity(_lock_path(queue, name)) == identity
+    except OSError:
+        return False
+
+
+def lock(queue, name: str) -> bool:
+    """Lock an element as dirq does and note this process as its owner; take over a lock
+    whose owner on this machine is gone. False when another process holds it (or it is gone)."""
+    try:
+        if queue.lock(name):
+            _write_owner(queue, name)
+            return True
+    except OSError:
+        return False
+    return _take_over(queue, name)
+
+
+def _take_over(queue, name: str) -> bool:
+    """Take over the lock on ``name`` if its owner is gone: the owner note is first renamed to
+    a claim of this process, which only one process can do, so one process takes it."""
+    owner, claim = _owner_path(queue, name), _claim_path(queue, name)
+    if not _owner_gone(queue, name):
+        return False
+    try:
+        os.rename(owner, claim)
+    except OSError:
+        return False  # another process claimed it first
+    try:
+        if not _owner_gone(queue, name, claim):
+            return False  # released and locked again meanwhile: someone else's now
+        lock_path = _lock_path(queue, name)
+        os.utime(lock_path)  # young again for the age rule of other hosts and readers
+        _write_owner(queue, name)
+        log.warning("took over the lock of %s/%s: its owner is gone", queue.path, name)
+        return True
+    except OSError:
+        return False
+    finally:
+        _unlink(claim)
+
+
+def unlock(queue, name: str) -> None:
+    """Release a lock taken with ``lock`` (its owner note first). OSError as dirq's unlock."""
+    _unlink(_owner_path(queue, name))
+    queue.unlock(name)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def locked_elements(queue):
@@ -248,10 +470,7 @@ def locked_elements(queue):
     ``remove`` or ``unlock`` each yielded name.
     """
     for name in queue:
-        try:
-            if not queue.lock(name):
-                continue
-        except OSError:
+        if not lock(queue, name):
             continue
         try:
             element = queue.get(name)
@@ -266,7 +485,7 @@ def locked_elements(queue):
             if element is None:
                 log.warning("cannot read queue element %s/%s: %s", queue.path, name, error)
                 try:
-                    queue.unlock(name)
+                    unlock(queue, name)
                 except OSError:
                     pass
                 continue
@@ -279,8 +498,8 @@ def _raw_element(queue, name):
     element = {}
     directory = os.path.join(queue.path, name)
     for field in os.listdir(directory):
-        if not os.path.isfile(os.path.join(directory, field)):
-            continue  # dirq's "locked" marker directory
+        if field == OWNER_FILE or field.startswith(_CLAIM) or not os.path.isfile(os.path.join(directory, field)):
+            continue  # the lock's owner note, or dirq's "locked" marker directory
         with open(os.path.join(directory, field), "rb") as handle:
             element[field] = handle.read().decode("utf-8", errors="backslashreplace")
     return element

@@ -203,10 +203,8 @@ class Sender:
     # -- one message -------------------------------------------------------------------
 
     def _lock(self, name) -> bool:
-        try:
-            return self.outgoing.lock(name)
-        except OSError:
-            return False  # removed or locked by another sender meanwhile
+        # False when removed or locked by another sender meanwhile; a lock whose owner is gone is taken over.
+        return queues.lock(self.outgoing, name)
 
     def _read(self, name) -> bytes | None:
         """The body of a locked element, or None when it cannot be sent (unlocked or dead-lettered)."""
@@ -297,9 +295,9 @@ class Sender:
             self._bytes_in_air -= flight.size
         try:
             if remove:
-                self.outgoing.remove(name)
+                queues.remove(self.outgoing, name)
             elif unlock:
-                self.outgoing.unlock(name)
+                queues.unlock(self.outgoing, name)
         except OSError as error:
             log.warning("cannot %s outgoing message %s: %s", "remove" if remove else "unlock", name, error)
 
