@@ -9,8 +9,13 @@ to a batch record is the joiner's decision (``apeltools.joiner.pick_blah``);
 this module returns every candidate.
 """
 
-from collections.abc import Iterator
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from apeltools.db.base import Database
 
 BATCH_COLUMNS = (
     "id", "BatchSystem", "LocalJobId", "LocalUserId", "Queue", "MachineName", "SubmitTime", "EligibleTime",
@@ -54,9 +59,10 @@ class BatchFilter:
 
     def where(self) -> tuple[str, list]:
         """The WHERE text (without the id bound) and its parameters."""
-        conditions, params = [], []
+        conditions: list[str] = []
+        params: list[Any] = []
 
-        def among(column, values, table="BatchRecords"):
+        def among(column: str, values: Sequence[Any], table: str = "BatchRecords") -> None:
             if values:
                 marks = ", ".join("?" * len(values))
                 if table == "BatchRecords":
@@ -84,7 +90,7 @@ class BatchFilter:
         return " AND ".join(conditions + ["id > ?"]), params
 
 
-def pages(db, batch_filter: BatchFilter, size: int = 5000) -> Iterator[list]:
+def pages(db: Database, batch_filter: BatchFilter, size: int = 5000) -> Iterator[list]:
     """Yield pages of rows: each row the ``BATCH_COLUMNS`` of a batch record then the
     ``BLAH_COLUMNS`` of one blah record of its job id (all None without one), in id order;
     a batch record's rows never span two pages."""
@@ -99,36 +105,36 @@ def pages(db, batch_filter: BatchFilter, size: int = 5000) -> Iterator[list]:
         after = rows[-1][0]
 
 
-def _chunks(ids):
-    ids = list(ids)
-    for start in range(0, len(ids), IN_CHUNK):
-        yield ids[start:start + IN_CHUNK]
+def _chunks(ids: Iterable[Any]) -> Iterator[list[Any]]:
+    items = list(ids)
+    for start in range(0, len(items), IN_CHUNK):
+        yield items[start:start + IN_CHUNK]
 
 
-def any_tags(db) -> bool:
+def any_tags(db: Database) -> bool:
     """Whether any job has a tag (readers then skip looking tags up)."""
     return bool(db.query(ANY_TAG))
 
 
-def tags_of(db, ids) -> dict:
+def tags_of(db: Database, ids: Iterable[int]) -> dict[int, dict[str, str]]:
     """{batch record id: {key: value}} of the given ids (those without tags left out)."""
-    found = {}
+    found: dict[int, dict[str, str]] = {}
     for chunk in _chunks(ids):
         for record_id, key, value in db.query(TAGS_OF.format(marks=", ".join("?" * len(chunk))), chunk):
             found.setdefault(int(record_id), {})[key] = value
     return found
 
 
-def ids_of_jobs(db, job_ids) -> dict:
+def ids_of_jobs(db: Database, job_ids: Iterable[str]) -> dict[str, list[int]]:
     """{LocalJobId: [batch record ids]} of the given batch job ids (a job run twice has two)."""
-    found = {}
+    found: dict[str, list[int]] = {}
     for chunk in _chunks(job_ids):
         for job_id, record_id in db.query(IDS_OF_JOBS.format(marks=", ".join("?" * len(chunk))), chunk):
             found.setdefault(job_id, []).append(int(record_id))
     return found
 
 
-def set_tags(db, ids, tags) -> int:
+def set_tags(db: Database, ids: Sequence[int], tags: Sequence[tuple[str, str]]) -> int:
     """Give every batch record of ``ids`` the ``tags`` (key, value) pairs, replacing a key's
     value; inside the caller's transaction. Returns the number of (record, tag) pairs written."""
     if not tags:
@@ -139,7 +145,7 @@ def set_tags(db, ids, tags) -> int:
     return len(rows)
 
 
-def remove_tags(db, ids, tags) -> int:
+def remove_tags(db: Database, ids: Iterable[int], tags: Iterable[tuple[str, str | None]]) -> int:
     """Remove tags from batch records: (key, None) removes the key, (key, value) only that value.
     Inside the caller's transaction; returns the number removed."""
     removed = 0
