@@ -26,6 +26,7 @@ from apeltools.errors import RecordError
 from apeltools.records import benchmark, fields
 from apeltools.records.fields import FLOAT, LATEST_TIME, NULL_TOKENS, STR, TIME, parse_float
 from apeltools.records.types import FieldProblem
+from apeltools.quoting import quote
 
 _BLANKS = " \t"
 # Every spelling of every null token (any case), and None itself (a field not given).
@@ -63,7 +64,7 @@ def _whole_number(text):
     loader reads it ({HEPscore23: 500.7} is 500)."""
     value = parse_float(text)
     if not math.isfinite(value):
-        raise ValueError(f"not a number: {text!r}")
+        raise ValueError(f"not a number: {quote(text)}")
     return int(value)
 
 
@@ -189,11 +190,11 @@ def _record_pattern(keys):
     it matched, which is the grammar's rule for a repeated key. Blank lines, blanks around
     keys and colons pass; a line with any other key, or without a colon, fails the match.
     """
-    # A value starts at its first non-blank and runs to its line's end (the look-ahead): it
-    # can start and end at one place only, so that a record that fails the match fails at
-    # once, not after trying every split of every line.
-    lines = "|".join(rf"{re.escape(key)}[ \t]*:[ \t]*([^ \t\n][^\n]*|)(?![^\n])" for key in keys)
-    return re.compile(rf"[ \t\n]*(?:(?:{lines})[ \t\n]*)*")
+    # Possessive repeats only: a value starts at its first non-blank and runs to its line's
+    # end, and nothing is ever given back, so that a record that fails the match fails at
+    # once, not after trying every split of every line (and no backtracking state is kept).
+    lines = "|".join(rf"{re.escape(key)}[ \t]*+:[ \t]*+([^ \t\n][^\n]*+|)" for key in keys)
+    return re.compile(rf"[ \t\n]*+(?:(?:{lines})[ \t\n]*+)*+")
 
 
 class ColumnDecoder:
@@ -229,7 +230,7 @@ class ColumnDecoder:
         lines = [line for line in block.split("\n") if line.strip(_BLANKS)]
         for line in lines:
             if ":" not in line:
-                bad[index] = RecordError(f"line without ':': {line.strip(_BLANKS)!r}")
+                bad[index] = RecordError(f"line without ':': {quote(line.strip(_BLANKS))}")
                 return {}
         raw = {}
         for line in lines:
