@@ -36,6 +36,7 @@ class Parser:
     name = ""
     batch_system = ""  # as in InfrastructureDescription, e.g. "SLURM"; empty for blah
     holds = False
+    ready: list[BatchRecord | BlahRecord]  # set by a parser that holds: the held records now complete
     # Whether ``[batch] parallel = false`` makes it store 0 processors and 0 nodes, as the
     # deployed PBS, SGE and LSF parsers do (both are summary keys: a switching site keeps its groups).
     honours_parallel = False

@@ -15,10 +15,17 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import tzinfo
+from types import ModuleType
+from typing import IO, Any, Protocol
 
 from apeltools.db import site
-from apeltools.parsers.base import FOLDED, ParseError
+from apeltools.db.base import Database
+from apeltools.parsers.base import FOLDED, ParseError, Parser
+from apeltools.progress import Progress
+from apeltools.records.site import BatchRecord, BlahRecord
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +35,7 @@ MAX_ERRORS_LISTED = 20
 PROGRESS_LINES = 2000  # lines between two progress updates within a file
 
 
-def open_log(path):
+def open_log(path: str) -> tuple[IO[bytes], bool]:
     """A binary stream of a log's content, decompressing gzip and bzip2; (stream, complete).
 
     ``complete`` says that nothing more will be written to the stream, so a
@@ -42,7 +49,7 @@ def open_log(path):
     return open(path, "rb"), False
 
 
-def _compression(path):
+def _compression(path: str) -> ModuleType | None:
     """The module that reads ``path`` (gzip or bz2) by its first bytes, None for a plain file."""
     with open(path, "rb") as probe:
         magic = probe.read(3)
@@ -61,10 +68,10 @@ class FileReport:
     skipped_lines: int = 0  # read by earlier runs
     offset: int = 0  # bytes of content read so far, by this and earlier runs
     lines: int = 0  # lines read so far
-    errors: dict = field(default_factory=dict)  # reason -> [count, first line number]
+    errors: dict[str, list[int]] = field(default_factory=dict)  # reason -> [count, first line number]
     problem: str | None = None  # the file could not be read (to the end)
 
-    def note_error(self, reason, line_number):
+    def note_error(self, reason: str, line_number: int) -> None:
         self.failed += 1
         seen = self.errors.get(reason)
         if seen is None:
@@ -72,7 +79,7 @@ class FileReport:
         else:
             seen[0] += 1
 
-    def summary(self):
+    def summary(self) -> str:
         text = (f"{self.path}: {self.parsed} lines parsed, {self.ignored} ignored, {self.failed} failed, "
                 f"{self.records} records")
         if self.skipped_lines:
@@ -90,7 +97,7 @@ class FileReport:
                     f"({self.failed / tried:.1%}, more than --max-bad {max_bad:g})")
         return None
 
-    def error_lines(self):
+    def error_lines(self) -> list[str]:
         """One line per distinct error: reason, count, first line number."""
         ordered = sorted(self.errors.items(), key=lambda item: item[1][1])
         lines = [f"{self.path}:{first}: {reason} ({count} line{'s' if count > 1 else ''})"
@@ -99,7 +106,7 @@ class FileReport:
             lines.append(f"{self.path}: ... and {len(ordered) - MAX_ERRORS_LISTED} more distinct errors")
         return lines
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
         return {"path": self.path, "parsed": self.parsed, "ignored": self.ignored, "failed": self.failed,
                 "records": self.records, "skipped_lines": self.skipped_lines, "problem": self.problem,
                 "errors": [{"reason": r, "count": c, "first_line": f} for r, (c, f) in self.errors.items()]}
@@ -108,12 +115,12 @@ class FileReport:
 class FileMemory:
     """How far each log file was read, kept in the site database (ParsedFiles)."""
 
-    def __init__(self, db, parser_name, reparse=False):
+    def __init__(self, db: Database, parser_name: str, reparse: bool = False) -> None:
         self.db = db
         self.parser_name = parser_name
         self.reparse = reparse  # read known files again from their start
 
-    def find(self, head):
+    def find(self, head: bytes) -> tuple[int | None, int, int]:
         """(file id, offset, lines) of a known file with this head, or (None, 0, 0)."""
         found = site.file_by_head(self.db, self.parser_name, _hash(head))
         if found:
@@ -129,16 +136,29 @@ class FileMemory:
             return (best[1], 0, 0) if self.reparse else (best[1], best[2], best[3])
         return None, 0, 0
 
-    def save(self, file_id, head, offset, lines, path):
+    def save(self, file_id: int | None, head: bytes, offset: int, lines: int, path: str) -> None:
         site.save_file(self.db, file_id, self.parser_name, _hash(head), len(head), offset, lines,
                        os.path.abspath(path), int(time.time()))
 
 
-def _hash(data):
+def _hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def parse_file(path, parser, output, memory=None, chunk=CHUNK, progress=None):
+class Output(Protocol):
+    """Where parsed records go: ``write(records, then)`` takes a chunk and, with the last chunk of a
+    file, a function to run in the same transaction (remembering how far the file was read)."""
+
+    def write(self, records: list[BatchRecord | BlahRecord], then: Callable[[], None] | None = None) -> None:
+        ...
+
+
+# progress(records so far, bytes of content read) within one file
+FileProgress = Callable[[int, int], None]
+
+
+def parse_file(path: str, parser: Parser, output: Output, memory: FileMemory | None = None, chunk: int = CHUNK,
+               progress: FileProgress | None = None) -> FileReport:
     """Parse one log file with ``parser`` (a fresh instance) into ``output``.
 
     ``output.write(records, then=None)`` takes a chunk of records and, with
@@ -175,10 +195,11 @@ def parse_file(path, parser, output, memory=None, chunk=CHUNK, progress=None):
     return report
 
 
-def _read_lines(stream, head, complete, parser, output, report, chunk, progress=None):
+def _read_lines(stream: IO[bytes], head: bytes, complete: bool, parser: Parser, output: Output,
+                report: FileReport, chunk: int, progress: FileProgress | None = None) -> None:
     """Read and parse the lines after ``report.offset``, advancing it and ``report.lines``."""
     offset, lines = report.offset, report.lines
-    next_progress = lines + PROGRESS_LINES if progress is not None else float("inf")
+    next_progress: float = lines + PROGRESS_LINES if progress is not None else float("inf")
     if offset <= len(head):
         rest = _Prefixed(head[offset:], stream)
     elif complete:
@@ -188,7 +209,7 @@ def _read_lines(stream, head, complete, parser, output, report, chunk, progress=
         stream.seek(offset)
         rest = _Prefixed(b"", stream)
     parse, holds = parser.parse, parser.holds
-    pending = []
+    pending: list[Any] = []
     try:
         for raw in rest:
             if not raw.endswith(b"\n") and not complete:
@@ -217,7 +238,7 @@ def _read_lines(stream, head, complete, parser, output, report, chunk, progress=
                 output.write(pending)
                 pending = []
             report.offset, report.lines = offset, lines
-            if lines >= next_progress:
+            if lines >= next_progress and progress is not None:
                 next_progress = lines + PROGRESS_LINES
                 progress(report.records + len(pending), offset)
     except (OSError, EOFError) as error:
@@ -227,7 +248,7 @@ def _read_lines(stream, head, complete, parser, output, report, chunk, progress=
     output.write(pending)
 
 
-def _skip(stream, count):
+def _skip(stream: IO[bytes], count: int) -> None:
     while count > 0:
         data = stream.read(min(count, 1 << 20))
         if not data:
@@ -238,11 +259,11 @@ def _skip(stream, count):
 class _Prefixed:
     """Lines of ``prefix`` followed by the rest of ``stream``."""
 
-    def __init__(self, prefix, stream):
+    def __init__(self, prefix: bytes, stream: IO[bytes]) -> None:
         self.prefix = prefix
         self.stream = stream
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[bytes]:
         if not self.prefix:
             yield from self.stream
             return
@@ -260,11 +281,11 @@ class _Prefixed:
 class DatabaseOutput:
     """Writes parsed records to the site database, a chunk per transaction."""
 
-    def __init__(self, db):
+    def __init__(self, db: Database) -> None:
         self.db = db
         self.written = 0
 
-    def write(self, records, then=None):
+    def write(self, records: list[BatchRecord | BlahRecord], then: Callable[[], None] | None = None) -> None:
         if not records and then is None:
             return
         with self.db.transaction():
@@ -281,11 +302,11 @@ class BatchFieldsOutput:
     they are.
     """
 
-    def __init__(self, output, **fields) -> None:
+    def __init__(self, output: Output, **fields: Any) -> None:
         self.output = output
         self.fields = fields
 
-    def write(self, records, then=None) -> None:
+    def write(self, records: list[BatchRecord | BlahRecord], then: Callable[[], None] | None = None) -> None:
         for record in records:
             if record.kind == "batch":
                 for name, value in self.fields.items():
@@ -296,7 +317,7 @@ class BatchFieldsOutput:
 class NDJSONOutput:
     """Writes parsed records as one JSON object a line."""
 
-    def __init__(self, stream):
+    def __init__(self, stream: IO[str]) -> None:
         import json
 
         from apeltools.records.site import as_dict
@@ -306,22 +327,23 @@ class NDJSONOutput:
         self._as_dict = as_dict
         self.written = 0
 
-    def write(self, records, then=None):
+    def write(self, records: list[BatchRecord | BlahRecord], then: Callable[[], None] | None = None) -> None:
         for record in records:
             self.stream.write(self._dumps(self._as_dict(record)) + "\n")
         self.written += len(records)
 
 
-def parse_files(paths, parser_class, output, memory=None, timezone=None, progress=None):
+def parse_files(paths: Sequence[str], parser_class: type[Parser], output: Output, memory: FileMemory | None = None,
+                timezone: tzinfo | None = None, progress: Progress | None = None) -> list[FileReport]:
     """Parse several files of one log type; returns their reports. A file that cannot be read
     is reported, and the others are still parsed. Stdin (``-``) is never remembered.
 
     ``progress`` (an :class:`apeltools.progress.Progress`) shows each file as it is read, its bytes
     (of a plain file) and the records so far.
     """
-    reports = []
+    reports: list[FileReport] = []
     for number, path in enumerate(paths, 1):
-        within = None
+        within: FileProgress | None = None
         if progress is not None:
             done = sum(r.records for r in reports)
             progress.start_file(f"{os.path.basename(path)} ({number}/{len(paths)})", _plain_size(path))
@@ -334,7 +356,7 @@ def parse_files(paths, parser_class, output, memory=None, timezone=None, progres
     return reports
 
 
-def _plain_size(path):
+def _plain_size(path: str) -> int | None:
     """The size of an uncompressed log file, whose content offsets are its bytes; None for others."""
     try:
         return None if _compression(path) else os.path.getsize(path)

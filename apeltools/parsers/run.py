@@ -13,9 +13,10 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from typing import TextIO
+from typing import Any, TextIO
 
 from apeltools.config import Config
+from apeltools.db.base import Database
 from apeltools.errors import ApelError, ConfigError, UsageError
 from apeltools.parsers import files, registry, sources
 from apeltools.parsers.files import FileReport
@@ -95,7 +96,7 @@ class ParseRun:
             raise ApelError(f"{len(bad)} of {total} files had too many lines that could not be parsed (see above)")
 
 
-def parse(batches: list[Batch], db=None, stream: TextIO | None = None, timezone: str | None = None,
+def parse(batches: list[Batch], db: Database | None = None, stream: TextIO | None = None, timezone: str | None = None,
           max_bad: float | None = None) -> ParseRun:
     """Parse ``batches`` (see :func:`sources_for`) into the site database ``db``, remembering how far
     each file was read, or as NDJSON to ``stream``; ``timezone`` overrides each source's.
@@ -106,11 +107,16 @@ def parse(batches: list[Batch], db=None, stream: TextIO | None = None, timezone:
         raise UsageError("parse into a database or to a stream, not both")
     started = time.monotonic()
     run = ParseRun()
-    output = files.NDJSONOutput(stream) if stream is not None else files.DatabaseOutput(db)
+    output: files.Output
+    if stream is not None:
+        output = files.NDJSONOutput(stream)
+    else:
+        assert db is not None  # one of the two is given (checked above)
+        output = files.DatabaseOutput(db)
     for source, paths in batches:
         parser_class = registry.get(source.type)
         memory = files.FileMemory(db, parser_class.name, reparse=source.reparse) if db is not None else None
-        fields = {"MachineName": source.machine_name} if source.machine_name else {}
+        fields: dict[str, Any] = {"MachineName": source.machine_name} if source.machine_name else {}
         if not source.parallel and parser_class.honours_parallel:
             fields.update(Processors=0, NodeCount=0)
         each = files.BatchFieldsOutput(output, **fields) if fields else output
