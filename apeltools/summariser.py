@@ -107,9 +107,8 @@ def _summarise_once(db: Database, full: bool) -> tuple[SummaryResult, list, list
 
 
 def _rebuild_super_summaries(db: Database, result: SummaryResult) -> None:
-    groups = sql.source_groups(db)
-    result.rows += sql.replace_super_summaries(db, groups)
-    result.months = len({key[:3] for key in groups})
+    rows, result.months = sql.rebuild_super_summaries(db)
+    result.rows += rows
 
 
 def _refresh_super_summaries(db: Database, job_months: set[tuple[Any, ...]], deltas: Sequence[tuple[Any, ...]],

@@ -303,6 +303,76 @@ def replace_super_summaries(db, groups: dict, month: tuple | None = None) -> int
     return len(rows)
 
 
+# -- a full rebuild in the database (MySQL/MariaDB) -------------------------------------
+#
+# The groups never leave the server: each source is aggregated straight into SuperSummaries
+# in order of precedence (a greater source's row replaces a smaller one's of the same key,
+# ON DUPLICATE KEY), with the positive durations summed; then the normalised durations are
+# taken from them with each benchmark's exact factor (_factor, the same fraction the Python
+# path uses), rounded half up in DECIMAL arithmetic. The result is the rows of
+# source_groups() + replace_super_summaries(), bit for bit.
+
+_VALUES_REPLACED = ", ".join(f"{c} = VALUES({c})" for c in VALUE_COLUMNS)
+_BUILD_HEAD = f"INSERT INTO SuperSummaries ({', '.join(SUPER_COLUMNS)}) "
+BUILD_JOBS = _BUILD_HEAD + (
+    f"SELECT {_JOB_GROUP}, MAX(InfrastructureDescription), MIN(EndTime), MAX(EndTime), "
+    "SUM(WallDuration), SUM(CpuDuration), 0, 0, COUNT(*), "
+    "SUM(CASE WHEN WallDuration > 0 THEN WallDuration ELSE 0 END), "
+    f"SUM(CASE WHEN CpuDuration > 0 THEN CpuDuration ELSE 0 END), {ORIGIN_JOBS} "
+    "FROM JobRecords GROUP BY " + _JOB_GROUP
+)
+_SUMMARY_GROUP = ("SiteID, Month, Year, GlobalUserNameID, VOID, VOGroupID, VORoleID, SubmitHostID, "
+                  "InfrastructureType, ServiceLevelType, ServiceLevel, NodeCount, Processors")
+BUILD_SUMMARIES = _BUILD_HEAD + (
+    f"SELECT {_SUMMARY_GROUP}, MAX(InfrastructureDescription), MIN(EarliestEndTime), MAX(LatestEndTime), "
+    "SUM(WallDuration), SUM(CpuDuration), 0, 0, SUM(NumberOfJobs), "
+    "SUM(CASE WHEN WallDuration > 0 THEN WallDuration ELSE 0 END), "
+    f"SUM(CASE WHEN CpuDuration > 0 THEN CpuDuration ELSE 0 END), {ORIGIN_SUMMARIES} "
+    f"FROM Summaries GROUP BY {_SUMMARY_GROUP} ON DUPLICATE KEY UPDATE {_VALUES_REPLACED}"
+)
+_NORMALISED_GROUP = ("SiteID, Month, Year, GlobalUserNameID, VOID, VOGroupID, VORoleID, SubmitHostID, "
+                     "Infrastructure, ServiceLevelType, NodeCount, Processors")
+BUILD_NORMALISED = _BUILD_HEAD + (
+    "SELECT SiteID, Month, Year, GlobalUserNameID, VOID, VOGroupID, VORoleID, SubmitHostID, Infrastructure, "
+    "ServiceLevelType, 0, NodeCount, Processors, MAX(InfrastructureDescription), MIN(EarliestEndTime), "
+    "MAX(LatestEndTime), SUM(WallDuration), SUM(CpuDuration), SUM(NormalisedWallDuration), "
+    f"SUM(NormalisedCpuDuration), SUM(NumberOfJobs), 0, 0, {ORIGIN_NORMALISED} "
+    f"FROM NormalisedSummaries GROUP BY {_NORMALISED_GROUP} ON DUPLICATE KEY UPDATE {_VALUES_REPLACED}"
+)
+BUILT_LEVELS = ("SELECT DISTINCT ServiceLevelType, ServiceLevel FROM SuperSummaries "
+                "WHERE PositiveWallDuration > 0 OR PositiveCpuDuration > 0")
+# f: (type, level, numerator, denominator) rows; normalised() of the positive sums, in DECIMAL.
+NORMALISE_BUILT = (
+    "UPDATE SuperSummaries AS s JOIN ({factors}) AS f ON s.ServiceLevelType = f.t AND s.ServiceLevel = f.l "
+    "SET s.NormalisedWallDuration = s.NormalisedWallDuration "
+    "+ (2 * CAST(s.PositiveWallDuration AS DECIMAL(65, 0)) * f.n + f.d) DIV (2 * f.d), "
+    "s.NormalisedCpuDuration = s.NormalisedCpuDuration "
+    "+ (2 * CAST(s.PositiveCpuDuration AS DECIMAL(65, 0)) * f.n + f.d) DIV (2 * f.d)"
+)
+FACTOR_ROW = "SELECT ? AS t, ? AS l, CAST(? AS DECIMAL(65, 0)) AS n, CAST(? AS DECIMAL(65, 0)) AS d"
+FACTORS_CHUNK = 500
+COUNT_BUILT = "SELECT COUNT(*), COUNT(DISTINCT SiteID, Year, Month) FROM SuperSummaries"
+
+
+def rebuild_super_summaries(db) -> tuple[int, int]:
+    """Replace every SuperSummaries row by what the sources give; returns (rows written,
+    site-months). On MySQL/MariaDB in the server, elsewhere through source_groups()."""
+    if db.dialect != "mysql":
+        groups = source_groups(db)
+        return replace_super_summaries(db, groups), len({key[:3] for key in groups})
+    db.execute(DELETE_SUPER_ALL)
+    for statement in (BUILD_JOBS, BUILD_SUMMARIES, BUILD_NORMALISED):
+        db.execute(statement)
+    levels = db.query(BUILT_LEVELS)
+    for start in range(0, len(levels), FACTORS_CHUNK):
+        chunk = levels[start:start + FACTORS_CHUNK]
+        params = [value for level_type, level in chunk
+                  for value in (level_type, level, *(str(n) for n in _factor(level_type, level)))]
+        db.execute(NORMALISE_BUILT.format(factors=" UNION ALL ".join([FACTOR_ROW] * len(chunk))), params)
+    rows, months = db.query(COUNT_BUILT)[0]
+    return int(rows), int(months)
+
+
 def add_deltas(db, skip_months) -> None:
     """Add the summed deltas to SuperSummaries in place, except those of ``skip_months``
     ({(site id, year, month)}, recomputed from their sources instead) and those whose row a
