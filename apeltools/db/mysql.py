@@ -412,7 +412,7 @@ class _Connection:
         self.close = raw.close
 
     def begin(self, snapshot=False):
-        cursor = self.raw.cursor()
+        cursor = self.cursor()
         if snapshot:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cursor.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")

@@ -1,0 +1,38 @@
+"""The loader's write path: what one stored message costs in round trips, and what it leaves."""
+
+import pytest
+
+from apeltools.db.summaries import DELTA_COLUMNS, job_deltas
+from apeltools.demo import sample
+from apeltools.records.types import JOB
+
+SIGNER = "/C=UK/O=eScience/CN=apel.example.org"
+
+
+def _jobs(count):
+    return sample.jobs(sample.SITES[0], 2026, 10, count, sample.rng_for(3), first_id=0)
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("mysql", marks=pytest.mark.mariadb)], indirect=True)
+def test_storing_a_message_sends_no_ping_before_each_statement(db, monkeypatch):
+    # mysql-connector's cursor() pings the server first: a round trip for every statement.
+    db.store(JOB, _jobs(10), SIGNER)  # the connection and the lookup ids, outside the count
+    raw = db.conn.raw
+    pings = []
+    original = raw.is_connected
+    monkeypatch.setattr(raw, "is_connected", lambda: pings.append(1) or original())
+    db.store(JOB, _jobs(1000), SIGNER, note=("m1", "v0.3", 0))
+    assert pings == []
+    assert db.query("SELECT COUNT(*) FROM JobRecords")[0][0] == 1000
+
+
+def test_summary_deltas_of_a_message_are_written_with_it(db):
+    # Between 50 and 500 groups: the rows go through LOAD DATA on MariaDB, not a multi-row INSERT.
+    records = _jobs(1000)
+    db.store(JOB, records, SIGNER, note=("m1", "v0.3", 0))
+    expected = job_deltas(records, db._ids)
+    assert 50 <= len(expected) < 500, len(expected)
+    sums = db.query("SELECT COUNT(*), SUM(NumberOfJobs), SUM(WallDuration), SUM(CpuDuration) FROM SummaryDeltas")[0]
+    number, wall, cpu = (DELTA_COLUMNS.index(c) for c in ("NumberOfJobs", "WallDuration", "CpuDuration"))
+    assert tuple(int(v) for v in sums) == (len(expected), sum(r[number] for r in expected),
+                                           sum(r[wall] for r in expected), sum(r[cpu] for r in expected))
