@@ -98,7 +98,7 @@ wsrep_node_address = $HOST:$(gcomm_port "$n")
 wsrep_node_incoming_address = $HOST:$(port_of "$n")
 wsrep_sst_method = rsync
 wsrep_sst_receive_address = $HOST:$(( $(gcomm_port "$n") + 2 ))
-wsrep_provider_options = "gmcast.listen_addr=tcp://$HOST:$(gcomm_port "$n");ist.recv_addr=$HOST:$(( $(gcomm_port "$n") + 1 ));gcache.size=64M;evs.suspect_timeout=PT3S;evs.inactive_timeout=PT6S;pc.wait_prim_timeout=PT30S"
+wsrep_provider_options = "gmcast.listen_addr=tcp://$HOST:$(gcomm_port "$n");ist.recv_addr=$HOST:$(( $(gcomm_port "$n") + 1 ));gcache.size=64M;gcache.recover=no;evs.suspect_timeout=PT3S;evs.inactive_timeout=PT6S;pc.wait_prim_timeout=PT30S"
 wsrep_slave_threads = 2
 
 [client]
@@ -136,6 +136,10 @@ launch_node() {
         init_node "$n"
         write_cnf "$n"
         if [ "$(id -u)" -eq 0 ]; then chown -R mysql:mysql "$d"; fi
+        # After a SIGKILL, Galera 26.4's scan of the old ring buffer (gcache.recover) grew the node
+        # to 22 GB until the OOM killer took it: recovery is off and the stale cache is dropped
+        # (the node gets the missing writes by IST from a donor's cache, or by SST).
+        if grep -q '^seqno: *-1' "$d/data/grastate.dat" 2>/dev/null; then rm -f "$d/data/galera.cache"; fi
         if [ "$bootstrap" -eq 1 ]; then
             extra=(--wsrep-new-cluster)
             [ -f "$d/data/grastate.dat" ] \
