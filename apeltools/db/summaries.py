@@ -107,6 +107,16 @@ SUM_DELTAS = (
 )
 DELETE_DELTAS = "DELETE FROM SummaryDeltas WHERE Id IN ({marks})"
 DELETE_CHUNK = 5000  # delta ids per DELETE
+# A full run needs no delta, only their site-months (one delta of each, for the events) and
+# their ids, as the runs of consecutive ids the snapshot holds: deleting the ids between a run's
+# ends deletes exactly those deltas (ids are never reused), and a loader's delta committed
+# meanwhile lies outside every run.
+SELECT_DELTA_MONTHS = "SELECT MIN(Id), SiteID, Year, Month FROM SummaryDeltas GROUP BY SiteID, Year, Month"
+SELECT_DELTA_RUNS = (
+    "SELECT MIN(Id), MAX(Id) FROM (SELECT Id, Id - ROW_NUMBER() OVER (ORDER BY Id) AS Run FROM SummaryDeltas) "
+    "AS d GROUP BY Run"
+)
+DELETE_DELTA_RUN = "DELETE FROM SummaryDeltas WHERE Id BETWEEN ? AND ?"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -272,6 +282,17 @@ def delete_deltas(db, ids) -> None:
     for start in range(0, len(ids), DELETE_CHUNK):
         chunk = ids[start:start + DELETE_CHUNK]
         db.execute(DELETE_DELTAS.format(marks=", ".join("?" * len(chunk))), chunk)
+
+
+def pending_delta_months(db) -> list:
+    """[(id, site id, year, month)]: one of the SummaryDeltas rows of each site-month."""
+    return [tuple(row) for row in db.query(SELECT_DELTA_MONTHS)]
+
+
+def delete_all_deltas(db) -> None:
+    """Delete every delta the transaction's snapshot holds (a delta committed meanwhile stays)."""
+    for first, last in db.query(SELECT_DELTA_RUNS):
+        db.execute(DELETE_DELTA_RUN, (first, last))
 
 
 def source_groups(db, month: tuple | None = None) -> dict:
