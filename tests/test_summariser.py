@@ -577,3 +577,31 @@ def test_migration_011_recomputes_added_groups_and_keys_cloud_summaries_as_deplo
         assert [(image, float(cpus), vms, memory) for image, cpus, vms, memory in got] == [
             ("img-1", 2.0, 2, 2048), ("img-1", 4.0, 1, 1024), ("img-2", 2.0, 2, 2048)]
         assert_incremental_equals_full(db)
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("mysql", marks=pytest.mark.mariadb)], indirect=True)
+def test_a_full_rebuild_in_the_server_writes_the_rows_of_the_group_by_group_rebuild(db_url):
+    """MariaDB rebuilds SuperSummaries by INSERT ... SELECT in the server: every column (Origin and the
+    positive durations, which the views do not show, included) as the per-month path writes it."""
+    from apeltools.db import summaries as sql
+    rng = random.Random(31)
+    with databases.connect(db_url) as db:
+        for n in range(6):
+            site, (year, month) = rng.choice(["SITE-A", "SITE-B"]), rng.choice([(2026, 8), (2026, 9)])
+            db.store(JOB, [tie_job(rng, site, year, month, 100 * n + k, *rng.choice(TIE_LEVELS)) for k in range(30)],
+                     SIGNER)
+            level_type, level = rng.choice(TIE_LEVELS)
+            db.store(SUMMARY, [summary(rng, site, year, month, GlobalUserName="/CN=user0", VO="atlas",
+                                       SubmitHost="ce1.example.org", InfrastructureType="grid",
+                                       ServiceLevelType=level_type, ServiceLevel=level, Processors=1,
+                                       WallDuration=rng.randrange(1, 10**4), CpuDuration=rng.randrange(-5, 10**4))],
+                     SIGNER)
+            db.store(NORMALISED_SUMMARY, [normalised(rng, site, year, month)], SIGNER)
+        columns = ", ".join(sql.SUPER_COLUMNS)
+        summarise(db, full=True)
+        in_server = sorted(db.query(f"SELECT {columns} FROM SuperSummaries"))
+        with db.transaction():
+            for site, year, month in db.query("SELECT DISTINCT SiteID, Year, Month FROM SuperSummaries"):
+                sql.replace_super_summaries(db, sql.source_groups(db, (site, year, month)), (site, year, month))
+        assert sorted(db.query(f"SELECT {columns} FROM SuperSummaries")) == in_server
+        assert {row[-1] for row in in_server} == {sql.ORIGIN_JOBS, sql.ORIGIN_SUMMARIES, sql.ORIGIN_NORMALISED}
