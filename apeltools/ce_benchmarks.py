@@ -29,6 +29,7 @@ from apeltools import bdii
 from apeltools.bdii import GLUE1_BASE, GLUE2_BASE, GLUE2_SUFFIX
 from apeltools.db import site
 from apeltools.errors import ApelError, ConfigError
+from apeltools.quoting import quote
 from apeltools.records.benchmark import BENCHMARK_TYPES, canonical_type
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def make_benchmark(ce, type_name, value_text, since=None):
     try:
         value = float(value_text)
     except ValueError:
-        raise ConfigError(f"benchmark value {value_text!r} of {ce} is not a number") from None
+        raise ConfigError(f"benchmark value {quote(value_text)} of {ce} is not a number") from None
     if value <= 0:
         raise ConfigError(f"benchmark value of {ce} must be positive, not {value_text}")
     return Benchmark(ce, kind, value, since)
@@ -87,13 +88,13 @@ def from_config(config):
         text = config.get("spec_updater", key)
         items = [item.strip() for item in text.split(",")]
         if len(items) not in (3, 4) or not items[0]:
-            raise ConfigError(f"[spec_updater] {key} must be '<CE id>,<type>,<value>[,<YYYY-MM-DD>]', not {text!r}")
+            raise ConfigError(f"[spec_updater] {key} must be '<CE id>,<type>,<value>[,<YYYY-MM-DD>]', not {quote(text)}")
         since = None
         if len(items) == 4:
             try:
                 since = calendar.timegm(time.strptime(items[3], "%Y-%m-%d"))
             except ValueError:
-                raise ConfigError(f"[spec_updater] {key}: {items[3]!r} is not a YYYY-MM-DD date") from None
+                raise ConfigError(f"[spec_updater] {key}: {quote(items[3])} is not a YYYY-MM-DD date") from None
         found.append(make_benchmark(items[0], items[1], items[2], since))
     return found
 

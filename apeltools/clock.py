@@ -3,6 +3,7 @@
 import datetime as dt
 
 from apeltools.errors import ConfigError
+from apeltools.quoting import quote
 
 UTC = dt.timezone.utc
 
@@ -18,7 +19,7 @@ def parse_now(text=None):
     try:
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ConfigError(f"--now must be epoch seconds or an ISO 8601 time, not {text!r}") from None
+        raise ConfigError(f"--now must be epoch seconds or an ISO 8601 time, not {quote(text)}") from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

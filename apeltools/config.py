@@ -19,6 +19,7 @@ import os
 
 from apeltools.config_keys import FALSE, TRUE, unknown  # noqa: F401 (TRUE, FALSE: for the programs)
 from apeltools.errors import ConfigError
+from apeltools.quoting import quote
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class Config:
             return True
         if lowered in FALSE:
             return False
-        raise ConfigError(f"[{section}] {key} must be true or false, not {value!r}")
+        raise ConfigError(f"[{section}] {key} must be true or false, not {quote(value)}")
 
     def get_float(self, section, key, default=None):
         value = self.get(section, key)
@@ -103,7 +104,7 @@ class Config:
         try:
             return float(value)
         except ValueError:
-            raise ConfigError(f"[{section}] {key} must be a number, not {value!r}") from None
+            raise ConfigError(f"[{section}] {key} must be a number, not {quote(value)}") from None
 
     def db_url(self):
         """The database URL from ``[db]``: ``url``, or the existing ``backend``/``hostname``/... keys."""

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from apeltools.quoting import quote
+
 TRUE = {"1", "yes", "true", "on"}
 FALSE = {"0", "no", "false", "off"}
 
@@ -150,7 +152,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = f"[{self.section}] {self.key}" if self.key else f"[{self.section}]"
+        section = quote(self.section, bare=True)
+        where = f"[{section}] {quote(self.key, bare=True)}" if self.key else f"[{section}]"
         return f"{self.path}: {where}: {self.message}"
 
 
@@ -216,7 +219,7 @@ def unknown(parser: configparser.ConfigParser, path: str) -> list[Problem]:
 
 def _unknown(path: str, section: str, key: str) -> Problem:
     known_section = section == configparser.DEFAULTSECT or known_keys(section) is not None
-    what = "unknown key" if known_section else f"unknown section [{section}]"
+    what = "unknown key" if known_section else f"unknown section [{quote(section, bare=True)}]"
     hint = nearest(section, key)
     return Problem(path, section, key, what + (f" (did you mean {hint}?)" if hint else ""))
 
@@ -229,5 +232,5 @@ def check(parser: configparser.ConfigParser, path: str) -> list[Problem]:
             kind = kind_of(section, key)
             message = kind and kind.problem(parser.get(section, key, raw=True))
             if message:
-                problems.append(Problem(path, section, key, f"{message}, not {parser.get(section, key, raw=True)!r}"))
+                problems.append(Problem(path, section, key, f"{message}, not {quote(parser.get(section, key, raw=True))}"))
     return problems

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from apeltools.quoting import quote
+
 
 class ApelError(Exception):
     """Base of every error apeltools raises on purpose; its message is shown to users."""
@@ -41,7 +43,7 @@ class RecordError(ApelError):
         if self.index is not None:
             where = f"record {self.index}"
             if self.first_line:
-                where += f" ({self.first_line!r})"
+                where += f" ({quote(self.first_line)})"
             parts.append(where)
         if self.field:
             parts.append(f"field {self.field}")

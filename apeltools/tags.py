@@ -14,6 +14,7 @@ from apeltools.db import lifecycle as sql
 from apeltools.errors import ApelError
 from apeltools.lifecycle import JobSelection, read_jobs
 from apeltools.query import Answer
+from apeltools.quoting import quote
 
 KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
 MAX_VALUE = 255
@@ -28,10 +29,10 @@ def parse_tag(text: str) -> tuple[str, str]:
     the value any non-empty printable text of up to 255 characters."""
     key, sep, value = text.partition("=")
     if not sep:
-        raise TagError(f"malformed tag {text!r}: expected key=value")
+        raise TagError(f"malformed tag {quote(text)}: expected key=value")
     _check_key(key, text)
     if not value or len(value) > MAX_VALUE or not value.isprintable():
-        raise TagError(f"malformed tag {text!r}: the value must be 1 to {MAX_VALUE} printable characters")
+        raise TagError(f"malformed tag {quote(text)}: the value must be 1 to {MAX_VALUE} printable characters")
     return key, value
 
 
@@ -45,7 +46,7 @@ def parse_removal(text: str) -> tuple[str, str | None]:
 
 def _check_key(key, text):
     if not KEY.fullmatch(key):
-        raise TagError(f"malformed tag {text!r}: a key is a letter or _ then up to 63 letters, digits or _.:-")
+        raise TagError(f"malformed tag {quote(text)}: a key is a letter or _ then up to 63 letters, digits or _.:-")
 
 
 @dataclass
@@ -61,7 +62,7 @@ def chosen_ids(db, job_ids=(), selection: JobSelection | None = None) -> list[in
         missing = [job_id for job_id in job_ids if job_id not in found]
         if missing:
             more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-            raise TagError(f"unknown job {missing[0]!r}{more}: nothing was tagged")
+            raise TagError(f"unknown job {quote(missing[0])}{more}: nothing was tagged")
         return sorted({record_id for ids in found.values() for record_id in ids})
     if selection is None:
         raise TagError("choose jobs by id or by filters")

@@ -7,6 +7,7 @@ import datetime
 from collections.abc import Iterable
 
 from apeltools.errors import UsageError
+from apeltools.quoting import quote
 from apeltools.records.fields import month_bounds
 
 
@@ -17,7 +18,7 @@ def day_or_month_start(value: str) -> int:
             return calendar.timegm(datetime.datetime.strptime(value, fmt).timetuple())
         except ValueError:
             continue
-    raise UsageError(f"{value!r} is not a date (YYYY-MM-DD or YYYY-MM)")
+    raise UsageError(f"{quote(value)} is not a date (YYYY-MM-DD or YYYY-MM)")
 
 
 def day_or_month_end(value: str) -> int:

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 
 from apeltools.errors import ApelError, ConfigError
+from apeltools.quoting import quote
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,9 @@ class ShrinkRefused(ApelError):
 def _attribute(name: str, value: str, dn: str) -> str:
     name = name.strip()
     if not _NAME.match(name):
-        raise ValueError(f"bad attribute name {name!r} in {dn!r}")
+        raise ValueError(f"bad attribute name {quote(name)} in {quote(dn)}")
     if not value.strip():
-        raise ValueError(f"empty value of {name} in {dn!r}")
+        raise ValueError(f"empty value of {name} in {quote(dn)}")
     return f"{_CANONICAL_NAMES.get(name.lower(), name)}={value.strip()}"
 
 
@@ -79,11 +80,11 @@ def normalise_dn(text: str) -> str:
     """
     dn = text.strip()
     if not dn or any(ord(c) < 32 for c in dn):
-        raise ValueError(f"not a DN: {text!r}")
+        raise ValueError(f"not a DN: {quote(text)}")
     if dn.startswith("/"):
         pieces = _SLASH_ATTRIBUTE.split(dn)
         if pieces[0] != "" or len(pieces) < 2:
-            raise ValueError(f"not a slash-form DN: {dn!r}")
+            raise ValueError(f"not a slash-form DN: {quote(dn)}")
         attributes = []
         for piece in pieces[1:]:
             name, _, value = piece.partition("=")
@@ -91,12 +92,12 @@ def normalise_dn(text: str) -> str:
     else:
         rdns = _split_commas(dn)
         if len(rdns) < 2 or any("=" not in rdn for rdn in rdns):
-            raise ValueError(f"not a DN (slash form /C=../CN=.. or comma form CN=..,C=..): {dn!r}")
+            raise ValueError(f"not a DN (slash form /C=../CN=.. or comma form CN=..,C=..): {quote(dn)}")
         attributes = [_attribute(*rdn.split("=", 1), dn) for rdn in rdns]
         if attributes[0].startswith(("CN=", "emailAddress=")) and not attributes[-1].startswith("CN="):
             attributes.reverse()
     if not any(a.startswith("CN=") for a in attributes):
-        raise ValueError(f"DN has no CN: {dn!r}")
+        raise ValueError(f"DN has no CN: {quote(dn)}")
     return "/" + "/".join(attributes)
 
 

@@ -7,6 +7,7 @@ from apeltools import config_keys
 from apeltools.cli.common import command, handled
 from apeltools.config import FALSE, TRUE, Config
 from apeltools.errors import ConfigError
+from apeltools.quoting import quote
 
 
 class DefaultGet(click.Group):
@@ -59,7 +60,7 @@ def get(ctx, section, key, default, as_bool):
     if as_bool:
         lowered = value.strip().lower()
         if lowered not in TRUE | FALSE:
-            raise ConfigError(f"[{section}] {key} must be true or false, not {value!r}")
+            raise ConfigError(f"[{section}] {key} must be true or false, not {quote(value)}")
         value = "true" if lowered in TRUE else "false"
     click.echo(value)
 

@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 
 from apeltools.db.base import Database
 from apeltools.errors import ConfigError
+from apeltools.quoting import quote
 
 DEFAULT_MYSQL_PORT = 3306
 
@@ -33,7 +34,7 @@ def connect(url: str, password: str | None = None, *, must_exist: bool = False,
 
         path = unquote(parts.path)
         if parts.netloc or not path:
-            raise ConfigError(f"bad SQLite URL {url!r}: use sqlite:///path/to/apel.db")
+            raise ConfigError(f"bad SQLite URL {quote(url)}: use sqlite:///path/to/apel.db")
         if path != ":memory:" and url.startswith("sqlite:////"):
             path = "/" + path.lstrip("/")
         return SQLiteDatabase(url, path, must_exist=must_exist, read_only=read_only)
@@ -47,7 +48,7 @@ def connect(url: str, password: str | None = None, *, must_exist: bool = False,
             )
         name = parts.path.lstrip("/")
         if not name or not parts.hostname:
-            raise ConfigError(f"bad MySQL URL {url!r}: use mysql://user@host:3306/database")
+            raise ConfigError(f"bad MySQL URL {quote(url)}: use mysql://user@host:3306/database")
         if password is None:
             password = os.environ.get("APELTOOLS_DB_PASSWORD", "")
         return MySQLDatabase(

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from apeltools import bdii
 from apeltools.bdii import GLUE1_BASE, GLUE2_BASE
 from apeltools.errors import BrokerError, ConfigError
+from apeltools.quoting import quote
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def parse_brokers(text: str, use_ssl: bool) -> list[Broker]:
             item = item.rstrip("/")
         host, sep, port = item.rpartition(":")
         if not sep or not host or not port.isdigit():
-            raise ConfigError(f"broker {item!r} is not host:port")
+            raise ConfigError(f"broker {quote(item)} is not host:port")
         brokers.append(Broker(host.strip("[]"), int(port), ssl))
     return brokers
 

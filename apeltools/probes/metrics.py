@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from apeltools.clock import iso
 from apeltools.errors import ApelError
+from apeltools.quoting import quote
 
 REQUIRED = ("serviceURI", "hostName", "serviceFlavour", "siteName", "metricStatus", "metricName",
             "summaryData", "gatheredAt", "timestamp")
@@ -85,7 +86,7 @@ def parse(text: str) -> list[dict]:
             continue
         key, sep, value = line.partition(":")
         if not sep:
-            raise MetricError(f"line {number} is not 'key: value': {line[:80]!r}")
+            raise MetricError(f"line {number} is not 'key: value': {quote(line)}")
         current[key.strip()] = _unescape(value.strip())
     if current:
         raise MetricError("message does not end with a line EOT")
@@ -99,11 +100,11 @@ def _checked(fields: dict) -> dict:
     if missing:
         raise MetricError(f"metric message lacks {', '.join(missing)}")
     if fields["metricStatus"].upper() not in STATUS_CODES:
-        raise MetricError(f"unknown metricStatus {fields['metricStatus']!r}")
+        raise MetricError(f"unknown metricStatus {quote(fields['metricStatus'])}")
     try:
         dt.datetime.strptime(fields["timestamp"], "%Y-%m-%dT%H:%M:%SZ")
     except ValueError:
-        raise MetricError(f"timestamp {fields['timestamp']!r} is not YYYY-MM-DDThh:mm:ssZ") from None
+        raise MetricError(f"timestamp {quote(fields['timestamp'])} is not YYYY-MM-DDThh:mm:ssZ") from None
     return fields
 
 
@@ -126,6 +127,6 @@ def nagios_command(fields: dict) -> str:
     output = output.replace("\r", "").replace("\n", "\\n")
     host, service = fields["hostName"], fields["metricName"]
     if ";" in host or ";" in service:
-        raise MetricError(f"';' in host {host!r} or service {service!r}")
+        raise MetricError(f"';' in host {quote(host)} or service {quote(service)}")
     code = STATUS_CODES[fields["metricStatus"].upper()]
     return f"[{int(moment.timestamp())}] PROCESS_SERVICE_CHECK_RESULT;{host};{service};{code};{output}"

@@ -10,6 +10,7 @@ of the message is ``schemas/accelerator-v0.1.schema.json``.
 import json
 
 from apeltools.errors import MessageError, RecordError
+from apeltools.quoting import quote
 from apeltools.records.build import build_typed
 from apeltools.records.parsed import ParsedMessage
 from apeltools.records.types import ACCELERATOR, values_of
@@ -24,7 +25,7 @@ def _no_duplicate_keys(pairs):
     found = {}
     for key, value in pairs:
         if key in found:
-            raise ValueError(f"duplicate key {key!r}")
+            raise ValueError(f"duplicate key {quote(key)}")
         found[key] = value
     return found
 
@@ -45,7 +46,7 @@ def _records_of(document):
         raise MessageError("JSON message is not an object.")
     message_type, version = document.get("Type"), document.get("Version")
     if message_type != MESSAGE_TYPE or version != VERSION:
-        raise MessageError(f"Message type {message_type}: {version} not recognised.")
+        raise MessageError(f"Message type {quote(f'{message_type}: {version}', bare=True)} not recognised.")
     unknown = sorted(set(document) - {"Type", "Version", "UsageRecords"})
     if unknown:
         raise MessageError(f"Unknown message key(s): {', '.join(unknown)}.")

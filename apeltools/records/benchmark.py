@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from apeltools.quoting import quote
+
 # Preferred first: a v0.4 dict with several benchmarks keeps only the best one.
 BENCHMARK_TYPES = ("HEPscore23", "HEPSPEC", "si2k")
 _CANONICAL = {name.lower(): name for name in BENCHMARK_TYPES}
@@ -15,7 +17,7 @@ def canonical_type(name: str) -> str:
         return _CANONICAL[name.strip().lower()]
     except KeyError:
         raise ValueError(
-            f"unknown benchmark type {name!r} (expected one of {', '.join(BENCHMARK_TYPES)})"
+            f"unknown benchmark type {quote(name)} (expected one of {', '.join(BENCHMARK_TYPES)})"
         ) from None
 
 
@@ -27,7 +29,7 @@ def parse_dict(text: str, parse_value: Callable[[str], float]) -> tuple[dict[str
     """
     text = text.strip()
     if not (text.startswith("{") and text.endswith("}")):
-        raise ValueError(f"not a benchmark dict {{type: value, ...}}: {text!r}")
+        raise ValueError(f"not a benchmark dict {{type: value, ...}}: {quote(text)}")
     known: dict[str, float] = {}
     unknown: set[str] = set()
     seen: set[str] = set()
@@ -36,9 +38,9 @@ def parse_dict(text: str, parse_value: Callable[[str], float]) -> tuple[dict[str
         name, sep, value = entry.partition(":")
         name = name.strip()
         if not sep or not name:
-            raise ValueError(f"not a 'type: value' entry: {entry.strip()!r}")
+            raise ValueError(f"not a 'type: value' entry: {quote(entry.strip())}")
         if name.lower() in seen:
-            raise ValueError(f"duplicate benchmark type {name!r}")
+            raise ValueError(f"duplicate benchmark type {quote(name)}")
         seen.add(name.lower())
         canonical = _CANONICAL.get(name.lower())
         if canonical is None:

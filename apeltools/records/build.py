@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from apeltools.errors import RecordError
+from apeltools.quoting import quote
 from apeltools.records.fields import FLOAT, INT, TIME, Field, check_time, text_converter
 from apeltools.records.types import FieldProblem, RecordType
 
@@ -18,16 +19,16 @@ def _convert_typed(field: Field, value: Any) -> Any:
         return None
     kind = field.kind
     if isinstance(value, bool):
-        raise ValueError(f"not a {kind.name}: {value!r}")
+        raise ValueError(f"not a {kind.name}: {quote(value)}")
     if kind in (INT, TIME) and isinstance(value, int):
         if value < 0:
             raise ValueError(f"must not be negative: {value}")
         return check_time(value) if kind is TIME else value
     if kind is FLOAT and isinstance(value, (int, float)):
         if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError(f"not a finite number: {value!r}")
+            raise ValueError(f"not a finite number: {quote(value)}")
         return float(value)
-    raise ValueError(f"not a {kind.name}: {value!r}")
+    raise ValueError(f"not a {kind.name}: {quote(value)}")
 
 
 def _field(rtype: RecordType, name: str) -> Field | None:

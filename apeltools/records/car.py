@@ -41,6 +41,7 @@ import re
 import xml.etree.ElementTree as ElementTree
 
 from apeltools.errors import RecordError
+from apeltools.quoting import quote
 from apeltools.records.fields import format_time
 from apeltools.records.types import JOB, now as current_time
 from apeltools.records.xml import (
@@ -91,12 +92,12 @@ def parse_duration(text):
     """
     match = _DURATION.fullmatch(text)
     if match is None or text.endswith(("P", "T")):
-        raise ValueError(f"not an xsd:duration: {text!r}")
+        raise ValueError(f"not an xsd:duration: {quote(text)}")
     sign, *parts, seconds = match.groups()
     total = sum(int(part or 0) * size for part, size in zip(parts, _PART_SECONDS))
     fraction = float((seconds or "0").replace(",", "."))
     if not math.isfinite(fraction):
-        raise ValueError(f"too many seconds: {text!r}")
+        raise ValueError(f"too many seconds: {quote(text)}")
     total += round(fraction)
     return -total if sign else total
 
@@ -127,13 +128,13 @@ def _half_up(value):
 def _memory_kb(element, field):
     unit = (attribute(element, "storageUnit", NAMESPACE) or "KB").lower()
     if unit not in _UNITS:
-        raise RecordError(f"unknown storageUnit {unit!r}", field=field)
+        raise RecordError(f"unknown storageUnit {quote(unit)}", field=field)
     try:
         value = decimal.Decimal(text_of(element))
     except decimal.InvalidOperation:
-        raise RecordError(f"not a number: {text_of(element)!r}", field=field) from None
+        raise RecordError(f"not a number: {quote(text_of(element))}", field=field) from None
     if not value.is_finite():
-        raise RecordError(f"not a finite number: {text_of(element)!r}", field=field)
+        raise RecordError(f"not a finite number: {quote(text_of(element))}", field=field)
     return _half_up(value * _UNITS[unit])
 
 

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from apeltools.quoting import quote
+
 NULL_TOKENS = frozenset({"", "none", "null"})
 
 
@@ -22,8 +24,8 @@ def parse_int(text: str) -> int:
     # int() would also take "+5", " 5" and "1_000": the wire format allows digits only.
     if not text.isdigit() or not text.isascii():
         if text[:1] == "-" and text[1:].isdigit():
-            raise ValueError(f"must not be negative: {text}")
-        raise ValueError(f"not an integer: {text!r}")
+            raise ValueError(f"must not be negative: {quote(text, bare=True)}")
+        raise ValueError(f"not an integer: {quote(text)}")
     return int(text)
 
 
@@ -36,7 +38,7 @@ LATEST_TIME = 4102444800  # 2100-01-01T00:00:00Z
 
 def parse_float(text: str) -> float:
     if not _FLOAT.fullmatch(text):
-        raise ValueError(f"not a number: {text!r}")
+        raise ValueError(f"not a number: {quote(text)}")
     return float(text)
 
 
@@ -56,7 +58,7 @@ def parse_time(text: str) -> int:
             raise ValueError
         moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"not an epoch or ISO 8601 time: {text!r}") from None
+        raise ValueError(f"not an epoch or ISO 8601 time: {quote(text)}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.timezone.utc)
     return check_time(int(moment.timestamp()))

@@ -3,6 +3,7 @@
 from functools import partial
 
 from apeltools.errors import MessageError
+from apeltools.quoting import quote
 from apeltools.records import accelerator, car, star, text
 from apeltools.records.parsed import ParsedMessage
 from apeltools.records.types import now as current_time
@@ -44,7 +45,7 @@ def _parse_xml(body, now):
             "Aggregated compute records (AUR) are not supported: "
             "send summaries as APEL-summary-job-message text instead."
         )
-    raise MessageError(f"Message type {root.tag} not recognised.")
+    raise MessageError(f"Message type {quote(root.tag, bare=True)} not recognised.")
 
 
 def parse_message(body, now=None):

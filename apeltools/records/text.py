@@ -4,6 +4,7 @@ import re
 from dataclasses import dataclass
 
 from apeltools.errors import MessageError
+from apeltools.quoting import quote
 from apeltools.records import benchmark
 from apeltools.records.columns import (
     DICT, LEGACY, NORMALISED_DICT, NORMALISED_DURATIONS, NORMALISED_LEGACY, ColumnDecoder,
@@ -74,7 +75,7 @@ def format_for_header(header):
             # Every job message version but v0.4 uses the legacy benchmark syntax.
             found = TextFormat(header, JOB, LEGACY)
     if found is None:
-        raise MessageError(f"Message type {header} not recognised.")
+        raise MessageError(f"Message type {quote(header, bare=True)} not recognised.")
     return found
 
 

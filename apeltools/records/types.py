@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, make_dataclass, fields as dataclass_fi
 from typing import TYPE_CHECKING, Any
 from decimal import ROUND_HALF_UP, Decimal
 
+from apeltools.quoting import quote
 from apeltools.records.benchmark import canonical_type
 from apeltools.records.fields import (
     FLOAT, INT, LATEST_TIME, STR, TIME, Field, month_bounds, month_of, text_converter,
@@ -133,7 +134,7 @@ def _infrastructure(r: Any, name: str) -> None:
     if value is not None and value != "grid" and value != "local":
         lowered = value.lower()
         if lowered not in ("grid", "local"):
-            raise FieldProblem(name, f"must be 'grid' or 'local', not {value!r}")
+            raise FieldProblem(name, f"must be 'grid' or 'local', not {quote(value)}")
         setattr(r, name, lowered)
 
 
@@ -207,7 +208,7 @@ def _check_cloud(r: Any, now: int) -> None:
     _to_thousandths(r, "CpuCount")
     if r.Status is not None:
         if r.Status.lower() not in CLOUD_STATUSES:
-            raise FieldProblem("Status", f"must be one of {', '.join(CLOUD_STATUSES)}, not {r.Status!r}")
+            raise FieldProblem("Status", f"must be one of {', '.join(CLOUD_STATUSES)}, not {quote(r.Status)}")
         r.Status = r.Status.lower()
     if r.StartTime is not None and r.EndTime is not None and r.EndTime < r.StartTime:
         raise FieldProblem("EndTime", "EndTime is before StartTime")
@@ -236,7 +237,7 @@ def _check_accelerator(r: Any, now: int) -> None:
     if r.ActiveDuration is None:
         r.ActiveDuration = r.AvailableDuration
     if r.Type not in ("GPU", "FPGA", "Other"):
-        raise FieldProblem("Type", f"must be GPU, FPGA or Other, not {r.Type!r}")
+        raise FieldProblem("Type", f"must be GPU, FPGA or Other, not {quote(r.Type)}")
 
 
 def _job_month(record: Any) -> tuple[int, int]:

@@ -20,6 +20,7 @@ import defusedxml
 import defusedxml.ElementTree as SafeElementTree
 
 from apeltools.errors import MessageError, RecordError
+from apeltools.quoting import quote
 from apeltools.records.build import build
 from apeltools.records.parsed import ParsedMessage
 
@@ -102,7 +103,7 @@ def parse_records(root, codec, now):
     elif name == codec.RECORD:
         elements = [root]
     else:
-        raise MessageError(f"Message type {root.tag} not recognised.")
+        raise MessageError(f"Message type {quote(root.tag, bare=True)} not recognised.")
     message = ParsedMessage(codec.FORMAT, codec.RTYPE, partial(_wrap, root, name == codec.CONTAINER))
     for index, element in enumerate(elements):
         try:

@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.serialization import pkcs7
 
+from apeltools.quoting import quote
+
 try:  # cryptography 43 and later keep the old ciphers apart
     from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 except ImportError:  # pragma: no cover - cryptography 42
@@ -42,7 +44,7 @@ def encrypt(data: bytes, recipient_cert_pem: bytes, cipher: str = "aes128") -> b
     already canonical); the framing is what ``openssl smime -encrypt`` writes.
     """
     if cipher.lower() not in _CIPHERS:
-        raise CryptoError(f"unsupported cipher {cipher!r} (aes128 or aes256)")
+        raise CryptoError(f"unsupported cipher {quote(cipher)} (aes128 or aes256)")
     cert = load_cert(recipient_cert_pem)
     if not isinstance(cert.public_key(), rsa.RSAPublicKey):
         raise CryptoError(f"cannot encrypt to {signer_dn(cert)}: only RSA recipient certificates are supported")

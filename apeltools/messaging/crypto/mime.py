@@ -7,6 +7,7 @@ import binascii
 import re
 
 from apeltools.errors import CryptoError
+from apeltools.quoting import quote
 
 __all__ = [
     "split_headers", "content_type", "decode_base64", "to_crlf", "from_crlf", "split_signed", "text_payload",
@@ -31,7 +32,7 @@ def split_headers(msg: bytes) -> tuple[dict, int]:
             name = name.strip().lower()
             headers[name] = value.strip()
         else:
-            raise CryptoError(f"not a MIME message: bad header line {line[:60]!r}")
+            raise CryptoError(f"not a MIME message: bad header line {quote(line)}")
     return headers, match.end()
 
 
