@@ -37,6 +37,8 @@ setup(
         "defusedxml>=0.7",
         # Progress bars that log lines print above, and tables for people (apel-query).
         "rich>=13",
+        # The AMS transport's HTTP client (connection reuse, Retry-After; see messaging/ams.py).
+        "urllib3>=1.26",
         # apel-report serve: the web view and its production WSGI server.
         "flask>=2.3",
         "gunicorn>=21",
