@@ -86,8 +86,7 @@ def _summarise_once(db: Database, full: bool) -> tuple[SummaryResult, list, list
     db.prepare_for_aggregation()  # again after a conflict: the connection was replaced
     with db.transaction(snapshot=True):
         dirty = sql.dirty_marks(db)
-        # A full run recomputes what the deltas hold: it only needs their site-months.
-        deltas = sql.pending_delta_months(db) if full else sql.pending_deltas(db)
+        deltas = [] if full else sql.pending_deltas(db)  # a full run recomputes what they hold
         # kind → {(site id, year, month)} whose sources changed
         months: dict[str, set[tuple[Any, ...]]] = {kind: set() for kind in ("jobs", "cloud", "accelerator")}
         for kind, site, year, month, _ in dirty:
@@ -98,10 +97,10 @@ def _summarise_once(db: Database, full: bool) -> tuple[SummaryResult, list, list
             _refresh_super_summaries(db, months["jobs"], deltas, result)
         _cloud(db, None if full else months["cloud"], result)
         _accelerator(db, None if full else months["accelerator"], result)
-        # Only the deltas of the snapshot: a loader's delta committed meanwhile stays for next time.
         if full:
-            sql.delete_all_deltas(db)
+            deltas = sql.consume_all_deltas(db)
         else:
+            # Only the deltas read above, by id: a loader's delta committed meanwhile stays for next time.
             sql.delete_deltas(db, [row[0] for row in deltas])
         sql.clear_dirty(db, dirty)
     return result, dirty, deltas

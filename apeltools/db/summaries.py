@@ -107,16 +107,9 @@ SUM_DELTAS = (
 )
 DELETE_DELTAS = "DELETE FROM SummaryDeltas WHERE Id IN ({marks})"
 DELETE_CHUNK = 5000  # delta ids per DELETE
-# A full run needs no delta, only their site-months (one delta of each, for the events) and
-# their ids, as the runs of consecutive ids the snapshot holds: deleting the ids between a run's
-# ends deletes exactly those deltas (ids are never reused), and a loader's delta committed
-# meanwhile lies outside every run.
+# A full run needs no delta, only their site-months (one delta of each, for the events).
 SELECT_DELTA_MONTHS = "SELECT MIN(Id), SiteID, Year, Month FROM SummaryDeltas GROUP BY SiteID, Year, Month"
-SELECT_DELTA_RUNS = (
-    "SELECT MIN(Id), MAX(Id) FROM (SELECT Id, Id - ROW_NUMBER() OVER (ORDER BY Id) AS Run FROM SummaryDeltas) "
-    "AS d GROUP BY Run"
-)
-DELETE_DELTA_RUN = "DELETE FROM SummaryDeltas WHERE Id BETWEEN ? AND ?"
+DELETE_ALL_DELTAS = "DELETE FROM SummaryDeltas"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -284,15 +277,21 @@ def delete_deltas(db, ids) -> None:
         db.execute(DELETE_DELTAS.format(marks=", ".join("?" * len(chunk))), chunk)
 
 
-def pending_delta_months(db) -> list:
-    """[(id, site id, year, month)]: one of the SummaryDeltas rows of each site-month."""
-    return [tuple(row) for row in db.query(SELECT_DELTA_MONTHS)]
+def consume_all_deltas(db) -> list:
+    """Delete every delta, after a full rebuild in this transaction; returns [(id, site id, year,
+    month)], one of each site-month's.
 
-
-def delete_all_deltas(db) -> None:
-    """Delete every delta the transaction's snapshot holds (a delta committed meanwhile stays)."""
-    for first, last in db.query(SELECT_DELTA_RUNS):
-        db.execute(DELETE_DELTA_RUN, (first, last))
+    Every delta is of jobs the rebuild counted. On MySQL/MariaDB its INSERT ... SELECT read the
+    jobs as committed then, not as of the snapshot (a locking read, as INSERT ... SELECT is in
+    REPEATABLE READ), and its shared locks on every job and gap keep loaders from committing jobs
+    until this transaction ends; the loader writes a batch's deltas after its jobs, in the same
+    transaction, so no delta of uncounted jobs is committed meanwhile. Hence locking reads here
+    too (FOR UPDATE), not the snapshot's. On SQLite the transaction holds the only write lock.
+    """
+    locking = " FOR UPDATE" if db.dialect == "mysql" else ""
+    months = [tuple(row) for row in db.query(SELECT_DELTA_MONTHS + locking)]
+    db.execute(DELETE_ALL_DELTAS)
+    return months
 
 
 def source_groups(db, month: tuple | None = None) -> dict:
