@@ -37,6 +37,7 @@ from apeltools.config import Config
 from apeltools.errors import ConfigError
 from apeltools.messaging import queues
 from apeltools.messaging.settings import SPOOL
+from apeltools.quoting import quote
 
 if TYPE_CHECKING:  # only for the annotation: the receiver has no database
     from apeltools.db.base import Database
@@ -84,7 +85,7 @@ class Emitter:
     def emit(self, event_type: str, site: str | None = None, **fields: Any) -> None:
         """Queue one event; never raises (see the module docstring)."""
         if event_type not in EVENT_TYPES:
-            log.warning("not emitting an event of unknown type %r", event_type)
+            log.warning("not emitting an event of unknown type %s", quote(event_type))
             return
         with self._lock:
             if time.monotonic() < self._paused_until:

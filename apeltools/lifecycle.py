@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from apeltools.db import lifecycle as sql
 from apeltools.errors import ApelError
 from apeltools.query import Filters
+from apeltools.quoting import quote
 from apeltools.records.fqan import split_fqan
 
 COMPLETED = "completed"
@@ -128,7 +129,7 @@ class JobSelection:
     def check(self) -> None:
         unknown = [s for s in self.states if s not in FINAL_STATES]
         if unknown:
-            raise ApelError(f"unknown final state {unknown[0]!r}: choose from {', '.join(FINAL_STATES)}")
+            raise ApelError(f"unknown final state {quote(unknown[0])}: choose from {', '.join(FINAL_STATES)}")
 
     def batch_filter(self) -> sql.BatchFilter:
         f = self.filters

@@ -31,6 +31,7 @@ from apeltools.db.base import Database
 from apeltools.db.views import VIEWS, Selection, view_months
 from apeltools.errors import ApelError, UsageError
 from apeltools.messaging import queues
+from apeltools.quoting import quote
 from apeltools.records import accelerator, car, star, text
 from apeltools.records.fields import FLOAT, INT, TIME, Kind, epoch_of_sql_time, month_of
 from apeltools.records.types import (
@@ -118,7 +119,7 @@ class PublishSettings:
             sources = ("summaries",) if config.get_bool("unloader", "send_summaries", False) else ("jobs",)
         interval = interval or config.get("unloader", "interval", "latest")
         if interval not in ("latest", "gap", "all"):
-            raise UsageError(f"interval must be latest, gap or all, not {interval!r}")
+            raise UsageError(f"interval must be latest, gap or all, not {quote(interval)}")
         if interval == "gap" and not (start or end):
             start, end = config.get("unloader", "gap_start"), config.get("unloader", "gap_end")
         if interval == "gap" and not (start and end):

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from apeltools.db import monitoring
+from apeltools.db.job_pages import SERVED_ORDERS, JobFilter, job_page
 from apeltools.db.base import Database
 from apeltools.db.views import JOB_COLUMNS, JOB_FIGURES, SUMMARY_FIGURES, VIEWS, Selection, month_expressions
 from apeltools.errors import ApelError, UsageError
+from apeltools.quoting import quote
 from apeltools.records.fields import epoch_of_sql_time, format_time, month_bounds, month_of
 
 # Dimension name → view columns (jobs, summaries). Month is a year and a month.
@@ -65,7 +67,7 @@ def _dimensions(group_by: Sequence[str], source: str) -> list[str]:
     for name in group_by:
         name = ALIASES.get(name, name)
         if name not in DIMENSIONS:
-            raise UsageError(f"cannot group by {name!r}: choose from {', '.join(sorted(DIMENSIONS))}")
+            raise UsageError(f"cannot group by {quote(name)}: choose from {', '.join(sorted(DIMENSIONS))}")
         found = DIMENSIONS[name][0 if source == "jobs" else 1]
         if found is None:
             raise UsageError(f"{name} is only known for individual jobs, not summaries")
@@ -130,7 +132,7 @@ def ask(db: Database, source: str, filters: Filters, group_by: Sequence[str] = (
     order_by = None
     if order is not None:
         if not order[0].isidentifier():
-            raise UsageError(f"cannot sort by {order[0]!r}")
+            raise UsageError(f"cannot sort by {quote(order[0])}")
         order_by = f"{order[0]} {'DESC' if order[1] else 'ASC'}, {view.order}"
     selection = Selection(db, view)
     _filter(selection, filters, source)
@@ -145,7 +147,12 @@ def ask(db: Database, source: str, filters: Filters, group_by: Sequence[str] = (
         sql, params = selection.select(JOB_COLUMNS, order=order_by, limit=limit, offset=offset)
     else:
         sql, params = selection.select(order=order_by, limit=limit, offset=offset)
-    rows = db.query_dicts(sql, params)
+    if source == "jobs" and not dims and limit is not None and (order is None or order[0] in SERVED_ORDERS):
+        # A page: the view's order and name filters are served by no index (db/job_pages.py).
+        rows = job_page(db, JobFilter(filters.sites, filters.submit_hosts, filters.vos, filters.dns, filters.fqans,
+                                      filters.infrastructure, filters.start, filters.end), limit, offset, order)
+    else:
+        rows = db.query_dicts(sql, params)
     columns = list(rows[0]) if rows else (labels + ["Jobs", "WallSeconds", "CpuSeconds", "CoreSeconds",
                                                     "NormalisedWallSeconds", "NormalisedCpuSeconds"] if dims else [])
     answer = Answer(columns, [[_plain(row[c]) for c in columns] for row in rows])

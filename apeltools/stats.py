@@ -19,6 +19,7 @@ from apeltools import lifecycle
 from apeltools.errors import ApelError, UsageError
 from apeltools.lifecycle import JobLife
 from apeltools.query import Answer
+from apeltools.quoting import quote
 
 DIMENSIONS = {
     "user": lambda job: job.user,
@@ -52,7 +53,7 @@ def dimension(name: str):
         return lambda job: job.tags.get(key)
     name = ALIASES.get(name, name)
     if name not in DIMENSIONS:
-        raise UsageError(f"cannot group jobs by {name!r}: choose from {', '.join(DIMENSIONS)} or tag:KEY")
+        raise UsageError(f"cannot group jobs by {quote(name)}: choose from {', '.join(DIMENSIONS)} or tag:KEY")
     return DIMENSIONS[name]
 
 
@@ -108,7 +109,7 @@ def statistics_of(jobs: Iterable[JobLife], group_by=(), shape: str = "stats", li
     figures: ``stats`` (everything), ``states`` (jobs by final state) or ``waiting``; groups in
     order of their values, ``limit`` of them after the first ``offset``."""
     if shape not in SHAPES:
-        raise ApelError(f"unknown statistics {shape!r}: choose from {', '.join(SHAPES)}")
+        raise ApelError(f"unknown statistics {quote(shape)}: choose from {', '.join(SHAPES)}")
     keys = [dimension(name) for name in group_by]
     groups = {}
     for job in jobs:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from apeltools.files import atomic_write
 from apeltools.errors import ConfigError
+from apeltools.quoting import quote
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class SiteCheck:
 
     def __init__(self, path: str, mode: str):
         if mode not in ("warn", "enforce"):
-            raise ConfigError(f"--check-site must be one of {', '.join(MODES)}, not {mode!r}")
+            raise ConfigError(f"--check-site must be one of {', '.join(MODES)}, not {quote(mode)}")
         self.path = path
         self.mode = mode
         self._lock = threading.Lock()

@@ -10,6 +10,7 @@ from apeltools.importer import DEFAULT_BATCH, POLICIES, Importer, ImportReport
 from apeltools.cli.common import command
 from apeltools.db.schema import require_schema
 from apeltools.parsers import registry
+from apeltools.quoting import quote
 
 SOURCE_PASSWORD = "APELTOOLS_SOURCE_DB_PASSWORD"
 SHOWN_ISSUES = 50
@@ -82,7 +83,7 @@ def _log_dir(text):
     """(our parser's name, directory) of a --log-dir value."""
     parser, sep, directory = text.partition("=")
     if not sep or parser.lower() not in registry.names() or not os.path.isdir(directory):
-        raise click.BadParameter(f"{text!r}: give PARSER=DIR with a parser of {', '.join(registry.names())} "
+        raise click.BadParameter(f"{quote(text)}: give PARSER=DIR with a parser of {', '.join(registry.names())} "
                                  "and an existing directory", param_hint="--log-dir")
     return registry.get(parser).name, directory
 

@@ -13,6 +13,7 @@ from apeltools.cli import serve as web
 from apeltools.cli.common import command, group
 from apeltools.cli.selection import site_option
 from apeltools.clock import parse_now
+from apeltools.quoting import quote
 from apeltools.reports.monthly import last_complete_month, monthly_report, write_report
 from apeltools.reports.status import write_status
 
@@ -70,7 +71,7 @@ def _month(ctx, param, value):
     if value is None:
         return None
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
-        raise click.BadParameter(f"{value!r} is not a month YYYY-MM")
+        raise click.BadParameter(f"{quote(value)} is not a month YYYY-MM")
     return int(value[:4]), int(value[5:])
 
 

@@ -8,6 +8,7 @@ import click
 
 from apeltools import query
 from apeltools.cli.common import list_option
+from apeltools.quoting import quote
 from apeltools.values import comma_list, day_or_month_end, day_or_month_start
 from apeltools.lifecycle import FINAL_STATES, JobSelection
 from apeltools.tags import TagError, parse_tag
@@ -86,7 +87,7 @@ def selection_from(config, filters: query.Filters, local_users=None, queues=None
     chosen_states = comma_list(states)
     unknown = [s for s in chosen_states if s not in FINAL_STATES]
     if unknown:
-        raise click.BadParameter(f"{unknown[0]!r} is not one of {', '.join(FINAL_STATES)}", param_hint="--state")
+        raise click.BadParameter(f"{quote(unknown[0])} is not one of {', '.join(FINAL_STATES)}", param_hint="--state")
     return JobSelection(filters=filters, local_users=comma_list(local_users), queues=comma_list(queues),
                         states=chosen_states, job_ids=tuple(job_ids), tags=wanted_tags,
                         site=config.get("site_info", "site_name") or None)

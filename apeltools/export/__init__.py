@@ -17,6 +17,7 @@ from apeltools.errors import ApelError
 from apeltools.export import csv, mxml, xes
 from apeltools.export.events import events_of
 from apeltools.lifecycle import JobSelection, read_jobs
+from apeltools.quoting import quote
 
 WRITERS = {"xes": xes.XESWriter, "mxml": mxml.MXMLWriter, "csv": csv.CSVWriter}
 
@@ -51,7 +52,7 @@ def open_output(path: str):
 
 def writer_for(fmt: str):
     if fmt not in WRITERS:
-        raise ApelError(f"unknown export format {fmt!r}: choose from {', '.join(WRITERS)}")
+        raise ApelError(f"unknown export format {quote(fmt)}: choose from {', '.join(WRITERS)}")
     return WRITERS[fmt]
 
 

@@ -60,7 +60,7 @@ def parse_brokers(text: str, use_ssl: bool) -> list[Broker]:
 def _parse_url(url: str) -> Broker | None:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("stomp", "stomp+ssl") or not parts.hostname or not parts.port:
-        log.warning("ignoring broker endpoint %r from the BDII: not stomp[+ssl]://host:port", url)
+        log.warning("ignoring broker endpoint %s from the BDII: not stomp[+ssl]://host:port", quote(url))
         return None
     return Broker(parts.hostname, parts.port, parts.scheme == "stomp+ssl")
 

@@ -29,6 +29,7 @@ from apeltools.bdii import LDAP_TIMEOUT
 from apeltools.config import Config
 from apeltools.errors import ConfigError
 from apeltools.messaging.brokers import Broker, discover, parse_brokers
+from apeltools.quoting import quote
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ class MessagingSettings:
             # The embedded default: no broker configured means hand over through a directory.
             transport = "stomp" if (settings.brokers or settings.bdii) else "local"
         if transport not in ("stomp", "local", "ams"):
-            raise ConfigError(f"[messaging] transport must be stomp, ams or local, not {transport!r}")
+            raise ConfigError(f"[messaging] transport must be stomp, ams or local, not {quote(transport)}")
         settings.transport = transport
         path_type = (get("messaging", "path_type") or "dirq").lower()
         if path_type != "dirq":

@@ -17,6 +17,7 @@ from importlib.metadata import entry_points
 
 from apeltools.errors import ConfigError
 from apeltools.parsers.base import Parser
+from apeltools.quoting import quote
 
 GROUP = "apeltools.parsers"
 # The built-in parsers, also declared as entry points in setup.py; listed here
@@ -49,7 +50,7 @@ def get(name: str) -> type[Parser]:
     key = ALIASES.get(name.lower(), name.lower())
     target = _targets().get(key)
     if target is None:
-        raise ConfigError(f"no parser {name!r}: known ones are {', '.join(names())}")
+        raise ConfigError(f"no parser {quote(name)}: known ones are {', '.join(names())}")
     module, _, attribute = target.partition(":")
     try:
         parser: type[Parser] = getattr(import_module(module), attribute)

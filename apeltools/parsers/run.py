@@ -22,6 +22,7 @@ from apeltools.parsers import files, registry, sources
 from apeltools.parsers.files import FileReport
 from apeltools.parsers.sources import LogSource
 from apeltools.progress import Progress
+from apeltools.quoting import quote
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def time_zone(name: str | None) -> tzinfo | None:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"unknown time zone {name!r} (use a name like Europe/London)") from None
+        raise ConfigError(f"unknown time zone {quote(name)} (use a name like Europe/London)") from None
 
 
 @dataclass

@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass
 
 from apeltools.errors import ConfigError
+from apeltools.quoting import quote
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def _source(config, section, kind):
         try:
             re.compile(pattern)
         except re.error as error:
-            raise ConfigError(f"[{section}] filename_pattern {pattern!r} is not a regular expression: {error}") from None
+            raise ConfigError(f"[{section}] filename_pattern {quote(pattern)} is not a regular expression: {error}") from None
     return LogSource(
         section=section,
         type=kind,

@@ -25,6 +25,7 @@ from apeltools import events
 from apeltools.clock import parse_now
 from apeltools.config import Config
 from apeltools.errors import ApelError
+from apeltools.quoting import quote
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATE_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
@@ -200,4 +201,4 @@ def parse_range(text: str, option: str) -> nagiosplugin.Range:
     try:
         return nagiosplugin.Range(text)
     except ValueError as error:
-        raise click.BadParameter(f"{text!r} is not a Nagios range: {error}", param_hint=option) from None
+        raise click.BadParameter(f"{quote(text)} is not a Nagios range: {error}", param_hint=option) from None

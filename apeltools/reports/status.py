@@ -21,6 +21,7 @@ from apeltools.probes.publishing import (GAP_TEXT, PAGE_WORDS, PUB_CRITICAL, PUB
                                          months_back)
 from apeltools.probes.runtime import WARNING
 from apeltools.probes.sources import DatabaseSource, status_document
+from apeltools.quoting import quote
 from apeltools.reports import charts, environment
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ def write_status(db, directory: str, sites: list[str] | None, now, months: int =
     written, documents = [], []
     for site in sites or monitoring.sites(db):
         if not safe_name(site):
-            log.warning("site name %r cannot be a file name: no page written", site)
+            log.warning("site name %s cannot be a file name: no page written", quote(site))
             continue
         document = site_document(source, site, now, months)
         documents.append(document)
