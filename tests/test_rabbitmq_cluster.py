@@ -1,6 +1,6 @@
 """A 3-node RabbitMQ cluster with the accounting queue as a quorum queue, competing receivers and
 loaders on the Galera cluster (issue 18): apel-send and apel-receive get the node list as their
-broker list, a node is SIGKILLed with thousands of messages in flight, and every record ends up in
+broker list, a node is SIGKILLed with 2,000 messages in flight, and every record ends up in
 the repository exactly once."""
 
 import threading
@@ -57,7 +57,7 @@ def test_a_broker_node_killed_with_messages_in_flight_two_receivers_two_loaders(
     declare_quorum_queue(rabbitmq_cluster, name)
     first = ClusterSetup(tmp_path / "a", pki, rabbitmq_cluster, name)
     second = ClusterSetup(tmp_path / "b", pki, rabbitmq_cluster, name)
-    messages = 3000
+    messages = 2000
     site_jobs(db_url, messages)
     names = first.publish(db_url, 1, "--no-sync")
     assert len(names) == messages
