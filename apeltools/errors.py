@@ -46,7 +46,7 @@ class RecordError(ApelError):
                 where += f" ({quote(self.first_line)})"
             parts.append(where)
         if self.field:
-            parts.append(f"field {self.field}")
+            parts.append(f"field {quote(self.field, bare=True)}")
         prefix = ", ".join(parts)
         return f"{prefix}: {self.reason}" if prefix else self.reason
 

@@ -34,7 +34,7 @@ def _convert_typed(field: Field, value: Any) -> Any:
 def _field(rtype: RecordType, name: str) -> Field | None:
     field = rtype.by_name.get(name)
     if field is None and name not in rtype.ignored:
-        raise RecordError(f"Unknown field: {name}", field=name)
+        raise RecordError(f"Unknown field: {quote(name, bare=True)}", field=name)
     return field
 
 

@@ -238,7 +238,7 @@ class ColumnDecoder:
             raw[key.strip(_BLANKS)] = value
         if not self.allowed.issuperset(raw):
             unknown = [key for key in raw if key in self.hidden] or [k for k in raw if k not in self.allowed]
-            bad[index] = RecordError(f"Unknown field: {unknown[0]}", field=unknown[0])
+            bad[index] = RecordError(f"Unknown field: {quote(unknown[0], bare=True)}", field=unknown[0])
         return raw
 
     def decode(self, blocks, now):
