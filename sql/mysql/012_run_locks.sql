@@ -1,4 +1,4 @@
--- apeltools schema, migration 013: run locks that hold across a Galera cluster (MySQL 8 / MariaDB).
+-- apeltools schema, migration 012: run locks that hold across a Galera cluster (MySQL 8 / MariaDB).
 --
 -- GET_LOCK is local to the server it is taken on: on a Galera cluster an apel-summarise on
 -- each of two nodes both got "the" lock. A row per lock, inserted in a transaction of its own,

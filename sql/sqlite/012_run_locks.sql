@@ -1,4 +1,4 @@
--- apeltools schema, migration 013: the run-lock table of MySQL/MariaDB (SQLite).
+-- apeltools schema, migration 012: the run-lock table of MySQL/MariaDB (SQLite).
 --
 -- SQLite databases keep their lock files beside the database (flock): one host, freed by the
 -- kernel. The table exists so that both dialects have the same tables.
