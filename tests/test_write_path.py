@@ -36,3 +36,15 @@ def test_summary_deltas_of_a_message_are_written_with_it(db):
     number, wall, cpu = (DELTA_COLUMNS.index(c) for c in ("NumberOfJobs", "WallDuration", "CpuDuration"))
     assert tuple(int(v) for v in sums) == (len(expected), sum(r[number] for r in expected),
                                            sum(r[wall] for r in expected), sum(r[cpu] for r in expected))
+
+
+def test_new_lookup_names_are_inserted_in_one_order(db, monkeypatch):
+    # Two loaders inserting the same new names in different orders deadlock on MariaDB's unique key
+    # (seen with two workers starting on an empty database); in sorted order one waits for the other.
+    inserted = []
+    original = db._insert_names
+    monkeypatch.setattr(db, "_insert_names", lambda table, names: inserted.append(names) or original(table, names))
+    db.lookup_ids("DNs", ["/CN=c", "/CN=a", "/CN=b", "/CN=a"])
+    assert inserted == [["/CN=a", "/CN=b", "/CN=c"]]
+    assert set(db.lookup_ids("DNs", ["/CN=b", "/CN=d"])) >= {"/CN=b", "/CN=d"}
+    assert inserted[-1] == ["/CN=d"]

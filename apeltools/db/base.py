@@ -228,7 +228,9 @@ class Database:
         the UNIQUE constraint keeps one row and both read back its id.
         """
         known = self._ids.setdefault(table, {})
-        missing = [name for name in names if name not in known]
+        # Sorted: every loader inserts a table's new names in one order, so that two loaders adding
+        # the same names at once wait for each other instead of deadlocking on the unique key.
+        missing = sorted({name for name in names if name not in known})
         if missing:
             with self.transaction():
                 self._insert_names(table, missing)
