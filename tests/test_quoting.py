@@ -6,9 +6,11 @@ import sys
 
 import pytest
 
+from apeltools.errors import CryptoError
+from apeltools.messaging import queues
+from apeltools.messaging.crypto import verify
 from apeltools.quoting import quote
 from tests.conftest import queue_elements
-from apeltools.messaging import queues
 
 HUGE = 50 * 1024 * 1024  # characters
 FEW_KB = 4096
@@ -123,3 +125,13 @@ def test_a_huge_bad_metric_message_is_quoted_short_by_apel_metrics_to_nagios(tmp
     assert done.returncode == 1
     assert len(done.stderr) < FEW_KB, done.stderr[:FEW_KB]
     assert f"unknown metricStatus '{'W' * 80}…' ({HUGE:,} characters)" in done.stderr
+
+
+@pytest.mark.parametrize("header", ["Content-Type: text/" + "x" * HUGE,
+                                    "Content-Type: application/pkcs7-mime; smime-type=" + "x" * HUGE,
+                                    "X-" + "y" * HUGE], ids=["content-type", "smime-type", "header-line"])
+def test_a_huge_mime_header_of_a_received_message_is_quoted_short(tmp_path, header):
+    with pytest.raises(CryptoError) as raised:
+        verify(f"{header}\n\nbody".encode(), str(tmp_path))
+    assert len(str(raised.value)) < 300
+    assert "…" in str(raised.value)

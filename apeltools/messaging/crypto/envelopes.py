@@ -128,7 +128,7 @@ def decrypt(smime: bytes, cert_pem: bytes, key_pem: bytes) -> bytes:
     kind, params = content_type(headers)
     if kind not in ("application/pkcs7-mime", "application/x-pkcs7-mime") or \
             params.get("smime-type", "enveloped-data") != "enveloped-data":
-        raise CryptoError(f"message is {kind or 'untyped'}, not S/MIME enveloped data")
+        raise CryptoError(f"message is {quote(kind or 'untyped', bare=True)}, not S/MIME enveloped data")
     envelope, _ = parse_structure(_parse_enveloped_data, decode_base64(smime[body:], "enveloped message"))
     cert, key = load_cert(cert_pem), load_key(key_pem)
     if not isinstance(key, rsa.RSAPrivateKey):

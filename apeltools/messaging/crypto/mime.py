@@ -103,7 +103,7 @@ def split_signed(msg: bytes, body: int, boundary: str) -> tuple[bytes, bytes]:
     headers, offset = split_headers(sig_part)
     kind, _ = content_type(headers)
     if kind not in ("application/x-pkcs7-signature", "application/pkcs7-signature"):
-        raise CryptoError(f"second part of multipart/signed is {kind or 'untyped'}, not a PKCS#7 signature")
+        raise CryptoError(f"second part of multipart/signed is {quote(kind or 'untyped', bare=True)}, not a PKCS#7 signature")
     if headers.get("content-transfer-encoding", "").lower() != "base64":
         raise CryptoError("PKCS#7 signature part is not base64-encoded")
     return signed_part, decode_base64(sig_part[offset:], "PKCS#7 signature")

@@ -13,6 +13,7 @@ from apeltools.messaging.crypto.names import cached_signer_dn
 from apeltools.messaging.crypto.signeddata import check_signature, read_signed_data
 from apeltools.messaging.crypto.signer import signer_for
 from apeltools.messaging.crypto.trust import trusted_signer
+from apeltools.quoting import quote
 
 __all__ = ["sign", "verify"]
 
@@ -77,13 +78,13 @@ def verify(smime: bytes, ca_path: str, crl_path: str | None = None) -> tuple[byt
             raise CryptoError("clear-signed message carries embedded content too")
     elif kind in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
         if params.get("smime-type", "signed-data") != "signed-data":
-            raise CryptoError(f"message is {params['smime-type']}, not signed data (decrypt it first)")
+            raise CryptoError(f"message is {quote(params['smime-type'], bare=True)}, not signed data (decrypt it first)")
         sd = read_signed_data(decode_base64(smime[body:], "PKCS#7 message"))
         if sd.content is None:
             raise CryptoError("opaque-signed message has no content")
         content = sd.content
     else:
-        raise CryptoError(f"message is {kind or 'untyped'}, not S/MIME signed")
+        raise CryptoError(f"message is {quote(kind or 'untyped', bare=True)}, not S/MIME signed")
     signer = trusted_signer(sd, ca_path, crl_path)
     content = check_signature(sd, content, signer, clear=kind == "multipart/signed")
     return text_payload(content), cached_signer_dn(signer)
