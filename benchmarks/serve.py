@@ -56,15 +56,16 @@ def fill(url, count):
         for table, names in (("Sites", [f"SITE-{n}" for n in range(10)]),
                              ("SubmitHosts", [f"ce{n}.example.org" for n in range(10)]),
                              ("MachineNames", [f"ce{n}.example.org" for n in range(10)]), ("Queues", ["long"]),
-                             ("DNs", [f"/C=UK/CN=user {n}" for n in range(50)] + ["/C=UK/CN=publisher"]),
+                             ("DNs", [f"/C=UK/CN=user {n:02d}" for n in range(50)] + ["/C=UK/CN=publisher"]),
                              ("VOs", [f"vo{n}" for n in range(4)]), ("VOGroups", [f"/vo{n}" for n in range(4)]),
                              ("VORoles", ["Role=NULL"])):
             found = db.lookup_ids(table, names)
             ids[table] = [found[name] for name in names]
 
+        # Names are numbered so that their sorted order (the order lookup_ids inserts them in) is the given one.
         def cycle(table, size):
             first = ids[table][0]
-            assert ids[table] == list(range(first, first + len(ids[table]))), table
+            assert ids[table][:size] == list(range(first, first + size)), table
             return f"{first} + seq % {size}"
 
         with db.transaction():
@@ -112,7 +113,7 @@ def main():
             questions = {
                 "admin, first page": (ADMIN, {}),
                 "admin, page 50": (ADMIN, {"page": 50}),
-                "user, first page": ("/C=UK/CN=user 7", {}),
+                "user, first page": ("/C=UK/CN=user 07", {}),
                 "admin, vo1 at SITE-3 by EndTime desc": (ADMIN, {"vo": "vo1", "site": "SITE-3", "sort": "EndTime",
                                                                   "desc": "1"}),
             }
