@@ -10,8 +10,8 @@ it runs a full summarise (target: at most the baseline's time), loads one
 further day of jobs (30,000) the way apel-load stores them, and times the
 incremental summarise that follows (target: under 2 % of a full run). The
 first full run also deletes the deltas of every job loaded (the loading does not
-summarise in between, as a repository does); the second one, after the new day,
-has only the day's to delete.
+summarise in between, as a repository does); the second one, after the
+incremental run, has none left.
 
 MariaDB runs on the tuned test server of tests/services/ and on a private
 mariadbd with the server's default settings (what a new operator has),
