@@ -1,7 +1,7 @@
 """A 3-node RabbitMQ cluster with the accounting queue as a quorum queue, competing receivers and
 loaders on the Galera cluster (issue 18): apel-send and apel-receive get the node list as their
-broker list, a node is SIGKILLed with 2,000 messages in flight, and every record ends up in
-the repository exactly once."""
+broker list, a node is SIGKILLed with 5,000 messages in flight, one of the two competing receivers
+is SIGKILLed mid-stream and restarted, and every record ends up in the repository exactly once."""
 
 import threading
 import time
@@ -51,13 +51,13 @@ class ClusterSetup(Setup):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_a_broker_node_killed_with_messages_in_flight_two_receivers_two_loaders(
+def test_a_broker_node_and_a_receiver_killed_with_messages_in_flight_two_loaders(
         rabbitmq_cluster, galera_cluster, cluster_db, db_url, tmp_path, pki):  # noqa: F811
     name = f"apeltools.cluster.{uuid.uuid4().hex[:8]}"
     declare_quorum_queue(rabbitmq_cluster, name)
     first = ClusterSetup(tmp_path / "a", pki, rabbitmq_cluster, name)
     second = ClusterSetup(tmp_path / "b", pki, rabbitmq_cluster, name)
-    messages = 2000
+    messages = 5000
     site_jobs(db_url, messages)
     names = first.publish(db_url, 1, "--no-sync")
     assert len(names) == messages
@@ -74,6 +74,18 @@ def test_a_broker_node_killed_with_messages_in_flight_two_receivers_two_loaders(
         while first.count() + second.count() < 200:
             time.sleep(0.05)
         rabbitmq_cluster.kill_node(1)  # the sender's first broker: it fails over to node 2
+        while first.count() + second.count() < 1500:
+            time.sleep(0.05)
+        # SIGKILL, mid-stream: what it received but had not acknowledged goes back to the queue,
+        # to the other receiver or to its restarted self (at least once: a duplicate is loaded
+        # onto the same rows).
+        receivers[1].kill()
+        receivers[1].wait(timeout=60)
+        taken_over, deadline = first.count() + 300, time.monotonic() + 120
+        while first.count() < taken_over and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert first.count() >= taken_over, "the surviving receiver carries on alone"
+        receivers[1] = second.start_receiver()
         thread.join(timeout=300)
         assert (outcome["tally"].sent, outcome["tally"].dead_letters) == (messages, 0)
         deadline = time.monotonic() + 180
