@@ -27,7 +27,7 @@ from apeltools.clock import parse_now
 from apeltools.config import Config
 from apeltools.db.base import Database
 from apeltools.db.schema import migrate, require_schema
-from apeltools.errors import ConfigError, UsageError
+from apeltools.errors import ConfigError
 from apeltools.messaging import runs
 from apeltools.messaging.sender import SendTally
 from apeltools.parsers import run as parsing
@@ -172,11 +172,7 @@ def query(db_url: str | None, what: str = "summaries", group_by: Sequence[str] =
     filters = questions.Filters(sites=tuple(sites), vos=tuple(vos),
                                 start=day_or_month_start(start) if start else None,
                                 end=day_or_month_end(end) if end else None)
-    if whole_months:
-        filters = filters.whole_months()
-    elif what == "summaries" and (cut := filters.month_cut()):
-        raise UsageError(f"summaries are monthly and cannot be cut by day: the {cut[0]} falls inside "
-                         f"{cut[1][0]:04d}-{cut[1][1]:02d}; give months, ask for jobs, or use whole_months")
+    filters = questions.filters_for(what, filters, whole_months)
     with connect(db_url, config, read_only=True) as db:
         return questions.ask(db, what, filters, tuple(group_by), limit)
 

@@ -56,6 +56,26 @@ class Filters:
         return dataclasses.replace(self, start=start, end=end)
 
 
+class MonthCut(UsageError):
+    """Monthly summaries asked for with a bound on a day inside a month."""
+
+    def __init__(self, bound: str, year: int, month: int) -> None:
+        self.bound, self.year, self.month = bound, year, month
+        super().__init__(f"summaries are monthly and cannot be cut by day: the {bound} falls inside "
+                         f"{year:04d}-{month:02d}; give months, ask for jobs, or use whole_months")
+
+
+def filters_for(what: str, filters: Filters, whole_months: bool) -> Filters:
+    """The filters a question is asked with: widened to the months they fall in when asked;
+    otherwise summaries, being monthly, refuse a bound inside a month (MonthCut)."""
+    if whole_months:
+        return filters.whole_months()
+    if what == "summaries" and (cut := filters.month_cut()):
+        bound, (year, month) = cut
+        raise MonthCut(bound, year, month)
+    return filters
+
+
 @dataclass
 class Answer:
     columns: list[str]

@@ -128,13 +128,13 @@ def main(ctx, what, db_url, whole_months, group_by, days, fmt, limit, offset, lo
     lifecycle_given = local_users or queues or states or tags
     if lifecycle_given and what not in stats.SHAPES:
         raise click.UsageError("--local-user, --queue, --state and --tag are for stats, states and waiting")
-    if whole_months:
-        filters = filters.whole_months()
-    elif what == "summaries" and (cut := filters.month_cut()):
-        bound, (year, month) = cut
-        option, value, verb = ("--from", start, "starts") if bound == "start" else ("--to", end, "ends")
+    try:
+        filters = query.filters_for(what, filters, whole_months)
+    except query.MonthCut as cut:
+        option, value, verb = ("--from", start, "starts") if cut.bound == "start" else ("--to", end, "ends")
         raise click.UsageError(f"summaries are monthly and cannot be cut by day: {option} {value} {verb} inside "
-                               f"{year:04d}-{month:02d}; give months (YYYY-MM), ask for jobs, or add --whole-months")
+                               f"{cut.year:04d}-{cut.month:02d}; give months (YYYY-MM), ask for jobs, or add "
+                               "--whole-months") from None
     with ctx.database(db_url, read_only=True) as db:
         require_schema(db)
         if what == "silent-sites":
