@@ -9,7 +9,12 @@
 #
 # Node N: Erlang node apeltoolsN@localhost, STOMP on 127.0.0.1:(61620+N), AMQP on 13680+N, all
 # with one Erlang cookie (DIR/.erlang.cookie, copied into each node's HOME). Nodes 2 and 3 join
-# node 1 on their first start; afterwards any node restarts into the cluster by itself.
+# node 1 on their first start; afterwards any node restarts into the cluster by itself
+# (start-node after stop-node/kill-node: the cluster and its queues are kept).
+# `start` with no node running builds the cluster afresh (each node's mnesia and join marker
+# removed): RabbitMQ would otherwise make a node that was not the last to stop wait for its
+# peers, and a cluster left behind by an interrupted run (nodes killed in any order) would
+# never come up. A test cluster keeps no queues across a full stop.
 # Queues are classic unless declared otherwise: the tests declare the accounting queue as a
 # quorum queue (x-queue-type: quorum) so that it survives the loss of one node.
 # On success `start` prints: rabbitmq-cluster ready: stomp://127.0.0.1:61621,61622,61623
@@ -93,8 +98,27 @@ urls() {
     echo "stomp://$HOST:$ports"
 }
 
-do_start() {
+node_running() {
+    pid_alive "$DIR/node$1/rabbitmq.pid"
+}
+
+cold_reset() {
+    # No node is running: forget the old cluster so that node 1 boots alone and the others join.
     local m
+    for m in "${NODES[@]}"; do
+        if [ -d "$DIR/node$m/mnesia" ] || [ -e "$DIR/node$m/joined" ]; then
+            log "node $m: no node running, its old cluster state is removed"
+        fi
+        rm -rf "$DIR/node$m/mnesia" "$DIR/node$m/joined"
+    done
+}
+
+do_start() {
+    local m any=0
+    for m in "${NODES[@]}"; do
+        if node_running "$m"; then any=1; fi
+    done
+    if [ "$any" -eq 0 ]; then cold_reset; fi
     for m in "${NODES[@]}"; do start_node "$m"; done
     echo "rabbitmq-cluster ready: $(urls)"
 }
