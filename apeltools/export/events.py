@@ -139,3 +139,35 @@ def escaped(text: str) -> str:
 def xml_text(value: object) -> str:
     """A value as XML attribute or element text (escaped)."""
     return str(value) if type(value) is int else _escape(str(value))
+
+
+class XMLLogWriter:
+    """An XML event log spelt by templates: ``HEAD``, then per job ``TRACE`` (``%(case)s``,
+    ``%(job)s``), its attributes (``attribute(name, is_int)`` with ``%s`` for the value) and
+    ``ATTRIBUTES_END``, one ``EVENT`` per event (activity, transition, time, and ``RESOURCE`` or
+    nothing), ``TRACE_END``; ``TAIL`` at the end. XES and MXML differ only in these."""
+
+    HEAD = TAIL = TRACE = ATTRIBUTES_END = TRACE_END = EVENT = RESOURCE = ""
+
+    @staticmethod
+    def attribute(name: str, is_int: bool) -> str:
+        raise NotImplementedError
+
+    def __init__(self, out):
+        self.out = out
+        self.attributes = AttributeText(self.attribute)
+
+    def begin(self) -> None:
+        self.out.write(self.HEAD)
+
+    def job(self, job: JobLife, events: list[Event]) -> None:
+        self.out.write("".join((
+            self.TRACE % {"case": xml_text(case_id(job)), "job": xml_text(job.job_id)},
+            self.attributes(job),
+            self.ATTRIBUTES_END,
+            *[self.EVENT % (e.activity, e.transition, iso_time(e.timestamp),
+                            "" if e.resource is None else self.RESOURCE % escaped(e.resource)) for e in events],
+            self.TRACE_END)))
+
+    def end(self) -> None:
+        self.out.write(self.TAIL)

@@ -6,42 +6,24 @@ instance's ``Data``; an entry's ``WorkflowModelElement`` is the activity
 ``Originator`` the resource (the CE, the node).
 """
 
-from apeltools.export.events import AttributeText, case_id, escaped, iso_time, xml_text
+from apeltools.export.events import XMLLogWriter
 
-HEAD = """<?xml version="1.0" encoding="UTF-8"?>
+
+class MXMLWriter(XMLLogWriter):
+    HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 <WorkflowLog xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
  xsi:noNamespaceSchemaLocation="WorkflowLog.xsd" description="apeltools job lifecycles">
   <Source program="apeltools"/>
   <Process id="jobs" description="batch jobs">
 """
+    TAIL = "  </Process>\n</WorkflowLog>\n"
+    TRACE = '    <ProcessInstance id="%(case)s" description="job %(job)s">\n      <Data>\n'
+    ATTRIBUTES_END = "      </Data>\n"
+    TRACE_END = "    </ProcessInstance>\n"
+    EVENT = ("      <AuditTrailEntry>\n        <WorkflowModelElement>%s</WorkflowModelElement>\n"
+             "        <EventType>%s</EventType>\n        <Timestamp>%s</Timestamp>\n%s      </AuditTrailEntry>\n")
+    RESOURCE = "        <Originator>%s</Originator>\n"
 
-
-ENTRY = ("      <AuditTrailEntry>\n        <WorkflowModelElement>%s</WorkflowModelElement>\n"
-         "        <EventType>%s</EventType>\n        <Timestamp>%s</Timestamp>\n%s      </AuditTrailEntry>\n")
-ORIGINATOR = "        <Originator>%s</Originator>\n"
-
-
-def _attribute(name, _is_int):
-    return f'        <Attribute name="{name}">%s</Attribute>\n'
-
-
-class MXMLWriter:
-    def __init__(self, out):
-        self.out = out
-        self.attributes = AttributeText(_attribute)
-
-    def begin(self):
-        self.out.write(HEAD)
-
-    def job(self, job, events):
-        self.out.write("".join((
-            f'    <ProcessInstance id="{xml_text(case_id(job))}" description="job {xml_text(job.job_id)}">\n'
-            "      <Data>\n",
-            self.attributes(job),
-            "      </Data>\n",
-            *[ENTRY % (e.activity, e.transition, iso_time(e.timestamp),
-                       "" if e.resource is None else ORIGINATOR % escaped(e.resource)) for e in events],
-            "    </ProcessInstance>\n")))
-
-    def end(self):
-        self.out.write("  </Process>\n</WorkflowLog>\n")
+    @staticmethod
+    def attribute(name: str, is_int: bool) -> str:
+        return f'        <Attribute name="{name}">%s</Attribute>\n'

@@ -7,9 +7,11 @@ attributes (user, VO, queue, final state, exit code, tags as ``tag:KEY``…)
 are plain XES attributes; integers are ``<int>``.
 """
 
-from apeltools.export.events import AttributeText, case_id, escaped, iso_time, xml_text
+from apeltools.export.events import XMLLogWriter
 
-HEAD = """<?xml version="1.0" encoding="UTF-8"?>
+
+class XESWriter(XMLLogWriter):
+    HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 <log xes.version="1849-2016" xes.features="" xmlns="http://www.xes-standard.org/">
   <extension name="Concept" prefix="concept" uri="http://www.xes-standard.org/concept.xesext"/>
   <extension name="Lifecycle" prefix="lifecycle" uri="http://www.xes-standard.org/lifecycle.xesext"/>
@@ -28,33 +30,14 @@ HEAD = """<?xml version="1.0" encoding="UTF-8"?>
   <string key="concept:name" value="apeltools job lifecycles"/>
   <string key="lifecycle:model" value="standard"/>
 """
+    TAIL = "</log>\n"
+    TRACE = '  <trace>\n    <string key="concept:name" value="%(case)s"/>\n'
+    TRACE_END = "  </trace>\n"
+    EVENT = ('    <event>\n      <string key="concept:name" value="%s"/>\n'
+             '      <string key="lifecycle:transition" value="%s"/>\n      <date key="time:timestamp" value="%s"/>\n'
+             '%s    </event>\n')
+    RESOURCE = '      <string key="org:resource" value="%s"/>\n'
 
-
-EVENT = ('    <event>\n      <string key="concept:name" value="%s"/>\n'
-         '      <string key="lifecycle:transition" value="%s"/>\n      <date key="time:timestamp" value="%s"/>\n'
-         '%s    </event>\n')
-RESOURCE = '      <string key="org:resource" value="%s"/>\n'
-
-
-def _attribute(name, is_int):
-    return f'    <{"int" if is_int else "string"} key="{name}" value="%s"/>\n'
-
-
-class XESWriter:
-    def __init__(self, out):
-        self.out = out
-        self.attributes = AttributeText(_attribute)
-
-    def begin(self):
-        self.out.write(HEAD)
-
-    def job(self, job, events):
-        self.out.write("".join((
-            f'  <trace>\n    <string key="concept:name" value="{xml_text(case_id(job))}"/>\n',
-            self.attributes(job),
-            *[EVENT % (e.activity, e.transition, iso_time(e.timestamp),
-                       "" if e.resource is None else RESOURCE % escaped(e.resource)) for e in events],
-            "  </trace>\n")))
-
-    def end(self):
-        self.out.write("</log>\n")
+    @staticmethod
+    def attribute(name: str, is_int: bool) -> str:
+        return f'    <{"int" if is_int else "string"} key="{name}" value="%s"/>\n'
