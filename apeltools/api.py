@@ -54,7 +54,7 @@ def connect(db_url: str | None = None, config: ConfigLike = None, read_only: boo
     schema must be there (see :func:`create_database`). ``read_only`` never writes (nor creates a file).
 
     >>> with api.connect("sqlite:///tmp/apel.db") as db:     # doctest: +SKIP
-    ...     db.query("SELECT COUNT(*) FROM JobRecords")
+    ...     db.count_rows("JobRecords")
     """
     config = _config(config)
     url = db_url or config.db_url()
