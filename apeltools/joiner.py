@@ -27,18 +27,20 @@ import socket
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from apeltools import ce_benchmarks
 from apeltools.ce_benchmarks import Benchmark, History
 from apeltools.config import Config
 from apeltools.db.base import Database
 from apeltools.db import site
-from apeltools.errors import UsageError
+from apeltools.errors import ConflictError, UsageError
 from apeltools.progress import Progress
 from apeltools.records.types import FUTURE_TOLERANCE, JOB, FieldProblem
+from apeltools.retry import Backoff, Interrupted
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 WINDOW_BEFORE = 86400  # a job may end up to a day before its blah timestamp (clock skew)
 WINDOW_AFTER = 28 * 86400
@@ -47,6 +49,10 @@ EXAMPLES = 10
 BLAH_MARK = "blah_id"  # the newest blah record the last join saw
 BATCH_MARK = "batch_id"  # the newest batch record joined (or found unjoinable)
 DEFAULT_BDII_PORT = "2170"
+# A transaction that lost to a concurrent one (a Galera certification conflict at commit with a
+# loader on another node, a deadlock) was rolled back whole: it is run again, for as long as a
+# loader's transactions keep winning, but not for ever.
+CONFLICT_GIVE_UP = 120
 
 REASONS = {
     site.NO_BLAH: "no blah record",
@@ -112,7 +118,7 @@ def _configured_bdii(config: Config) -> str | None:
 def update_benchmarks(db: Database, settings: JoinSettings) -> None:
     """Record the configured benchmarks and, for the other CEs, those the BDII publishes (a BDII
     that cannot be read is a warning: the join uses the benchmarks known before)."""
-    ce_benchmarks.update(db, settings.benchmarks, "config")
+    replaying_conflicts(lambda: ce_benchmarks.update(db, settings.benchmarks, "config"), "recording the benchmarks")
     if not settings.bdii_url:
         return
     try:
@@ -121,7 +127,17 @@ def update_benchmarks(db: Database, settings: JoinSettings) -> None:
         log.warning("%s; joining with the benchmarks known before", error)
         return
     manual = {b.ce for b in settings.benchmarks}
-    ce_benchmarks.update(db, [b for b in discovered if b.ce not in manual], "bdii")
+    replaying_conflicts(lambda: ce_benchmarks.update(db, [b for b in discovered if b.ce not in manual], "bdii"),
+                        "recording the benchmarks")
+
+
+def replaying_conflicts(action: Callable[[], T], describe: str) -> T:
+    """``action()``, run again after each ``ConflictError`` (its transaction was rolled back whole);
+    the last ``ConflictError`` is raised when they go on for ``CONFLICT_GIVE_UP`` seconds."""
+    try:
+        return Backoff(initial=0.2, maximum=5, give_up_after=CONFLICT_GIVE_UP).call(action, ConflictError, describe)
+    except Interrupted as gave_up:
+        raise gave_up.__cause__ or gave_up
 
 
 @dataclass
@@ -211,12 +227,12 @@ class Joiner:
         db = self.db
         history = History.load(db)
         newest_blah = site.newest_blah_id(db)
-        report.reopened = site.reopen(db, site.get_state(db, BLAH_MARK), site.WAITING_FOR_BLAH,
-                                      (site.NO_BENCHMARK, site.IN_FUTURE))
+        report.reopened = replaying_conflicts(
+            lambda: site.reopen(db, site.get_state(db, BLAH_MARK), site.WAITING_FOR_BLAH,
+                                (site.NO_BENCHMARK, site.IN_FUTURE)), "reopening batch records")
         self._pass(True, 0, history, report)
         self._pass(False, site.get_state(db, BATCH_MARK), history, report)
-        with db.transaction():
-            site.set_state(db, BLAH_MARK, newest_blah)
+        replaying_conflicts(lambda: site.set_state(db, BLAH_MARK, newest_blah), "marking the blah records seen")
         report.waiting = {REASONS[status]: count for status, count in site.status_counts(db, WAITING).items()}
         report.seconds = time.monotonic() - started
         return report
@@ -229,13 +245,20 @@ class Joiner:
             if not rows:
                 return
             jobs, failures = self._chunk(rows, history, report)
-            if jobs:
-                db.store(JOB, jobs, None)
             last = rows[-1][0]
-            site.mark(db, retry, after, last, failures, BATCH_MARK)
+            replaying_conflicts(lambda: self._write(jobs, retry, after, last, failures),
+                                f"joining batch records {after + 1} to {last}")
             after = last
             if self.progress is not None:
                 self.progress.update(report.joined + report.local)
+
+    def _write(self, jobs: list[Any], retry: bool, after: int, last: int, failures: dict[int, list[int]]) -> None:
+        """Store one chunk's jobs and its mark in one transaction: a conflict replays both, and a
+        join killed between chunks leaves none half done."""
+        with self.db.transaction():
+            if jobs:
+                self.db.store(JOB, jobs, None)
+            site.mark(self.db, retry, after, last, failures, BATCH_MARK)
 
     def _chunk(self, rows: list[tuple[Any, ...]], history: History,
                report: JoinReport) -> tuple[list[Any], dict[int, list[int]]]:

@@ -243,3 +243,46 @@ def test_summarising_on_one_node_while_loading_on_the_others_never_fails(galera_
     assert process.returncode == 0, stderr
     with databases.connect(node_url(galera_cluster, 2, cluster_db)) as db:
         assert db.query("SELECT SUM(NumberOfJobs) FROM VSuperSummaries")[0][0] == records
+
+
+def test_a_join_that_loses_a_certification_conflict_is_replayed(galera_cluster, cluster_db, caplog):
+    """apel-join on node 1 while a loader on node 2 commits a job the join is writing (the same
+    natural key): the join's transaction loses certification, is rolled back whole and replayed;
+    every job is there once, as the join made it, and each batch record is marked joined."""
+    from apeltools.db import site
+    from apeltools.joiner import JoinSettings, join
+    from apeltools.records.types import JOB
+    from tests.test_join import CE_PBS, NOW, T0, add, batch, blah
+    from apeltools.ce_benchmarks import Benchmark, update
+
+    joining = databases.connect(node_url(galera_cluster, 1, cluster_db))
+    loading = databases.connect(node_url(galera_cluster, 2, cluster_db))
+    update(joining, [Benchmark(CE_PBS, "HEPSPEC", 10.0)], "config", now=T0)
+    ids = [f"{n}.torque" for n in range(25)]
+    add(joining, *[record for n, job_id in enumerate(ids)
+                   for record in (batch(job_id, T0 + n * 3600), blah(job_id, T0 + n * 3600 - 600))])
+    stored, conflicts = [], []
+    store, replace_rows = joining.store, joining._replace_rows
+
+    def store_seen(rtype, records, *args, **kwargs):
+        stored.append(records)
+        return store(rtype, records, *args, **kwargs)
+
+    def replace_then_lose(plan, rows):
+        replace_rows(plan, rows)
+        if not conflicts:  # once: the join's rows are written, not committed yet
+            conflicts.append(stored[-1][0].LocalJobId)
+            loading.store(JOB, stored[-1][:1], "/CN=a loader on node 2")
+
+    joining.store, joining._replace_rows = store_seen, replace_then_lose
+    with caplog.at_level("WARNING"):
+        report = join(joining, JoinSettings(site="TEST-SITE", chunk=10), now=NOW)
+    assert conflicts and "1213" in caplog.text, caplog.text
+    assert (report.joined, dict(report.unjoined)) == (len(ids), {})
+    with databases.connect(node_url(galera_cluster, 3, cluster_db)) as db:
+        db.execute("SET SESSION wsrep_sync_wait = 1")
+        assert sorted(db.query("SELECT LocalJobId, PublisherDN FROM VJobRecordsExt")) == sorted(
+            (job_id, "None") for job_id in ids)
+        assert db.query("SELECT JoinStatus, COUNT(*) FROM BatchRecords GROUP BY JoinStatus") == [(site.FINE, len(ids))]
+    joining.close()
+    loading.close()
