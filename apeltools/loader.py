@@ -36,7 +36,7 @@ from apeltools.progress import Progress
 from apeltools.records.parsed import ParsedMessage
 from apeltools.records.message import describe_errors, parse_message, reject_body
 from apeltools.records.text import split_stream
-from apeltools.records.types import now as current_time
+from apeltools.records.types import RecordType, now as current_time
 from apeltools.retry import Backoff, Interrupted
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 DEFAULT_REJECT = f"{SPOOL}/reject"
 DEFAULT_INTERVAL = 5.0  # seconds between polls of the queue as a daemon
 ONE_SHOT_MAX_WAIT = 600.0  # seconds a one-shot run waits for an unavailable database
+# Records (whole messages) a loader parses before storing them in one transaction: a commit is a
+# flush to disk on a default-settings server, and the SummaryDeltas of several messages sum into
+# fewer rows. Bounded, so that a worker does not keep many messages of a queue it shares to itself.
+BATCH_RECORDS = 5000
 
 @dataclass
 class Message:
@@ -89,6 +93,8 @@ class Tally:
 # A message to load and what to do with it afterwards: finish(True) once it is loaded or rejected,
 # finish(False) when it must stay for a later run.
 Item = tuple[Message, Callable[[bool], None]]
+# A parsed message waiting to be stored with others, and its finish.
+Entry = tuple[Message, ParsedMessage | MessageError, Callable[[bool], None]]
 # site_check(signer, records) -> [(record, reason)]: the records the signer may not publish.
 SiteCheck = Callable[[str | None, list[Any]], Iterable[tuple[Any, str]]]
 
@@ -120,31 +126,64 @@ class Loader:
         except MessageError as error:
             return error
 
-    def commit(self, message: Message, parsed: ParsedMessage | MessageError) -> None:
-        """Store a parsed message and reject what was bad in it; safe to repeat."""
-        if isinstance(parsed, MessageError):
-            self._reject(message, message.body, str(parsed))
-            self._retrying(lambda: self.db.note_rejected_message(message.empaid, message.signer), message)
-            self.tally.rejected_messages += 1
-            log.warning("rejected message %s from %s: %s", message.label, message.publisher, parsed)
-            events.emit("message.rejected", stage="load", empaid=message.label, signer=message.signer,
-                        reason=str(parsed))
-            return
-        if self.site_check is not None and parsed.records:
-            self._refuse_other_sites(message, parsed)
-        note = (message.empaid, parsed.format, len(parsed.errors))
+    def _commit(self, entries: list[Entry], progress: Progress | None = None) -> None:
+        """Store parsed messages of one record type (or reject a message that could not be parsed),
+        reject what was bad in them, and finish each; safe to repeat.
+
+        Several messages are stored in one transaction: one commit (one flush to disk on a
+        default-settings server) and one bulk write per table for them all. Each is finished
+        only after that commit. When the database refuses the values of one of them, they are
+        stored one by one, so that only that message is rejected.
+        """
+        done = 0
         try:
-            stored = self._retrying(
-                lambda: self.db.store(parsed.rtype, parsed.records, message.signer, note, parsed.plain),
-                message,
-            )
-        except DataRejected as error:
-            self._reject(message, message.body, str(error))
-            self.tally.rejected_messages += 1
-            log.warning("rejected message %s from %s: %s", message.label, message.publisher, error)
-            events.emit("message.rejected", stage="load", empaid=message.label, signer=message.signer,
-                        reason=str(error))
-            return
+            message, parsed, finish = entries[0]
+            if isinstance(parsed, MessageError):
+                self._reject(message, message.body, str(parsed))
+                self._retrying(lambda: self.db.note_rejected_message(message.empaid, message.signer), message.label)
+                self._rejected_whole(message, str(parsed))
+            else:
+                try:
+                    self._store([(m, p) for m, p, _ in entries if isinstance(p, ParsedMessage)])
+                except DataRejected as error:
+                    if len(entries) == 1:
+                        self._reject(message, message.body, str(error))
+                        self._rejected_whole(message, str(error))
+                        finish(True)
+                        done = 1
+                        self._progress(progress)
+                        return
+                    log.info("the database refused values of one of %d messages: storing them one by one",
+                             len(entries))
+                    for n, entry in enumerate(entries):
+                        done = n + 1  # the call finishes its entry, whatever happens
+                        self._commit([entry], progress)
+                    return
+            for message, parsed, finish in entries:
+                if not isinstance(parsed, MessageError):
+                    self._loaded(message, parsed)
+                finish(True)
+                done += 1
+                self._progress(progress)
+        except BaseException:
+            for _, _, finish in entries[done:]:
+                finish(False)
+            raise
+
+    def _store(self, batch: list[tuple[Message, ParsedMessage]]) -> None:
+        label = batch[0][0].label + (f" and {len(batch) - 1} more messages" if len(batch) > 1 else "")
+        messages = [(parsed.records, message.signer, (message.empaid, parsed.format, len(parsed.errors)), parsed.plain)
+                    for message, parsed in batch]
+        self._retrying(lambda: self.db.store_messages(batch[0][1].rtype, messages), label)
+
+    def _rejected_whole(self, message: Message, reason: str) -> None:
+        self.tally.rejected_messages += 1
+        log.warning("rejected message %s from %s: %s", message.label, message.publisher, reason)
+        events.emit("message.rejected", stage="load", empaid=message.label, signer=message.signer, reason=reason)
+
+    def _loaded(self, message: Message, parsed: ParsedMessage) -> None:
+        """What follows the commit of a message: its bad records rejected, the copy kept, the counts."""
+        stored = len(parsed.records)
         if parsed.errors:
             self._reject(message, reject_body(parsed), describe_errors(parsed, limit=1000))
         if self.accepted is not None:
@@ -160,14 +199,18 @@ class Loader:
             log.warning("message %s: rejected %s", message.label, record_error)
         events.records_loaded(parsed.rtype.name, parsed.records, message.label, message.signer)
 
+    def _progress(self, progress: Progress | None) -> None:
+        if progress is not None:
+            progress.update(self.tally.records, self.tally.messages)
+
     def _refuse_other_sites(self, message: Message, parsed: ParsedMessage) -> None:
         """Move the records the signer may not publish (their Site) to the message's rejected ones."""
         assert self.site_check is not None
         refused = self.site_check(message.signer, parsed.records)
         parsed.refuse([(record, RecordError(reason, field="Site")) for record, reason in refused])
 
-    def _retrying(self, action: Callable[[], Any], message: Message) -> Any:
-        return self.backoff.call(action, TransientDatabaseError, f"loading {message.label}")
+    def _retrying(self, action: Callable[[], Any], label: str) -> Any:
+        return self.backoff.call(action, TransientDatabaseError, f"loading {label}")
 
     def _reject(self, message: Message, body: str, reason: str) -> None:
         if self.rejects is None:  # loading files by hand: the warnings are the report
@@ -190,21 +233,45 @@ class Loader:
         """Load ``items``: (Message, finish) pairs; ``finish(True)`` after the message is
         loaded or rejected, ``finish(False)`` when it must stay for a later run.
 
+        Messages of one record type are parsed until they hold ``BATCH_RECORDS`` records (or no
+        more come) and then stored together; a message of another type, or one rejected whole,
+        first commits those before it, so that records replace each other in queue order.
+
         Returns the tally; raises ``Interrupted`` when stopped while waiting
         for the database (everything not finished stays queued).
         """
-        for message, finish in items:
-            if self.stop.is_set():
+        batch: list[Entry] = []
+        batch_kind: RecordType | None = None
+        records = 0
+        try:
+            for message, finish in items:
+                if self.stop.is_set():
+                    finish(False)
+                    break
+                try:
+                    parsed = self.parse(message)
+                    if isinstance(parsed, ParsedMessage) and self.site_check is not None and parsed.records:
+                        self._refuse_other_sites(message, parsed)
+                except BaseException:
+                    finish(False)
+                    raise
+                kind = parsed.rtype if isinstance(parsed, ParsedMessage) else None  # None: on its own
+                if batch and (kind is None or kind is not batch_kind):
+                    batch, records, full = [], 0, batch
+                    self._commit(full, progress)  # which finishes them, whatever happens
+                batch.append((message, parsed, finish))
+                batch_kind = kind
+                records += len(parsed.records) if isinstance(parsed, ParsedMessage) else BATCH_RECORDS
+                if records >= BATCH_RECORDS:
+                    batch, records, full = [], 0, batch
+                    self._commit(full, progress)
+            if batch:  # the messages in hand are loaded, also when stopping
+                batch, full = [], batch
+                self._commit(full, progress)
+        except BaseException:
+            for _, _, finish in batch:  # parsed, never given to _commit
                 finish(False)
-                break
-            try:
-                self.commit(message, self.parse(message))
-            except BaseException:
-                finish(False)
-                raise
-            finish(True)
-            if progress is not None:
-                progress.update(self.tally.records, self.tally.messages)
+            raise
         return self.tally
 
 

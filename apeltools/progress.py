@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
-from rich.progress import Progress as Bars
+if TYPE_CHECKING:  # rich is imported when a bar or the console is first needed: not on every start
+    from rich.console import Console
+    from rich.progress import Progress as Bars
 
 _console: Console | None = None
 
@@ -23,6 +24,8 @@ def console() -> Console:
     markup, highlighting or wrapping, as log lines are written to a file)."""
     global _console
     if _console is None:
+        from rich.console import Console
+
         _console = Console(stderr=True, soft_wrap=True, markup=False, highlight=False, emoji=False)
     return _console
 
@@ -42,6 +45,9 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if self.enabled:
+            from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress as Bars
+
             # stdout is data, never redirected; stray stderr writes print above the bar too.
             self._bars = Bars(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[counts]}"),
                               TimeElapsedColumn(), console=console(), transient=True, redirect_stdout=False)

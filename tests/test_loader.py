@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from apeltools import db as databases
 from apeltools import loader as loading
 from apeltools.demo import sample
+from apeltools.errors import DataRejected
 from apeltools.cli.load import main as apel_load
 from apeltools.messaging import queues
 from apeltools.records import accelerator, car, star, text
@@ -370,6 +371,71 @@ def test_values_with_tabs_backslashes_and_non_ascii_text_are_stored_exactly(db):
     job.GlobalUserName = "/C=DE/O=GermanGrid/CN=Jörg Müller \\N"
     load(db, job_message([job]))
     assert rows(db, "SELECT LocalUserId, GlobalUserName FROM VJobRecords") == [(job.LocalUserId, job.GlobalUserName)]
+
+
+# -- several messages in one transaction ------------------------------------------------
+
+
+def test_messages_of_a_type_are_stored_in_one_transaction_and_finished_after_its_commit(db, monkeypatch):
+    # One commit for several messages (a flush to disk each on a default-settings server); an
+    # element may only leave the queue once the transaction holding its records has committed.
+    happened = []
+    original = db.store_messages
+    monkeypatch.setattr(db, "store_messages",
+                        lambda rtype, messages: happened.append(("store", len(messages))) or original(rtype, messages))
+    job = jobs(1, first_id=7)[0]
+    first = job_message([job] + jobs(3, seed=1, first_id=100))
+    job.WallDuration += 100  # the same job again in a later message: that one must win
+    second = job_message([job] + jobs(2, seed=2, first_id=200))
+    items = [(loading.Message(body=body, signer=SIGNER, empaid=f"m{n}"), lambda done, n=n: happened.append((n, done)))
+             for n, body in enumerate([first, "not a message", second, job_message(jobs(1, seed=3, first_id=300))])]
+    tally = loading.Loader(db).run(items)
+    # The message rejected whole commits what came before it first, so records keep queue order.
+    assert happened == [("store", 1), (0, True), (1, True), ("store", 2), (2, True), (3, True)]
+    assert (tally.messages, tally.records, tally.rejected_messages) == (3, 4 + 3 + 1, 1)
+    assert rows(db, f"SELECT WallDuration FROM JobRecords WHERE LocalJobId = '{job.LocalJobId}'") == [
+        (job.WallDuration,)]
+    assert rows(db, "SELECT EmpaId, RecordCount, RejectedCount FROM LoadedMessages ORDER BY Id") == [
+        ("m0", 4, 0), ("m1", 0, 1), ("m2", 3, 0), ("m3", 1, 0)]
+
+
+def test_a_message_whose_values_the_database_refuses_is_rejected_alone(db, rejects, monkeypatch):
+    # The database refuses a value of one message of a batch: only storing them one by one tells
+    # which, and the others load.
+    original = db.store_messages
+
+    def refusing(rtype, messages):
+        if any(r.LocalJobId == "refused" for records, *_ in messages for r in records):
+            raise DataRejected("database refused the values: test")
+        original(rtype, messages)
+
+    monkeypatch.setattr(db, "store_messages", refusing)
+    bad = jobs(2, seed=5, first_id=50)
+    bad[1].LocalJobId = "refused"
+    done = []
+    items = [(loading.Message(body=body, signer=SIGNER, empaid=f"m{n}"), lambda ok, n=n: done.append((n, ok)))
+             for n, body in enumerate([job_message(jobs(2, first_id=1)), job_message(bad),
+                                       job_message(jobs(3, seed=6, first_id=60))])]
+    tally = loading.Loader(db, rejects=rejects).run(items)
+    assert done == [(0, True), (1, True), (2, True)]
+    assert (tally.messages, tally.records, tally.rejected_messages) == (2, 5, 1)
+    assert rows(db, "SELECT COUNT(*) FROM JobRecords") == [(5,)]
+    assert rows(db, "SELECT EmpaId FROM LoadedMessages ORDER BY Id") == [("m0",), ("m2",)]
+    [rejected] = queue_elements(rejects)
+    assert rejected["empaid"] == "m1" and "refused the values" in rejected["error"]
+
+
+def test_messages_in_hand_stay_queued_when_their_transaction_fails(db, monkeypatch):
+    def failing(rtype, messages):
+        raise RuntimeError("the disk is on fire")
+
+    monkeypatch.setattr(db, "store_messages", failing)
+    done = []
+    items = [(loading.Message(body=job_message(jobs(1, seed=n, first_id=n)), signer=SIGNER),
+              lambda ok, n=n: done.append((n, ok))) for n in range(3)]
+    with pytest.raises(RuntimeError):
+        loading.Loader(db).run(items)
+    assert done == [(0, False), (1, False), (2, False)]
 
 
 # -- the queue --------------------------------------------------------------------------

@@ -25,11 +25,10 @@ log = logging.getLogger(__name__)
 SELECT_IDS = "SELECT id, name FROM `{table}` WHERE name IN ({marks})"
 SELECT_NAMES = "SELECT id, name FROM `{table}` WHERE id IN ({marks})"
 COUNT_ROWS = "SELECT COUNT(*) FROM `{table}`"
-NOTE_LOAD = (
-    "INSERT INTO LoadedMessages (EmpaId, SignerDN, Format, RecordCount, RejectedCount) "
-    "VALUES (?, ?, ?, ?, ?)"
-)
+NOTE_COLUMNS = ("EmpaId", "SignerDN", "Format", "RecordCount", "RejectedCount")
 LOOKUP_CHUNK = 500  # names per IN (...) list
+# One message for Database.store_messages: (records, publisher DN, note, plain) as store() takes them.
+StoredMessage = tuple[list[Any], str | None, tuple[str | None, str, int] | None, bool]
 
 
 class Database:
@@ -267,40 +266,72 @@ class Database:
         break, which lets a dialect skip escaping. Returns the number of
         records written.
         """
+        self.store_messages(rtype, [(records, publisher_dn, note, plain)])
+        return len(records)
+
+    def store_messages(self, rtype: RecordType, messages: Sequence[StoredMessage]) -> None:
+        """Store several messages' records of one type in one transaction, as ``store`` would store
+        them one after another: a record replaces a stored one (or one of an earlier message) with
+        the same key, and each message with a note gets its LoadedMessages row. One commit and one
+        bulk write per table for them all; their SummaryDeltas are summed together (the summariser
+        adds them up anyway)."""
         plan = plan_for(rtype)
-        publisher_dn = publisher_dn or "None"
-        publisher_id = self.lookup_ids("DNs", [publisher_dn])[publisher_dn]
         for table in plan.lookup_tables:
             self._ids.setdefault(table, {})
-        try:
-            payload = self._payload(plan, records, self._ids, publisher_id, plain)
-        except KeyError:  # names this process has not seen yet
-            for table, names in plan.names(records).items():
-                self.lookup_ids(table, names)
-            payload = self._payload(plan, records, self._ids, publisher_id, plain)
-        deltas = job_deltas(records, self._ids) if rtype.name == "job" else None
+        payload: Any = None
+        everything: list[Any] = []
+        notes = []
+        for records, publisher_dn, note, plain in messages:
+            publisher_dn = publisher_dn or "None"
+            publisher_id = self.lookup_ids("DNs", [publisher_dn])[publisher_dn]
+            try:
+                part = self._payload(plan, records, self._ids, publisher_id, plain)
+            except KeyError:  # names this process has not seen yet
+                for table, names in plan.names(records).items():
+                    self.lookup_ids(table, names)
+                part = self._payload(plan, records, self._ids, publisher_id, plain)
+            if payload is None:
+                payload = part
+            else:
+                payload += part  # in place: the dialect's kind of payload stays
+            everything += records
+            if note is not None:
+                empaid, fmt, rejected = note
+                notes.append((empaid, publisher_dn, fmt[:100], len(records), rejected))
+        deltas = job_deltas(everything, self._ids) if rtype.name == "job" else None
         with self.transaction():
-            if records:
+            if everything:
                 self._replace_rows(plan, payload)
             if deltas:
                 self.insert_rows("SummaryDeltas", DELTA_COLUMNS, deltas, TIME_COLUMNS)
-            if note is not None:
-                empaid, fmt, rejected = note
-                self._note(empaid, publisher_dn, fmt, len(records), rejected)
-        return len(records)
+            if notes:
+                self._note(notes)
 
     def _payload(self, plan: RowPlan, records: Sequence[Any], ids: Mapping[str, Mapping[str, int]],
                  publisher_id: int, plain: bool) -> Any:
-        """What ``_replace_rows`` writes: row tuples, unless a dialect prefers another form."""
+        """What ``_replace_rows`` writes: row tuples, unless a dialect prefers another form. A list
+        (or a subclass), so that the payloads of several messages can be joined."""
         return plan.rows(records, ids, publisher_id)
+
+    def takes_lines(self, rtype: RecordType) -> bool:
+        """Whether ``store_lines`` can write records of ``rtype`` here (a dialect whose bulk path
+        reads LOAD DATA lines; the import builds them itself from values it checked)."""
+        return False
+
+    def store_lines(self, rtype: RecordType, text: str, deltas: Sequence[Sequence[Any]] = ()) -> None:
+        """Replace records of ``rtype`` given as LOAD DATA text (lines of ``plan_for(rtype).columns``
+        as ``RowPlan.tsv_escaped`` makes them) and add their SummaryDeltas rows, in one transaction;
+        only where ``takes_lines``."""
+        raise NotImplementedError
 
     def note_rejected_message(self, empaid: str | None, signer_dn: str | None, fmt: str = "unrecognised") -> None:
         """Log a message that was rejected as a whole (nothing of it could be loaded)."""
         with self.transaction():
-            self._note(empaid, signer_dn or "None", fmt, 0, 1)
+            self._note([(empaid, signer_dn or "None", fmt[:100], 0, 1)])
 
-    def _note(self, empaid: str | None, signer_dn: str, fmt: str, loaded: int, rejected: int) -> None:
-        self.execute(NOTE_LOAD, (empaid, signer_dn, fmt[:100], loaded, rejected))
+    def _note(self, rows: Sequence[tuple[str | None, str, str, int, int]]) -> None:
+        """LoadedMessages rows (empaid, signer DN, format, records, rejected), and the loader's LastUpdated."""
+        self.insert_rows("LoadedMessages", NOTE_COLUMNS, rows)
         self._touch("loader")
 
     def _replace_rows(self, plan: RowPlan, rows: Any) -> None:
