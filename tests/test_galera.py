@@ -11,9 +11,15 @@ import uuid
 import pytest
 
 from apeltools import db as databases
+from apeltools import summariser
+from apeltools.ce_benchmarks import Benchmark, update
+from apeltools.db import site
 from apeltools.db.schema import migrate
 from apeltools.errors import BusyError, TransientDatabaseError
+from apeltools.joiner import JoinSettings, join
 from apeltools.messaging import queues
+from apeltools.records.types import JOB
+from tests.test_join import CE_PBS, NOW, T0, add, batch, blah
 from tests.test_loader_faults import apel_load, check_loaded_once, fill, leftovers
 
 pytestmark = [pytest.mark.cluster, pytest.mark.mariadb]
@@ -35,6 +41,12 @@ def cluster_db(galera_cluster, monkeypatch):
         conn.close()
     with databases.connect(f"{galera_cluster.url_of(1)}/{name}") as db:
         migrate(db)
+    for node in galera_cluster.nodes:
+        # Each node applies node 1's commits a moment after certifying them: a causal read waits
+        # until it has, so that no program started on it finds the migrations missing.
+        with databases.connect(node_url(galera_cluster, node, name)) as db:
+            db.execute("SET SESSION wsrep_sync_wait = 1")
+            db.query("SELECT COUNT(*) FROM SchemaMigrations")
     yield name
     for node in galera_cluster.nodes:  # whichever node is up (a fault test may have left one down)
         try:
@@ -86,9 +98,9 @@ def test_two_loaders_on_two_nodes_load_every_message_once(galera_cluster, cluste
     check_loaded_once(url, messages, records)
 
 
-def summarise(url):
+def summarise(url, *extra):
     env = dict(os.environ, APELTOOLS_CONFIG=os.devnull)
-    return subprocess.Popen([sys.executable, "-m", "apeltools.cli.summarise", "--db", url],
+    return subprocess.Popen([sys.executable, "-m", "apeltools.cli.summarise", "--db", url, *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
@@ -137,7 +149,7 @@ def test_a_node_killed_while_loading_on_all_nodes_loses_nothing(galera_cluster, 
         drop()
 
 
-def _single_server_copy(mariadb_service, tmp_path, messages):
+def _single_server_copy(mariadb_service, tmp_path, messages, per_message=5):
     """The same messages loaded and summarised on the single MariaDB server: the reference."""
     from tests.conftest import fresh_mysql
 
@@ -145,7 +157,7 @@ def _single_server_copy(mariadb_service, tmp_path, messages):
     with databases.connect(url) as db:
         migrate(db)
     incoming = queues.incoming_queue(tmp_path / "single")
-    fill(incoming, messages, 5)
+    fill(incoming, messages, per_message)
     loader = apel_load(url, tmp_path / "single", tmp_path / "single-rej")
     _, stderr = loader.communicate(timeout=600)
     assert loader.returncode == 0, stderr
@@ -200,19 +212,21 @@ def test_a_lock_left_by_a_dead_holder_is_taken_over(galera_cluster, cluster_db):
         assert db.query("SELECT COUNT(*) FROM RunLocks") == [(0,)]
 
 
-def test_a_message_over_the_write_set_limit_is_refused_clearly(galera_cluster, cluster_db, tmp_path):
+@pytest.mark.parametrize("setting, limit", [("wsrep_max_ws_rows", 100), ("wsrep_max_ws_size", 4096)])
+def test_a_message_over_the_write_set_limit_is_refused_clearly(galera_cluster, cluster_db, tmp_path, setting, limit):
     """MariaDB's defaults (wsrep_max_ws_rows 0: none, wsrep_max_ws_size 2 GiB) take any message the
     senders make (1000 records at most); a cluster set tighter refuses the transaction, which apel-load
     must say in words that name the setting, without a traceback, keeping the message."""
     incoming = queues.incoming_queue(tmp_path / "in")
     fill(incoming, 1, 300)
     root = galera_cluster.connect_node(3)
+    default = _global(root, setting)
     try:
-        root.cursor().execute("SET GLOBAL wsrep_max_ws_rows = 100")
+        root.cursor().execute(f"SET GLOBAL {setting} = {limit}")
         loader = apel_load(node_url(galera_cluster, 3, cluster_db), tmp_path / "in", tmp_path / "rej")
         _, stderr = loader.communicate(timeout=120)
     finally:
-        root.cursor().execute("SET GLOBAL wsrep_max_ws_rows = 0")
+        root.cursor().execute(f"SET GLOBAL {setting} = {default}")
         root.close()
     assert loader.returncode != 0
     assert "larger than the Galera cluster lets one transaction be" in stderr and "Traceback" not in stderr, stderr
@@ -249,12 +263,6 @@ def test_a_join_that_loses_a_certification_conflict_is_replayed(galera_cluster, 
     """apel-join on node 1 while a loader on node 2 commits a job the join is writing (the same
     natural key): the join's transaction loses certification, is rolled back whole and replayed;
     every job is there once, as the join made it, and each batch record is marked joined."""
-    from apeltools.db import site
-    from apeltools.joiner import JoinSettings, join
-    from apeltools.records.types import JOB
-    from tests.test_join import CE_PBS, NOW, T0, add, batch, blah
-    from apeltools.ce_benchmarks import Benchmark, update
-
     joining = databases.connect(node_url(galera_cluster, 1, cluster_db))
     loading = databases.connect(node_url(galera_cluster, 2, cluster_db))
     update(joining, [Benchmark(CE_PBS, "HEPSPEC", 10.0)], "config", now=T0)
@@ -286,3 +294,115 @@ def test_a_join_that_loses_a_certification_conflict_is_replayed(galera_cluster, 
         assert db.query("SELECT JoinStatus, COUNT(*) FROM BatchRecords GROUP BY JoinStatus") == [(site.FINE, len(ids))]
     joining.close()
     loading.close()
+
+
+def test_summarisers_started_on_two_nodes_at_once_one_runs_one_is_refused(galera_cluster, cluster_db, tmp_path,
+                                                                          mariadb_service):
+    """apel-summarise on nodes 1 and 2 at the same instant, after a load: one runs, the other is
+    refused, and the summaries are those of the same data on a single server."""
+    incoming = queues.incoming_queue(tmp_path / "in")
+    messages = 200
+    records = fill(incoming, messages, 5)
+    single, drop = _single_server_copy(mariadb_service, tmp_path, messages)
+    try:
+        loader = apel_load(node_url(galera_cluster, 1, cluster_db), tmp_path / "in", tmp_path / "rej")
+        _, stderr = loader.communicate(timeout=600)
+        assert loader.returncode == 0, stderr
+        check_loaded_once(node_url(galera_cluster, 2, cluster_db), messages, records)
+        started = threading.Barrier(2)
+        outcomes = {}
+
+        def run(node):
+            with databases.connect(node_url(galera_cluster, node, cluster_db)) as db:
+                started.wait()
+                try:
+                    summariser.summarise(db)
+                    outcomes[node] = "ran"
+                except BusyError as error:
+                    outcomes[node] = str(error)
+
+        threads = [threading.Thread(target=run, args=(node,)) for node in (1, 2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted("refused" if outcome.startswith("another apel-summarise is running") else outcome
+                      for outcome in outcomes.values()) == ["ran", "refused"], outcomes
+        assert super_summaries(node_url(galera_cluster, 3, cluster_db)) == super_summaries(single)
+    finally:
+        drop()
+
+
+@pytest.mark.slow
+def test_a_full_summarise_on_one_node_while_a_loader_runs_on_another(galera_cluster, cluster_db, tmp_path,
+                                                                     mariadb_service, caplog):
+    """apel-summarise --full on node 1, again and again while apel-load writes on node 2: a run that
+    loses to the loader's commits is replayed, never ends with 1213, and an incremental run after
+    the load gives the summaries of the same data on a single server: no full run consumed the
+    deltas of jobs it did not count. How often runs were replayed is printed."""
+    incoming = queues.incoming_queue(tmp_path / "in")
+    messages, per_message = 400, 20
+    records = fill(incoming, messages, per_message)
+    single, drop = _single_server_copy(mariadb_service, tmp_path, messages, per_message)
+    try:
+        loader = apel_load(node_url(galera_cluster, 2, cluster_db), tmp_path / "in", tmp_path / "rej")
+        url = node_url(galera_cluster, 1, cluster_db)
+        runs = 0
+        with databases.connect(url) as db, caplog.at_level("WARNING", logger="apeltools.summariser"):
+            while loader.poll() is None or not runs:
+                summariser.summarise(db, full=True)
+                runs += 1
+        _, stderr = loader.communicate()
+        assert loader.returncode == 0, stderr
+        replays = caplog.text.count("replaying the run")
+        print(f"\n{runs} full runs while loading, {replays} replays")
+        with databases.connect(node_url(galera_cluster, 3, cluster_db)) as db:  # (DNs: the summariser's too)
+            assert db.query("SELECT COUNT(*), COUNT(DISTINCT LocalJobId) FROM JobRecords") == [(records, records)]
+            assert db.query("SELECT COUNT(*), COUNT(DISTINCT EmpaId) FROM LoadedMessages") == [(messages, messages)]
+        # Incremental: the jobs loaded after the last full run's rebuild come from their deltas,
+        # which that run must have left.
+        process = summarise(url)
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr
+        assert super_summaries(node_url(galera_cluster, 3, cluster_db)) == super_summaries(single)
+    finally:
+        drop()
+
+
+@pytest.mark.parametrize("setting, limit", [("wsrep_max_ws_rows", 20), ("wsrep_max_ws_size", 4096)])
+def test_a_full_summarise_over_a_write_set_limit_is_refused_clearly(galera_cluster, cluster_db, tmp_path,
+                                                                      setting, limit):
+    """A full summarise is one transaction (it replaces every super-summary row and consumes every
+    delta): on a cluster set tighter than it needs, it is refused in words that name the settings,
+    without a traceback, leaving the summaries as they were; with the limit lifted it runs."""
+    incoming = queues.incoming_queue(tmp_path / "in")
+    records = fill(incoming, 40, 10)
+    loader = apel_load(node_url(galera_cluster, 1, cluster_db), tmp_path / "in", tmp_path / "rej")
+    _, stderr = loader.communicate(timeout=120)
+    assert loader.returncode == 0, stderr
+    url = node_url(galera_cluster, 1, cluster_db)
+    roots = [galera_cluster.connect_node(node) for node in galera_cluster.nodes]
+    try:
+        default = _global(roots[0], setting)
+        for root in roots:
+            root.cursor().execute(f"SET GLOBAL {setting} = {limit}")
+        process = summarise(url, "--full")
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        for root in roots:
+            root.cursor().execute(f"SET GLOBAL {setting} = {default}")
+            root.close()
+    assert process.returncode != 0
+    assert "larger than the Galera cluster lets one transaction be" in stderr and "Traceback" not in stderr, stderr
+    assert super_summaries(url) == []
+    process = summarise(url, "--full")
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    with databases.connect(url) as db:
+        assert db.query("SELECT SUM(NumberOfJobs) FROM VSuperSummaries")[0][0] == records
+
+
+def _global(conn, setting):
+    cursor = conn.cursor()
+    cursor.execute(f"SELECT @@GLOBAL.{setting}")
+    return cursor.fetchone()[0]

@@ -32,9 +32,12 @@ TRANSIENT_ERRNOS = frozenset({
 # 1047 "WSREP has not yet prepared node for application use"; 1047 is also "Unknown command",
 # hence the check of the message.
 WSREP_NOT_READY = 1047
-# Galera refuses a transaction whose write set passes wsrep_max_ws_rows or wsrep_max_ws_size
-# (1180 "wsrep_max_ws_rows exceeded"): waiting will not make it fit.
-WRITE_SET_TOO_LARGE = 1180
+# Galera refuses a transaction whose write set passes wsrep_max_ws_rows or wsrep_max_ws_size:
+# waiting will not make it fit. MariaDB 10.11 says so as 1180 "wsrep_max_ws_rows exceeded", 1105
+# "Maximum writeset size exceeded", or (a multi-table UPDATE over the size) only 4165 "Galera
+# replication not supported".
+WRITE_SET_TOO_LARGE = {1180: "wsrep_max_ws", 1105: "writeset size"}
+REPLICATION_REFUSED = 4165
 # Unknown server host: a mistyped name (or a name the resolver cannot find) that waiting will not fix.
 UNKNOWN_HOST = 2005
 # Errors about the values themselves: the data of that message cannot be stored as it is.
@@ -139,11 +142,12 @@ class MySQLDatabase(Database):
             return ConfigError(f"cannot use database {self.url}: {error.msg}; is the host name right?")
         if errno in (1045, 1044, 1049):
             return ConfigError(f"cannot use database {self.url}: {error}")
-        if errno == WRITE_SET_TOO_LARGE and "wsrep_max_ws" in str(error):
+        too_large = errno in WRITE_SET_TOO_LARGE and WRITE_SET_TOO_LARGE[errno] in str(error)
+        if too_large or errno == REPLICATION_REFUSED:
             return DatabaseError(
-                f"database error: {error}: the transaction is larger than the Galera cluster lets one "
-                "transaction be; raise wsrep_max_ws_rows/wsrep_max_ws_size (MariaDB's defaults: no row "
-                "limit, 2 GiB) or send smaller messages")
+                f"database error: {error}: {'the' if too_large else 'most likely the'} transaction is larger "
+                "than the Galera cluster lets one transaction be; raise wsrep_max_ws_rows/wsrep_max_ws_size "
+                "(MariaDB's defaults: no row limit, 2 GiB) on every node, or (apel-load) have smaller messages sent")
         if errno in DATA_ERRNOS:
             return DataRejected(f"database refused the values: {error}")
         return DatabaseError(f"database error: {error}")
