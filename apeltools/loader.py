@@ -364,11 +364,14 @@ def load(connect: Callable[[], Database], settings: LoadSettings, files: Sequenc
     accepted = queues.incoming_queue(paths.accepted) if paths.accepted else None
     site_check = sitemap.site_check(settings.check_site, settings.site_map)
 
+    def check(db: Database) -> None:
+        backoff.call(lambda: require_schema(db), TransientDatabaseError, "checking the database")
+
     def work() -> Tally:
         with connect() as db:
             loader = Loader(db, rejects=rejects, accepted=accepted, backoff=backoff, site_check=site_check)
             try:
-                backoff.call(lambda: require_schema(db), TransientDatabaseError, "checking the database")
+                check(db)
                 if files:
                     loader.run(file_items(files, settings.signer, read_message_file))
                 elif daemon_mode:
@@ -377,18 +380,36 @@ def load(connect: Callable[[], Database], settings: LoadSettings, files: Sequenc
                     load_queue(loader, queues.incoming_queue(paths.incoming),
                                show_progress=settings.workers == 1 and None)
             except Interrupted as stop:
-                if str(stop) != "stopped":
-                    log.info(loader.tally.summary())
-                    raise ApelError(f"database unavailable, stopped loading: {stop}") from None
+                return _stopped(stop, loader.tally)
             return loader.tally
 
-    tally = in_processes(settings.workers, work) if settings.workers > 1 and not files else work()
+    if settings.workers > 1 and not files:
+        # Checked here first: a database without the schema says so once, and the database driver
+        # is imported once, before the workers fork (each would import it again: about a tenth
+        # of a second of CPU on a start-up that counts when the queue is short).
+        with connect() as db:
+            try:
+                check(db)
+            except Interrupted as stop:
+                return _stopped(stop, Tally())
+        tally = in_processes(settings.workers, work)
+    else:
+        tally = work()
     log.info(tally.summary())
     if files and rejects is None and (tally.rejected_records or tally.rejected_messages):
         raise ApelError(
             f"{tally.rejected_records} records and {tally.rejected_messages} messages were rejected "
             "(see above; give --reject DIR to keep them)"
         )
+    return tally
+
+
+def _stopped(stop: Interrupted, tally: Tally) -> Tally:
+    """The tally of a run stopped by a signal while waiting for the database; ApelError when it
+    stopped because the database stayed unavailable."""
+    if str(stop) != "stopped":
+        log.info(tally.summary())
+        raise ApelError(f"database unavailable, stopped loading: {stop}") from None
     return tally
 
 

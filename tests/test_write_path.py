@@ -1,5 +1,7 @@
 """The loader's write path: what one stored message costs in round trips, and what it leaves."""
 
+import os
+
 import pytest
 
 from apeltools.db.summaries import DELTA_COLUMNS, job_deltas
@@ -48,3 +50,15 @@ def test_new_lookup_names_are_inserted_in_one_order(db, monkeypatch):
     assert inserted == [["/CN=a", "/CN=b", "/CN=c"]]
     assert set(db.lookup_ids("DNs", ["/CN=b", "/CN=d"])) >= {"/CN=b", "/CN=d"}
     assert inserted[-1] == ["/CN=d"]
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("mysql", marks=pytest.mark.mariadb)], indirect=True)
+def test_closing_the_connection_removes_its_load_data_directory(db):
+    # apel-load's workers end with os._exit, which runs no __del__: each run left a directory behind.
+    db.store(JOB, _jobs(100), SIGNER)
+    directory = db._infile_dir
+    assert directory and os.path.isdir(directory)
+    db.close()
+    assert not os.path.exists(directory)
+    db.store(JOB, _jobs(100), SIGNER)  # a new connection, a new directory
+    assert db.query("SELECT COUNT(*) FROM JobRecords")[0][0] == 100

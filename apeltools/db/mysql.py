@@ -121,6 +121,14 @@ class MySQLDatabase(Database):
     def uses_c_extension(self):
         return type(self.conn.raw).__name__.startswith("CMySQL")
 
+    def close(self):
+        """Close the connection, and remove the directory of its LOAD DATA files (a process that
+        ends with os._exit, as apel-load's workers do, never runs ``__del__``)."""
+        super().close()
+        if self._infile_dir:
+            shutil.rmtree(self._infile_dir, ignore_errors=True)
+            self._infile_dir = None
+
     def __del__(self):
         if self._infile_dir:
             shutil.rmtree(self._infile_dir, ignore_errors=True)
@@ -275,7 +283,8 @@ class MySQLDatabase(Database):
                 finally:
                     cursor.close()
         finally:
-            os.unlink(path)
+            with contextlib.suppress(FileNotFoundError):  # a lost connection's close() removed it
+                os.unlink(path)
 
     def _upsert(self, plan, rows):
         """Multi-row INSERT ... ON DUPLICATE KEY UPDATE.
