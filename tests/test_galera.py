@@ -13,7 +13,9 @@ import pytest
 from apeltools import db as databases
 from apeltools import summariser
 from apeltools.ce_benchmarks import Benchmark, update
+from apeltools.demo import sample
 from apeltools.db import site
+from apeltools.db import summaries as summaries_sql
 from apeltools.db.schema import migrate
 from apeltools.errors import BusyError, TransientDatabaseError
 from apeltools.joiner import JoinSettings, join
@@ -406,3 +408,35 @@ def _global(conn, setting):
     cursor = conn.cursor()
     cursor.execute(f"SELECT @@GLOBAL.{setting}")
     return cursor.fetchone()[0]
+
+
+def test_a_full_summarise_is_not_undone_by_a_load_committed_on_another_node(galera_cluster, cluster_db, caplog,
+                                                                            monkeypatch):
+    """A loader on node 2 commits jobs while a full summarise on node 1 is between its rebuild and
+    its commit: the full run goes on (it was replayed before: its locking reads of every job were
+    broken by node 2's write set), and the jobs it did not count keep their deltas for the next run."""
+    rng = sample.rng_for(5)
+    before = sample.jobs(sample.SITES[0], 2026, 10, 300, rng, first_id=0)
+    during = sample.jobs(sample.SITES[0], 2026, 10, 100, rng, first_id=1000)
+    summarising = databases.connect(node_url(galera_cluster, 1, cluster_db))
+    loading = databases.connect(node_url(galera_cluster, 2, cluster_db))
+    watching = databases.connect(node_url(galera_cluster, 1, cluster_db))
+    watching.execute("SET SESSION wsrep_sync_wait = 1")
+    summarising.store(JOB, before, "/CN=loader 1")
+    consume, loaded = summaries_sql.consume_all_deltas, []
+
+    def load_then_consume(db):
+        if not loaded:
+            loaded.append(loading.store(JOB, during, "/CN=loader 2"))
+            watching.query("SELECT COUNT(*) FROM JobRecords")  # applied on node 1 too
+        return consume(db)
+
+    monkeypatch.setattr(summaries_sql, "consume_all_deltas", load_then_consume)
+    with caplog.at_level("WARNING", logger="apeltools.summariser"):
+        summariser.summarise(summarising, full=True)
+    assert loaded and "replaying" not in caplog.text, caplog.text
+    assert summarising.query("SELECT SUM(NumberOfJobs) FROM VSuperSummaries")[0][0] == len(before)
+    summariser.summarise(summarising)
+    assert summarising.query("SELECT SUM(NumberOfJobs) FROM VSuperSummaries")[0][0] == len(before) + len(during)
+    for db in (summarising, loading, watching):
+        db.close()

@@ -288,10 +288,30 @@ def consume_all_deltas(db) -> list:
     transaction, so no delta of uncounted jobs is committed meanwhile. Hence locking reads here
     too (FOR UPDATE), not the snapshot's. On SQLite the transaction holds the only write lock.
     """
+    if db.dialect == "mysql" and not builds_in_server(db):
+        # The rebuild read the snapshot: so do these, and a delta committed since (on another node)
+        # stays, for the next run to add.
+        months = [tuple(row) for row in db.query(SELECT_DELTA_MONTHS)]
+        delete_deltas(db, [row[0] for row in db.query(SELECT_DELTAS)])
+        return months
     locking = " FOR UPDATE" if db.dialect == "mysql" else ""
     months = [tuple(row) for row in db.query(SELECT_DELTA_MONTHS + locking)]
     db.execute(DELETE_ALL_DELTAS)
     return months
+
+
+def builds_in_server(db) -> bool:
+    """Whether a full rebuild runs in the server (MySQL/MariaDB), or reads the snapshot through
+    source_groups() (SQLite, and a Galera node).
+
+    On a Galera node the in-server build's locks on every job do not hold off loaders on other
+    nodes: each write set they commit that touches a locked job or gap, applied here, aborts the
+    whole run (3 replays in one full run of 300,000 jobs while one loader wrote on another node).
+    Reading the snapshot takes no locks, at about 1.7 times the in-server build's time."""
+    if db.dialect != "mysql":
+        return False
+    rows = db.query("SHOW VARIABLES LIKE 'wsrep_on'")
+    return not (rows and rows[0][1] == "ON")
 
 
 def source_groups(db, month: tuple | None = None) -> dict:
@@ -376,8 +396,8 @@ COUNT_BUILT = "SELECT COUNT(*), COUNT(DISTINCT SiteID, Year, Month) FROM SuperSu
 
 def rebuild_super_summaries(db) -> tuple[int, int]:
     """Replace every SuperSummaries row by what the sources give; returns (rows written,
-    site-months). On MySQL/MariaDB in the server, elsewhere through source_groups()."""
-    if db.dialect != "mysql":
+    site-months). In the server or through source_groups(): see builds_in_server()."""
+    if not builds_in_server(db):
         groups = source_groups(db)
         return replace_super_summaries(db, groups), len({key[:3] for key in groups})
     db.execute(DELETE_SUPER_ALL)
