@@ -22,6 +22,7 @@ end (``--servers`` picks).
 
     python benchmarks/load.py                     # 300,000 records, both backends, both servers
     python benchmarks/load.py --records 30000 --backend mysql --servers default
+    python benchmarks/load.py --records 30000 --backend mysql --repeat 3   # three rounds, each with its baseline
     python benchmarks/load.py --records 20000 --backend sqlite
 """
 
@@ -228,33 +229,46 @@ def default_mariadb(workdir):
         shutil.rmtree(base, ignore_errors=True)
 
 
-def run_backend(backend, records, workdir, server_url, workers, label):
-    """Load ``records`` in every layout and through the baseline; print the figures."""
+def baseline(backend, records, workdir, server_url):
+    """(records/s, seconds, what) of the database's own bulk path into a fresh database."""
     base_url = fresh_database(backend, workdir, server_url)
     try:
         if backend == "mysql":
-            base_count, base_seconds = baseline_mysql(base_url, records, workdir)
-            base_name = "LOAD DATA LOCAL INFILE per 1,000 rows"
-        else:
-            base_count, base_seconds = baseline_sqlite(base_url, records)
-            base_name = "one executemany in one transaction"
+            count, seconds = baseline_mysql(base_url, records, workdir)
+            return count / seconds, seconds, "LOAD DATA LOCAL INFILE per 1,000 rows"
+        count, seconds = baseline_sqlite(base_url, records)
+        return count / seconds, seconds, "one executemany in one transaction"
     finally:
         drop(base_url)
-    base = base_count / base_seconds
+
+
+def run_backend(backend, records, workdir, server_url, workers, label, repeat=1):
+    """Load ``records`` in every layout and through the baseline, ``repeat`` times (each round
+    against its own baseline); print the figures."""
     empty_url = fresh_database(backend, workdir, server_url)
-    try:  # what the figures below spend before the first message and after the last, then a warm-up
+    try:
         empty_queue = os.path.join(workdir, f"queue-{uuid.uuid4().hex[:8]}")
         queues.incoming_queue(empty_queue)
-        _, startup = time_loader(empty_url, empty_queue, workers)
         # Untimed: the server's first load into new tables is slower (files, buffer pool), which
         # would count against whichever layout came first.
         fill_queue(empty_queue, records[:5 * PER_MESSAGE])
         time_loader(empty_url, empty_queue, workers)
+        print(f"{label}")
+        for round_ in range(repeat):
+            if repeat > 1:
+                print(f"  round {round_ + 1} of {repeat}, load average {os.getloadavg()[0]:.1f}")
+            # What the figures below spend before the first message and after the last.
+            _, startup = time_loader(empty_url, empty_queue, workers)
+            base, base_seconds, base_name = baseline(backend, records, workdir, server_url)
+            print(f"  {'apel-load on an empty queue':28} {startup:10.2f} s (start-up and finish, counted below)")
+            print(f"  {'baseline':28} {base:>10,.0f} records/s  ({base_seconds:.2f} s, {base_name})")
+            run_layouts(backend, records, workdir, server_url, workers, base, startup)
     finally:
         drop(empty_url)
-    print(f"{label}")
-    print(f"  {'baseline':28} {base:>10,.0f} records/s  ({base_seconds:.2f} s, {base_name})")
-    print(f"  {'apel-load on an empty queue':28} {startup:10.2f} s (start-up and finish, counted below)")
+
+
+def run_layouts(backend, records, workdir, server_url, workers, base, startup):
+    """apel-load of ``records`` in each layout into a fresh database; prints records/s and the ratios."""
     for name, layout in LAYOUTS.items():
         ours_url = fresh_database(backend, workdir, server_url)
         try:
@@ -265,9 +279,11 @@ def run_backend(backend, records, workdir, server_url, workers, label):
         finally:
             drop(ours_url)
         ours = count / seconds
+        # Not when the empty-queue run took as long (a start-up slower than usual on a busy machine).
+        net = f"{count / (seconds - startup):,.0f}/s" if seconds > 1.1 * startup else "n/a"
         print(f"  apel-load, {name:26} {ours:>10,.0f} records/s  ({seconds:.2f} s, --workers {workers}, "
               f"including program start-up)  {ours / base:5.2f} of the baseline, {ours / TARGET:5.2f} of "
-              f"{TARGET:,}/s; {count / max(seconds - startup, 1e-9):,.0f}/s without the empty-queue time")
+              f"{TARGET:,}/s; {net} without the empty-queue time", flush=True)
 
 
 def main():
@@ -279,6 +295,8 @@ def main():
     parser.add_argument("--mysql", metavar="URL", help="mysql://user@host:port (without database) "
                         "instead of the tuned test server")
     parser.add_argument("--workers", type=int, default=2, help="apel-load --workers")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="rounds of the baseline and every layout, each against its own baseline")
     args = parser.parse_args()
     backends = ("mysql", "sqlite") if args.backend == "both" else (args.backend,)
     records = make_records(args.records)
@@ -286,13 +304,14 @@ def main():
           f"load {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="apelbench-") as workdir:
         if "sqlite" in backends:
-            run_backend("sqlite", records, workdir, None, args.workers, "SQLite")
+            run_backend("sqlite", records, workdir, None, args.workers, "SQLite", args.repeat)
         if "mysql" in backends and args.servers in ("tuned", "both"):
             run_backend("mysql", records, workdir, args.mysql or mariadb_url(), args.workers,
-                        "MariaDB, tuned (tests/services/mariadb.sh)" if not args.mysql else f"MariaDB {args.mysql}")
+                        "MariaDB, tuned (tests/services/mariadb.sh)" if not args.mysql else f"MariaDB {args.mysql}",
+                        args.repeat)
         if "mysql" in backends and args.servers in ("default", "both"):
             with default_mariadb(workdir) as url:
-                run_backend("mysql", records, workdir, url, args.workers, "MariaDB, default settings")
+                run_backend("mysql", records, workdir, url, args.workers, "MariaDB, default settings", args.repeat)
 
 
 if __name__ == "__main__":
