@@ -20,8 +20,9 @@ same outcome in both: the same record field by field, the same bad-line
 reason, or ignored in both. That is how a faster parser is shown to keep
 every check and every reject of the one it replaces.
 
-Every measurement is CPU time of this process (a busy machine lengthens wall time, not that), the
-best of ``--rounds``, taken in turn with its baselines.
+Every measurement is CPU time of the process that parses (a busy machine lengthens wall time, not
+that), the best of ``--rounds``; each round runs every parser and its baselines in turn, so that a
+busy spell slows them alike.
 The issue's target is 100,000 lines/s a format on one core.
 
     python benchmarks/parse.py
@@ -30,6 +31,7 @@ The issue's target is 100,000 lines/s a format on one core.
 """
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -52,10 +54,12 @@ def _site_benchmark():
     return module
 
 
-def write_logs(lines, workdir):
-    """One file of about ``lines`` lines per format; {name: path}."""
+def write_logs(lines, workdir, formats=None):
+    """One file of about ``lines`` lines per format (those named in ``formats``, default all); {name: path}."""
     paths = {}
     for name, make in _site_benchmark()._line_makers().items():
+        if formats and name not in formats:
+            continue
         path = os.path.join(workdir, f"{name}.log")
         with open(path, "w") as out:
             for n in range(lines // make(0).count("\n")):
@@ -86,11 +90,6 @@ def time_split(path):
         for raw in handle:
             raw.decode("utf-8", "replace").split()
     return time.process_time() - started
-
-
-def _before(rev, paths, rounds):
-    """{name: best seconds} of the parsers at ``rev``, from a copy of its tree in a child process."""
-    return json.loads(_in_revision(rev, ["--child", json.dumps(paths), "--rounds", str(rounds)]))
 
 
 # -- --check: the same outcome line by line as another revision's parsers -------------------------------
@@ -221,7 +220,8 @@ def check(rev, count):
         with open(given, "w") as out:
             json.dump(lines, out)
         said = os.path.join(workdir, "said.json")
-        _in_revision(rev, ["--child-check", given, said])
+        with _revision(rev) as run:
+            run("--child-check", given, said)
         with open(said) as got:
             theirs = json.load(got)
     failed = False
@@ -243,21 +243,24 @@ def check(rev, count):
         sys.exit(1)
 
 
-def _in_revision(rev, arguments):
-    """Run this script with ``arguments`` in a child process on a copy of ``rev``'s ``apeltools``;
-    its stdout."""
+@contextlib.contextmanager
+def _revision(rev):
+    """A function running this script with arguments in a child process on a copy of ``rev``'s
+    ``apeltools``, returning its stdout."""
     with tempfile.TemporaryDirectory(prefix="apelbench-rev-") as tree:
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "apeltools"], check=True,
                                  capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
-        return subprocess.run([sys.executable, __file__, *arguments], env={**os.environ, "PYTHONPATH": tree},
-                              cwd=tree, check=True, capture_output=True, text=True).stdout
+        yield lambda *arguments: subprocess.run(
+            [sys.executable, __file__, *arguments], env={**os.environ, "PYTHONPATH": tree}, cwd=tree, check=True,
+            capture_output=True, text=True).stdout
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, default=200_000, help="lines per format")
     parser.add_argument("--rounds", type=int, default=3, help="best of this many runs")
+    parser.add_argument("--formats", help="only these formats, comma-separated (e.g. pbs,lsf)")
     parser.add_argument("--before", metavar="REV", help="also run the parsers of this git revision")
     parser.add_argument("--check", metavar="REV",
                         help="compare the parsers' outcomes with this revision's on --lines generated and mutated lines")
@@ -270,10 +273,8 @@ def main():
         with open(args.child_check[1], "w") as out:
             json.dump({name: outcomes(name, fed) for name, fed in lines.items()}, out)
         return
-    if args.child:  # run by _before, with PYTHONPATH on another revision's tree
-        paths = json.loads(args.child)
-        print(json.dumps({name: min(time_parser(name, path)[0] for _ in range(args.rounds))
-                          for name, path in paths.items()}))
+    if args.child:  # run by main for --before, with PYTHONPATH on another revision's tree
+        print(json.dumps({name: time_parser(name, path)[0] for name, path in json.loads(args.child).items()}))
         return
     sys.path.insert(0, str(ROOT))
     import apeltools
@@ -283,23 +284,29 @@ def main():
         return
     print(f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; apeltools from {Path(apeltools.__file__).parent}")
     with tempfile.TemporaryDirectory(prefix="apelbench-parse-") as workdir:
-        paths = write_logs(args.lines, workdir)
-        before = _before(args.before, paths, args.rounds) if args.before else {}
+        paths = write_logs(args.lines, workdir, args.formats and args.formats.split(","))
+        with contextlib.ExitStack() as stack:
+            other = stack.enter_context(_revision(args.before)) if args.before else None
+            runs, splits, before = {}, {}, {}
+            for _ in range(args.rounds):  # in turn, so that a busy spell slows both alike
+                if other:
+                    for name, seconds in json.loads(other("--child", json.dumps(paths))).items():
+                        before.setdefault(name, []).append(seconds)
+                for name, path in paths.items():
+                    runs.setdefault(name, []).append(time_parser(name, path))
+                    splits.setdefault(name, []).append(time_split(path))
         print(f"{args.lines:,} lines a format (SLURM: a job and two steps per job), best of {args.rounds}")
         print(f"  {'format':9} {'lines/s':>10} {'records/s':>10}  {'split lines/s':>13} {'÷ split':>7}"
               + (f"  {args.before + ' lines/s':>16} {'speed-up':>8}" if before else "")
               + f"  {'of target':>9}")
-        for name, path in paths.items():
-            runs, splits = [], []
-            for _ in range(args.rounds):
-                runs.append(time_parser(name, path))
-                splits.append(time_split(path))
-            seconds, lines, records = min(runs)
-            split = min(splits)
+        for name in paths:
+            seconds, lines, records = min(runs[name])
+            split = min(splits[name])
             row = (f"  {name:9} {lines / seconds:>10,.0f} {records / seconds:>10,.0f}  {lines / split:>13,.0f} "
                    f"{split / seconds:>7.3f}")
             if before:
-                row += f"  {lines / before[name]:>16,.0f} {before[name] / seconds:>7.2f}x"
+                earlier = min(before[name])
+                row += f"  {lines / earlier:>16,.0f} {earlier / seconds:>7.2f}x"
             print(row + f"  {lines / seconds / TARGET:>9.2f}")
 
 
