@@ -12,10 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from apeltools import db as databases
-from apeltools.importer import Importer
+from apeltools.importer import POLICIES, Importer
 from apeltools.cli.main import main as apeltools_main
 from apeltools.records.fields import INT
 from apeltools.records.types import CLOUD
+from apeltools.db.schema import migrate
 from tests.apel_layout import CLIENT, CLOUD_AND_STORAGE, SERVER, DeployedLayout
 from tests.conftest import fresh_mysql
 
@@ -176,15 +177,17 @@ def test_an_interrupted_import_continues_where_it_stopped(source, db_url):
     with databases.connect(source) as s, databases.connect(db_url) as t:
         importer = Importer(s, t, batch=4)
         stores = []
-        real_store = t.store
 
-        def failing_store(*args, **kwargs):
-            stores.append(1)
-            if len(stores) == 3:
-                raise KeyboardInterrupt  # Ctrl-C in the middle of a page: that page rolls back
-            return real_store(*args, **kwargs)
+        def failing(real):
+            def store(*args, **kwargs):
+                stores.append(1)
+                if len(stores) == 3:
+                    raise KeyboardInterrupt  # Ctrl-C in the middle of a page: that page rolls back
+                return real(*args, **kwargs)
+            return store
 
-        t.store = failing_store
+        # Job pages are stored as lines where the target takes them (MySQL), else as records.
+        t.store, t.store_lines = failing(t.store), failing(t.store_lines)
         with pytest.raises(KeyboardInterrupt):
             importer.run()
     with databases.connect(db_url) as db:
@@ -500,3 +503,91 @@ def test_workers_share_the_job_records_and_resume_each_their_part(source, db_url
     assert parts == {"JobRecords": 52, "JobRecords#0/2": 20, "JobRecords#1/2": 32}
     assert len(report.issues) == 2 and report.tables["Summaries"].imported == 1
     assert _run(source, db_url, workers=2).tables["JobRecords"].imported == 50  # done: read again from the progress
+
+
+def _varied_jobs(url, count, seed):
+    """Jobs with every kind of value the checks treat differently, mixed at random: names with
+    LOAD DATA's special characters, FQANs of every shape, benchmark types in any spelling or
+    unknown, infrastructure types in any case or wrong, NULLs, ends before starts or in the
+    future, and ids missing from their lookup tables."""
+    import random
+
+    rng = random.Random(seed)
+    pick = rng.choice
+    names = ["plain", "tab\there", "back\\slash", "new\nline", "cr\rend", "None", "ünï", "x" * 255]
+    with databases.connect(url) as db:
+        layout = DeployedLayout(db, SERVER)
+        for n in range(count):
+            start = datetime.datetime(2024, 1, 1) + datetime.timedelta(seconds=rng.randrange(40_000_000))
+            end = start + datetime.timedelta(seconds=pick([0, 1, 3600, -60, 86400 * 400, 86400 * 4000]))
+            _job(layout, n, Site=pick([SITE, "OTHER-SITE", "None", "s\tite"]), SubmitHost=pick(names),
+                 MachineName=pick(names), Queue=pick(names), LocalJobId=pick([f"{n}.batch", f"{n}\\b\tx", f"{n}\n"]),
+                 LocalUserId=pick([None, "atlas001", "u\\1", "y" * 255]), GlobalUserName=pick(names + [USER]),
+                 FQAN=pick([None, "/atlas/Role=production", "/atlas/uk/Role=NULL/Capability=NULL", "dteam", "/cms",
+                            "/ops/ROLE=lcgadmin;x", ""]),
+                 VO=pick(["atlas", "None", "cms"]), VOGroup=pick(["/atlas", "None"]), VORole=pick(["Role=NULL", "None"]),
+                 WallDuration=pick([None, 0, 1, 3600, 2 ** 40]), CpuDuration=pick([None, 0, 7, 2 ** 33]),
+                 Processors=pick([0, 1, 8]), NodeCount=pick([0, 1, 2]),
+                 StartTime=start.strftime("%Y-%m-%d %H:%M:%S"), EndTime=end.strftime("%Y-%m-%d %H:%M:%S"),
+                 InfrastructureDescription=pick([None, "APEL-PBS-CREAM", "a\tb", "z" * 100]),
+                 InfrastructureType=pick([None, "grid", "GRID", "Local", "cloud", "None"]),
+                 MemoryReal=pick([None, 0, 123456]), MemoryVirtual=pick([None, 5, 2 ** 50]),
+                 ServiceLevelType=pick(["HEPSPEC", "hepspec", "si2k", "HEPscore23", "SPECint2006", "Bogus"]),
+                 ServiceLevel=pick(["10.125", "0.000", "8.5", "1234567.999"]), PublisherDN=pick([DN, "None", USER]))
+        # Ids that their lookup tables do not hold (a site, a DN, a publisher).
+        for column in ("SiteID", "GlobalUserNameID", "PublisherDNID"):
+            db.execute(f"UPDATE JobRecords SET {column} = 999 WHERE LocalJobId IN (?, ?)",
+                       (f"{rng.randrange(count)}.batch", f"{rng.randrange(count)}.batch"))
+
+
+def _stored_jobs(url):
+    """Every stored job column, names instead of ids (ids depend on the order names were added),
+    and the summary deltas summed per key."""
+    from apeltools.db.rows import plan_for
+    from apeltools.db.summaries import DELTA_COLUMNS, KEY_COLUMNS
+    from apeltools.records.types import JOB
+
+    lookups = {f.column: f.lookup for f in JOB.fields if f.lookup}
+    lookups["PublisherDNID"] = lookups["GlobalUserNameID"] = "DNs"
+
+    def named(columns):
+        return ", ".join(f"(SELECT name FROM `{lookups[c]}` WHERE id = t.`{c}`)" if c in lookups else f"t.`{c}`"
+                         for c in columns)
+    with databases.connect(url) as db:
+        jobs = sorted(db.query(f"SELECT {named(plan_for(JOB).columns)} FROM JobRecords t"), key=repr)
+        sums = ", ".join(f"SUM({c})" for c in DELTA_COLUMNS[len(KEY_COLUMNS) + 3:])
+        deltas = db.query(f"SELECT {named(KEY_COLUMNS)}, MAX(InfrastructureDescription), MIN(EarliestEndTime), "
+                          f"MAX(LatestEndTime), {sums} FROM SummaryDeltas t GROUP BY {', '.join(KEY_COLUMNS)}")
+        issues = db.query("SELECT SourceTable, SourceKey, Field, Reason, Action FROM ImportIssues")
+    return jobs, sorted(deltas, key=repr), sorted(issues)
+
+
+@pytest.mark.parametrize("invalid", POLICIES)
+def test_job_lines_store_what_the_record_path_stores(source, mariadb_service, monkeypatch, invalid):
+    """Job pages made into LOAD DATA lines from the values checked once per distinct combination
+    (importer/jobs.py) store exactly what checking and storing each row as a record does, and
+    refuse exactly the same rows for the same reasons, whatever the values."""
+    from apeltools.importer import jobs
+
+    _varied_jobs(source, 1500, seed=20)
+    targets = [fresh_mysql(mariadb_service) for _ in range(2)]
+    try:
+        results, calls = [], []
+        real_page = jobs.JobLines.page
+        monkeypatch.setattr(jobs.JobLines, "page", lambda self, rows: calls.append(len(rows)) or real_page(self, rows))
+        for target, _ in targets:
+            with databases.connect(target) as db:
+                migrate(db)
+            report = _run(source, target, batch=97, invalid=invalid, verify=False)
+            results.append((_stored_jobs(target), {n: (t.read, t.imported, t.held) for n, t in report.tables.items()}))
+            monkeypatch.setattr(jobs, "usable", lambda spec, types: False)  # the second: records only
+        assert sum(calls) == 1500  # the first import made every page into lines
+        (lines, line_counts), (records, record_counts) = results
+        assert line_counts == record_counts
+        assert lines[0] == records[0] and len(lines[0]) == record_counts["JobRecords"][1]
+        assert lines[1] == records[1]
+        assert lines[2] == records[2] and len(lines[2]) > 100  # many refused for many reasons
+        assert {i[2] for i in lines[2]} >= {"EndTime", "ServiceLevelType", "InfrastructureType", "Site", "WallDuration"}
+    finally:
+        for _, drop in targets:
+            drop()

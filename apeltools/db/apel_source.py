@@ -88,6 +88,13 @@ def read_page(db, table, expressions, key, after, limit, part=None) -> list:
     return db.query(sql, params)
 
 
+def read_raw_page(db, table, expressions, key, after, limit, part=None) -> tuple:
+    """(rows, typed) of the next page after ``after`` (see ``page_sql``): the rows as the server
+    sent them and how to make one the row ``read_page`` would give (``Database.query_raw``)."""
+    sql, params = page_sql(table, expressions, key, after, limit, part)
+    return db.query_raw(sql, params)
+
+
 # -- verification -------------------------------------------------------------------------
 
 SOURCE_MONTHS = (

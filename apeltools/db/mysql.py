@@ -10,7 +10,8 @@ import threading
 import uuid
 
 from apeltools.db.base import Database
-from apeltools.db.rows import TSV_NULL, tsv_escape
+from apeltools.db.rows import TSV_NULL, plan_for, tsv_escape
+from apeltools.db.summaries import DELTA_COLUMNS, TIME_COLUMNS as DELTA_TIME_COLUMNS
 from apeltools.errors import (BusyError, ConfigError, ConflictError, DataRejected, DatabaseError,
                               TransientDatabaseError)
 
@@ -221,6 +222,36 @@ class MySQLDatabase(Database):
                     cursor.execute(sql, [value for values in chunk for value in values])
             finally:
                 cursor.close()
+
+    def query_raw(self, sql, params=()):
+        """(rows, typed) of a query: the rows as the server sent them (bytes, None for NULL), and
+        ``typed(row)``, the row as ``query`` would have returned it. For reading millions of rows
+        whose values the caller mostly passes on as text: making a Python object of every value
+        costs more than the caller's own work on them."""
+        from mysql.connector.conversion import MySQLConverter
+
+        with self._errors():
+            cursor = self.conn.raw.cursor(raw=True)
+            try:
+                cursor.execute(self._sql(sql), tuple(params))
+                rows = cursor.fetchall()
+                description = cursor.description
+            finally:
+                cursor.close()
+        convert = MySQLConverter("utf8mb4").to_python
+        columns = list(enumerate(description or ()))
+        return rows, lambda row: tuple(None if row[i] is None else convert(d, row[i]) for i, d in columns)
+
+    def takes_lines(self, rtype):
+        return rtype.newer is None and self._local_infile
+
+    def store_lines(self, rtype, text, deltas=()):
+        plan = plan_for(rtype)
+        with self.transaction():
+            if text:
+                self._replace_rows(plan, _Lines([text]))
+            if deltas:
+                self.insert_rows("SummaryDeltas", DELTA_COLUMNS, deltas, DELTA_TIME_COLUMNS)
 
     def _payload(self, plan, records, ids, publisher_id, plain):
         """LOAD DATA lines, or rows when that path is not used for this record type."""

@@ -11,6 +11,7 @@ from apeltools.db import apel_source as sql
 from apeltools.db.base import Database
 from apeltools.db import site as site_sql
 from apeltools.errors import ApelError, RecordError, TransientDatabaseError
+from apeltools.importer import jobs
 from apeltools.importer.logs import FileCount, adopt_logs
 from apeltools.importer.report import ImportReport, TableCount, compare_months
 from apeltools.importer.rows import RowReader, ahead, public_id, storable_as_is
@@ -189,6 +190,7 @@ class Importer:
         reader = RowReader(spec, names, types)
         key_at = range(len(spec.columns), len(spec.columns) + len(spec.key))
         now = self.clock()
+        fast = not self.dry_run and jobs.usable(spec, types) and self.target.takes_lines(spec.rtype)
 
         def pages(after):
             """(rows read, last key, records by publisher, refused rows) of each page."""
@@ -199,29 +201,56 @@ class Importer:
                 after = [rows[-1][i] for i in key_at]
                 yield (len(rows), after, *self._records(spec, rows, reader, key_at, now))
 
+        def raw_pages(after):
+            """(rows read, last key, the rows as the server sent them, typed) of each page; checked
+            by the calling thread, which alone may use the target (lookup ids)."""
+            while True:
+                rows, typed = sql.read_raw_page(self.source, spec.name, expressions, spec.key, after, self.batch,
+                                                part)
+                if not rows:
+                    return
+                last = typed(rows[-1])
+                after = [last[i] for i in key_at]
+                yield len(rows), after, rows, typed
+
         # Closed on the way out, so that the reader thread has stopped using the source connection
         # before an error is retried (a generator left to the collector would keep it running).
         with Progress(f"importing {spec.name}", enabled=self.show_progress) as progress, \
-                contextlib.closing(ahead(pages(after))) as ready:
-            for read, after, by_publisher, issues in ready:
-                stored = sum(len(records) for records in by_publisher.values())
+                contextlib.closing(ahead(raw_pages(after) if fast else pages(after))) as ready:
+            lines = None
+            for page in ready:
+                text, deltas = "", ()
+                if fast:
+                    read, after, rows, typed = page
+                    if lines is None:
+                        lines = jobs.JobLines(spec, reader, self.target, now, typed)
+                    text, deltas, others = lines.page(rows)
+                    by_publisher, issues = self._records(spec, others, reader, key_at, now)
+                    stored = read - len(others)
+                else:
+                    read, after, by_publisher, issues = page
+                    stored = 0
+                stored += sum(len(records) for records in by_publisher.values())
                 count.read += read
                 count.imported += stored
                 count.held += sum(1 for issue in issues if issue[4] == "held")
                 count.marked += sum(1 for issue in issues if issue[4] == "imported")
-                self._commit(spec, name, by_publisher, issues, after, count, False, report)
+                self._commit(spec, name, by_publisher, issues, after, count, False, report, text, deltas)
                 progress.update(count.read)
         self._commit(spec, name, {}, [], after, count, True, report)
 
-    def _commit(self, spec, name, by_publisher, issues, after, count, done, report):
-        """Store a page's records, refused rows and progress (under ``name``) in one transaction
-        (a dry run keeps the progress and the refused rows in memory)."""
+    def _commit(self, spec, name, by_publisher, issues, after, count, done, report, text="", deltas=()):
+        """Store a page's records (and its jobs already made LOAD DATA ``text`` with their summary
+        ``deltas``), refused rows and progress (under ``name``) in one transaction (a dry run keeps
+        the progress and the refused rows in memory)."""
         progress = (after, count.read, count.imported, count.held, done)
         if self.dry_run:
             self._memory[name] = progress
             report.issues.extend((t, sql.key_text(k), f, r, a) for t, k, f, r, a in issues)
             return
         with self.target.transaction():
+            if text:
+                self.target.store_lines(spec.rtype, text, deltas)
             for publisher, records in by_publisher.items():
                 if spec.rtype is None:
                     spec.write(self.target, records)
