@@ -591,3 +591,27 @@ def test_job_lines_store_what_the_record_path_stores(source, mariadb_service, mo
     finally:
         for _, drop in targets:
             drop()
+
+
+def test_join_statuses_are_set_by_a_few_statements(db, monkeypatch):
+    """A site's imported batch records get their join statuses in one UPDATE per status and chunk
+    of jobs, not one per job (a site's local jobs may be most of its batch records)."""
+    from apeltools.db import apel_source, site as site_sql
+    from apeltools.records.site import BatchRecord
+
+    jobs = [BatchRecord(BatchSystem="PBS", LocalJobId=f"{n}.batch", LrmsId=f"{n}.batch", LocalUserId=None,
+                        LocalGroup=None, Queue=None, MachineName=None, Processors=1, NodeCount=1, WallDuration=1,
+                        CpuDuration=1, StartTime=1_700_000_000, EndTime=1_700_000_000 + n % 7) for n in range(450)]
+    with db.transaction():
+        site_sql.store_site_records(db, jobs)
+    statuses = {j.LocalJobId: (site_sql.LOCAL, site_sql.RETRY, site_sql.FINE)[n % 3] for n, j in enumerate(jobs)}
+    statements = []
+    real_execute = db.execute
+    monkeypatch.setattr(db, "execute", lambda sql, params=(): statements.append(sql) or real_execute(sql, params))
+
+    with db.transaction():
+        apel_source.set_join_statuses(db, [(statuses[j.LocalJobId], "PBS", j.LocalJobId, j.EndTime) for j in jobs
+                                           if statuses[j.LocalJobId] != site_sql.FINE])
+
+    assert len(statements) == 2  # 150 jobs of each of two statuses: one chunk each
+    assert dict(db.query("SELECT LocalJobId, JoinStatus FROM BatchRecords")) == statuses

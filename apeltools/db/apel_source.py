@@ -189,7 +189,9 @@ def issues(db, source: str) -> list:
 
 # -- a site's client tables ---------------------------------------------------------------
 
-SET_JOIN_STATUS = "UPDATE BatchRecords SET JoinStatus = ? WHERE BatchSystem = ? AND LocalJobId = ? AND EndTime = ?"
+SET_JOIN_STATUS = "UPDATE BatchRecords SET JoinStatus = ? WHERE {jobs}"
+JOB_OF_BATCH = "(BatchSystem = ? AND LocalJobId = ? AND EndTime = ?)"  # one unique-key lookup each
+JOIN_STATUS_CHUNK = 200  # jobs per UPDATE
 NEWEST_IDS = "SELECT (SELECT MAX(id) FROM BatchRecords), (SELECT MAX(id) FROM BlahRecords)"
 SPEC_COLUMNS = ("CE", "ServiceLevelType", "ServiceLevel", "StartTime", "StopTime", "Source")
 UNSENT_JOBS = (
@@ -207,9 +209,16 @@ TOUCH_MONTH = (
 
 
 def set_join_statuses(db, rows) -> None:
-    """Set BatchRecords.JoinStatus: ``rows`` of (status, batch system, local job id, end time)."""
-    for row in rows:  # few: the records not joined as grid jobs
-        db.execute(SET_JOIN_STATUS, row)
+    """Set BatchRecords.JoinStatus: ``rows`` of (status, batch system, local job id, end time),
+    one statement per status and chunk of jobs (a site's local jobs may be most of a page)."""
+    jobs_by_status = {}
+    for status, *job in rows:
+        jobs_by_status.setdefault(status, []).append(job)
+    for status, jobs in jobs_by_status.items():
+        for start in range(0, len(jobs), JOIN_STATUS_CHUNK):
+            chunk = jobs[start:start + JOIN_STATUS_CHUNK]
+            db.execute(SET_JOIN_STATUS.format(jobs=" OR ".join([JOB_OF_BATCH] * len(chunk))),
+                       [status] + [value for job in chunk for value in job])
 
 
 def newest_site_ids(db) -> tuple:
