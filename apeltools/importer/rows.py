@@ -106,7 +106,8 @@ class RowReader:
 
 
 def _integer(value):
-    """An integer from an integer or a whole DECIMAL (the deployed cloud schema's CpuCount)."""
+    """An integer from an integer or a whole DECIMAL (a source DECIMAL column read into an integer field;
+    the deployed cloud CpuCount is not one: ours is fractional too, read as a float and kept to the thousandth)."""
     if isinstance(value, Decimal):
         if value != value.to_integral_value():
             raise ValueError(f"not a whole number: {value}")
