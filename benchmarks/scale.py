@@ -16,14 +16,21 @@ servers are those of tests/services (started when not running):
 On one 2-core machine the three Galera nodes and the loaders share the same two cores: the
 cluster's figures here measure its overhead (every write applied on three servers, certification),
 not what three hosts give; the CPU time per record is what carries over.
+
+``--full-summarise JOBS`` measures instead ``apel-summarise --full`` run again and again while one
+apel-load writes: on the single server (both on it), and on Galera node 1 with the loader on node
+2, over JOBS job records loaded first: each full run's time, how many runs were replayed after a
+conflict, and that an incremental run afterwards counts every job once.
 """
 
 import argparse
+import logging
 import os
 import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -32,8 +39,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from apeltools import db as databases  # noqa: E402
+from apeltools import summariser  # noqa: E402
 from apeltools.db.schema import migrate  # noqa: E402
+from apeltools.demo import sample  # noqa: E402
+from apeltools.errors import ConflictError  # noqa: E402
 from apeltools.messaging import queues  # noqa: E402
+from apeltools.records import text  # noqa: E402
 from tests.test_loader_faults import fill  # noqa: E402
 
 PASSWORD = "apel"
@@ -88,6 +99,14 @@ def drop_database(port, name):
     conn.close()
 
 
+def apel_load(port, name, queue_dir, stderr=subprocess.PIPE):
+    env = dict(os.environ, APELTOOLS_CONFIG=os.devnull, APELTOOLS_DB_PASSWORD=PASSWORD)
+    return subprocess.Popen([sys.executable, "-m", "apeltools.cli.load", "--db",
+                             f"mysql://apel@127.0.0.1:{port}/{name}", "--queue", str(queue_dir / "in"),
+                             "--reject", str(queue_dir / "rej")],
+                            env=env, stderr=stderr, text=True)
+
+
 def run(ports, loader_ports, messages, per_message, workdir):
     """Load the messages with one loader per entry of ``loader_ports``; (records/s, loader and server
     CPU seconds per 1,000 records, messages replayed after a conflict)."""
@@ -97,12 +116,8 @@ def run(ports, loader_ports, messages, per_message, workdir):
     servers = server_pids(ports)
     server_before = cpu_seconds(servers)
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    env = dict(os.environ, APELTOOLS_CONFIG=os.devnull, APELTOOLS_DB_PASSWORD=PASSWORD)
     started = time.monotonic()
-    loaders = [subprocess.Popen([sys.executable, "-m", "apeltools.cli.load", "--db",
-                                 f"mysql://apel@127.0.0.1:{port}/{name}", "--queue", str(queue_dir / "in"),
-                                 "--reject", str(queue_dir / "rej")], env=env, stderr=subprocess.PIPE, text=True)
-               for port in loader_ports]
+    loaders = [apel_load(port, name, queue_dir) for port in loader_ports]
     replays = 0
     for loader in loaders:
         _, stderr = loader.communicate()
@@ -122,12 +137,88 @@ def run(ports, loader_ports, messages, per_message, workdir):
     return records / seconds, loader_cpu * 1000 / records, server_cpu * 1000 / records, replays
 
 
+class Replays(logging.Handler):
+    """Counts the summariser's "replaying the run" warnings."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record):
+        self.count += "replaying the run" in record.getMessage()
+
+
+def full_summarise_while_loading(summarise_port, load_port, jobs, messages, per_message, workdir):
+    """Full summarises on ``summarise_port``, one after another, while one apel-load writes the
+    messages on ``load_port`` (the same database, after ``jobs`` loaded first); (the runs' seconds,
+    replays, runs that failed, the loader's records/s)."""
+    name = fresh_database(summarise_port)
+    queue_dir = Path(tempfile.mkdtemp(dir=workdir))
+    fill(queues.incoming_queue(queue_dir / "in"), jobs // 200, 200, seed=3)
+    loader = apel_load(summarise_port, name, queue_dir)
+    _, stderr = loader.communicate()
+    if loader.returncode != 0:
+        raise SystemExit(f"apel-load exited {loader.returncode}:\n{stderr}")
+    # Records of their own: job ids from 10,000,000 on, so that none replaces one loaded before.
+    incoming, rng = queues.incoming_queue(queue_dir / "in"), sample.rng_for(11)
+    for n in range(messages):
+        batch = sample.jobs(sample.SITES[0], 2026, 10, per_message, rng, first_id=10_000_000 + n * per_message)
+        incoming.add({"body": text.write_message(text.JOB_V03, batch), "signer": "/CN=host", "empaid": f"more-{n}"})
+    replays = Replays()
+    logging.getLogger("apeltools.summariser").addHandler(replays)
+    runs, failed = [], 0
+    with databases.connect(f"mysql://apel@127.0.0.1:{summarise_port}/{name}") as db, \
+            open(queue_dir / "load.log", "w") as log:  # a file: nobody reads a pipe while it runs
+        started, ended = time.monotonic(), []
+        loader = apel_load(load_port, name, queue_dir, stderr=log)
+        threading.Thread(target=_note_end, args=(loader, ended), daemon=True).start()
+        while not ended:
+            began = time.monotonic()
+            try:
+                summariser.summarise(db, full=True)
+                runs.append(time.monotonic() - began)
+            except ConflictError:  # replayed 6 times
+                failed += 1
+        rate = messages * per_message / (ended[0] - started)
+        if loader.returncode != 0:
+            raise SystemExit(f"apel-load exited {loader.returncode}:\n{(queue_dir / 'load.log').read_text()}")
+        summariser.summarise(db)
+        if db.query("SHOW VARIABLES LIKE 'wsrep_on'") == [("wsrep_on", "ON")]:
+            db.execute("SET SESSION wsrep_sync_wait = 1")  # the loader's last commits applied here too
+        stored, summarised = db.query(
+            "SELECT COUNT(*), (SELECT SUM(NumberOfJobs) FROM VSuperSummaries) FROM JobRecords")[0]
+    logging.getLogger("apeltools.summariser").removeHandler(replays)
+    if stored != summarised:
+        raise SystemExit(f"{summarised} jobs summarised of {stored}")
+    drop_database(summarise_port, name)
+    return runs, replays.count, failed, rate
+
+
+def _note_end(process, ended):
+    process.wait()
+    ended.append(time.monotonic())
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=400)
     parser.add_argument("--per-message", type=int, default=200)
+    parser.add_argument("--full-summarise", type=int, metavar="JOBS",
+                        help="measure full summarises while loading, over JOBS job records loaded first")
     options = parser.parse_args()
     os.environ.setdefault("APELTOOLS_DB_PASSWORD", PASSWORD)
+    if options.full_summarise:
+        print(f"apel-summarise --full again and again over {options.full_summarise:,} jobs while apel-load "
+              f"writes {options.messages} messages of {options.per_message} more")
+        with tempfile.TemporaryDirectory() as workdir:
+            for label, summarise_port, load_port in (("single server", SINGLE[1][0], SINGLE[1][0]),
+                                                     ("Galera, nodes 1 and 2", GALERA, GALERA + 1)):
+                runs, replays, failed, rate = full_summarise_while_loading(
+                    summarise_port, load_port, options.full_summarise, options.messages, options.per_message,
+                    workdir)
+                print(f"{label:<22} {len(runs)} full runs ({', '.join(f'{r:.1f}' for r in runs)} s), {replays} "
+                      f"replays, {failed} failed; loading {rate:,.0f} records/s", flush=True)
+        return
     nodes = [GALERA, GALERA + 1, GALERA + 2]
     setups = [
         (SINGLE[0], SINGLE[1], lambda n: SINGLE[1] * n),
