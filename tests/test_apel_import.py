@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from apeltools import db as databases
 from apeltools.importer import POLICIES, Importer
 from apeltools.cli.main import main as apeltools_main
+from apeltools.errors import ApelError
 from apeltools.db.schema import migrate
 from tests.apel_layout import CLIENT, CLOUD_AND_STORAGE, SERVER, DeployedLayout
 from tests.conftest import fresh_mysql
@@ -490,14 +491,36 @@ def test_workers_share_the_job_records_and_resume_each_their_part(source, db_url
         for n in range(30, 50):
             _job(layout, n, Site="OTHER-SITE")  # id 2 (UKI-NORTH has 1)
 
-    report = _run(source, db_url, workers=2, batch=4)
+    stored = []
+
+    def fail_once(real):
+        def store(*args, **kwargs):  # in each worker process (forked): its third page fails
+            stored.append(1)
+            if len(stored) == 3 and not os.path.exists(failed):
+                open(failed, "w").close()
+                raise KeyboardInterrupt
+            return real(*args, **kwargs)
+        return store
+
+    failed = f"/tmp/apeltools-test-worker-{os.getpid()}-{id(stored)}"
+    with databases.connect(source) as s, databases.connect(db_url) as t:
+        t.store, t.store_lines = fail_once(t.store), fail_once(t.store_lines)
+        with pytest.raises(ApelError, match="a worker failed"):
+            Importer(s, t, workers=2, batch=4).run()
+    os.unlink(failed)
+    with databases.connect(db_url) as db:
+        read = dict(db.query("SELECT SourceTable, RowsRead FROM ImportProgress WHERE SourceTable LIKE 'JobRecords%'"))
+        assert read["JobRecords range 1/2"] + read["JobRecords range 2/2"] < 52 and "JobRecords" not in read
+
+    report = _run(source, db_url, workers=2, batch=4)  # each range continues where it stopped
 
     jobs = report.tables["JobRecords"]
     assert (jobs.read, jobs.imported, jobs.held, jobs.target_rows) == (52, 50, 2, 50)
     with databases.connect(db_url) as db:
         parts = dict(db.query("SELECT SourceTable, RowsRead FROM ImportProgress WHERE SourceTable LIKE 'JobRecords%'"))
-    assert parts == {"JobRecords": 52, "JobRecords#0/2": 20, "JobRecords#1/2": 32}
+    assert parts == {"JobRecords": 52, "JobRecords range 1/2": 26, "JobRecords range 2/2": 26, "JobRecords ranges/2": 0}
     assert len(report.issues) == 2 and report.tables["Summaries"].imported == 1
+    assert not [d for d in report.differences if d[0] == SITE]  # no page's summary counted twice
     assert _run(source, db_url, workers=2).tables["JobRecords"].imported == 50  # done: read again from the progress
 
 

@@ -50,48 +50,62 @@ def last_updated(db) -> dict:
     return {kind: epoch_of_sql_time(moment) for kind, moment in db.query(LAST_UPDATED)}
 
 
-def _after(key):
-    """``(k1, k2, …) > (?, ?, …)`` spelt out, which MySQL turns into one range of the primary key."""
+def _beyond(key, op, last):
+    """``(k1, k2, …) > (?, ?, …)`` (``op`` and ``last`` '>') or ``<= (?, ?, …)`` ('<', '<=')
+    spelt out, which MySQL turns into one range of the primary key."""
     first = f"`{key[0]}`"
     if len(key) == 1:
-        return f"{first} > ?", 1
-    rest, count = _after(key[1:])
-    return f"({first} > ? OR ({first} = ? AND {rest}))", count + 2
+        return f"{first} {last} ?"
+    return f"({first} {op} ? OR ({first} = ? AND {_beyond(key[1:], op, last)}))"
 
 
-def _after_params(values):
+def _beyond_params(values):
     if len(values) == 1:
         return [values[0]]
-    return [values[0], values[0]] + _after_params(values[1:])
+    return [values[0], values[0]] + _beyond_params(values[1:])
 
 
-def page_sql(table: str, expressions, key, after, limit: int, part=None):
+def page_sql(table: str, expressions, key, after, limit: int, upto=None):
     """(sql, params) of the next ``limit`` rows of ``table`` after key values ``after`` (None: from
-    the start), in key order: each row holds ``expressions``, then the key's columns as stored.
-    ``part`` (k, n) keeps the rows whose first key column is k modulo n."""
+    the start) and up to ``upto`` (None: to the end), in key order: each row holds
+    ``expressions``, then the key's columns as stored."""
     conditions, params = [], []
-    if after is not None:
-        condition, _ = _after(key)
-        conditions.append(condition)
-        params = _after_params(list(after))
-    if part is not None:
-        conditions.append(f"MOD(`{key[0]}`, {int(part[1])}) = {int(part[0])}")
+    for bound, op, last in ((after, ">", ">"), (upto, "<", "<=")):
+        if bound is not None:
+            conditions.append(_beyond(key, op, last))
+            params += _beyond_params(list(bound))
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     order = ", ".join(f"`{c}`" for c in key)
     selected = ", ".join(list(expressions) + [f"`{c}`" for c in key])
     return f"SELECT {selected} FROM `{table}`{where} ORDER BY {order} LIMIT {int(limit)}", params
 
 
-def read_page(db, table, expressions, key, after, limit, part=None) -> list:
+KEY_AT = "SELECT {key} FROM `{table}` ORDER BY {key} LIMIT 1 OFFSET {offset}"
+
+
+def split_keys(db, table: str, key, rows: int, parts: int) -> list:
+    """Keys that cut ``table`` (about ``rows`` rows), in key order, into ``parts`` ranges of about
+    equal size: range k holds the keys after cut k-1 (none: from the start) up to cut k (none:
+    to the end). Each cut costs the server a walk of the primary key up to it."""
+    columns = ", ".join(f"`{c}`" for c in key)
+    cuts = []
+    for k in range(1, parts):
+        found = db.query(KEY_AT.format(key=columns, table=table, offset=max(rows * k // parts - 1, 0)))
+        if found:
+            cuts.append(list(found[0]))
+    return cuts
+
+
+def read_page(db, table, expressions, key, after, limit, upto=None) -> list:
     """The next page of rows after ``after`` (see ``page_sql``)."""
-    sql, params = page_sql(table, expressions, key, after, limit, part)
+    sql, params = page_sql(table, expressions, key, after, limit, upto)
     return db.query(sql, params)
 
 
-def read_raw_page(db, table, expressions, key, after, limit, part=None) -> tuple:
+def read_raw_page(db, table, expressions, key, after, limit, upto=None) -> tuple:
     """(rows, typed) of the next page after ``after`` (see ``page_sql``): the rows as the server
     sent them and how to make one the row ``read_page`` would give (``Database.query_raw``)."""
-    sql, params = page_sql(table, expressions, key, after, limit, part)
+    sql, params = page_sql(table, expressions, key, after, limit, upto)
     return db.query_raw(sql, params)
 
 

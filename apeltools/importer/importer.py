@@ -132,17 +132,20 @@ class Importer:
         return sql.get_progress(self.target, self.source_id).get(table)
 
     def _import_in_workers(self, spec, report):
-        """Import a table in ``workers`` processes, each the rows whose first key column is its
-        number modulo ``workers``, each with its own progress (``<table>#k/n``); their counts make
-        the table's. Python checks and formats the rows, so a second process uses a second CPU."""
+        """Import a table in ``workers`` processes, each a range of its keys holding about as many
+        rows as the others, each with its own progress (``<table> range k/n``); their counts make
+        the table's. The ranges are cut once and kept (``<table> ranges/n``), so that a rerun
+        continues every range where it stopped even if the source changed meanwhile."""
         count, n = report.tables[spec.name], self.workers
-        parts = [f"{spec.name}#{k}/{n}" for k in range(n)]
+        parts = [f"{spec.name} range {k + 1}/{n}" for k in range(n)]
         if not self._progress_done(spec.name):
+            cuts = self._cuts(spec, count.source_rows, n)
+            ranges = list(zip([None] + cuts, cuts + [None]))
             self.source.close()  # each process opens its own connections
             self.target.close()
             context = multiprocessing.get_context("fork")
-            workers = [context.Process(target=self._worker, args=(spec, (k, n)), name=f"import-{part}")
-                       for k, part in enumerate(parts)]
+            workers = [context.Process(target=self._worker, args=(spec, part, bounds), name=f"import-{part}")
+                       for part, bounds in zip(parts, ranges)]
             for worker in workers:
                 worker.start()
             for worker in workers:
@@ -156,31 +159,47 @@ class Importer:
             sql.save_progress(self.target, self.source_id, spec.name, None, count.read, count.imported, count.held,
                               True)
 
+    def _cuts(self, spec, rows, n):
+        """The keys cutting ``spec``'s table into ``n`` ranges: those kept by an earlier run, else
+        new ones (kept, flattened, as the LastKey of ``<table> ranges/n``)."""
+        name, width = f"{spec.name} ranges/{n}", len(spec.key)
+        saved = self._progress(name)
+        if saved is None:
+            cuts = sql.split_keys(self.source, spec.name, spec.key, rows, n)
+            with self.target.transaction():
+                sql.save_progress(self.target, self.source_id, name, [v for cut in cuts for v in cut], 0, 0, 0, True)
+            saved = self._progress(name)
+        flat = saved[0] or []
+        return [flat[i:i + width] for i in range(0, len(flat), width)]
+
     def _progress_done(self, table):
         saved = self._progress(table)
         return bool(saved and saved[4])
 
-    def _worker(self, spec, part):
-        """One worker process of ``_import_in_workers``: its part, then exit (0: done)."""
+    def _worker(self, spec, part, bounds):
+        """One worker process of ``_import_in_workers``: its range of keys (``bounds``: after, up
+        to), then exit (0: done)."""
         code = 1
         try:
             self.show_progress = False
             report = ImportReport(self.layout, self.dry_run, {spec.name: TableCount()})
-            self.backoff.call(lambda: self._import_table(spec, report, part), TransientDatabaseError,
-                              f"importing {spec.name} part {part[0] + 1} of {part[1]}")
+            self.backoff.call(lambda: self._import_table(spec, report, part, bounds), TransientDatabaseError,
+                              f"importing {part}")
             code = 0
         except BaseException:  # reported here; the parent sees the exit code
-            log.exception("importing %s part %d of %d failed", spec.name, part[0] + 1, part[1])
+            log.exception("importing %s failed", part)
         finally:
             logging.shutdown()
             os._exit(code)
 
-    def _import_table(self, spec, report, part=None):
-        """Import one table (or, in a worker, its ``part`` (k, n)) from where it stopped."""
+    def _import_table(self, spec, report, part=None, bounds=(None, None)):
+        """Import one table (or, in a worker, its range ``part`` of keys after ``bounds[0]`` up to
+        ``bounds[1]``) from where it stopped."""
         count = report.tables[spec.name]
-        name = spec.name if part is None else f"{spec.name}#{part[0]}/{part[1]}"
+        name = part or spec.name
         saved = self._progress(name)
-        after, count.read, count.imported, count.held, done = saved or (None, 0, 0, 0, False)
+        after, count.read, count.imported, count.held, done = saved or (bounds[0], 0, 0, 0, False)
+        upto = bounds[1]
         if done:
             return
         names = self._lookups(spec)
@@ -195,7 +214,7 @@ class Importer:
         def pages(after):
             """(rows read, last key, records by publisher, refused rows) of each page."""
             while True:
-                rows = sql.read_page(self.source, spec.name, expressions, spec.key, after, self.batch, part)
+                rows = sql.read_page(self.source, spec.name, expressions, spec.key, after, self.batch, upto)
                 if not rows:
                     return
                 after = [rows[-1][i] for i in key_at]
@@ -206,7 +225,7 @@ class Importer:
             by the calling thread, which alone may use the target (lookup ids)."""
             while True:
                 rows, typed = sql.read_raw_page(self.source, spec.name, expressions, spec.key, after, self.batch,
-                                                part)
+                                                upto)
                 if not rows:
                     return
                 last = typed(rows[-1])
