@@ -8,39 +8,42 @@ Each layout is a message of 1,000 records as some producer writes it:
 * CRLF line ends, blank lines around the separators and ``Key:Value`` without a space;
 * summaries (v0.2), sync and cloud records, canonical and shuffled.
 
-``parse_message`` (what the loader runs) decodes each; the baseline decodes the same
-messages with the decoder of another git revision (``--baseline``, by default the one
-before the columnar decoder), copied from git into a temporary package. Figures are CPU
-seconds of this process (the best of ``--repeat`` runs), so that other load on the machine
-weighs less; the ratio to the baseline is what to compare between machines.
+``parse_message`` (what the loader runs) decodes each, in a process of its own for this
+tree and for the whole ``apeltools`` package of another git revision (``--baseline``, by
+default the one before the columnar decoder, whose canonical layout had a fast path of its
+own), taken turn about (``--rounds``) so that both meet the same load on a shared machine.
+Figures are CPU seconds of the decoding process (the best of every run), so that other load
+weighs less; the ratio to the baseline is what to compare between machines. Both must give
+the same records and rejects.
 
     python benchmarks/decode.py
-    python benchmarks/decode.py --baseline HEAD~5 --repeat 9
+    python benchmarks/decode.py --baseline HEAD~5 --repeat 9 --rounds 5
 """
 
 import argparse
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import pickle
 import random
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from apeltools.demo import sample  # noqa: E402
-from apeltools.records import text  # noqa: E402
-from apeltools.records.message import parse_message  # noqa: E402
-from apeltools.records.types import CLOUD  # noqa: E402
-
 PER_MESSAGE = 1000
 NOW = 1793491200  # 2026-11-01: every sample record lies before it
 BASELINE = "71dc5a0"  # the last revision with the canonical fast path and the general path
-BASELINE_FILES = ("text.py", "canonical.py", "message.py")
 
 
 def cloud_records(rng, count):
+    from apeltools.records.types import CLOUD
+
     records = []
     for number in range(count):
         start = rng.randrange(1790000000, 1792000000)
@@ -60,6 +63,8 @@ def cloud_records(rng, count):
 
 def shuffled(body, leave_out=()):
     """The same message with each record's lines in random order, ``leave_out`` keys dropped."""
+    from apeltools.records import text
+
     rng = random.Random(3)
     header, blocks = text.split_records(body)
     out = [header]
@@ -72,12 +77,18 @@ def shuffled(body, leave_out=()):
 
 def loose(body):
     """CRLF line ends, blank lines around each separator and ``Key:Value`` without a space."""
+    from apeltools.records import text
+
     header, blocks = text.split_records(body)
     records = ["\n".join(line.replace(": ", ":", 1) for line in block.split("\n")) for block in blocks]
     return (header + "\n" + "".join(r + "\n\n%%\n\n" for r in records)).replace("\n", "\r\n")
 
 
 def layouts():
+    """{layout: message} of the layouts above."""
+    from apeltools.demo import sample
+    from apeltools.records import text
+
     rng = sample.rng_for(1)
     jobs = sample.jobs(sample.SITES[0], 2026, 10, PER_MESSAGE, rng)
     summaries = []
@@ -110,49 +121,79 @@ def layouts():
     }
 
 
-def baseline_decoder(revision, workdir):
-    """``parse_message`` of the text decoder at ``revision``, as a package of its own."""
-    package = Path(workdir) / "baseline_records"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    for name in BASELINE_FILES:
-        source = subprocess.run(["git", "-C", str(ROOT), "show", f"{revision}:apeltools/records/{name}"],
-                                check=True, capture_output=True, text=True).stdout
-        source = source.replace("from apeltools.records.canonical", "from baseline_records.canonical")
-        source = source.replace("from apeltools.records import accelerator, car, star, text",
-                                "from apeltools.records import accelerator, car, star\n"
-                                "from baseline_records import text")
-        (package / name).write_text(source)
-    sys.path.insert(0, str(workdir))
-    from baseline_records.message import parse_message as baseline
-    return baseline
+def tree_of(revision, workdir):
+    """A directory holding the ``apeltools`` package as it was at ``revision``."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "apeltools"],
+                             check=True, capture_output=True).stdout
+    tree = Path(workdir) / "baseline"
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(tree)
+    return tree
 
 
-def rate(parse, body, repeat):
-    """Records/s of ``parse`` on ``body``: the best of ``repeat`` runs, in CPU seconds."""
-    parsed = parse(body, NOW)
-    if parsed.errors or len(parsed.records) != PER_MESSAGE:
-        raise SystemExit(f"benchmark message did not decode: {parsed.errors[:3]}")
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.process_time()
-        parse(body, NOW)
-        best = min(best, time.process_time() - started)
-    return PER_MESSAGE / best
+def outcome(parsed):
+    """A digest of what a message decoded to: every record's values and every reject."""
+    records = [tuple(getattr(r, f.name) for f in dataclasses.fields(r)) for r in parsed.records]
+    errors = [(e.index, e.field, e.reason) for e in parsed.errors]
+    return hashlib.sha256(repr((records, errors)).encode()).hexdigest()
+
+
+def worker(messages, repeat):
+    """Time ``parse_message`` of whichever ``apeltools`` is first on the path: {layout: (best
+    CPU seconds, digest)}."""
+    from apeltools.records.message import parse_message
+
+    found = {}
+    for name, body in messages.items():
+        parsed = parse_message(body, NOW)
+        if parsed.errors or len(parsed.records) != PER_MESSAGE:
+            raise SystemExit(f"{name}: benchmark message did not decode: {parsed.errors[:3]}")
+        best = float("inf")
+        for _ in range(repeat):
+            started = time.process_time()
+            parse_message(body, NOW)
+            best = min(best, time.process_time() - started)
+        found[name] = (best, outcome(parsed))
+    return found
+
+
+def run_worker(tree, messages_file, repeat):
+    """``worker`` in a process importing ``apeltools`` from ``tree``."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    out = subprocess.run([sys.executable, __file__, "--worker", str(messages_file), "--repeat", str(repeat)],
+                         check=True, capture_output=True, text=True, env=env, cwd=tree).stdout
+    return json.loads(out)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", default=BASELINE, help="git revision of the decoder to compare with")
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=7, help="decodings of each message per process")
+    parser.add_argument("--rounds", type=int, default=3, help="processes of each decoder, taken turn about")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        with open(args.worker, "rb") as stream:
+            print(json.dumps(worker(pickle.load(stream), args.repeat)))
+        return
+    sys.path.insert(0, str(ROOT))
     with tempfile.TemporaryDirectory() as workdir:
-        baseline = baseline_decoder(args.baseline, workdir)
+        messages = layouts()
+        messages_file = Path(workdir) / "messages.pickle"
+        messages_file.write_bytes(pickle.dumps(messages))
+        trees = {"ours": ROOT, "baseline": tree_of(args.baseline, workdir)}
+        best = {}
+        for _ in range(args.rounds):
+            for side, tree in trees.items():
+                for name, (seconds, digest) in run_worker(tree, messages_file, args.repeat).items():
+                    previous = best.get((side, name), (float("inf"), digest))
+                    best[side, name] = (min(previous[0], seconds), digest)
         print(f"{'layout':45} {'records/s':>10} {'baseline':>10} {'ratio':>6}")
-        for name, body in layouts().items():
-            ours, theirs = rate(parse_message, body, args.repeat), rate(baseline, body, args.repeat)
-            assert parse_message(body, NOW).records == baseline(body, NOW).records, name
-            print(f"{name:45} {ours:10,.0f} {theirs:10,.0f} {ours / theirs:6.2f}", flush=True)
+        for name in messages:
+            (ours, digest), (theirs, their_digest) = best["ours", name], best["baseline", name]
+            if digest != their_digest:
+                raise SystemExit(f"{name}: the two decoders disagree")
+            print(f"{name:45} {PER_MESSAGE / ours:10,.0f} {PER_MESSAGE / theirs:10,.0f} {theirs / ours:6.2f}")
 
 
 if __name__ == "__main__":

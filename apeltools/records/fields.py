@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from apeltools.quoting import quote
@@ -84,6 +85,7 @@ def month_of(epoch: float) -> tuple[int, int]:
     return moment.tm_year, moment.tm_mon
 
 
+@lru_cache(maxsize=1024)
 def month_bounds(year: int, month: int) -> tuple[int, int]:
     """Epoch seconds of the first second of a month and of the first second after it."""
     start = calendar.timegm((year, month, 1, 0, 0, 0))

@@ -20,6 +20,9 @@ def _parse_text(body, now):
     message = ParsedMessage(fmt.header, fmt.rtype, partial(_text_body, fmt.header))
     message.plain = "\\" not in body and "\t" not in body and "\r" not in body
     records, bad = text.decode(fmt, blocks, now)
+    if not bad:  # every record good (what senders send): taken as they are
+        message.records, message.sources = records, blocks
+        return message
     for index, (record, block) in enumerate(zip(records, blocks)):
         if record is None:
             message.reject(bad[index], index, text.first_line(block), block)

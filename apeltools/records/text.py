@@ -84,11 +84,14 @@ def split_records(body):
     if "\r" in body:
         body = body.replace("\r\n", "\n")
     header, _, rest = body.lstrip().partition("\n")
-    blocks = []
     # Splitting at "\n%%\n" is many times faster than a multi-line regular expression;
     # the rare pieces that still hold "%%" (a separator with spaces around it, or a
     # value containing "%%") are split exactly by the expression.
-    for piece in ("\n" + rest).split("\n%%\n"):
+    pieces = ("\n" + rest).split("\n%%\n")
+    if rest.count("%") == 2 * (len(pieces) - 1):  # no "%" but the separators': no piece to look into
+        return header.strip(), [piece for piece in pieces if piece and not piece.isspace()]
+    blocks = []
+    for piece in pieces:
         if "%%" in piece:
             blocks.extend(block for block in _SEPARATOR.split(piece) if block.strip())
         elif piece.strip():

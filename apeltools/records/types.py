@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, make_dataclass, fields as dataclass_fields
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -22,16 +23,41 @@ from apeltools.records.fqan import split_fqan
 FUTURE_TOLERANCE = 2 * 86400  # how far in the future a job may end (clock skew, time zones)
 
 
-def _no_rules(record: Any, now: int) -> None:
-    """The check of a record type without rules beyond its fields' own."""
+@dataclass(frozen=True)
+class Rule:
+    """One rule of a record type beyond its fields' own: ``apply(*values of reads, now)``
+    raises ``FieldProblem`` or returns the new values of ``writes`` (None: none changed).
+
+    A rule's outcome depends on the values it reads and the time of checking only, so that
+    the text decoder can apply it to a whole message's records at once: once per distinct
+    input when ``repeats`` (FQANs, benchmarks, months: what messages repeat), else once per
+    record (times).
+    """
+
+    reads: tuple[str, ...]
+    apply: Callable[..., tuple[Any, ...] | None]
+    writes: tuple[str, ...] = ()
+    repeats: bool = True
+    values: Callable[[Any], Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", attrgetter(*self.reads))
+
+    def check(self, record: Any, now: int) -> None:
+        """Apply this rule to one record."""
+        values = self.values(record)
+        new = self.apply(*values, now) if len(self.reads) > 1 else self.apply(values, now)
+        if new is not None:
+            for name, value in zip(self.writes, new):
+                setattr(record, name, value)
 
 
 @dataclass(frozen=True, eq=False)
 class RecordType:
     """A record type: the one definition behind parsing, writing, checking and storing.
 
-    ``check(record, now)`` receives a freshly parsed record, may canonicalise
-    or derive values in it, and raises ``FieldProblem`` (field, reason). ``ignored`` keys are accepted on the wire and
+    ``rules`` check a freshly parsed record in order (``check(record, now)``), may canonicalise
+    or derive values in it, and raise ``FieldProblem`` (field, reason). ``ignored`` keys are accepted on the wire and
     dropped. ``key`` is the natural key: a record replaces the stored record
     with the same key. ``extra_columns`` are derived columns stored beside the
     fields (e.g. the month of a job) and computed by ``derived(record)``.
@@ -41,7 +67,7 @@ class RecordType:
     fields: tuple[Field, ...]
     key: tuple[str, ...]
     table: str
-    check: Callable[[Any, int], None] = _no_rules
+    rules: tuple[Rule, ...] = ()
     ignored: frozenset[str] = frozenset()
     extra_columns: tuple[Field, ...] = ()
     derived: Callable[[Any], tuple[Any, ...]] | None = None
@@ -76,6 +102,11 @@ class RecordType:
         """A record of this type from field values (absent fields are None)."""
         return self.cls(**values)
 
+    def check(self, record: Any, now: int) -> None:
+        """Apply the rules to a freshly parsed record: raises ``FieldProblem`` at the first broken one."""
+        for rule in self.rules:
+            rule.check(record, now)
+
     def __repr__(self) -> str:
         return f"<RecordType {self.name}>"
 
@@ -93,7 +124,7 @@ def values_of(record: Any) -> dict[str, Any]:
     return {f.name: getattr(record, f.name) for f in dataclass_fields(record)}
 
 
-def _benchmark_type(r: Any, keep_spelling: bool = False) -> None:
+def _benchmark_type(level_type: str | None, now: int, keep_spelling: bool = False) -> tuple[Any, ...] | None:
     """Check the benchmark type (any case) and spell it canonically, or keep its spelling.
 
     Job records keep the spelling they came with, as the deployed loader stores
@@ -103,141 +134,192 @@ def _benchmark_type(r: Any, keep_spelling: bool = False) -> None:
     row whatever syntax it came in (v0.2 ``HEPSPEC``, v0.4 ``{hepspec: …}``)
     instead of counting it twice.
     """
-    if r.ServiceLevelType is not None:
-        try:
-            canonical = canonical_type(r.ServiceLevelType)
-        except ValueError as error:
-            raise FieldProblem("ServiceLevelType", str(error)) from None
-        if not keep_spelling:
-            r.ServiceLevelType = canonical
+    if level_type is None:
+        return None
+    try:
+        canonical = canonical_type(level_type)
+    except ValueError as error:
+        raise FieldProblem("ServiceLevelType", str(error)) from None
+    return None if keep_spelling or canonical == level_type else (canonical,)
+
+
+def _known_benchmark_type(level_type: str | None, now: int) -> tuple[Any, ...] | None:
+    return _benchmark_type(level_type, now, keep_spelling=True)
 
 
 _THOUSANDTH = Decimal("0.001")
 
 
-def _to_thousandths(r: Any, name: str) -> None:
+def _to_thousandths(value: float | None, now: int) -> tuple[Any, ...] | None:
     """Round a benchmark (or a cloud CpuCount) to the thousandth, as the deployed schema's
     DECIMAL(10,3) columns store it (from the value's decimal form, halves away from zero): the
     same figure is then stored, shown and used to normalise on both sides."""
-    value = getattr(r, name)
     if value is not None and value != round(value, 3):
-        setattr(r, name, float(Decimal(repr(value)).quantize(_THOUSANDTH, ROUND_HALF_UP)))
+        return (float(Decimal(repr(value)).quantize(_THOUSANDTH, ROUND_HALF_UP)),)
+    return None
 
 
-def _fqan(r: Any) -> None:
-    if r.FQAN is not None:
-        r.VO, r.VOGroup, r.VORole = split_fqan(r.FQAN)
+def _fqan(fqan: str | None, now: int) -> tuple[Any, ...] | None:
+    return None if fqan is None else split_fqan(fqan)
 
 
-def _infrastructure(r: Any, name: str) -> None:
-    value = getattr(r, name)
-    if value is not None and value != "grid" and value != "local":
+def _infrastructure(name: str) -> Callable[[str | None, int], tuple[Any, ...] | None]:
+    """The rule of an infrastructure field: 'grid' or 'local' in any case, stored in lower case."""
+
+    def rule(value: str | None, now: int) -> tuple[Any, ...] | None:
+        if value is None or value == "grid" or value == "local":
+            return None
         lowered = value.lower()
         if lowered not in ("grid", "local"):
             raise FieldProblem(name, f"must be 'grid' or 'local', not {quote(value)}")
-        setattr(r, name, lowered)
+        return (lowered,)
+
+    return rule
 
 
-def _month(r: Any, now: int, month: str = "Month", year: str = "Year") -> None:
-    month_value, year_value = getattr(r, month), getattr(r, year)
-    if not 1 <= month_value <= 12:
-        raise FieldProblem(month, f"month must be 1..12, not {month_value}")
-    if year_value < 1970:
-        raise FieldProblem(year, f"year {year_value} is before 1970")
-    if (year_value, month_value) > month_of(now):
-        raise FieldProblem(month, f"{year_value}-{month_value:02d} is in the future")
+def _month(month: str = "Month", year: str = "Year") -> Rule:
+    """The rule of a record of one month: a month of a year since 1970, not in the future."""
+
+    def rule(month_value: int, year_value: int, now: int) -> None:
+        if not 1 <= month_value <= 12:
+            raise FieldProblem(month, f"month must be 1..12, not {month_value}")
+        if year_value < 1970:
+            raise FieldProblem(year, f"year {year_value} is before 1970")
+        if (year_value, month_value) > month_of(now):
+            raise FieldProblem(month, f"{year_value}-{month_value:02d} is in the future")
+
+    return Rule((month, year), rule)
 
 
-def _end_times_in_month(r: Any) -> None:
-    start, end = month_bounds(r.Year, r.Month)
-    earliest, latest = r.EarliestEndTime, r.LatestEndTime
+def _end_times_in_month(year: int, month: int, earliest: int | None, latest: int | None, now: int) -> None:
+    start, end = month_bounds(year, month)
     for name, value in (("EarliestEndTime", earliest), ("LatestEndTime", latest)):
         if value is not None and not start <= value < end:
-            raise FieldProblem(name, f"{value} is outside {r.Year}-{r.Month:02d}")
+            raise FieldProblem(name, f"{value} is outside {year}-{month:02d}")
     if earliest is not None and latest is not None and earliest > latest:
         raise FieldProblem("EarliestEndTime", "EarliestEndTime is after LatestEndTime")
 
 
-def _check_job(r: Any, now: int) -> None:
-    _fqan(r)
-    _benchmark_type(r, keep_spelling=True)
-    _to_thousandths(r, "ServiceLevel")
-    _infrastructure(r, "InfrastructureType")
-    if r.EndTime < r.StartTime:
+def _ends_after_start(start: int | None, end: int | None, now: int) -> None:
+    if start is not None and end is not None and end < start:
         raise FieldProblem("EndTime", "EndTime is before StartTime")
-    if r.EndTime > now + FUTURE_TOLERANCE:
+
+
+def _job_times(start: int, end: int, now: int) -> None:
+    _ends_after_start(start, end, now)
+    if end > now + FUTURE_TOLERANCE:
         raise FieldProblem("EndTime", "EndTime is more than 2 days in the future")
 
 
-def _check_summary(r: Any, now: int) -> None:
-    _benchmark_type(r)
-    _to_thousandths(r, "ServiceLevel")
-    _infrastructure(r, "InfrastructureType")
-    _month(r, now)
-    _end_times_in_month(r)
+_VO = ("VO", "VOGroup", "VORole")
+_TIMES = Rule(("StartTime", "EndTime"), _ends_after_start, repeats=False)
+_END_TIMES_IN_MONTH = Rule(("Year", "Month", "EarliestEndTime", "LatestEndTime"), _end_times_in_month, repeats=False)
 
+_JOB_RULES = (
+    Rule(("FQAN",), _fqan, _VO),
+    Rule(("ServiceLevelType",), _known_benchmark_type),
+    Rule(("ServiceLevel",), _to_thousandths, ("ServiceLevel",)),
+    Rule(("InfrastructureType",), _infrastructure("InfrastructureType"), ("InfrastructureType",)),
+    Rule(("StartTime", "EndTime"), _job_times, repeats=False),
+)
 
-def _check_normalised(r: Any, now: int) -> None:
-    _benchmark_type(r)
-    _infrastructure(r, "Infrastructure")
-    _month(r, now)
-    _end_times_in_month(r)
+_SUMMARY_RULES = (
+    Rule(("ServiceLevelType",), _benchmark_type, ("ServiceLevelType",)),
+    Rule(("ServiceLevel",), _to_thousandths, ("ServiceLevel",)),
+    Rule(("InfrastructureType",), _infrastructure("InfrastructureType"), ("InfrastructureType",)),
+    _month(),
+    _END_TIMES_IN_MONTH,
+)
 
-
-def _check_sync(r: Any, now: int) -> None:
-    _month(r, now)
-
+_NORMALISED_RULES = (
+    Rule(("ServiceLevelType",), _benchmark_type, ("ServiceLevelType",)),
+    Rule(("Infrastructure",), _infrastructure("Infrastructure"), ("Infrastructure",)),
+    _month(),
+    _END_TIMES_IN_MONTH,
+)
 
 CLOUD_STATUSES = ("started", "completed", "suspended")
 
 
-def cloud_measurement_time(record: Any) -> int | None:
+def measurement_time(status: str | None, end: int | None, created: int | None, start: int | None,
+                     suspended: int | None, wall: int | None) -> int | None:
     """When a cloud record was measured: EndTime when completed, else RecordCreateTime,
     else StartTime + SuspendDuration + WallDuration."""
-    if record.Status == "completed" and record.EndTime is not None:
-        return record.EndTime
-    if record.RecordCreateTime is not None:
-        return record.RecordCreateTime
-    if record.StartTime is not None:
-        return record.StartTime + (record.SuspendDuration or 0) + (record.WallDuration or 0)
+    if status == "completed" and end is not None:
+        return end
+    if created is not None:
+        return created
+    if start is not None:
+        return start + (suspended or 0) + (wall or 0)
     return None
 
 
-def _check_cloud(r: Any, now: int) -> None:
-    _to_thousandths(r, "Benchmark")
-    _to_thousandths(r, "CpuCount")
-    if r.Status is not None:
-        if r.Status.lower() not in CLOUD_STATUSES:
-            raise FieldProblem("Status", f"must be one of {', '.join(CLOUD_STATUSES)}, not {quote(r.Status)}")
-        r.Status = r.Status.lower()
-    if r.StartTime is not None and r.EndTime is not None and r.EndTime < r.StartTime:
-        raise FieldProblem("EndTime", "EndTime is before StartTime")
-    measured = cloud_measurement_time(r)
+_MEASUREMENT = ("Status", "EndTime", "RecordCreateTime", "StartTime", "SuspendDuration", "WallDuration")
+
+
+def cloud_measurement_time(record: Any) -> int | None:
+    """``measurement_time`` of a cloud record."""
+    return measurement_time(*attrgetter(*_MEASUREMENT)(record))
+
+
+def _cloud_status(status: str | None, now: int) -> tuple[Any, ...] | None:
+    if status is None:
+        return None
+    lowered = status.lower()
+    if lowered not in CLOUD_STATUSES:
+        raise FieldProblem("Status", f"must be one of {', '.join(CLOUD_STATUSES)}, not {quote(status)}")
+    return None if lowered == status else (lowered,)
+
+
+def _measured(status: str | None, end: int | None, created: int | None, start: int | None,
+              suspended: int | None, wall: int | None, now: int) -> None:
+    measured = measurement_time(status, end, created, start, suspended, wall)
     if measured is None:
         raise FieldProblem("RecordCreateTime", "no measurement time: give RecordCreateTime or StartTime")
     if measured >= LATEST_TIME:
         raise FieldProblem("WallDuration", f"measurement time {measured} is after 2099")
 
 
-def _check_cloud_summary(r: Any, now: int) -> None:
-    _to_thousandths(r, "Benchmark")
-    _to_thousandths(r, "CpuCount")
-    _month(r, now)
+_CLOUD_RULES = (
+    Rule(("Benchmark",), _to_thousandths, ("Benchmark",)),
+    Rule(("CpuCount",), _to_thousandths, ("CpuCount",)),
+    Rule(("Status",), _cloud_status, ("Status",)),
+    _TIMES,
+    Rule(_MEASUREMENT, _measured, repeats=False),
+)
+
+_CLOUD_SUMMARY_RULES = (
+    Rule(("Benchmark",), _to_thousandths, ("Benchmark",)),
+    Rule(("CpuCount",), _to_thousandths, ("CpuCount",)),
+    _month(),
+)
 
 
-def _check_storage(r: Any, now: int) -> None:
-    if r.EndTime < r.StartTime:
+def _storage_times(start: int, end: int, now: int) -> None:
+    if end < start:
         raise FieldProblem("EndTime", "EndTime is before StartTime")
 
 
-def _check_accelerator(r: Any, now: int) -> None:
-    _month(r, now, "MeasurementMonth", "MeasurementYear")
-    if r.AssociatedRecordType not in ("cloud", "job"):
+def _associated_type(value: str, now: int) -> None:
+    if value not in ("cloud", "job"):
         raise FieldProblem("AssociatedRecordType", "must be 'cloud' or 'job'")
-    if r.ActiveDuration is None:
-        r.ActiveDuration = r.AvailableDuration
-    if r.Type not in ("GPU", "FPGA", "Other"):
-        raise FieldProblem("Type", f"must be GPU, FPGA or Other, not {quote(r.Type)}")
+
+
+def _active_duration(active: int | None, available: int | None, now: int) -> tuple[Any, ...] | None:
+    return (available,) if active is None else None
+
+
+def _accelerator_type(value: str, now: int) -> None:
+    if value not in ("GPU", "FPGA", "Other"):
+        raise FieldProblem("Type", f"must be GPU, FPGA or Other, not {quote(value)}")
+
+
+_ACCELERATOR_RULES = (
+    _month("MeasurementMonth", "MeasurementYear"),
+    Rule(("AssociatedRecordType",), _associated_type),
+    Rule(("ActiveDuration", "AvailableDuration"), _active_duration, ("ActiveDuration",)),
+    Rule(("Type",), _accelerator_type),
+)
 
 
 def _job_month(record: Any) -> tuple[int, int]:
@@ -247,7 +329,7 @@ def _job_month(record: Any) -> tuple[int, int]:
 
 def _cloud_measurement(record: Any) -> tuple[Any, ...]:
     moment = cloud_measurement_time(record)
-    assert moment is not None, "_check_cloud refuses a record without a measurement time"
+    assert moment is not None, "a cloud record without a measurement time is refused by its rules"
     year, month = month_of(moment)
     vo, group, role = split_fqan(record.FQAN) if record.FQAN else (None, None, None)
     return (moment, year, month, vo, group, role)
@@ -303,7 +385,7 @@ JOB = RecordType(
         Field("ServiceLevel", FLOAT, mandatory=True, minimum=0),
     ),
     key=("Site", "LocalJobId", "EndTime"),
-    check=_check_job,
+    rules=_JOB_RULES,
     ignored=frozenset({"UpdateTime", "SubmitHostType"}),
     extra_columns=(Field("EndYear", INT), Field("EndMonth", INT)),
     derived=_job_month,
@@ -341,7 +423,7 @@ SUMMARY = RecordType(
         "Site", "Month", "Year", "GlobalUserName", "VO", "VORole", "VOGroup", "SubmitHost",
         "InfrastructureType", "ServiceLevelType", "ServiceLevel", "NodeCount", "Processors",
     ),
-    check=_check_summary,
+    rules=_SUMMARY_RULES,
     ignored=frozenset({"UpdateTime"}),
 )
 
@@ -368,7 +450,7 @@ NORMALISED_SUMMARY = RecordType(
         "Site", "Month", "Year", "GlobalUserName", "VO", "VORole", "VOGroup", "SubmitHost",
         "Infrastructure", "NodeCount", "Processors", "ServiceLevelType",
     ),
-    check=_check_normalised,
+    rules=_NORMALISED_RULES,
     ignored=frozenset({"UpdateTime"}),
 )
 
@@ -383,7 +465,7 @@ SYNC = RecordType(
         Field("Year", INT, mandatory=True),
     ),
     key=("Site", "SubmitHost", "Month", "Year"),
-    check=_check_sync,
+    rules=(_month(),),
 )
 
 CLOUD = RecordType(
@@ -419,7 +501,7 @@ CLOUD = RecordType(
         Field("CloudType", key_default="None", size=50),
     ),
     key=("VMUUID", "MeasurementMonth", "MeasurementYear"),
-    check=_check_cloud,
+    rules=_CLOUD_RULES,
     ignored=frozenset({"UpdateTime", "MeasurementTime", "MeasurementMonth", "MeasurementYear"}),
     extra_columns=(
         Field("MeasurementTime", TIME),
@@ -466,7 +548,7 @@ CLOUD_SUMMARY = RecordType(
         "SiteName", "CloudComputeService", "Month", "Year", "GlobalUserName", "VO", "VOGroup",
         "VORole", "Status", "ImageId", "CpuCount", "BenchmarkType", "Benchmark",
     ),
-    check=_check_cloud_summary,
+    rules=_CLOUD_SUMMARY_RULES,
     ignored=frozenset({"UpdateTime"}),
 )
 
@@ -496,7 +578,7 @@ STORAGE = RecordType(
         Field("ResourceCapacityAllocated", INT),
     ),
     key=("RecordId",),
-    check=_check_storage,
+    rules=(Rule(("StartTime", "EndTime"), _storage_times, repeats=False),),
 )
 
 ACCELERATOR = RecordType(
@@ -523,7 +605,7 @@ ACCELERATOR = RecordType(
         "MeasurementMonth", "MeasurementYear", "AssociatedRecordType", "AssociatedRecord",
         "SiteName", "Model",
     ),
-    check=_check_accelerator,
+    rules=_ACCELERATOR_RULES,
 )
 
 RECORD_TYPES = {t.name: t for t in (

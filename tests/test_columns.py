@@ -1,0 +1,191 @@
+"""The columnar decoder (apeltools/records/columns.py) gives what decoding record by record gives.
+
+The decoder reads a message's records in passes over whole columns: C-level checks of a
+whole column, conversions of each distinct value once, record rules applied once per
+distinct input. This file decodes the same records one at a time, line by line, with the
+library's per-record pieces (the field kinds' parsers, the benchmark dict parser,
+``build.finish`` and each record type's own ``check``), and requires the same records and
+the same rejects, with the same field and reason, on written messages and on messages
+mutated at random (bad values, null tokens, blanks, unknown, hidden and repeated keys,
+lines without a colon, shuffled lines, records broken by several rules at once).
+"""
+
+import random
+
+import pytest
+
+from apeltools.errors import RecordError
+from apeltools.quoting import quote
+from apeltools.records import columns
+from apeltools.records.build import finish
+from apeltools.records.columns import DICT, NORMALISED_DICT, NORMALISED_DURATIONS
+from apeltools.records.fields import STR, is_null, parse_float
+from apeltools.records.message import parse_message
+from apeltools.records.text import TEXT_FORMATS, split_records, write_message
+from apeltools.records.types import values_of
+from tests.test_records_text import SAMPLES
+
+BLANKS = " \t"
+NOWS = (1768435200, 1764000000, 1793491200)  # mid-January 2026, late November 2025, November 2026
+
+
+def reference(fmt, block, now):
+    """One record block decoded line by line and checked by ``build.finish``: the record, or
+    the RecordError that rejects it."""
+    lines = [line for line in block.split("\n") if line.strip(BLANKS)]
+    for line in lines:
+        if ":" not in line:
+            raise RecordError(f"line without ':': {quote(line.strip(BLANKS))}")
+    raw = {}
+    for line in lines:
+        key, _, value = line.partition(":")
+        raw[key.strip(BLANKS)] = value.strip(BLANKS)
+    allowed = {f.name for f in fmt.wire} | fmt.rtype.ignored
+    unknown = [k for k in raw if k in fmt.hidden] or [k for k in raw if k not in allowed]
+    if unknown:
+        raise RecordError(f"Unknown field: {quote(unknown[0], bare=True)}", field=unknown[0])
+    texts = {name: None if is_null(text) else text for name, text in raw.items()}
+    values = dict(fmt.implied)
+    if fmt.benchmarks == DICT:  # the dict is read before any other value
+        if texts.get("ServiceLevel") is None:
+            raise RecordError("mandatory field is missing", field="ServiceLevel")
+        try:
+            values["ServiceLevelType"], values["ServiceLevel"] = columns._benchmark_of(texts["ServiceLevel"], parse_float)
+        except ValueError as error:
+            raise RecordError(str(error), field="ServiceLevel") from None
+    if fmt.benchmarks == NORMALISED_DICT:
+        for name in NORMALISED_DURATIONS:
+            if texts.get(name) is None:
+                continue
+            try:
+                level_type, values[name] = columns._benchmark_of(texts[name], columns._whole_number)
+            except ValueError as error:
+                raise RecordError(str(error), field=name) from None
+            if values.setdefault("ServiceLevelType", level_type) != level_type:
+                raise RecordError("Mixture of benchmark types detected", field=NORMALISED_DURATIONS[1])
+        for name in NORMALISED_DURATIONS:
+            if values.get(name) is not None and values[name] < 0:
+                raise RecordError(f"must not be negative: {values[name]}", field=name)
+    for field in fmt.rtype.fields:  # every other value, in field order
+        text = texts.get(field.name)
+        if field.name in values or text is None:
+            continue
+        try:
+            values[field.name] = text if field.kind is STR else field.kind.parse(text)
+        except ValueError as error:
+            raise RecordError(str(error), field=field.name) from None
+    record = finish(fmt.rtype, values, now)
+    if fmt.lower_case_type:
+        record.ServiceLevelType = record.ServiceLevelType.lower()
+    return record
+
+
+def outcomes(fmt, body, now):
+    """Per record of a message: its values, or (field, reason) of its reject."""
+    _, blocks = split_records(body)
+    found = []
+    for block in blocks:
+        try:
+            found.append(values_of(reference(fmt, block, now)))
+        except RecordError as error:
+            found.append((error.field, error.reason))
+    return found
+
+
+def decoded(body, now):
+    """The same from ``parse_message`` (what the loader runs)."""
+    parsed = parse_message(body, now)
+    found = [None] * parsed.total
+    accepted = iter(parsed.records)
+    rejected = {error.index: (error.field, error.reason) for error in parsed.errors}
+    for index in range(parsed.total):
+        found[index] = rejected[index] if index in rejected else values_of(next(accepted))
+    return found
+
+
+VALUES = [
+    "", " ", "None", "none", "NULL", "nUlL", "None ", " null\t", "-5", "-0", "0", "007", "1e3", "1.5", "1.",
+    ".5", "abc", "\u0663", "1_000", "+5", "99999999999", "4102444800", "4102444799", "1764750600",
+    "1764754200", "2025-12-03T08:30:00Z", "2025-12-03T08:30:00+01:00", "2025-13-03T08:30:00Z", "x" * 300,
+    "y" * 600, "{HEPSPEC: 10}", "{hepspec: 10.5}", "{foo: 1}", "{hepspec: 1, HEPscore23: 2}", "{HEPSPEC: -1}",
+    "{HEPSPEC: 1, hepspec: 2}", "{si2k: 500.7}", "{HEPscore23: 12}", "{}", "{HEPSPEC 1}", "HEPSPEC",
+    "hepscore23", "SI2K", "bogus", "grid", "GRID", "Local", "cloud", "completed", "STARTED", "paused",
+    "/atlas/Role=NULL", "/cms/uk/Role=production/Capability=NULL", "dteam", "/atlas/Capability=NULL;x", "12",
+    "13", "2025", "1969", "nan", "inf", "1.2345", "0.0005", "10.0015", "%%x", "a%%b", "value  ", "\tvalue",
+    "v\x0bw", "1 ", " 2", "3\t",
+]
+KEYS = ["UpdateTime", "ServiceLevelType", "Bogus", "site", "MeasurementTime", "SubmitHostType", ""]
+LINES = ["no colon here", "  ", "\t", "%%%", ":", "Key"]
+
+
+def mutated(block, rng, fmt):
+    """A record block with some lines dropped, repeated, given other values or keys, or
+    broken, blanks around keys and colons, and its lines maybe shuffled."""
+    names = [f.name for f in fmt.rtype.fields]
+    out = []
+    for line in block.split("\n"):
+        key, _, value = line.partition(": ")
+        chance = rng.random()
+        if chance < 0.03:
+            continue
+        if chance < 0.10:
+            value = rng.choice(VALUES)
+        elif chance < 0.12:
+            key = rng.choice(KEYS + names)
+        elif chance < 0.13:
+            out.append(rng.choice(LINES))
+        separator = rng.choice([": ", ":", " : ", ":\t"])
+        out.append(rng.choice(["", "", " ", "\t"]) + key + separator + value + rng.choice(["", "", " ", "\t"]))
+        if rng.random() < 0.02:
+            out.append(f"{key}: {rng.choice(VALUES)}")
+    if rng.random() < 0.3:
+        rng.shuffle(out)
+    return "\n".join(out)
+
+
+@pytest.mark.parametrize("fmt", TEXT_FORMATS, ids=lambda f: f.header)
+def test_written_records_decode_as_one_by_one(fmt):
+    body = write_message(fmt, SAMPLES[fmt])
+    for now in NOWS:
+        assert decoded(body, now) == outcomes(fmt, body, now)
+
+
+def mutated_message(fmt, seed):
+    """(message, time of checking) of the sample records of ``fmt``, some of them mutated."""
+    rng = random.Random(f"{fmt.header} {seed}")
+    _, blocks = split_records(write_message(fmt, SAMPLES[fmt]))
+    share = rng.choice((0.02, 0.3, 1.0))  # a few bad records in a column, or many
+    body = fmt.header + "\n" + "".join(
+        (mutated(block, rng, fmt) if rng.random() < share else block) + "\n%%\n" for block in blocks
+    )
+    return body, rng.choice((NOWS[0], NOWS[2]))  # not before the samples' month: rules beyond it
+
+
+SEEDS = range(6)
+
+
+@pytest.mark.parametrize("fmt", TEXT_FORMATS, ids=lambda f: f.header)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_mutated_records_decode_and_reject_as_one_by_one(fmt, seed):
+    body, now = mutated_message(fmt, seed)
+    assert decoded(body, now) == outcomes(fmt, body, now)
+
+
+def test_the_mutated_messages_hold_rejects_of_every_stage():
+    reasons = set()
+    for fmt in TEXT_FORMATS:
+        for seed in SEEDS:
+            body, now = mutated_message(fmt, seed)
+            reasons |= {found[1].split(" ")[0] for found in outcomes(fmt, body, now) if isinstance(found, tuple)}
+    # Lines, unknown keys, values, benchmark dicts, mandatory fields, sizes, bounds, record rules.
+    assert {"line", "Unknown", "not", "mandatory", "longer", "must", "unknown", "EndTime"} <= reasons
+
+
+def test_a_record_broken_by_several_rules_is_rejected_by_the_first():
+    fmt = TEXT_FORMATS[0]  # jobs v0.3
+    block = split_records(write_message(fmt, SAMPLES[fmt][:1]))[1][0]
+    lines = dict(line.split(": ", 1) for line in block.strip().split("\n"))
+    broken = {**lines, "ServiceLevelType": "bogus", "InfrastructureType": "cloud", "EndTime": "1"}
+    body = fmt.header + "\n" + "".join(f"{k}: {v}\n" for k, v in broken.items()) + "%%\n" + block + "\n%%\n"
+    assert decoded(body, NOWS[0]) == outcomes(fmt, body, NOWS[0])
+    assert decoded(body, NOWS[0])[0][0] == "ServiceLevelType"
