@@ -14,7 +14,9 @@ server-side, untimed). Then, in the same run:
   conversion, no checks and no lookups.
 
 Prints rows/s of both and their ratio (targets of issue 20: at least 40,000
-rows/s and 0.3 of the baseline).
+rows/s and 0.3 of the baseline), and, when the server runs on this host, the CPU
+time per row of each (the import's own processes and the server's), which
+other work on a shared machine does not change as it changes the wall clock.
 
     python benchmarks/import.py                  # 5,000,000 records
     python benchmarks/import.py --records 500000
@@ -72,11 +74,50 @@ def fill_source(url, count):
             db.execute(FILL.format(count=int(count)))
 
 
-def time_import(source, target, batch, workers):
+class CpuClock:
+    """CPU seconds of this process with its children (the import's workers) and of the database
+    server, when it runs on this host: on a machine shared with other work the wall clock counts
+    their turns too, CPU time does not."""
+
+    def __init__(self, url):
+        with databases.connect(url) as db:
+            pid_file = db.query("SELECT @@pid_file")[0][0]
+        try:
+            with open(pid_file) as f:
+                self.server_stat = f"/proc/{int(f.read().strip())}/stat"
+            self.server()
+        except (OSError, ValueError):
+            self.server_stat = None
+
+    def server(self):
+        """CPU seconds of the server so far (None: not on this host)."""
+        if self.server_stat is None:
+            return None
+        with open(self.server_stat) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def ours(self):
+        """CPU seconds of this process and of its children that ended."""
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    def __enter__(self):
+        self.started = (self.ours(), self.server())
+        return self
+
+    def __exit__(self, *exc):
+        ours, server = self.ours(), self.server()
+        self.python = ours - self.started[0]
+        self.database = None if server is None else server - self.started[1]
+
+
+def time_import(source, target, batch, workers, clock):
     with databases.connect(source) as s, databases.connect(target) as t:
         importer = Importer(s, t, batch=batch, verify=False, workers=workers)
         started = time.perf_counter()
-        report = importer.run()
+        with clock:
+            report = importer.run()
         seconds = time.perf_counter() - started
         imported = report.tables["JobRecords"].imported
         verify = Importer(s, t, batch=batch)  # everything is imported: this only verifies
@@ -85,7 +126,7 @@ def time_import(source, target, batch, workers):
         return imported, seconds, time.perf_counter() - started, len(checked.differences)
 
 
-def time_baseline(source):
+def time_baseline(source, clock):
     """INSERT … SELECT of every job into an empty copy of the table (again from the start when the
     shared test server restarts meanwhile)."""
     def copy():
@@ -93,7 +134,7 @@ def time_baseline(source):
             db.execute("DROP TABLE IF EXISTS JobRecordsCopy")
             db.execute("CREATE TABLE JobRecordsCopy LIKE JobRecords")
             started = time.perf_counter()
-            with db.transaction():
+            with clock, db.transaction():
                 copied = db.execute("INSERT INTO JobRecordsCopy SELECT * FROM JobRecords")
             return copied, time.perf_counter() - started
 
@@ -118,18 +159,25 @@ def main():
         Backoff().call(lambda: fill_source(source, args.records), TransientDatabaseError, "filling the source")
         print(f"{args.records:,} job records in the deployed layout (filled in {time.perf_counter() - started:.0f} s); "
               f"{os.cpu_count()} CPUs")
-        count, seconds, verify_seconds, differences = time_import(source, target, args.batch, args.workers)
+        imported, baseline = CpuClock(source), CpuClock(source)
+        count, seconds, verify_seconds, differences = time_import(source, target, args.batch, args.workers, imported)
         assert count == args.records, f"imported {count} of {args.records}"
         ours = count / seconds
         print(f"import-apel:      {ours:>10,.0f} rows/s  ({seconds:.1f} s, --batch {args.batch}, --workers {args.workers}; "
               f"verification apart: {verify_seconds:.1f} s, {differences} site-month figures differ: "
               "the source has no super-summaries)", flush=True)
-        base_count, base_seconds = time_baseline(source)
+        base_count, base_seconds = time_baseline(source, baseline)
     finally:
         Backoff().call(lambda: (drop(source), drop(target)), TransientDatabaseError, "dropping the databases")
     base = base_count / base_seconds
     print(f"INSERT … SELECT:  {base:>10,.0f} rows/s  ({base_seconds:.1f} s, same server)")
     print(f"ratio:            {ours / base:>10.2f}  of the baseline")
+    if imported.database is not None:
+        per_row = (imported.python + imported.database) / count
+        base_per_row = baseline.database / base_count
+        print(f"CPU per row:      import-apel {per_row * 1e6:.1f} us (Python {imported.python / count * 1e6:.1f}, "
+              f"server {imported.database / count * 1e6:.1f}); INSERT … SELECT {base_per_row * 1e6:.1f} us (server); "
+              f"ratio by CPU time {base_per_row / per_row:.2f}")
 
 
 if __name__ == "__main__":
