@@ -108,6 +108,58 @@ def test_a_lock_is_taken_over_once_its_owner_is_gone_and_not_before(tmp_path, si
     assert not glob.glob(f"{queue_dir}/*/*owner*") and not glob.glob(f"{queue_dir}/*/*claim*")
 
 
+def killed_while_locking(queue_dir, simple, point):
+    """A process killed inside ``queues.lock`` right after it took the lock of the first element:
+    before its owner note is in place (``rename``), or before the lock's identity is added to it
+    (``append``). Returns the element's name."""
+    opener = "outgoing_queue" if simple else "incoming_queue"
+    code = textwrap.dedent(f"""
+        import os, signal, sys
+        from apeltools.messaging import queues
+        queue = queues.{opener}({str(queue_dir)!r})
+        name = next(iter(queue))
+        print(name, flush=True)
+        die = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
+        if {point!r} == "rename":
+            os.rename = die
+        else:
+            write = queues._write_file
+            queues._write_file = lambda queue, path, data, flags=os.O_TRUNC: (
+                die() if flags == os.O_APPEND else write(queue, path, data, flags))
+        queues.lock(queue, name)
+    """)
+    killed = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert killed.returncode == -signal.SIGKILL
+    return killed.stdout.strip()
+
+
+@pytest.mark.parametrize("point", ["rename", "append"])
+@pytest.mark.parametrize("simple", [False, True], ids=["incoming Queue", "outgoing QueueSimple"])
+def test_a_process_killed_as_it_takes_a_lock_delays_nothing(tmp_path, simple, point):
+    # Seen as a loader killed while it locked elements quickly: the lock was there, its owner note
+    # not yet, and the element waited for the 600 s age rule.
+    queue_dir = tmp_path / "queue"
+    queue = queues.outgoing_queue(queue_dir) if simple else queues.incoming_queue(queue_dir)
+    queue.add("body" if simple else {"body": "body", "signer": "/CN=x"})
+    name = killed_while_locking(queue_dir, simple, point)
+    assert os.path.exists(queues._lock_path(queue, name))
+    assert queues.lock(queue, name)  # taken over at once
+    queues.remove(queue, name)
+    assert queue.count() == 0
+    assert not glob.glob(f"{queue_dir}/*/*owner*") and not glob.glob(f"{queue_dir}/*/*claim*")
+    assert not glob.glob(f"{queue_dir}/*/*pending*")
+
+
+@pytest.mark.parametrize("simple", [False, True], ids=["incoming Queue", "outgoing QueueSimple"])
+def test_a_purge_releases_the_lock_of_a_process_killed_as_it_took_it(tmp_path, simple):
+    queue_dir = tmp_path / "queue"
+    queue = queues.outgoing_queue(queue_dir) if simple else queues.incoming_queue(queue_dir)
+    queue.add("body" if simple else {"body": "body", "signer": "/CN=x"})
+    name = killed_while_locking(queue_dir, simple, "rename")
+    queues.purge(queue)
+    assert queues.lock(queue, name) and not glob.glob(f"{queue_dir}/*/*pending*")
+
+
 @pytest.mark.parametrize("note", [None, "other-machine"], ids=["no owner note", "another host"])
 def test_a_lock_of_another_reader_or_host_keeps_the_age_rule(tmp_path, note):
     queue = queues.incoming_queue(tmp_path / "queue")

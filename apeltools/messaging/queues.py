@@ -270,7 +270,10 @@ def purge(queue) -> None:
         try:
             if os.lstat(_lock_path(queue, name)).st_mtime < now - PURGE_LOCK_SECONDS or _owner_gone(queue, name):
                 log.warning("releasing the lock of %s/%s: its owner is gone", queue.path, name)
+                pending = _gone_pending(queue, name)  # the note of a process killed as it locked
                 unlock(queue, name)
+                if pending is not None:
+                    _unlink(pending)
         except FileNotFoundError:
             continue  # not locked, or unlocked or removed meanwhile
         except OSError as error:
@@ -317,6 +320,7 @@ def _cannot(queue, what: str, error: OSError) -> None:
 # -- locks and their owners ------------------------------------------------------------------
 
 _CLAIM = "lockclaim"
+_PENDING = "lockpending"
 
 
 def _read_first_line(path: str) -> str:
@@ -366,6 +370,13 @@ def _owner_path(queue, name: str) -> str:
     return f"{queue.path}/{name}{OWNER_SUFFIX}" if _is_simple(queue) else f"{queue.path}/{name}/{OWNER_FILE}"
 
 
+def _pending_path(queue, name: str) -> str:
+    """Where ``lock`` writes its owner note before it takes the lock (a name of this process's own)."""
+    if _is_simple(queue):
+        return f"{queue.path}/{name}.{_PENDING}{os.getpid()}"
+    return f"{queue.path}/{name}/{_PENDING}{os.getpid()}"
+
+
 def _claim_path(queue, name: str) -> str:
     if _is_simple(queue):
         return f"{queue.path}/{name}.{_CLAIM}{os.getpid()}"
@@ -378,48 +389,112 @@ def _identity(path: str) -> str:
     return f"{stat.st_ino} {stat.st_ctime_ns}"
 
 
-def _write_owner(queue, name: str) -> None:
-    """Note this process as the owner of the lock it holds on ``name``."""
+def _owner_note() -> bytes:
+    """This process as the owner of a lock: machine, boot, pid and start time, one a line."""
     pid = os.getpid()
-    note = f"{_MACHINE}\n{_BOOT}\n{pid}\n{_start_time(pid) or ''}\n{_identity(_lock_path(queue, name))}\n"
+    return f"{_MACHINE}\n{_BOOT}\n{pid}\n{_start_time(pid) or ''}\n".encode("ascii")
+
+
+def _write_file(queue, path: str, data: bytes, flags: int = os.O_TRUNC) -> None:
     _, file_mode = _modes(queue)
-    fd = os.open(_owner_path(queue, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, file_mode)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | flags, file_mode)
     try:
-        os.write(fd, note.encode("ascii"))
+        os.write(fd, data)
     finally:
         os.close(fd)
 
 
+def _write_owner(queue, name: str) -> None:
+    """Note this process as the owner of the lock it holds on ``name``."""
+    _write_file(queue, _owner_path(queue, name), _owner_note() + _identity_line(queue, name))
+
+
+def _identity_line(queue, name: str) -> bytes:
+    return f"{_identity(_lock_path(queue, name))}\n".encode("ascii")
+
+
 def _owner_gone(queue, name: str, owner_path: str | None = None) -> bool:
     """True when the lock on ``name`` was taken on this machine, in this boot, by a process
-    that no longer runs, and is still that lock. Without a note, or from another machine: False."""
+    that no longer runs, and is still that lock. Without a note, or from another machine: False
+    (except a lock whose maker was killed before it put its note in place: see ``_gone_pending``)."""
     try:
         with open(owner_path or _owner_path(queue, name), encoding="ascii") as handle:
             machine, boot, pid, started, identity = handle.read().split("\n")[:5]
-        pid = int(pid)
+        if not _process_gone(machine, boot, int(pid), started):
+            return False
+    except FileNotFoundError:
+        return owner_path is None and _gone_pending(queue, name) is not None
     except (OSError, ValueError):
         return False
+    try:
+        if identity:
+            return _identity(_lock_path(queue, name)) == identity
+        # Killed before it added the lock's identity: the note was put in place after the lock
+        # was made, and only the process that made a lock puts a note in place.
+        return os.lstat(owner_path or _owner_path(queue, name)).st_ctime_ns >= os.lstat(
+            _lock_path(queue, name)).st_ctime_ns
+    except OSError:
+        return False
+
+
+def _process_gone(machine: str, boot: str, pid: int, started: str) -> bool:
+    """True when the process a note names ran on this machine and runs no more."""
     if machine != _MACHINE:
         return False  # another host sharing the queue: the age rule
     if boot == _BOOT:
         now = _start_time(pid)
         if now is not None and (not started or not now or now == started):
             return False  # still running (or cannot tell)
+    return True
+
+
+def _gone_pending(queue, name: str) -> str | None:
+    """The pending note (see ``lock``) of a process of this machine that is gone and that made the
+    lock on ``name``: it was killed after taking the lock, before it put its note in place. The
+    lock was made after the note was written, and within a second of it."""
+    lock_path = _lock_path(queue, name)
+    if _is_simple(queue):
+        directory, prefix = os.path.dirname(f"{queue.path}/{name}"), f"{os.path.basename(name)}.{_PENDING}"
+    else:
+        directory, prefix = f"{queue.path}/{name}", _PENDING
     try:
-        return _identity(_lock_path(queue, name)) == identity
+        made = os.lstat(lock_path).st_ctime_ns
+        entries = [entry for entry in os.listdir(directory) if entry.startswith(prefix)]
     except OSError:
-        return False
+        return None
+    for entry in entries:
+        path = f"{directory}/{entry}"
+        try:
+            with open(path, encoding="ascii") as handle:
+                machine, boot, pid, started = handle.read().split("\n")[:4]
+            written = os.lstat(path).st_ctime_ns
+            if written <= made <= written + 1_000_000_000 and _process_gone(machine, boot, int(pid), started):
+                return path
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def lock(queue, name: str) -> bool:
     """Lock an element as dirq does and note this process as its owner; take over a lock
     whose owner on this machine is gone. False when another process holds it (or it is gone)."""
+    # The note is written first under a name of this process's own and renamed into place right
+    # after the lock is taken: a process killed between the two leaves a lock without a note,
+    # which waits for the age rule, so as little as possible happens there.
+    pending = _pending_path(queue, name)
+    try:
+        _write_file(queue, pending, _owner_note())
+    except OSError:
+        return False  # the element is gone
     try:
         if queue.lock(name):
-            _write_owner(queue, name)
+            os.rename(pending, _owner_path(queue, name))
+            _write_file(queue, _owner_path(queue, name), _identity_line(queue, name), os.O_APPEND)
             return True
     except OSError:
         return False
+    finally:
+        _unlink(pending)
     return _take_over(queue, name)
 
 
@@ -431,6 +506,14 @@ def _take_over(queue, name: str) -> bool:
         return False
     try:
         os.rename(owner, claim)
+    except FileNotFoundError:  # no note: its maker was killed before it put its note in place
+        pending = _gone_pending(queue, name)
+        try:
+            if pending is None:
+                return False
+            os.rename(pending, claim)
+        except OSError:
+            return False  # another process claimed it first
     except OSError:
         return False  # another process claimed it first
     try:
@@ -498,7 +581,8 @@ def _raw_element(queue, name):
     element = {}
     directory = os.path.join(queue.path, name)
     for field in os.listdir(directory):
-        if field == OWNER_FILE or field.startswith(_CLAIM) or not os.path.isfile(os.path.join(directory, field)):
+        if field == OWNER_FILE or field.startswith((_CLAIM, _PENDING)) or not os.path.isfile(
+                os.path.join(directory, field)):
             continue  # the lock's owner note, or dirq's "locked" marker directory
         with open(os.path.join(directory, field), "rb") as handle:
             element[field] = handle.read().decode("utf-8", errors="backslashreplace")
