@@ -1,5 +1,7 @@
 """apeltools on a 3-node MariaDB Galera cluster (tests/services/galera.sh): loaders on several nodes
-at once, a node SIGKILLed while they load, summarisers on two nodes at once (issue 18)."""
+at once, a node SIGKILLed while they load, summarisers on two nodes at once, full summarises while
+loaders write on other nodes, a join that loses a certification conflict, and the write-set limits
+(issue 18). The fault tests end with the summaries of a single-server run of the same data."""
 
 import datetime
 import os
@@ -14,10 +16,10 @@ import pytest
 from apeltools import db as databases
 from apeltools import summariser
 from apeltools.ce_benchmarks import Benchmark, update
-from apeltools.demo import sample
 from apeltools.db import site
 from apeltools.db import summaries as summaries_sql
 from apeltools.db.schema import migrate
+from apeltools.demo import sample
 from apeltools.errors import BusyError, TransientDatabaseError
 from apeltools.joiner import JoinSettings, join
 from apeltools.messaging import queues

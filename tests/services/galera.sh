@@ -25,14 +25,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 
-CMD=${1:-status}
-if [[ "$CMD" == *-node ]]; then
-    NODE_ARG=${2:?node number 1..3 required}
-    DIR=${3:-$APELTOOLS_SERVICES_BASE/galera}
-else
-    NODE_ARG=""
-    DIR=${2:-$APELTOOLS_SERVICES_BASE/galera}
-fi
+cluster_args galera "$@"
 BASE_PORT=${APELTOOLS_GALERA_PORT:-13311}
 NODES=(1 2 3)
 HOST=127.0.0.1
@@ -201,16 +194,7 @@ do_stop_node() {
     stop_pidfile "$d/mysqld.pid" 60 mariadb-admin --no-defaults -S "$d/mysqld.sock" -uroot shutdown
 }
 
-do_kill_node() {
-    local d pid
-    d=$(ndir "$1")
-    if node_pid_alive "$1"; then
-        pid=$(cat "$d/mysqld.pid")
-        kill -KILL "$pid"
-        wait_pid_gone "$pid" 30 || die "node $1 (pid $pid) survived SIGKILL"
-        log "node $1 killed"
-    fi
-}
+do_kill_node() { kill_pidfile "$(ndir "$1")/mysqld.pid" "node $1"; }
 
 do_stop() {
     # Last node stopped is the one that may bootstrap next: stop 3, 2, then 1.

@@ -137,6 +137,33 @@ stop_pidfile() {
     echo "$SERVICE stopped"
 }
 
+# SIGKILL the process of a pid file (a crash, for fault tests) and wait until it is gone; WHAT
+# names it in the messages.
+kill_pidfile() {
+    local pidfile=$1 what=$2 pid
+    pid_alive "$pidfile" || return 0
+    pid=$(cat "$pidfile")
+    kill -KILL "$pid"
+    wait_pid_gone "$pid" 30 || die "$what (pid $pid) survived SIGKILL"
+    log "$what killed"
+}
+
+# The arguments of a cluster script: `CMD [DIR]`, or for one node (`start-node`, `node-status`, ...)
+# `CMD N [DIR]`; sets CMD, NODE_ARG and DIR (by default $APELTOOLS_SERVICES_BASE/NAME).
+# Usage: cluster_args NAME "$@"
+cluster_args() {
+    local name=$1
+    shift
+    CMD=${1:-status}
+    if [[ "$CMD" == *-node || "$CMD" == node-* ]]; then
+        NODE_ARG=${2:?node number 1..3 required}
+        DIR=${3:-$APELTOOLS_SERVICES_BASE/$name}
+    else
+        NODE_ARG=""
+        DIR=${2:-$APELTOOLS_SERVICES_BASE/$name}
+    fi
+}
+
 lock_dir() {
     # Serialise start/stop of one service directory (e.g. pytest-xdist workers
     # starting the same service at once). The lock is held until the script exits.

@@ -25,14 +25,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 
-CMD=${1:-status}
-if [[ "$CMD" == *-node ]]; then
-    NODE_ARG=${2:?node number 1..3 required}
-    DIR=${3:-$APELTOOLS_SERVICES_BASE/rabbitmq-cluster}
-else
-    NODE_ARG=""
-    DIR=${2:-$APELTOOLS_SERVICES_BASE/rabbitmq-cluster}
-fi
+cluster_args rabbitmq-cluster "$@"
 NODES=(1 2 3)
 HOST=127.0.0.1
 RMQ_BIN=/usr/lib/rabbitmq/bin
@@ -123,16 +116,8 @@ do_start() {
     echo "rabbitmq-cluster ready: $(urls)"
 }
 
-do_kill_node() {
-    local pidfile="$DIR/node$1/rabbitmq.pid" pid
-    if pid_alive "$pidfile"; then
-        pid=$(cat "$pidfile")
-        # The Erlang VM's own pid: SIGKILL takes the node down at once, as a crash would.
-        kill -KILL "$pid"
-        wait_pid_gone "$pid" 30 || die "node $1 (pid $pid) survived SIGKILL"
-        log "node $1 killed"
-    fi
-}
+# The Erlang VM's own pid: SIGKILL takes the node down at once, as a crash would.
+do_kill_node() { kill_pidfile "$DIR/node$1/rabbitmq.pid" "node $1"; }
 
 do_status() {
     local m rc=0
