@@ -232,7 +232,7 @@ class Joiner:
                                 (site.NO_BENCHMARK, site.IN_FUTURE)), "reopening batch records")
         self._pass(True, 0, history, report)
         self._pass(False, site.get_state(db, BATCH_MARK), history, report)
-        replaying_conflicts(lambda: site.set_state(db, BLAH_MARK, newest_blah), "marking the blah records seen")
+        replaying_conflicts(lambda: self._mark_blah_seen(newest_blah), "marking the blah records seen")
         report.waiting = {REASONS[status]: count for status, count in site.status_counts(db, WAITING).items()}
         report.seconds = time.monotonic() - started
         return report
@@ -251,6 +251,10 @@ class Joiner:
             after = last
             if self.progress is not None:
                 self.progress.update(report.joined + report.local)
+
+    def _mark_blah_seen(self, newest: int) -> None:
+        with self.db.transaction():
+            site.set_state(self.db, BLAH_MARK, newest)
 
     def _write(self, jobs: list[Any], retry: bool, after: int, last: int, failures: dict[int, list[int]]) -> None:
         """Store one chunk's jobs and its mark in one transaction: a conflict replays both, and a
