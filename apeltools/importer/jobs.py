@@ -76,17 +76,21 @@ class JobLines:
             shared.append(len(names))
         self.shared = operator.itemgetter(*shared)
         self.publisher_at = len(names) if spec.publisher else None
-        # Where the job's own values go among the columns (the rest comes cached, in runs).
+        # Where the job's own values (and the month of its end) go among the columns; a line is its
+        # combination's cells with these filled in. The code below fills them in this order.
         columns = list(self.plan.columns)
         self.slots = [columns.index(JOB.by_name[name].column) for name in OWN] + \
             [columns.index(f.column) for f in JOB.extra_columns]
+        if self.slots != sorted(self.slots):
+            raise AssertionError(f"the job's own columns are no longer in this order: {OWN}")
+        self.longest = JOB.by_name["LocalJobId"].size
         self.combinations: dict[Any, Any] = {}
-        self.months: dict[int, tuple[bytes, bytes]] = {}
+        self.months: dict[int, tuple[bytes, bytes, int, int]] = {}
         self.limit = now + FUTURE_TOLERANCE
 
     def page(self, rows: Sequence[Sequence[Any]]) -> tuple[str, list, list]:
         """(LOAD DATA text, summary delta rows, typed rows for the ordinary path) of a page."""
-        combinations, months, limit = self.combinations, self.months, self.limit
+        combinations, months, limit, longest = self.combinations, self.months, self.limit, self.longest
         shared = self.shared
         job_at, wall_at, cpu_at, start_at, end_at, real_at, virtual_at = self.own_at
         lines, others, groups = [], [], {}
@@ -98,7 +102,7 @@ class JobLines:
             if combination is None:
                 combination = combinations[key] = self._combination(row)
             job, wall, cpu, start, end = row[job_at], row[wall_at], row[cpu_at], row[start_at], row[end_at]
-            if (combination is REFUSED or job is None or len(job) > 255 or wall is None or cpu is None
+            if (combination is REFUSED or job is None or len(job) > longest or wall is None or cpu is None
                     or start is None or end is None):
                 others.append(self.typed(row))
                 continue
@@ -114,10 +118,9 @@ class JobLines:
             if escape and any(special in job for special in SPECIAL):
                 job = tsv_escape(job.decode("utf-8")).encode("utf-8")
             real, virtual = row[real_at], row[virtual_at]
-            head, middle, tail, times, after, publisher, delta, description = combination
-            lines.append(b"%s%s%s%s\t%s%s%s\t%s%s%s\t%s%s%s\t%s%s" % (
-                head, job, middle, wall, cpu, tail, start, end, times, NULL if real is None else real,
-                NULL if virtual is None else virtual, after, month[0], month[1], publisher))
+            template, delta, description = combination
+            lines.append(template % (job, wall, cpu, start, end, NULL if real is None else real,
+                                     NULL if virtual is None else virtual, month[0], month[1]))
             wall, cpu = int(wall), int(cpu)
             group = groups.get((delta, month[2], month[3]))
             if group is None:
@@ -142,8 +145,9 @@ class JobLines:
         return text, deltas, others
 
     def _combination(self, row):
-        """The cached part of the rows sharing ``row``'s repeating values: the bytes around the
-        job's own values in a line, and its summary key; REFUSED when the checks refuse it."""
+        """The cached part of the rows sharing ``row``'s repeating values: their line with ``%s``
+        for the job's own values, their summary key (but month and year) and infrastructure
+        description; REFUSED when the checks refuse it."""
         typed = self.typed(row)
         try:
             values = self.reader.convert(typed)
@@ -159,19 +163,12 @@ class JobLines:
             publisher = self.reader.names.get("DNs", {}).get(public_id(typed[self.publisher_at]), "None")
         ids = self._ids(record, publisher)
         cells = self.plan.tsv_escaped([record], ids, ids["DNs"][publisher])[0].encode("utf-8").split(b"\t")
-        # The line is the cached runs with the job's own cells between them.
-        runs, previous = [], 0
-        for slot in sorted(self.slots):
-            runs.append(b"\t".join(cells[previous:slot]))
-            previous = slot + 1
-        runs.append(b"\t".join(cells[previous:]))
-        # runs: before LocalJobId, between it and WallDuration, (Wall, Cpu adjacent), between Cpu and
-        # StartTime, (Start, End adjacent), between End and MemoryReal, (Real, Virtual adjacent),
-        # between Virtual and EndYear, (EndYear, EndMonth adjacent), after EndMonth.
-        head, middle, tail, times, after = (runs[0] + b"\t", *(b"\t" + runs[i] + b"\t" for i in (1, 3, 5, 7)))
+        cells = [cell.replace(b"%", b"%%") for cell in cells]  # the line is made by % formatting
+        for slot in self.slots:
+            cells[slot] = b"%s"
         (delta,) = job_deltas([record], ids)
         key = (delta[0], *delta[3:13])  # the summary key but its month and year (set per row)
-        return head, middle, tail, times, after, b"\t" + runs[9], key, record.InfrastructureDescription
+        return b"\t".join(cells), key, record.InfrastructureDescription
 
     def _ids(self, record, publisher):
         """The target's lookup ids of the record's names and of its publisher (added if new)."""
@@ -179,5 +176,5 @@ class JobLines:
         for table, names in self.plan.names([record]).items():
             known = self.target.lookup_ids(table, names)
             ids[table] = {name: known[name] for name in names}
-        ids.setdefault("DNs", {}).update(self.target.lookup_ids("DNs", [publisher]))
+        ids.setdefault("DNs", {})[publisher] = self.target.lookup_ids("DNs", [publisher])[publisher]
         return ids
