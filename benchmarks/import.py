@@ -90,11 +90,14 @@ class CpuClock:
             self.server_stat = None
 
     def server(self):
-        """CPU seconds of the server so far (None: not on this host)."""
+        """CPU seconds of the server so far (None: not on this host, or restarted since)."""
         if self.server_stat is None:
             return None
-        with open(self.server_stat) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
+        try:
+            with open(self.server_stat) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # the shared test server was restarted: no figure
+            return None
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def ours(self):
@@ -109,7 +112,7 @@ class CpuClock:
     def __exit__(self, *exc):
         ours, server = self.ours(), self.server()
         self.python = ours - self.started[0]
-        self.database = None if server is None else server - self.started[1]
+        self.database = None if server is None or self.started[1] is None else server - self.started[1]
 
 
 def time_import(source, target, batch, workers, clock):
@@ -172,7 +175,7 @@ def main():
     base = base_count / base_seconds
     print(f"INSERT … SELECT:  {base:>10,.0f} rows/s  ({base_seconds:.1f} s, same server)")
     print(f"ratio:            {ours / base:>10.2f}  of the baseline")
-    if imported.database is not None:
+    if imported.database is not None and baseline.database is not None:
         per_row = (imported.python + imported.database) / count
         base_per_row = baseline.database / base_count
         print(f"CPU per row:      import-apel {per_row * 1e6:.1f} us (Python {imported.python / count * 1e6:.1f}, "
