@@ -5,7 +5,11 @@ turned into a record of our record type and checked exactly as apel-load checks
 a record; the good ones are written by the loader's own bulk path (replace by
 natural key), and the page's last key is kept in the same transaction. Killed
 at any moment, the next run continues after the last committed page, and
-re-reading a page stores the same rows again (nothing doubles).
+re-reading a page stores the same rows again (nothing doubles). Job records,
+the bulk of a repository, go faster into MySQL (``jobs``): the checks run once
+per distinct combination of their repeating values and the rows become LOAD
+DATA lines straight from the server's text; ``workers`` processes each import
+a range of the keys.
 
 A row our checks refuse is never dropped silently: it is listed with its
 table, key and reason (ImportIssues), and ``invalid="import"`` stores it as it
