@@ -76,6 +76,10 @@ class DataRejected(DatabaseError):
     """The database refused the values of a message: they cannot be stored as they are."""
 
 
+class WriteSetTooLarge(DatabaseError):
+    """A Galera cluster refused the transaction as larger than its wsrep_max_ws_rows/size allow."""
+
+
 class BusyError(ApelError):
     """Another process holds the lock this work needs (e.g. a second apel-summarise)."""
 

@@ -29,7 +29,8 @@ from apeltools.authz import sitemap
 from apeltools.config import Config
 from apeltools.db.base import Database
 from apeltools.db.schema import require_schema
-from apeltools.errors import ApelError, DataRejected, MessageError, RecordError, TransientDatabaseError, UsageError
+from apeltools.errors import (ApelError, DataRejected, MessageError, RecordError, TransientDatabaseError, UsageError,
+                              WriteSetTooLarge)
 from apeltools.messaging import queues
 from apeltools.messaging.settings import SPOOL, queue_path
 from apeltools.progress import Progress
@@ -133,7 +134,8 @@ class Loader:
         Several messages are stored in one transaction: one commit (one flush to disk on a
         default-settings server) and one bulk write per table for them all. Each is finished
         only after that commit. When the database refuses the values of one of them, they are
-        stored one by one, so that only that message is rejected.
+        stored one by one, so that only that message is rejected; so they are when together they
+        pass a Galera cluster's write-set limit (one message that passes it alone stays queued).
         """
         done = 0
         try:
@@ -145,16 +147,17 @@ class Loader:
             else:
                 try:
                     self._store([(m, p) for m, p, _ in entries if isinstance(p, ParsedMessage)])
-                except DataRejected as error:
+                except (DataRejected, WriteSetTooLarge) as error:
                     if len(entries) == 1:
+                        if isinstance(error, WriteSetTooLarge):
+                            raise
                         self._reject(message, message.body, str(error))
                         self._rejected_whole(message, str(error))
                         finish(True)
                         done = 1
                         self._progress(progress)
                         return
-                    log.info("the database refused values of one of %d messages: storing them one by one",
-                             len(entries))
+                    log.info("%s (%d messages): storing them one by one", error, len(entries))
                     for n, entry in enumerate(entries):
                         done = n + 1  # the call finishes its entry, whatever happens
                         self._commit([entry], progress)

@@ -376,6 +376,28 @@ def test_a_full_summarise_on_one_node_while_a_loader_runs_on_another(galera_clus
         drop()
 
 
+def test_messages_that_fit_the_write_set_limit_one_by_one_load_when_together_they_do_not(
+        galera_cluster, cluster_db, tmp_path):
+    """apel-load stores several messages in one transaction; on a cluster whose limit each message
+    fits but the batch does not, it stores them one by one instead of stopping."""
+    incoming = queues.incoming_queue(tmp_path / "in")
+    messages = 20
+    records = fill(incoming, messages, 60)
+    url = node_url(galera_cluster, 3, cluster_db)
+    root = galera_cluster.connect_node(3)
+    default = _global(root, "wsrep_max_ws_rows")
+    try:
+        root.cursor().execute("SET GLOBAL wsrep_max_ws_rows = 500")
+        loader = apel_load(url, tmp_path / "in", tmp_path / "rej")
+        _, stderr = loader.communicate(timeout=300)
+    finally:
+        root.cursor().execute(f"SET GLOBAL wsrep_max_ws_rows = {default}")
+        root.close()
+    assert loader.returncode == 0, stderr
+    assert incoming.count() == 0 and queues.reject_queue(tmp_path / "rej").count() == 0
+    check_loaded_once(url, messages, records)
+
+
 @pytest.mark.parametrize("setting, limit", [("wsrep_max_ws_rows", 20), ("wsrep_max_ws_size", 4096)])
 def test_a_full_summarise_over_a_write_set_limit_is_refused_clearly(galera_cluster, cluster_db, tmp_path,
                                                                       setting, limit):

@@ -13,7 +13,7 @@ from apeltools.db.base import Database
 from apeltools.db.rows import TSV_NULL, plan_for, tsv_escape
 from apeltools.db.summaries import DELTA_COLUMNS, TIME_COLUMNS as DELTA_TIME_COLUMNS
 from apeltools.errors import (BusyError, ConfigError, ConflictError, DataRejected, DatabaseError,
-                              TransientDatabaseError)
+                              TransientDatabaseError, WriteSetTooLarge)
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ class MySQLDatabase(Database):
             return ConfigError(f"cannot use database {self.url}: {error}")
         too_large = errno in WRITE_SET_TOO_LARGE and WRITE_SET_TOO_LARGE[errno] in str(error)
         if too_large or errno == REPLICATION_REFUSED:
-            return DatabaseError(
+            return WriteSetTooLarge(
                 f"database error: {error}: {'the' if too_large else 'most likely the'} transaction is larger "
                 "than the Galera cluster lets one transaction be; raise wsrep_max_ws_rows/wsrep_max_ws_size "
                 "(MariaDB's defaults: no row limit, 2 GiB) on every node, or (apel-load) have smaller messages sent")
