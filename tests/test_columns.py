@@ -11,6 +11,7 @@ lines without a colon, shuffled lines, records broken by several rules at once).
 """
 
 import random
+import re
 
 import pytest
 
@@ -189,3 +190,22 @@ def test_a_record_broken_by_several_rules_is_rejected_by_the_first():
     body = fmt.header + "\n" + "".join(f"{k}: {v}\n" for k, v in broken.items()) + "%%\n" + block + "\n%%\n"
     assert decoded(body, NOWS[0]) == outcomes(fmt, body, NOWS[0])
     assert decoded(body, NOWS[0])[0][0] == "ServiceLevelType"
+
+
+def separated(body):
+    """The record blocks of a message by the grammar alone: CRLF read as LF, then the text
+    between lines that are ``%%`` (blanks around it allowed), blank blocks left out."""
+    header, _, rest = body.replace("\r\n", "\n").lstrip().partition("\n")
+    return header.strip(), [b.strip("\n") for b in re.split(r"^[ \t]*%%[ \t]*$", "\n" + rest, flags=re.M) if b.strip()]
+
+
+PIECES = ["Site: a", "Queue: b%", "%%", "  %%\t", "%%x", "a%%b", "%", "", "  ", "\x0c", "\t%%", "x: 1", "\r", "%%\r"]
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_records_are_separated_as_the_grammar_says(seed):
+    rng = random.Random(seed)
+    lines = [rng.choice(PIECES) for _ in range(rng.randrange(12))]
+    body = "APEL-sync-message: v0.1" + "".join(rng.choice(("\n", "\r\n", "\n\n")) + line for line in lines)
+    header, blocks = split_records(body)
+    assert (header, [block.strip("\n") for block in blocks]) == separated(body)

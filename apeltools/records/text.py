@@ -14,6 +14,7 @@ from apeltools.records.types import JOB, NORMALISED_SUMMARY, SUMMARY, SYNC, CLOU
 
 HEADER_SHAPE = re.compile(r"^APEL(-[a-z]+)+-message: v[0-9]+\.[0-9]+$")
 _SEPARATOR = re.compile(r"^[ \t]*%%[ \t]*$", re.M)
+_LONE_CR = re.compile(r"\r(?!\n)")
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,7 +83,8 @@ def format_for_header(header):
 def split_records(body):
     """(header, [record block text, ...]) of a text message; blank blocks are dropped."""
     if "\r" in body:
-        body = body.replace("\r\n", "\n")
+        # Dropping every CR is cheaper than replacing CRLF pairs, and the same when no CR is alone.
+        body = body.replace("\r", "") if _LONE_CR.search(body) is None else body.replace("\r\n", "\n")
     header, _, rest = body.lstrip().partition("\n")
     # Splitting at "\n%%\n" is many times faster than a multi-line regular expression;
     # the rare pieces that still hold "%%" (a separator with spaces around it, or a

@@ -193,9 +193,10 @@ def _month(month: str = "Month", year: str = "Year") -> Rule:
 
 def _end_times_in_month(year: int, month: int, earliest: int | None, latest: int | None, now: int) -> None:
     start, end = month_bounds(year, month)
-    for name, value in (("EarliestEndTime", earliest), ("LatestEndTime", latest)):
-        if value is not None and not start <= value < end:
-            raise FieldProblem(name, f"{value} is outside {year}-{month:02d}")
+    if earliest is not None and not start <= earliest < end:
+        raise FieldProblem("EarliestEndTime", f"{earliest} is outside {year}-{month:02d}")
+    if latest is not None and not start <= latest < end:
+        raise FieldProblem("LatestEndTime", f"{latest} is outside {year}-{month:02d}")
     if earliest is not None and latest is not None and earliest > latest:
         raise FieldProblem("EarliestEndTime", "EarliestEndTime is after LatestEndTime")
 
@@ -212,7 +213,6 @@ def _job_times(start: int, end: int, now: int) -> None:
 
 
 _VO = ("VO", "VOGroup", "VORole")
-_TIMES = Rule(("StartTime", "EndTime"), _ends_after_start, repeats=False)
 _END_TIMES_IN_MONTH = Rule(("Year", "Month", "EarliestEndTime", "LatestEndTime"), _end_times_in_month, repeats=False)
 
 _JOB_RULES = (
@@ -271,8 +271,9 @@ def _cloud_status(status: str | None, now: int) -> tuple[Any, ...] | None:
     return None if lowered == status else (lowered,)
 
 
-def _measured(status: str | None, end: int | None, created: int | None, start: int | None,
-              suspended: int | None, wall: int | None, now: int) -> None:
+def _cloud_times(status: str | None, end: int | None, created: int | None, start: int | None,
+                 suspended: int | None, wall: int | None, now: int) -> None:
+    _ends_after_start(start, end, now)
     measured = measurement_time(status, end, created, start, suspended, wall)
     if measured is None:
         raise FieldProblem("RecordCreateTime", "no measurement time: give RecordCreateTime or StartTime")
@@ -284,8 +285,7 @@ _CLOUD_RULES = (
     Rule(("Benchmark",), _to_thousandths, ("Benchmark",)),
     Rule(("CpuCount",), _to_thousandths, ("CpuCount",)),
     Rule(("Status",), _cloud_status, ("Status",)),
-    _TIMES,
-    Rule(_MEASUREMENT, _measured, repeats=False),
+    Rule(_MEASUREMENT, _cloud_times, repeats=False),
 )
 
 _CLOUD_SUMMARY_RULES = (
