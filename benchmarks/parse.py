@@ -183,7 +183,7 @@ def check_lines(count, seed=1):
             for line in make(rng.choice([rng.randrange(1, 10 ** 6), 100000 + len(lines)])).splitlines(True):
                 line = _vary(name, line, rng)
                 lines.append(_mutate(line, rng) if rng.random() < 0.35 else line)
-        found[name] = lines
+        found[name] = lines + ["\n", " \t\n", "\r\n", "#\n", "# comment;E;1;x=y\n", ";;;\n", " ;E;1; \n", ""]
     return found
 
 

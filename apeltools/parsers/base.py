@@ -117,12 +117,34 @@ def epoch(text: str) -> int:
     return int(value)
 
 
+# Epoch seconds of the midnights (``YYYY-MM-DD``) and of the minutes into a day (``HH:MM``) read so
+# far: a log's lines share a few days and at most 1,440 minutes, so most lines convert only their
+# seconds. Both are cleared when they grow beyond what a log could hold (damaged lines).
+_MIDNIGHTS: dict[str, int] = {}
+_MINUTES: dict[str, int] = {}
+_REMEMBERED = 20000
+
+
 def utc_epoch(text: str) -> int:
     """Epoch seconds of ``YYYY-MM-DD HH:MM:SS`` or ``YYYY-MM-DDTHH:MM:SS`` in UTC."""
     if len(text) != 19 or text[4] != "-" or text[7] != "-" or text[13] != ":" or text[16] != ":":
         raise ValueError(text)
-    return calendar.timegm((int(text[0:4]), int(text[5:7]), int(text[8:10]),
-                            int(text[11:13]), int(text[14:16]), int(text[17:19])))
+    day, minute = text[:10], text[11:16]
+    midnight = _MIDNIGHTS.get(day)
+    if midnight is None:
+        # timegm is linear in day, hour, minute and second (out of range ones included): the
+        # midnight plus the time of day is what it gives for the whole stamp.
+        midnight = calendar.timegm((int(text[0:4]), int(text[5:7]), int(text[8:10]), 0, 0, 0))
+        if len(_MIDNIGHTS) >= _REMEMBERED:
+            _MIDNIGHTS.clear()
+        _MIDNIGHTS[day] = midnight
+    minutes = _MINUTES.get(minute)
+    if minutes is None:
+        minutes = int(text[11:13]) * 3600 + int(text[14:16]) * 60
+        if len(_MINUTES) >= _REMEMBERED:
+            _MINUTES.clear()
+        _MINUTES[minute] = minutes
+    return midnight + minutes + int(text[17:19])
 
 
 def local_epoch(text: str, timezone: datetime.tzinfo | None = None) -> int:

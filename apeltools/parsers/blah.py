@@ -13,40 +13,37 @@ from apeltools.parsers.base import ParseError, Parser, utc_epoch
 from apeltools.records.site import BlahRecord
 
 TOKEN = re.compile(r'"([A-Za-z]+)=([^"]*)"')
-# A whole line of tokens, blanks around and between them allowed, nothing else.
-TOKENS = re.compile(r'\s*(?:"[A-Za-z]+=[^"]*"\s*)*')
 
 
 class BlahParser(Parser):
     name = "blah"
 
     def parse(self, line):
-        if not line.strip():
-            return None
-        if TOKENS.fullmatch(line) is None:
+        # [text before the first token, key, value, text after it, key, value, ...]: one pass reads
+        # the tokens and what is around them, which must be blank (or nothing).
+        parts = TOKEN.split(line)
+        around = "".join(parts[0::3])
+        if around and not around.isspace():
             raise ParseError('text outside "key=value" tokens')
+        if len(parts) == 1:
+            return None  # a blank line
         values = {}
         fqan = None
-        for key, value in TOKEN.findall(line):
+        for key, value in zip(parts[1::3], parts[2::3]):
             value = value.strip()
             if key == "userFQAN":
                 if fqan is None and value:
                     fqan = value
             else:
                 values[key] = value
+        get = values.get
         for key in ("timestamp", "ceID", "lrmsID"):
-            if not values.get(key):
+            if not get(key):
                 raise ParseError(f"no {key}")
         try:
             stamp = utc_epoch(values["timestamp"])
         except ValueError:
             raise ParseError("timestamp is not YYYY-MM-DD HH:MM:SS") from None
-        return BlahRecord(
-            Timestamp=stamp,
-            GlobalUserName=values.get("userDN") or None,
-            FQAN=fqan,
-            CeId=values["ceID"],
-            GridJobId=values.get("jobID") or None,
-            LrmsId=values["lrmsID"],
-            LocalUserId=values.get("localUser") or None,
-        )
+        # BlahRecord's fields in order (positional: cheaper than naming each)
+        return BlahRecord(stamp, get("userDN") or None, fqan, values["ceID"], get("jobID") or None,
+                          values["lrmsID"], get("localUser") or None)

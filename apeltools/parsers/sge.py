@@ -24,6 +24,8 @@ MILLISECONDS = 10 ** 11  # an epoch this large is in milliseconds (seconds would
 
 
 def _time(text):
+    if len(text) <= 10 and text.isdecimal():  # whole seconds below MILLISECONDS, the common case
+        return int(text)
     value = float(text)
     if value < 0:
         raise ValueError(text)
@@ -44,10 +46,9 @@ class SGEParser(Parser):
     honours_parallel = True
 
     def parse(self, line):
-        line = line.rstrip("\r\n")
-        if not line.strip() or line.startswith("#"):
+        if not line or line.isspace() or line.startswith("#"):
             return None
-        cells = line.split(":")
+        cells = line.rstrip("\r\n").split(":")
         if len(cells) < MIN_FIELDS:
             raise ParseError(f"expected at least {MIN_FIELDS} ':'-separated fields, found {len(cells)}")
         try:
@@ -71,24 +72,11 @@ class SGEParser(Parser):
         except (ValueError, OverflowError):
             raise ParseError("submission_time, failed, exit_status, ru_wallclock, slots, cpu, ru_maxrss or "
                              "maxvmem is not a number") from None
+        # BatchRecord's fields in order (positional: a third of the cost of naming each)
         return BatchRecord(
-            BatchSystem=self.batch_system,
-            LocalJobId=job_id,
-            LrmsId=job_id,
-            LocalUserId=cells[3] or None,
-            LocalGroup=cells[2] or None,
-            Queue=cells[0] or None,
-            MachineName=cells[1] or None,
-            WallDuration=wall,
-            CpuDuration=cpu,
-            Processors=slots,
-            NodeCount=None,
-            StartTime=start,
-            EndTime=end,
-            MemoryReal=max_rss or None,
-            MemoryVirtual=int(round(max_vmem / 1024)) or None,
-            SubmitTime=submitted or None,
-            State=f"failed={failed} exit_status={exit_status}",
-            FinalState=lifecycle.FAILED if failed else lifecycle.by_exit_code(exit_status),
-            ExitCode=exit_status,
+            self.batch_system, job_id, job_id, cells[3] or None, cells[2] or None, cells[0] or None,
+            cells[1] or None, wall, cpu, slots, None, start, end, max_rss or None,
+            int(round(max_vmem / 1024)) or None, submitted or None, None,
+            f"failed={failed} exit_status={exit_status}",
+            lifecycle.FAILED if failed else lifecycle.by_exit_code(exit_status), exit_status,
         )
