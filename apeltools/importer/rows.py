@@ -130,7 +130,7 @@ def _unchecked(rtype):
     """The record type with the same fields but no rules beyond presence and size, for storing
     a refused row as it was."""
     if rtype.name not in _UNCHECKED:
-        _UNCHECKED[rtype.name] = replace(rtype, check=lambda record, now: None)
+        _UNCHECKED[rtype.name] = replace(rtype, rules=())
     return _UNCHECKED[rtype.name]
 
 
