@@ -1,5 +1,6 @@
 """The loader's write path: what one stored message costs in round trips, and what it leaves."""
 
+import copy
 import os
 
 import pytest
@@ -62,3 +63,41 @@ def test_closing_the_connection_removes_its_load_data_directory(db):
     assert not os.path.exists(directory)
     db.store(JOB, _jobs(100), SIGNER)  # a new connection, a new directory
     assert db.query("SELECT COUNT(*) FROM JobRecords")[0][0] == 100
+
+
+def test_messages_stored_together_leave_what_storing_them_one_by_one_leaves(db):
+    # Random messages whose records overlap (the same job again, changed, in a later message),
+    # from several publishers, plain and not: the same rows, the same LoadedMessages and the same
+    # SummaryDeltas sums per group as one transaction per message.
+    import random
+
+    rng = random.Random(7)
+    pool = [job for site in sample.SITES[:3] for job in
+            sample.jobs(site, 2026, rng.choice((9, 10)), 40, sample.rng_for(rng.randrange(100)), first_id=0)]
+    messages = []
+    for n in range(8):
+        records = [copy.copy(job) for job in rng.sample(pool, rng.randrange(0, 30))]
+        for job in records:
+            job.WallDuration += rng.randrange(1000)
+            if rng.random() < 0.2:
+                job.LocalUserId = "tab\\there"
+        plain = not any("\\" in (job.LocalUserId or "") for job in records)
+        messages.append((records, f"/CN=publisher {n % 3}", (f"m{n}", "v0.3", n % 2), plain))
+
+    def outcome():
+        jobs = db.query("SELECT * FROM JobRecords ORDER BY SiteID, LocalJobId, EndTime")
+        keys = ", ".join(DELTA_COLUMNS[:13])
+        deltas = db.query(f"SELECT {keys}, SUM(WallDuration), SUM(CpuDuration), SUM(NumberOfJobs), "
+                          f"MIN(EarliestEndTime), MAX(LatestEndTime) FROM SummaryDeltas GROUP BY {keys} ORDER BY {keys}")
+        notes = db.query("SELECT EmpaId, SignerDN, Format, RecordCount, RejectedCount FROM LoadedMessages ORDER BY Id")
+        for table in ("JobRecords", "SummaryDeltas", "LoadedMessages"):
+            db.execute(f"DELETE FROM {table}")
+        return [r[:-1] for r in jobs], deltas, notes  # UpdateTime is the last column
+
+    db.store_messages(JOB, messages[:5])
+    db.store_messages(JOB, messages[5:])
+    together = outcome()
+    for records, publisher, note, plain in messages:
+        db.store(JOB, records, publisher, note, plain)
+    assert outcome() == together
+    assert together[0] and together[1]
