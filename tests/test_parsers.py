@@ -4,6 +4,7 @@ The sample lines are written from the documented formats (formats.md §9).
 """
 
 import bz2
+import calendar
 import gzip
 import json
 from importlib.metadata import EntryPoint
@@ -15,7 +16,7 @@ from click.testing import CliRunner
 from apeltools import db as databases
 from apeltools.cli.parse import main as apel_parse
 from apeltools.parsers import registry
-from apeltools.parsers.base import FOLDED, ParseError, Parser, duration, memory_kb
+from apeltools.parsers.base import FOLDED, ParseError, Parser, duration, memory_kb, utc_epoch
 from apeltools.parsers.blah import BlahParser
 from apeltools.parsers.files import NDJSONOutput, parse_file
 from apeltools.parsers.htcondor import HTCondorParser
@@ -49,12 +50,14 @@ def parse_all(parser, lines):
 @pytest.mark.parametrize("text, seconds", [
     ("00:00:00", 0), ("01:00:00", 3600), ("1-02:03:04", 93784), ("05:30.500", 330),
     ("59:59", 3599), ("3600", 3600), ("2:01:00:00", 176400), ("100:00:00", 360000),
+    # HH:MM:SS by the short path, and what looks like it but is left to the general rules
+    ("99:99:99", 362439), ("\u0660\u0661:40:00", 6000), ("+1:40:00", 6000), (" 1:40:00", 6000),
 ])
 def test_durations(text, seconds):
     assert duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "1h", "::", "1:2:3:4:5", "-5"])
+@pytest.mark.parametrize("text", ["", "1h", "::", "1:2:3:4:5", "-5", "1::40:00", "-1:40:00", "01:40:0x"])
 def test_bad_durations(text):
     with pytest.raises(ValueError):
         duration(text)
@@ -66,6 +69,22 @@ def test_bad_durations(text):
 ])
 def test_memory_sizes(text, kb):
     assert memory_kb(text) == kb
+
+
+@pytest.mark.parametrize("stamp", [
+    "2024-04-15 10:10:00", "2024-04-15T23:59:59", "2024-02-30 25:61:61", "1970-01-01 00:00:00",
+    "2024-04-15 10:10:00",  # again: the remembered midnight and minutes give the same
+])
+def test_utc_timestamps_are_what_timegm_gives(stamp):
+    fields = (stamp[:4], stamp[5:7], stamp[8:10], stamp[11:13], stamp[14:16], stamp[17:])
+    assert utc_epoch(stamp) == calendar.timegm(tuple(int(field) for field in fields))
+
+
+@pytest.mark.parametrize("stamp", ["2024-13-15 10:10:00", "2024-04-15 10:10", "2024-04-15 1x:10:00",
+                                   "0000-01-01 00:00:00"])
+def test_bad_utc_timestamps(stamp):
+    with pytest.raises(ValueError):
+        utc_epoch(stamp)
 
 
 def test_bad_memory_size():
@@ -222,10 +241,17 @@ def test_torque_51_ranges_and_plain_seconds():
 
 @pytest.mark.parametrize("text, slots, hosts", [
     ("wn01/0", 1, 1), ("wn01/0+wn01/1+wn02/0", 3, 2), ("wn01/0-3,5+wn02/0", 6, 2),
-    ("wn01/0-7+wn02/0-7+wn03/0-7", 24, 3), ("wn01/0*8", 8, 1),
+    ("wn01/0-7+wn02/0-7+wn03/0-7", 24, 3), ("wn01/0*8", 8, 1), ("wn01", 1, 1), ("wn01/\u0663", 1, 1),
+    ("wn01/3-3+wn01/4", 2, 1),
 ])
 def test_exec_host_counts(text, slots, hosts):
     assert exec_host_counts(text) == (slots, hosts)
+
+
+@pytest.mark.parametrize("text", ["wn01/3-1", "wn01/-1", "/0", "wn01/0++wn02/0", "wn01/x", "wn01/", "wn01/0,"])
+def test_bad_exec_hosts(text):
+    with pytest.raises(ValueError):
+        exec_host_counts(text)
 
 
 def test_pbs_other_record_types_and_jobs_that_never_ran_are_ignored():
@@ -347,6 +373,9 @@ def test_lsf_quoted_strings_with_escaped_quotes():
 
     assert items('"JOB_FINISH" "10.1" 5 "say ""hi"" now" "" 7') == ["JOB_FINISH", "10.1", "5", 'say "hi" now', "", "7"]
     assert items('1"a"-1""""2') == ["1", "a", "-1", '"', "2"]
+    # several escaped quotes in a row and in two strings; an empty string is not an escape
+    assert items('"a""""b" "" "c""" x\n') == ['a""b', "", 'c"', "x"]
+    assert items('"""""" ""') == ['""', ""]
     with pytest.raises(ParseError, match="unbalanced"):
         items('"JOB_FINISH" 5 "never closed')
 

@@ -61,11 +61,12 @@ def check_order(start: int, end: int) -> None:
 
 def duration(text: str) -> int:
     """Seconds of ``[D-]HH:MM:SS``, ``[[D:]HH:]MM:SS``, ``MM:SS.sss`` or plain seconds."""
-    if len(text) == 8 and text[2] == ":" and text[5] == ":" and "-" not in text:
-        try:  # HH:MM:SS, the common case, in fewer steps; anything else the rules below decide
-            return int(text[:2]) * 3600 + int(text[3:5]) * 60 + int(text[6:])
-        except ValueError:
-            pass
+    if len(text) == 8 and text[2] == ":" and text[5] == ":":
+        # HH:MM:SS, the common case, as one number HHMMSS; anything else the rules below decide
+        digits = text.replace(":", "")
+        if len(digits) == 6 and digits.isdecimal():
+            number = int(digits)
+            return number // 10000 * 3600 + number // 100 % 100 * 60 + number % 100
     days = 0
     if "-" in text:
         day_text, _, text = text.partition("-")
@@ -111,6 +112,8 @@ def memory_kb(text: str, default_unit: str = "") -> int | None:
 
 def epoch(text: str) -> int:
     """Epoch seconds of a non-negative integer (or decimal) text."""
+    if text.isdecimal():
+        return int(text)
     value = float(text) if "." in text else int(text)
     if value < 0:
         raise ValueError(text)
