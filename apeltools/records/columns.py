@@ -288,6 +288,15 @@ def _values(texts):
 
 def _text_column(texts):
     """(``_values`` of ``texts``, whether a value is None, the length of the longest text)."""
+    sample = texts[:_SAMPLE]
+    if len(set(sample)) * 4 <= len(sample):  # a few repeated values: each looked at once
+        stripped = {text: text.rstrip(_BLANKS) for text in set(texts)}
+        values = {text: None if value in _NULLS else value for text, value in stripped.items()}
+        longest = max(map(len, stripped.values()), default=0)
+        nullable = None in values.values()
+        if all(value is text for text, value in values.items()):
+            return list(texts), nullable, longest
+        return list(map(values.__getitem__, texts)), nullable, longest
     column = list(map(str.rstrip, texts, repeat(_BLANKS)))
     lengths = list(map(len, column))
     # No null token is longer than 4 characters: most columns need no look-up of each value.
