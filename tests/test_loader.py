@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -459,6 +460,25 @@ def test_loading_the_incoming_queue_empties_it(db, incoming, rejects, tmp_path):
     assert sorted(e["empaid"] for e in queue_elements(accepted)) == ["e0", "e1", "e2"]
     assert sorted(r[0] for r in rows(db, "SELECT EmpaId FROM LoadedMessages")) == ["e0", "e1", "e2"]
     assert rows(db, "SELECT Type FROM LastUpdated") == [("loader",)]
+
+
+def test_loaded_elements_are_removed_beside_the_loading_and_all_of_them_before_it_returns(db, incoming,
+                                                                                        monkeypatch):
+    # A removal waits on the file system (5 ms an element on the development machine); the loader
+    # goes on meanwhile, and every element it loaded is gone when load_queue returns.
+    for n in range(4):
+        put(incoming, job_message(jobs(3, seed=n, first_id=10 * n)), empaid=f"e{n}")
+    removed, original = [], queues.remove
+
+    def slow_remove(queue, name):
+        time.sleep(0.05)
+        removed.append(threading.current_thread() is not threading.main_thread())
+        original(queue, name)
+
+    monkeypatch.setattr(queues, "remove", slow_remove)
+    tally = loading.load_queue(loading.Loader(db), incoming)
+    assert tally.messages == 4 and removed == [True] * 4 and incoming.count() == 0
+    assert rows(db, "SELECT COUNT(*) FROM JobRecords") == [(12,)]
 
 
 def test_a_message_that_is_not_utf8_is_rejected_not_stuck(db, incoming, rejects):
