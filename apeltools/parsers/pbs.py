@@ -152,6 +152,9 @@ def _attributes_continued(text):
     return attrs
 
 
+# A site's jobs run on a few thousand distinct host/slot layouts (one per node and slot range):
+# most jobs' layouts were counted before.
+@lru_cache(maxsize=16384)
 def exec_host_counts(text):
     """(slots, distinct hosts) of an exec_host value."""
     hosts = set()
