@@ -13,11 +13,11 @@ busy machine where the absolute figures do not:
   a temporary copy of that revision's ``apeltools`` in a child process.
 
 ``--check REV`` measures nothing: it feeds the same lines — the generated
-ones with their values varied, and each of them mutated at random (characters
-deleted, inserted, repeated; fields emptied, cut, given other values) — to
-the parsers of this tree and of REV, and fails unless every line gives the
-same outcome in both: the same record field by field, the same bad-line
-reason, or ignored in both. That is how a faster parser is shown to keep
+ones with their values varied (some to values a parser must refuse), a third
+of them damaged at random (characters deleted, inserted or repeated, the line
+cut short), and blank, whitespace-only and comment lines — to the parsers of
+this tree and of REV, and fails unless every line gives the same outcome in
+both: the same record field by field, the same bad-line reason, or ignored. That is how a faster parser is shown to keep
 every check and every reject of the one it replaces.
 
 Every measurement is CPU time of the process that parses (a busy machine lengthens wall time, not
@@ -173,11 +173,14 @@ def _mutate(line, rng):
     return text + "\n"
 
 
-def check_lines(count, seed=1):
-    """{format: lines}: ``count`` generated lines a format with varied values, a third of them mutated."""
+def check_lines(count, formats=None, seed=1):
+    """{format: lines}: ``count`` generated lines a format (those named in ``formats``, default all)
+    with varied values, a third of them mutated."""
     rng = random.Random(seed)
     found = {}
     for name, make in _site_benchmark()._line_makers().items():
+        if formats and name not in formats:
+            continue
         lines = []
         while len(lines) < count:
             for line in make(rng.choice([rng.randrange(1, 10 ** 6), 100000 + len(lines)])).splitlines(True):
@@ -212,10 +215,10 @@ def outcomes(name, lines):
     return said
 
 
-def check(rev, count):
+def check(rev, count, formats=None):
     """Compare this tree's parsers with ``rev``'s line by line; exit 1 on any difference."""
     with tempfile.TemporaryDirectory(prefix="apelbench-check-") as workdir:
-        lines = check_lines(count)
+        lines = check_lines(count, formats)
         given = os.path.join(workdir, "lines.json")
         with open(given, "w") as out:
             json.dump(lines, out)
@@ -278,13 +281,14 @@ def main():
         return
     sys.path.insert(0, str(ROOT))
     import apeltools
+    formats = args.formats and args.formats.split(",")
     if args.check:
         print(f"outcomes of the parsers in {Path(apeltools.__file__).parent} and in {args.check}, line by line")
-        check(args.check, args.lines)
+        check(args.check, args.lines, formats)
         return
     print(f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; apeltools from {Path(apeltools.__file__).parent}")
     with tempfile.TemporaryDirectory(prefix="apelbench-parse-") as workdir:
-        paths = write_logs(args.lines, workdir, args.formats and args.formats.split(","))
+        paths = write_logs(args.lines, workdir, formats)
         with contextlib.ExitStack() as stack:
             other = stack.enter_context(_revision(args.before)) if args.before else None
             runs, splits, before = {}, {}, {}
