@@ -29,8 +29,7 @@ def items(line):
     pieces = line.split('"')
     if not len(pieces) % 2:
         raise ParseError("unbalanced double quote")
-    if "" in pieces[2:-1:2]:
-        _join_escaped(pieces)
+    _join_escaped(pieces)
     found = pieces[0].split()
     rest = iter(pieces)
     next(rest)
@@ -46,14 +45,13 @@ def _join_escaped(pieces):
     """Two strings with nothing between them are one string with a quote in it (``""`` inside):
     joins them in ``pieces``."""
     start = 2
-    while True:
-        try:
-            position = start + 2 * pieces[start:-1:2].index("")
-        except ValueError:
-            return
+    between = pieces[start:-1:2]  # the texts between two strings
+    while "" in between:
+        position = start + 2 * between.index("")
         pieces[position - 1] += '"' + pieces[position + 1]
         del pieces[position:position + 2]
         start = position
+        between = pieces[start:-1:2]
 
 
 def _seconds(text):
