@@ -14,6 +14,8 @@ ended abnormally, 64 DONE: ended normally; other bits may be set too) and
 or a signal in its low seven bits.
 """
 
+from functools import lru_cache
+
 from apeltools import lifecycle
 from apeltools.parsers.base import ParseError, Parser, check_order
 from apeltools.records.site import BatchRecord
@@ -91,7 +93,7 @@ class LSFParser(Parser):
             cpu = _seconds(values[28 + offset]) + _seconds(values[29 + offset])
             real, swap = _memory(values[54 + offset]), _memory(values[55 + offset])
             submitted = int(values[7])
-            status, wait_status = int(values[24 + offset]), int(values[49 + offset])
+            state, final_state, exit_code = _end_state(values[24 + offset], values[49 + offset])
         except ValueError:
             raise ParseError("a time, CPU or memory item is not a number") from None
         if start <= 0:
@@ -105,9 +107,15 @@ class LSFParser(Parser):
         return BatchRecord(
             self.batch_system, job_id, job_id, values[11] or None, None, values[12] or None, None,
             end - start, int(round(cpu)), len(hosts) or processors, len(set(hosts)) or None, start, end,
-            real, swap, submitted if submitted > 0 else None, None,
-            f"jStatus={status} exitStatus={wait_status}", _final_state(status), _exit_code(wait_status),
+            real, swap, submitted if submitted > 0 else None, None, state, final_state, exit_code,
         )
+
+
+@lru_cache(maxsize=256)  # a log has a few distinct end states
+def _end_state(status_text, wait_status_text):
+    """(State, FinalState, ExitCode) of a jStatus and an exitStatus."""
+    status, wait_status = int(status_text), int(wait_status_text)
+    return f"jStatus={status} exitStatus={wait_status}", _final_state(status), _exit_code(wait_status)
 
 
 def _final_state(status):
