@@ -21,7 +21,7 @@ from apeltools.records import columns
 from apeltools.records.build import finish
 from apeltools.records.columns import DICT, NORMALISED_DICT, NORMALISED_DURATIONS
 from apeltools.records.fields import STR, is_null, parse_float
-from apeltools.records.message import parse_message
+from apeltools.records.message import parse_message, reject_body
 from apeltools.records.text import TEXT_FORMATS, split_records, write_message
 from apeltools.records.types import values_of
 from tests.test_records_text import SAMPLES
@@ -209,3 +209,58 @@ def test_records_are_separated_as_the_grammar_says(seed):
     body = "APEL-sync-message: v0.1" + "".join(rng.choice(("\n", "\r\n", "\n\n")) + line for line in lines)
     header, blocks = split_records(body)
     assert (header, [block.strip("\n") for block in blocks]) == separated(body)
+
+
+def crlf_variant(body, rng, lone):
+    """``body`` with CRLF line ends, or LF and CRLF mixed, maybe without its last separator,
+    and (``lone``) some CRs that end no line: inside a value, before a line's CRLF, before a
+    key, on a line of their own."""
+    ends = rng.choice((("\r\n",), ("\r\n", "\n")))
+    if rng.random() < 0.3:  # no separator after the last record, maybe blank lines
+        body = body.removesuffix("%%\n") + rng.choice(("", "\n", " \n\t"))
+    lines = body.split("\n")
+    if lone:
+        for _ in range(rng.randrange(1, 4)):
+            place = rng.randrange(len(lines))
+            line = lines[place]
+            spot = rng.choice((rng.randrange(len(line) + 1), len(line), 0))
+            lines[place] = line[:spot] + rng.choice(("\r", "\r\r", " \r")) + line[spot:]
+    return "".join(line + rng.choice(ends) for line in lines)
+
+
+def rejects_as_split(fmt, body, now):
+    """The reject body of a message built from ``split_records``' blocks (CRLF pairs made LF
+    over the whole message, any other CR kept), before and after the first good record is
+    refused."""
+    _, blocks = split_records(body)
+    found = decoded(body, now)
+    bad = [index for index, outcome in enumerate(found) if isinstance(outcome, tuple)]
+    good = [index for index in range(len(found)) if index not in bad]
+    def wrap(indices):
+        return fmt.header + "\n" + "".join(blocks[i].strip("\n") + "\n%%\n" for i in indices) if indices else None
+    return wrap(bad), wrap(bad + good[:1])  # a refused record goes after the rejects
+
+
+def rejects(parsed):
+    """The reject body of a parsed message, before and after its first good record is refused."""
+    before = reject_body(parsed)
+    if parsed.records:
+        parsed.refuse([(parsed.records[0], RecordError("refused"))])
+    return before, reject_body(parsed)
+
+
+@pytest.mark.parametrize("fmt", TEXT_FORMATS, ids=lambda f: f.header)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_crlf_messages_decode_as_their_lf_text(fmt, seed):
+    """A CR before an LF is dropped with it; any other CR is text (a CRLF message whose every
+    CR ends a line is decoded without being copied, and must give the same)."""
+    body, now = mutated_message(fmt, seed)
+    rng = random.Random(seed)
+    for lone in (False, False, True, True):
+        variant = crlf_variant(rng.choice((body, write_message(fmt, SAMPLES[fmt]))), rng, lone)
+        assert decoded(variant, now) == outcomes(fmt, variant, now)
+        assert rejects(parse_message(variant, now)) == rejects_as_split(fmt, variant, now)
+        if not lone:  # the same message with LF line ends: the same records, errors, first lines
+            as_lf, parsed = parse_message(variant.replace("\r\n", "\n"), now), parse_message(variant, now)
+            assert [str(e) for e in parsed.errors] == [str(e) for e in as_lf.errors]
+            assert parsed.records == as_lf.records

@@ -250,8 +250,14 @@ def _apply_rules(rules, columns, count, bad, now):
         rows = [index for index in range(count) if index not in bad] if bad else range(count)
         inputs = [columns[name] for name in rule.reads]
         if rule.repeats:
-            keys = list(zip(*inputs))
-            table = {key: _outcome(rule, key, now) for key in (set(keys) if not bad else {keys[i] for i in rows})}
+            single = len(inputs) == 1  # its values are the keys: no tuple per record
+            keys = inputs[0] if single else list(zip(*inputs))
+            distinct = set(keys) if not bad else {keys[i] for i in rows}
+            try:  # one call per distinct input, unless one breaks the rule
+                table = (dict(zip(distinct, map(rule.apply, distinct, repeat(now)))) if single
+                         else {key: rule.apply(*key, now) for key in distinct})
+            except FieldProblem:
+                table = {key: _outcome(rule, (key,) if single else key, now) for key in distinct}
             if not any(table.values()):
                 continue
             if not any(isinstance(outcome, FieldProblem) for outcome in table.values()):
@@ -308,11 +314,24 @@ def _text_column(texts):
 # After a key: blanks, the colon, blanks, then the value to the line's end. The blanks are
 # possessive, so the value starts at its first non-blank (or is empty) and nothing is given back.
 _VALUE = r"[ \t]*+:[ \t]*+([^\n]*+)"
+# The same in a block of CRLF lines (``text.split_lines``): the value is the longest text
+# before a CR that ends its line (a CR before another is the value's own, as in the text
+# with CRLF made LF).
+_CRLF_VALUE = r"[ \t]*+:[ \t]*+([^\n]*)\r"
+# Blanks and blank lines; with CRLF, a CR only in a CRLF pair.
+_BLANK_LINES = r"[ \t\n]*+"
+_CRLF_BLANK_LINES = r"[ \t\n]*+(?:\r\n[ \t\n]*+)*+"
 
 
-def _keys_pattern(keys, done=0):
+def lf_block(block):
+    """The block of ``text.split_records`` of a CRLF block of ``text.split_lines``: without
+    the CR at its end, CRLF pairs made LF (any other CR is text)."""
+    return block[:-1].replace("\r\n", "\n")
+
+
+def _keys_pattern(keys, value, done=0):
     """(expression, keys in the order of their value groups) matching one line of any of
-    ``keys``, which share their first ``done`` characters.
+    ``keys``, which share their first ``done`` characters, each followed by ``value``.
 
     The keys branch one character at a time (``S(?:ite…|ubmitHost…|…)``), so that a line is
     compared with the few keys that begin like it rather than with every key in turn.
@@ -323,20 +342,21 @@ def _keys_pattern(keys, done=0):
         by_next.setdefault(key[done:done + 1], []).append(key)
     for following, group in by_next.items():
         if not following:  # a key that is the common beginning of the others
-            branches.append(_VALUE)
+            branches.append(value)
         elif len(group) == 1:
-            branches.append(re.escape(group[0][done:]) + _VALUE)
+            branches.append(re.escape(group[0][done:]) + value)
         else:
             common = len(os.path.commonprefix(group))
-            inner, group = _keys_pattern(group, common)
+            inner, group = _keys_pattern(group, value, common)
             branches.append(f"{re.escape(group[0][done:common])}(?:{inner})")
         order += group
     return "|".join(branches), order
 
 
-def _record_pattern(keys):
+def _record_pattern(keys, crlf=False):
     """(expression, keys in the order of their value groups): one expression matching a
-    whole record of ``keys`` in any order, once or more each.
+    whole record of ``keys`` in any order, once or more each (``crlf``: in a block whose
+    every CR ends a line, read as the same block without its CRs).
 
     Each key's value is a group of its own; a group repeated by ``*`` keeps the last value
     it matched, which is the grammar's rule for a repeated key. Blank lines, blanks around
@@ -345,8 +365,16 @@ def _record_pattern(keys):
     # Possessive repeats only: nothing is ever given back, so that a record that fails the
     # match fails at once, not after trying every split of every line (and no backtracking
     # state is kept).
-    lines, order = _keys_pattern(keys)
-    return re.compile(rf"[ \t\n]*+(?:(?:{lines})[ \t\n]*+)*+"), tuple(order)
+    # With CRLF, each line of a key ends with a CR (the block ends with one too, see
+    # ``lf_block``), or else the last CR ends a blank line; a CR that ends no line fails the
+    # match unless it is in a value, where it stays. So a block matches if and only if its
+    # ``lf_block`` matches the LF expression, with the same groups. A CRLF block of LF lines
+    # fails and is decoded as its ``lf_block``.
+    if crlf:
+        lines, order = _keys_pattern(keys, _CRLF_VALUE)
+        return re.compile(rf"{_CRLF_BLANK_LINES}(?:(?:{lines}){_CRLF_BLANK_LINES})*+\r?+"), tuple(order)
+    lines, order = _keys_pattern(keys, _VALUE)
+    return re.compile(rf"{_BLANK_LINES}(?:(?:{lines}){_BLANK_LINES})*+"), tuple(order)
 
 
 @contextmanager
@@ -371,8 +399,10 @@ class ColumnDecoder:
         rtype = fmt.rtype
         self.rtype = rtype
         self.wire = tuple(f.name for f in fmt.wire)
-        pattern, self.keys = _record_pattern(self.wire + tuple(sorted(rtype.ignored)))
+        keys = self.wire + tuple(sorted(rtype.ignored))
+        pattern, self.keys = _record_pattern(keys)
         self.match = pattern.fullmatch
+        self.match_crlf = _record_pattern(keys, crlf=True)[0].fullmatch
         self.allowed = frozenset(self.keys)
         self.hidden = fmt.hidden
         self.implied = fmt.implied
@@ -380,9 +410,9 @@ class ColumnDecoder:
         self.lower_case_type = fmt.lower_case_type
         self.names = tuple(f.name for f in rtype.fields)
 
-    def _rows(self, blocks, bad):
+    def _rows(self, blocks, bad, crlf):
         """Each block's value texts, one per key ("" when absent); a bad line marks its record."""
-        found = list(map(self.match, blocks))
+        found = list(map(self.match_crlf if crlf else self.match, blocks))
         if all(found):  # a match object is true, even an empty one
             return list(map(_GROUPS, found))
         keys = self.keys
@@ -391,6 +421,12 @@ class ColumnDecoder:
             if match is not None:
                 rows.append(match.groups(""))
                 continue
+            if crlf:  # a block with other line ends than CRLF, or with a CR that ends none
+                block = lf_block(block)
+                match = self.match(block)
+                if match is not None:
+                    rows.append(match.groups(""))
+                    continue
             raw = self._pairs(block, index, bad)
             rows.append(tuple(raw.get(key, "") for key in keys))
         return rows
@@ -411,14 +447,15 @@ class ColumnDecoder:
             bad[index] = RecordError(f"Unknown field: {quote(unknown[0], bare=True)}", field=unknown[0])
         return raw
 
-    def decode(self, blocks, now):
-        """([record, or None where bad], {index: RecordError}) of the blocks of one message."""
+    def decode(self, blocks, now, crlf=False):
+        """([record, or None where bad], {index: RecordError}) of the blocks of one message
+        (``crlf``: CRLF blocks of ``text.split_lines``, read as their ``lf_block``)."""
         with _no_collection():
-            return self._decode(blocks, now)
+            return self._decode(blocks, now, crlf)
 
-    def _decode(self, blocks, now):
+    def _decode(self, blocks, now, crlf):
         bad = {}
-        rows = self._rows(blocks, bad)
+        rows = self._rows(blocks, bad, crlf)
         count = len(rows)
         texts = dict(zip(self.keys, zip(*rows) if rows else repeat(())))
         typed = self.rule(texts, bad)

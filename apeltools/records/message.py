@@ -5,27 +5,31 @@ from functools import partial
 from apeltools.errors import MessageError
 from apeltools.quoting import quote
 from apeltools.records import accelerator, car, star, text
+from apeltools.records.columns import lf_block
 from apeltools.records.parsed import ParsedMessage
 from apeltools.records.types import now as current_time
 from apeltools.records.xml import AUR_NAMESPACE, CAR_NAMESPACE, STAR_NAMESPACE, parse_records, read_xml, split_tag
 
 
-def _text_body(header, blocks):
+def _text_body(header, crlf, blocks):
+    """A message of ``blocks`` with LF line ends (``crlf``: CRLF blocks of ``text.split_lines``)."""
+    if crlf:
+        blocks = map(lf_block, blocks)
     return header + "\n" + "".join(block.strip("\n") + "\n%%\n" for block in blocks)
 
 
 def _parse_text(body, now):
-    header, blocks = text.split_records(body)
+    header, blocks, crlf = text.split_lines(body)
     fmt = text.format_for_header(header)
-    message = ParsedMessage(fmt.header, fmt.rtype, partial(_text_body, fmt.header))
+    message = ParsedMessage(fmt.header, fmt.rtype, partial(_text_body, fmt.header, crlf))
     message.plain = "\\" not in body and "\t" not in body and "\r" not in body
-    records, bad = text.decode(fmt, blocks, now)
+    records, bad = text.decode(fmt, blocks, now, crlf)
     if not bad:  # every record good (what senders send): taken as they are
         message.records, message.sources = records, blocks
         return message
     for index, (record, block) in enumerate(zip(records, blocks)):
         if record is None:
-            message.reject(bad[index], index, text.first_line(block), block)
+            message.reject(bad[index], index, text.first_line(lf_block(block) if crlf else block), block)
         else:
             message.accept(record, block)
     return message
