@@ -264,3 +264,40 @@ def test_crlf_messages_decode_as_their_lf_text(fmt, seed):
             as_lf, parsed = parse_message(variant.replace("\r\n", "\n"), now), parse_message(variant, now)
             assert [str(e) for e in parsed.errors] == [str(e) for e in as_lf.errors]
             assert parsed.records == as_lf.records
+
+
+def column_value(rng, name, now):
+    """A value of a field read by a rule: near the edges of what the rules test."""
+    if rng.random() < 0.05:
+        return None
+    if name == "Status":
+        return rng.choice(("completed", "started", "suspended", "COMPLETED"))
+    if name in ("ServiceLevel", "Benchmark", "CpuCount"):
+        return rng.choice((
+            rng.randrange(-10**7, 10**7) / 1000, round(rng.uniform(-2e11, 2e11), rng.randrange(5)), rng.uniform(-20, 20),
+            float("nan"), float("inf"), -0.0, 99999999999.999, 1e11, 5.0005, 0.0015, float(2**53), 1e300, 16.0,
+        ))
+    if name in ("SuspendDuration", "WallDuration"):
+        return rng.randrange(0, 10**6)
+    if name == "StartTime" and rng.random() < 0.8:  # mostly before the end times
+        return now - rng.randrange(10**6, 2 * 10**6)
+    return rng.choice((now - rng.randrange(10**6), now + rng.randrange(-3 * 86400, 3 * 86400), 4102444799, 4102444800))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_whole_column_tests_hold_only_when_no_record_breaks_or_changes(seed):
+    """A rule's ``holds`` lets the decoder skip it: it must be true only when applying the rule
+    to each record would neither reject one nor change a value."""
+    rng = random.Random(seed)
+    rules = {rule for fmt in TEXT_FORMATS for rule in fmt.rtype.rules if rule.holds is not None}
+    assert {rule.apply.__name__ for rule in rules} == {"_to_thousandths", "_job_times", "_cloud_times"}
+    for rule in rules:
+        held = 0
+        for _ in range(200):
+            now = rng.choice(NOWS)
+            count = rng.randrange(1, 5)
+            columns_read = [[column_value(rng, name, now) for _ in range(count)] for name in rule.reads]
+            if rule.holds(*columns_read, now):
+                held += 1
+                assert [rule.apply(*values, now) for values in zip(*columns_read)] == [None] * count
+        assert held >= 10, rule  # the test is not vacuous

@@ -243,16 +243,21 @@ def _apply_rules(rules, columns, count, bad, now):
     breaks one is marked and not looked at by the next, as one record's check stops there.
 
     A rule of repeated values is applied once per distinct input among the good records and
-    its outcome spread by one ``map``; any other once per good record. Only when a rule
-    breaks or changes values of some records are they looked at one by one.
+    its outcome spread by one ``map``; any other once per good record. A rule whose
+    whole-column test (``holds``) passes, on the distinct inputs or the whole columns, is not
+    applied at all. Only when a rule breaks or changes values of some records are they
+    looked at one by one.
     """
     for rule in rules:
+        holds = rule.holds
         rows = [index for index in range(count) if index not in bad] if bad else range(count)
         inputs = [columns[name] for name in rule.reads]
         if rule.repeats:
             single = len(inputs) == 1  # its values are the keys: no tuple per record
             keys = inputs[0] if single else list(zip(*inputs))
             distinct = set(keys) if not bad else {keys[i] for i in rows}
+            if holds is not None and distinct and holds(*([list(distinct)] if single else map(list, zip(*distinct))), now):
+                continue  # no distinct input breaks it or has a value changed by it
             try:  # one call per distinct input, unless one breaks the rule
                 table = (dict(zip(distinct, map(rule.apply, distinct, repeat(now)))) if single
                          else {key: rule.apply(*key, now) for key in distinct})
@@ -267,6 +272,8 @@ def _apply_rules(rules, columns, count, bad, now):
                 continue
             outcomes = [table[keys[index]] for index in rows]
         else:
+            if holds is not None and holds(*inputs, now):
+                continue  # no record breaks it or has a value changed by it, bad records or not
             if bad:
                 inputs = [[column[index] for index in rows] for column in inputs]
             try:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, make_dataclass, fields as dataclass_fields
-from operator import attrgetter
+from itertools import repeat
+from operator import attrgetter, lt, mul, truediv
 from typing import TYPE_CHECKING, Any
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -38,6 +39,10 @@ class Rule:
     apply: Callable[..., tuple[Any, ...] | None]
     writes: tuple[str, ...] = ()
     repeats: bool = True
+    # A test of whole columns (a list of values per name read, then the time of checking),
+    # true only when no record breaks the rule or has a value changed by it, so that the
+    # decoder need not apply it record by record; None: no such test.
+    holds: Callable[..., bool] | None = None
     values: Callable[[Any], Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -159,6 +164,20 @@ def _to_thousandths(value: float | None, now: int) -> tuple[Any, ...] | None:
     return None
 
 
+def _thousandths_hold(values: list[float | None], now: int) -> bool:
+    """True when every value is already a thousandth (``_to_thousandths`` changes none): x is
+    the float nearest to its thousands rounded, divided by 1,000, and below 1e11, where a
+    float is within 2**-14 of the decimal it is nearest to, so that ``round(x, 3)`` is that
+    decimal's float, x itself."""
+    if None in values:
+        return False
+    try:
+        nearest = list(map(truediv, map(round, map(mul, values, repeat(1000.0))), repeat(1000)))
+    except (ValueError, OverflowError):  # not a number, infinite, or too large
+        return False
+    return nearest == values and max(map(abs, values), default=0) < 1e11
+
+
 def _fqan(fqan: str | None, now: int) -> tuple[Any, ...] | None:
     return None if fqan is None else split_fqan(fqan)
 
@@ -206,6 +225,15 @@ def _ends_after_start(start: int | None, end: int | None, now: int) -> None:
         raise FieldProblem("EndTime", "EndTime is before StartTime")
 
 
+def _in_order(start: list[int | None], end: list[int | None]) -> bool:
+    """Every start and end given, and no end before its start."""
+    return None not in start and None not in end and not any(map(lt, end, start))
+
+
+def _job_times_hold(start: list[int | None], end: list[int | None], now: int) -> bool:
+    return _in_order(start, end) and max(end, default=0) <= now + FUTURE_TOLERANCE
+
+
 def _job_times(start: int, end: int, now: int) -> None:
     _ends_after_start(start, end, now)
     if end > now + FUTURE_TOLERANCE:
@@ -218,14 +246,14 @@ _END_TIMES_IN_MONTH = Rule(("Year", "Month", "EarliestEndTime", "LatestEndTime")
 _JOB_RULES = (
     Rule(("FQAN",), _fqan, _VO),
     Rule(("ServiceLevelType",), _known_benchmark_type),
-    Rule(("ServiceLevel",), _to_thousandths, ("ServiceLevel",)),
+    Rule(("ServiceLevel",), _to_thousandths, ("ServiceLevel",), holds=_thousandths_hold),
     Rule(("InfrastructureType",), _infrastructure("InfrastructureType"), ("InfrastructureType",)),
-    Rule(("StartTime", "EndTime"), _job_times, repeats=False),
+    Rule(("StartTime", "EndTime"), _job_times, repeats=False, holds=_job_times_hold),
 )
 
 _SUMMARY_RULES = (
     Rule(("ServiceLevelType",), _benchmark_type, ("ServiceLevelType",)),
-    Rule(("ServiceLevel",), _to_thousandths, ("ServiceLevel",)),
+    Rule(("ServiceLevel",), _to_thousandths, ("ServiceLevel",), holds=_thousandths_hold),
     Rule(("InfrastructureType",), _infrastructure("InfrastructureType"), ("InfrastructureType",)),
     _month(),
     _END_TIMES_IN_MONTH,
@@ -281,16 +309,24 @@ def _cloud_times(status: str | None, end: int | None, created: int | None, start
         raise FieldProblem("WallDuration", f"measurement time {measured} is after 2099")
 
 
+def _cloud_times_hold(status: list[str | None], end: list[int | None], created: list[int | None],
+                      start: list[int | None], suspended: list[int | None], wall: list[int | None], now: int) -> bool:
+    """Every record in order and with a RecordCreateTime: its measurement time is that or its
+    EndTime, both before 2100."""
+    return (_in_order(start, end) and None not in created
+            and max(end, default=0) < LATEST_TIME and max(created, default=0) < LATEST_TIME)
+
+
 _CLOUD_RULES = (
-    Rule(("Benchmark",), _to_thousandths, ("Benchmark",)),
-    Rule(("CpuCount",), _to_thousandths, ("CpuCount",)),
+    Rule(("Benchmark",), _to_thousandths, ("Benchmark",), holds=_thousandths_hold),
+    Rule(("CpuCount",), _to_thousandths, ("CpuCount",), holds=_thousandths_hold),
     Rule(("Status",), _cloud_status, ("Status",)),
-    Rule(_MEASUREMENT, _cloud_times, repeats=False),
+    Rule(_MEASUREMENT, _cloud_times, repeats=False, holds=_cloud_times_hold),
 )
 
 _CLOUD_SUMMARY_RULES = (
-    Rule(("Benchmark",), _to_thousandths, ("Benchmark",)),
-    Rule(("CpuCount",), _to_thousandths, ("CpuCount",)),
+    Rule(("Benchmark",), _to_thousandths, ("Benchmark",), holds=_thousandths_hold),
+    Rule(("CpuCount",), _to_thousandths, ("CpuCount",), holds=_thousandths_hold),
     _month(),
 )
 
