@@ -164,7 +164,7 @@ def _to_thousandths(value: float | None, now: int) -> tuple[Any, ...] | None:
     return None
 
 
-def _thousandths_hold(values: list[float | None], now: int) -> bool:
+def _thousandths_hold(values: list[Any], now: int) -> bool:
     """True when every value is already a thousandth (``_to_thousandths`` changes none): x is
     the float nearest to its thousands rounded, divided by 1,000, and below 1e11, where a
     float is within 2**-14 of the decimal it is nearest to, so that ``round(x, 3)`` is that
@@ -225,12 +225,12 @@ def _ends_after_start(start: int | None, end: int | None, now: int) -> None:
         raise FieldProblem("EndTime", "EndTime is before StartTime")
 
 
-def _in_order(start: list[int | None], end: list[int | None]) -> bool:
+def _in_order(start: list[Any], end: list[Any]) -> bool:
     """Every start and end given, and no end before its start."""
     return None not in start and None not in end and not any(map(lt, end, start))
 
 
-def _job_times_hold(start: list[int | None], end: list[int | None], now: int) -> bool:
+def _job_times_hold(start: list[Any], end: list[Any], now: int) -> bool:
     return _in_order(start, end) and max(end, default=0) <= now + FUTURE_TOLERANCE
 
 
@@ -309,8 +309,8 @@ def _cloud_times(status: str | None, end: int | None, created: int | None, start
         raise FieldProblem("WallDuration", f"measurement time {measured} is after 2099")
 
 
-def _cloud_times_hold(status: list[str | None], end: list[int | None], created: list[int | None],
-                      start: list[int | None], suspended: list[int | None], wall: list[int | None], now: int) -> bool:
+def _cloud_times_hold(status: list[Any], end: list[Any], created: list[Any], start: list[Any],
+                      suspended: list[Any], wall: list[Any], now: int) -> bool:
     """Every record in order and with a RecordCreateTime: its measurement time is that or its
     EndTime, both before 2100."""
     return (_in_order(start, end) and None not in created
