@@ -12,11 +12,13 @@ tokens and sizes by the lengths of the values; a column that repeats a few
 values (processors, benchmarks) has each distinct value checked and converted
 once. The record type's rules (``types.Rule``) are applied to whole columns
 too: once per distinct input where messages repeat their inputs (FQANs,
-benchmark types, months), else once per record. Only values that fail a column
+benchmark types, months), else once per record, and not at all where a rule's
+whole-column test (``Rule.holds``) shows that no record breaks it. Only values that fail a column
 check, and records that fail the match or break a rule, are looked at one by
 one, to name the record and the reason. Field order, absent optional fields,
-CRLF, blank lines and ``Key:Value`` without a space take the same path as the
-deployed client's layout.
+blank lines and ``Key:Value`` without a space take the same path as the
+deployed client's layout; CRLF blocks are matched as written, by an expression
+of their own that gives the groups of the same blocks with LF (``lf_block``).
 
 Every check of ``build.build`` is made, with the same reasons and in the same
 order: lines without a colon, unknown fields, values that do not parse,
