@@ -203,7 +203,7 @@ def _numbers(field, texts, bad):
             return column, True
         convert = float if kind is FLOAT else int
         column = [None if v is None else convert(v) for v in column]
-    if kind is TIME and max(filter(None, column), default=0) >= LATEST_TIME:
+    if kind is TIME and max(filter(None, column) if nullable else column, default=0) >= LATEST_TIME:
         _mark(column, bad, lambda v: v >= LATEST_TIME, lambda v: f"time {v} is outside 1970..2099", field.name)
     return column, nullable
 
