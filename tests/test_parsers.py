@@ -315,6 +315,10 @@ def test_sge_comments_and_jobs_that_never_ran_are_ignored():
     (sge_line(start="soon"), "start or end"),
     (sge_line(job="x42"), "job number"),
     (sge_line(wallclock="-"), "ru_wallclock"),
+    (sge_line(wallclock="inf"), "ru_wallclock"),
+    (sge_line(wallclock="nan"), "ru_wallclock"),
+    (sge_line().rsplit(":", 3)[0] + ":inf:0:0", "maxvmem"),  # was 'unexpected OverflowError'
+    (sge_line().rsplit(":", 3)[0] + ":1e400:0:0", "maxvmem"),
 ])
 def test_bad_sge_lines(line, reason):
     with pytest.raises(ParseError, match=reason):
@@ -378,6 +382,14 @@ def test_lsf_quoted_strings_with_escaped_quotes():
     assert items('"""""" ""') == ['""', ""]
     with pytest.raises(ParseError, match="unbalanced"):
         items('"JOB_FINISH" 5 "never closed')
+
+
+@pytest.mark.parametrize("overrides", [dict(user_cpu="inf"), dict(system_cpu="1e400"), dict(max_mem="inf"),
+                                       dict(user_cpu="nan")])
+def test_lsf_numbers_that_are_not_finite_are_named(overrides):
+    # These were bad lines too, but reported as 'unexpected OverflowError/ValueError'.
+    with pytest.raises(ParseError, match="a time, CPU or memory item is not a number"):
+        LSFParser().parse(lsf_line("10.1", ["hostA"], ["hostA"], **overrides))
 
 
 def test_lsf_other_events_and_unstarted_jobs_are_ignored():

@@ -90,11 +90,11 @@ class LSFParser(Parser):
             end = int(values[2])
             start = int(values[10])
             processors = int(values[6])
-            cpu = _seconds(values[28 + offset]) + _seconds(values[29 + offset])
+            cpu = int(round(_seconds(values[28 + offset]) + _seconds(values[29 + offset])))
             real, swap = _memory(values[54 + offset]), _memory(values[55 + offset])
             submitted = int(values[7])
             state, final_state, exit_code = _end_state(values[24 + offset], values[49 + offset])
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: inf or 1e400 where a whole number goes
             raise ParseError("a time, CPU or memory item is not a number") from None
         if start <= 0:
             return None  # never started
@@ -106,7 +106,7 @@ class LSFParser(Parser):
         # BatchRecord's fields in order (positional: a third of the cost of naming each)
         return BatchRecord(
             self.batch_system, job_id, job_id, values[11] or None, None, values[12] or None, None,
-            end - start, int(round(cpu)), len(hosts) or processors, len(set(hosts)) or None, start, end,
+            end - start, cpu, len(hosts) or processors, len(set(hosts)) or None, start, end,
             real, swap, submitted if submitted > 0 else None, None, state, final_state, exit_code,
         )
 

@@ -66,7 +66,7 @@ class SGEParser(Parser):
             cpu = int(round(_number(cells[36])))
             slots = int(cells[34])
             max_rss = int(round(_number(cells[16])))
-            max_vmem = _number(cells[42])
+            max_vmem = int(round(_number(cells[42]) / 1024))
             submitted = _time(cells[8])
             failed, exit_status = int(cells[11]), int(cells[12])
         except (ValueError, OverflowError):
@@ -76,7 +76,7 @@ class SGEParser(Parser):
         return BatchRecord(
             self.batch_system, job_id, job_id, cells[3] or None, cells[2] or None, cells[0] or None,
             cells[1] or None, wall, cpu, slots, None, start, end, max_rss or None,
-            int(round(max_vmem / 1024)) or None, submitted or None, None,
+            max_vmem or None, submitted or None, None,
             f"failed={failed} exit_status={exit_status}",
             lifecycle.FAILED if failed else lifecycle.by_exit_code(exit_status), exit_status,
         )
