@@ -52,7 +52,8 @@ def server(db, db_url, tmp_path):
             time.sleep(0.1)
     yield base
     process.terminate()
-    process.wait(timeout=30)
+    # gunicorn gives a busy worker graceful_timeout (10 s) before killing it: 60 s is room to spare.
+    process.wait(timeout=60)
 
 
 def get(base, path, who=None, **params):
