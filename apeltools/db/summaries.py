@@ -228,26 +228,30 @@ def job_deltas(records: list, ids: dict) -> list:
             r.NodeCount if r.NodeCount is not None else 0,
             r.Processors if r.Processors is not None else 0,
         )
-        wall, cpu, end = r.WallDuration, r.CpuDuration, r.EndTime
-        g = groups.get(key)
-        if g is None:
-            groups[key] = [r.InfrastructureDescription, end, end, wall, cpu, max(wall, 0), max(cpu, 0), 1]
-            continue
-        description = r.InfrastructureDescription
-        if description is not None and (g[0] is None or description > g[0]):
-            g[0] = description
-        if end < g[1]:
-            g[1] = end
-        elif end > g[2]:
-            g[2] = end
-        g[3] += wall
-        g[4] += cpu
-        if wall > 0:
-            g[5] += wall
-        if cpu > 0:
-            g[6] += cpu
-        g[7] += 1
+        fold_job(groups, key, r.InfrastructureDescription, r.EndTime, r.WallDuration, r.CpuDuration)
     return [key + tuple(g) for key, g in groups.items()]
+
+
+def fold_job(groups: dict, key: tuple, description: str | None, end: int, wall: int, cpu: int) -> None:
+    """Add one job to its delta group ``groups[key]``: [greatest InfrastructureDescription,
+    earliest and latest EndTime, wall and CPU sums, their sums of positive values, job count]."""
+    g = groups.get(key)
+    if g is None:
+        groups[key] = [description, end, end, wall, cpu, max(wall, 0), max(cpu, 0), 1]
+        return
+    if description is not None and (g[0] is None or description > g[0]):
+        g[0] = description
+    if end < g[1]:
+        g[1] = end
+    elif end > g[2]:
+        g[2] = end
+    g[3] += wall
+    g[4] += cpu
+    if wall > 0:
+        g[5] += wall
+    if cpu > 0:
+        g[6] += cpu
+    g[7] += 1
 
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from apeltools.db.base import Database
 from apeltools.db.rows import plan_for, tsv_escape
-from apeltools.db.summaries import job_deltas
+from apeltools.db.summaries import fold_job, job_deltas
 from apeltools.errors import RecordError
 from apeltools.importer.rows import RowReader, public_id
 from apeltools.records.build import finish
@@ -122,24 +122,7 @@ class JobLines:
             lines.append(template % (job, wall, cpu, start, end, NULL if real is None else real,
                                      NULL if virtual is None else virtual, month[0], month[1]))
             wall, cpu = int(wall), int(cpu)
-            group = groups.get((delta, month[2], month[3]))
-            if group is None:
-                groups[(delta, month[2], month[3])] = [description, end_time, end_time, wall, cpu, max(wall, 0),
-                                                        max(cpu, 0), 1]
-                continue
-            if description is not None and (group[0] is None or description > group[0]):
-                group[0] = description
-            if end_time < group[1]:
-                group[1] = end_time
-            elif end_time > group[2]:
-                group[2] = end_time
-            group[3] += wall
-            group[4] += cpu
-            if wall > 0:
-                group[5] += wall
-            if cpu > 0:
-                group[6] += cpu
-            group[7] += 1
+            fold_job(groups, (delta, month[2], month[3]), description, end_time, wall, cpu)
         text = b"\n".join(lines).decode("utf-8") if lines else ""
         deltas = [(key[0], month, year, *key[1:], *values) for (key, month, year), values in groups.items()]
         return text, deltas, others
