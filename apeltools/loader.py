@@ -17,6 +17,7 @@ import queue as queue_module
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
@@ -178,7 +179,19 @@ class Loader:
         label = batch[0][0].label + (f" and {len(batch) - 1} more messages" if len(batch) > 1 else "")
         messages = [(parsed.records, message.signer, (message.empaid, parsed.format, len(parsed.errors)), parsed.plain)
                     for message, parsed in batch]
-        self._retrying(lambda: self.db.store_messages(batch[0][1].rtype, messages), label)
+        token, attempts = uuid.uuid4().hex, 0
+
+        def attempt() -> None:
+            nonlocal attempts
+            attempts += 1
+            # A failed attempt may have failed at COMMIT after the server committed: storing the
+            # batch again would note its messages twice. Its token in LoadedMessages says which.
+            if attempts > 1 and self.db.committed(token):
+                log.info("loading %s: the earlier attempt had committed", label)
+                return
+            self.db.store_messages(batch[0][1].rtype, messages, token)
+
+        self._retrying(attempt, label)
 
     def _rejected_whole(self, message: Message, reason: str) -> None:
         self.tally.rejected_messages += 1

@@ -383,7 +383,8 @@ def test_messages_of_a_type_are_stored_in_one_transaction_and_finished_after_its
     happened = []
     original = db.store_messages
     monkeypatch.setattr(db, "store_messages",
-                        lambda rtype, messages: happened.append(("store", len(messages))) or original(rtype, messages))
+                        lambda rtype, messages, token=None: happened.append(("store", len(messages)))
+                        or original(rtype, messages, token))
     job = jobs(1, first_id=7)[0]
     first = job_message([job] + jobs(3, seed=1, first_id=100))
     job.WallDuration += 100  # the same job again in a later message: that one must win
@@ -405,10 +406,10 @@ def test_a_message_whose_values_the_database_refuses_is_rejected_alone(db, rejec
     # which, and the others load.
     original = db.store_messages
 
-    def refusing(rtype, messages):
+    def refusing(rtype, messages, token=None):
         if any(r.LocalJobId == "refused" for records, *_ in messages for r in records):
             raise DataRejected("database refused the values: test")
-        original(rtype, messages)
+        original(rtype, messages, token)
 
     monkeypatch.setattr(db, "store_messages", refusing)
     bad = jobs(2, seed=5, first_id=50)
@@ -427,7 +428,7 @@ def test_a_message_whose_values_the_database_refuses_is_rejected_alone(db, rejec
 
 
 def test_messages_in_hand_stay_queued_when_their_transaction_fails(db, monkeypatch):
-    def failing(rtype, messages):
+    def failing(rtype, messages, token=None):
         raise RuntimeError("the disk is on fire")
 
     monkeypatch.setattr(db, "store_messages", failing)

@@ -115,3 +115,54 @@ def test_four_loaders_on_one_queue_load_every_message_once(db_url, tmp_path):
     assert incoming.count() == 0, leftovers(incoming, db_url, logs)
     assert queues.reject_queue(tmp_path / "rej").count() == 0
     check_loaded_once(db_url, messages, records)
+
+
+def _lose_reply_of_commit(conn, error):
+    """Make the next COMMIT on ``conn`` commit and then fail as if the server's reply was lost (the
+    server or a Galera node killed at that instant): the client cannot tell that it committed."""
+    real = conn.commit
+
+    def commit():
+        real()
+        conn.commit = real
+        raise error
+
+    conn.commit = commit
+
+
+def _lost_reply_error(db):
+    if db.dialect == "mysql":
+        import mysql.connector
+
+        return mysql.connector.errors.OperationalError(msg="Lost connection to MySQL server during query", errno=2013)
+    import sqlite3
+
+    return sqlite3.OperationalError("disk I/O error")
+
+
+def test_a_batch_whose_commit_reply_was_lost_is_noted_once(db_url, tmp_path):
+    """The retry after an error at COMMIT finds the batch committed (its token in LoadedMessages)
+    and does not store and note its messages again. Before the token, each such batch left a
+    second LoadedMessages row for each of its messages (a Galera node killed while loading)."""
+    from apeltools import loader as loading
+    from apeltools.retry import Backoff
+
+    incoming = queues.incoming_queue(tmp_path / "in")
+    messages = 12
+    records = fill(incoming, messages, 4)
+    with databases.connect(db_url) as db:
+        real_insert, lost = db.insert_rows, []
+
+        def insert_rows(table, *args, **kwargs):
+            if table == "LoadedMessages" and not lost:  # the first batch's transaction
+                lost.append(True)
+                _lose_reply_of_commit(db.conn, _lost_reply_error(db))
+            real_insert(table, *args, **kwargs)
+
+        db.insert_rows = insert_rows
+        loader = loading.Loader(db, rejects=queues.reject_queue(tmp_path / "rej"),
+                                backoff=Backoff(initial=0.01, maximum=0.05, give_up_after=30))
+        tally = loading.load_queue(loader, incoming)
+        assert lost
+        assert tally.messages == messages and incoming.count() == 0
+    check_loaded_once(db_url, messages, records)

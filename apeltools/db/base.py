@@ -26,6 +26,7 @@ SELECT_IDS = "SELECT id, name FROM `{table}` WHERE name IN ({marks})"
 SELECT_NAMES = "SELECT id, name FROM `{table}` WHERE id IN ({marks})"
 COUNT_ROWS = "SELECT COUNT(*) FROM `{table}`"
 NOTE_COLUMNS = ("EmpaId", "SignerDN", "Format", "RecordCount", "RejectedCount")
+TOKEN = "SELECT 1 FROM LoadedMessages WHERE LoadToken = ? LIMIT 1"
 LOOKUP_CHUNK = 500  # names per IN (...) list
 # One message for Database.store_messages: (records, publisher DN, note, plain) as store() takes them.
 StoredMessage = tuple[list[Any], str | None, tuple[str | None, str, int] | None, bool]
@@ -269,12 +270,13 @@ class Database:
         self.store_messages(rtype, [(records, publisher_dn, note, plain)])
         return len(records)
 
-    def store_messages(self, rtype: RecordType, messages: Sequence[StoredMessage]) -> None:
+    def store_messages(self, rtype: RecordType, messages: Sequence[StoredMessage], token: str | None = None) -> None:
         """Store several messages' records of one type in one transaction, as ``store`` would store
         them one after another: a record replaces a stored one (or one of an earlier message) with
         the same key, and each message with a note gets its LoadedMessages row. One commit and one
         bulk write per table for them all; their SummaryDeltas are summed together (the summariser
-        adds them up anyway)."""
+        adds them up anyway). ``token`` (32 characters, new for each batch) goes on the notes, for
+        ``committed`` to find after a commit whose outcome was lost."""
         plan = plan_for(rtype)
         for table in plan.lookup_tables:
             self._ids.setdefault(table, {})
@@ -297,7 +299,7 @@ class Database:
             everything += records
             if note is not None:
                 empaid, fmt, rejected = note
-                notes.append((empaid, publisher_dn, fmt[:100], len(records), rejected))
+                notes.append((empaid, publisher_dn, fmt[:100], len(records), rejected, token))
         deltas = job_deltas(everything, self._ids) if rtype.name == "job" else None
         with self.transaction():
             if everything:
@@ -305,7 +307,20 @@ class Database:
             if deltas:
                 self.insert_rows("SummaryDeltas", DELTA_COLUMNS, deltas, TIME_COLUMNS)
             if notes:
-                self._note(notes)
+                self.insert_rows("LoadedMessages", NOTE_COLUMNS + ("LoadToken",), notes)
+                self._touch("loader")
+
+    def committed(self, token: str) -> bool:
+        """Whether a ``store_messages`` transaction with notes and ``token`` committed: asked before
+        storing a batch again after an error at COMMIT, where the client cannot tell whether the
+        server committed (the connection lost at that instant, a Galera node killed after its
+        write set replicated). Then the batch must not be stored, and noted, twice."""
+        return bool(self._causal_query(TOKEN, (token,)))
+
+    def _causal_query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """``query``, seeing every transaction committed anywhere before it (a dialect with
+        asynchronously applied replicas waits for them here)."""
+        return self.query(sql, params)
 
     def _payload(self, plan: RowPlan, records: Sequence[Any], ids: Mapping[str, Mapping[str, int]],
                  publisher_id: int, plain: bool) -> Any:

@@ -118,6 +118,18 @@ class MySQLDatabase(Database):
         finally:
             conn.close()
 
+    def _causal_query(self, sql, params):
+        """On a Galera node, a read waits for the write sets certified before it to be applied
+        here (wsrep_sync_wait); a node that just rejoined may not have applied them yet."""
+        rows = self.query("SHOW VARIABLES LIKE 'wsrep_on'")
+        if not (rows and rows[0][1] == "ON"):
+            return self.query(sql, params)
+        self.execute("SET SESSION wsrep_sync_wait = 1")
+        try:
+            return self.query(sql, params)
+        finally:
+            self.execute("SET SESSION wsrep_sync_wait = DEFAULT")
+
     @property
     def uses_c_extension(self):
         return type(self.conn.raw).__name__.startswith("CMySQL")
