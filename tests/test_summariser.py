@@ -630,3 +630,20 @@ def test_jobs_loaded_while_a_full_run_starts_are_counted_once(db_url, monkeypatc
         summarise(db)
         assert db.query("SELECT SUM(NumberOfJobs) FROM SuperSummaries")[0][0] == 40
         assert_incremental_equals_full(db)
+
+
+def test_consumed_deltas_are_deleted_by_runs_and_ids_and_no_other(db):
+    """delete_deltas sends runs of consecutive ids as BETWEEN: a delta with an id inside the span
+    of what was read but not itself read (committed after the summariser's snapshot) stays."""
+    from apeltools.db import summaries as summaries_sql
+
+    row = (1, 10, 2026, 1, 1, 1, 1, 1, "grid", "HEPSPEC", 10.0, 1, 1, None, 1_790_000_000, 1_790_000_000,
+           60, 50, 60, 50, 1)
+    stored = list(range(1, 41)) + [45, 47, 48, 52, 53, 54, 60]
+    with db.transaction():
+        db.insert_rows("SummaryDeltas", ("Id",) + summaries_sql.DELTA_COLUMNS, [(n,) + row for n in stored],
+                       summaries_sql.TIME_COLUMNS)
+    read = [n for n in stored if n not in (7, 20, 21, 53)]  # four committed after the snapshot
+    with db.transaction():
+        summaries_sql.delete_deltas(db, list(reversed(read)))
+    assert sorted(n for (n,) in db.query("SELECT Id FROM SummaryDeltas")) == [7, 20, 21, 53]
