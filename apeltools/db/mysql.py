@@ -295,29 +295,6 @@ class MySQLDatabase(Database):
             return super().insert_rows(table, columns, rows, time_columns)
         self._load_lines(table, columns, time_columns, ["\t".join(map(_tsv, row)) for row in rows])
 
-    def add_rows(self, table, keys, columns, rows, time_columns=frozenset(), add=(), least=(), greatest=()):
-        """From 50 rows on: LOAD DATA into a temporary copy of the table, then one INSERT ... SELECT
-        ... ON DUPLICATE KEY UPDATE. The connector's substitution of every parameter of a multi-row
-        INSERT, in Python, was half of an incremental summarise (7,000 groups: 0.15 s)."""
-        if len(rows) < 50 or not self._local_infile:
-            return super().add_rows(table, keys, columns, rows, time_columns, add, least, greatest)
-        staging = f"{table}_Added"
-        # A temporary table is the session's own, never replicated (Galera included), and creating
-        # or emptying one commits nothing.
-        self.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS `{staging}` LIKE `{table}`")
-        self.execute(f"DELETE FROM `{staging}`")
-        try:
-            self._load_lines(staging, columns, time_columns, ["\t".join(map(_tsv, row)) for row in rows])
-        except DatabaseError as error:
-            if getattr(error.__cause__, "errno", None) not in LOCAL_INFILE_REFUSED:
-                raise
-            log.warning("the server refuses LOAD DATA LOCAL (%s): using INSERT", error.__cause__)
-            self._local_infile = False
-            return super().add_rows(table, keys, columns, rows, time_columns, add, least, greatest)
-        names = ", ".join(f"`{c}`" for c in columns)
-        self.execute(f"INSERT INTO `{table}` ({names}) SELECT {names} FROM `{staging}` "
-                     + self.upsert_clause(keys, self._merging(table, add, least, greatest)))
-
     def _load_lines(self, table, columns, time_columns, lines):
         """Bulk replace through LOAD DATA LOCAL INFILE: the server's fastest path.
 
