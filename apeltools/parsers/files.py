@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from itertools import chain
 from types import ModuleType
 from typing import IO, Any, Protocol
 
@@ -210,12 +211,14 @@ def _read_lines(stream: IO[bytes], head: bytes, complete: bool, parser: Parser, 
         rest = _Prefixed(b"", stream)
     parse, holds = parser.parse, parser.holds
     pending: list[Any] = []
+    append = pending.append
+    # Counted in locals and stored in the report after the loop: at ~10 µs a line, the report's
+    # attributes written per line were a few per cent of the time.
+    parsed = ignored = 0
     try:
         for raw in rest:
             if not raw.endswith(b"\n") and not complete:
                 break  # still being written
-            offset += len(raw)
-            lines += 1
             try:
                 result = parse(raw.decode("utf-8", "replace"))
             except ParseError as error:
@@ -223,13 +226,13 @@ def _read_lines(stream: IO[bytes], head: bytes, complete: bool, parser: Parser, 
             except (ValueError, IndexError, TypeError, ArithmeticError) as error:  # a case the parser missed
                 result = ParseError(f"unexpected {type(error).__name__}")
             if result is None:
-                report.ignored += 1
+                ignored += 1
             elif isinstance(result, ParseError):
-                report.note_error(str(result), lines)
+                report.note_error(str(result), lines + 1)
             else:
-                report.parsed += 1
+                parsed += 1
                 if result is not FOLDED:
-                    pending.append(result)
+                    append(result)
             if holds and parser.ready:
                 pending.extend(parser.ready)
                 parser.ready.clear()
@@ -237,13 +240,19 @@ def _read_lines(stream: IO[bytes], head: bytes, complete: bool, parser: Parser, 
                 report.records += len(pending)
                 output.write(pending)
                 pending = []
-            report.offset, report.lines = offset, lines
+                append = pending.append
+            # The line is done: offset and lines say where the next run starts.
+            offset += len(raw)
+            lines += 1
             if lines >= next_progress and progress is not None:
                 next_progress = lines + PROGRESS_LINES
                 progress(report.records + len(pending), offset)
     except (OSError, EOFError) as error:
         # What came before the damage stands; the lines after it cannot be read.
-        report.problem = f"{report.path} is damaged after line {report.lines}: {error}"
+        report.problem = f"{report.path} is damaged after line {lines}: {error}"
+    report.parsed += parsed
+    report.ignored += ignored
+    report.offset, report.lines = offset, lines
     report.records += len(pending)
     output.write(pending)
 
@@ -264,9 +273,10 @@ class _Prefixed:
         self.stream = stream
 
     def __iter__(self) -> Iterator[bytes]:
-        if not self.prefix:
-            yield from self.stream
-            return
+        # The stream's own iterator after the prefix, not one resumed through a generator per line.
+        return chain(self._prefix_lines(), self.stream) if self.prefix else iter(self.stream)
+
+    def _prefix_lines(self) -> Iterator[bytes]:
         first, nl, rest = self.prefix.partition(b"\n")
         while nl:
             yield first + nl
@@ -275,7 +285,6 @@ class _Prefixed:
         following = self.stream.readline()
         if first or following:
             yield first + following
-        yield from self.stream
 
 
 class DatabaseOutput:

@@ -31,39 +31,19 @@ def items(line):
     pieces = line.split('"')
     if not len(pieces) % 2:
         raise ParseError("unbalanced double quote")
-    _join_escaped(pieces)
     found = pieces[0].split()
-    rest = iter(pieces)
-    next(rest)
+    append = found.append
+    rest = iter(pieces[1:-1])  # string, text between, ..., the last string
     for string in rest:
-        found.append(string)
-        between = next(rest)
+        between = next(rest, None)  # None: after the last string, the rest of the line
+        # Two strings with nothing between them are one string with a quote in it (``""`` inside).
+        while between == "":
+            string += '"' + next(rest)
+            between = next(rest, None)
+        append(string)
         if between != " ":  # the one blank between two strings holds no item: not worth a split
-            found += between.split()
+            found += (pieces[-1] if between is None else between).split()
     return found
-
-
-def _join_escaped(pieces):
-    """Two strings with nothing between them are one string with a quote in it (``""`` inside):
-    joins them in ``pieces``."""
-    start = 2
-    between = pieces[start:-1:2]  # the texts between two strings
-    while "" in between:
-        position = start + 2 * between.index("")
-        pieces[position - 1] += '"' + pieces[position + 1]
-        del pieces[position:position + 2]
-        start = position
-        between = pieces[start:-1:2]
-
-
-def _seconds(text):
-    value = float(text)
-    return max(value, 0.0)  # -1: not available
-
-
-def _memory(text):
-    value = int(float(text))
-    return value if value > 0 else None
 
 
 class LSFParser(Parser):
@@ -90,8 +70,10 @@ class LSFParser(Parser):
             end = int(values[2])
             start = int(values[10])
             processors = int(values[6])
-            cpu = int(round(_seconds(values[28 + offset]) + _seconds(values[29 + offset])))
-            real, swap = _memory(values[54 + offset]), _memory(values[55 + offset])
+            # CPU seconds and KB of memory, -1 when not available (max() keeps a NaN, which round() refuses)
+            user_cpu, system_cpu = float(values[28 + offset]), float(values[29 + offset])
+            cpu = int(round(max(user_cpu, 0.0) + max(system_cpu, 0.0)))
+            real, swap = int(float(values[54 + offset])), int(float(values[55 + offset]))
             submitted = int(values[7])
             state, final_state, exit_code = _end_state(values[24 + offset], values[49 + offset])
         except (ValueError, OverflowError):  # OverflowError: inf or 1e400 where a whole number goes
@@ -107,7 +89,7 @@ class LSFParser(Parser):
         return BatchRecord(
             self.batch_system, job_id, job_id, values[11] or None, None, values[12] or None, None,
             end - start, cpu, len(hosts) or processors, len(set(hosts)) or None, start, end,
-            real, swap, submitted if submitted > 0 else None, None, state, final_state, exit_code,
+            real if real > 0 else None, swap if swap > 0 else None, submitted if submitted > 0 else None, None, state, final_state, exit_code,
         )
 
 

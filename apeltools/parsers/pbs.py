@@ -37,19 +37,29 @@ class PBSParser(Parser):
         self._deleted = set()  # ids of jobs with a D record whose E record has not come yet
 
     def parse(self, line):
-        parts = line.rstrip("\r\n").split(";", 3)
-        if len(parts) != 4:
+        # The common forms of the values (epoch seconds, HH:MM:SS, <n>kb) are converted here as the
+        # shared helpers' first cases would convert them, without a call each: at ~10 µs a line the
+        # calls were a tenth of the time. Any other form goes to the helper, which decides.
+        try:
+            _, kind, job_id, text = line.rstrip("\r\n").split(";", 3)
+        except ValueError:
             if not line.strip():
                 return None
-            raise ParseError("expected 'date;type;job id;attributes'")
-        _, kind, job_id, text = parts
+            raise ParseError("expected 'date;type;job id;attributes'") from None
         if kind != "E":
             if kind == "D" and job_id:
                 self._deleted.add(job_id)
             return None
         if not job_id:
             raise ParseError("empty job id")
-        attrs = _attributes(text)
+        try:
+            # Every word a pair, as PBS writes them nearly always: the pairs at C speed (a word without
+            # "=" fails dict()).
+            attrs = dict(map(str.split, text.split(" "), _EQUALS, _ONCE))
+        except ValueError:
+            attrs = _attributes_continued(text)
+        if "" in attrs:
+            attrs = _attributes_continued(text)
         get = attrs.get
         start_text = get("start")
         if not start_text:
@@ -59,24 +69,46 @@ class PBSParser(Parser):
             self._deleted.discard(job_id)
         if start_text == "0":
             return None  # deleted before it ran
-        try:
-            start, end = epoch(start_text), epoch(attrs["end"])
-        except KeyError:
-            raise ParseError("no end time") from None
-        except ValueError:
-            raise ParseError("start or end is not epoch seconds") from None
-        check_order(start, end)
-        try:
-            wall_text = get("resources_used.walltime")
-            wall = end - start if wall_text is None else duration(wall_text)
-            cpu = duration(get("resources_used.cput", "0"))
-        except ValueError:
-            raise ParseError("walltime or cput is not a duration") from None
-        try:
-            real = memory_kb(get("resources_used.mem", ""), "b")
-            virtual = memory_kb(get("resources_used.vmem", ""), "b")
-        except ValueError:
-            raise ParseError("mem or vmem is not a memory size") from None
+        end_text = get("end")
+        if start_text.isdecimal() and end_text is not None and end_text.isdecimal():
+            start, end = int(start_text), int(end_text)
+        else:
+            try:
+                start, end = epoch(start_text), epoch(attrs["end"])
+            except KeyError:
+                raise ParseError("no end time") from None
+            except ValueError:
+                raise ParseError("start or end is not epoch seconds") from None
+        if end < start:
+            check_order(start, end)
+        wall_text = get("resources_used.walltime")
+        cpu_text = get("resources_used.cput", "0")
+        if (wall_text is not None and len(wall_text) == 8 == len(cpu_text)
+                and wall_text[2] == wall_text[5] == cpu_text[2] == cpu_text[5] == ":"
+                and len(digits := (wall_text + cpu_text).replace(":", "")) == 12 and digits.isdecimal()):
+            # Both HH:MM:SS, as nearly always: HHMMSSHHMMSS as one number. H*10000 + M*100 + S
+            # less 40 a hundred and 2400 a ten thousand is H*3600 + M*60 + S.
+            wall, cpu = divmod(int(digits), 1000000)
+            wall -= wall // 100 * 40 + wall // 10000 * 2400
+            cpu -= cpu // 100 * 40 + cpu // 10000 * 2400
+        else:
+            try:
+                wall = end - start if wall_text is None else duration(wall_text)
+                cpu = duration(cpu_text)
+            except ValueError:
+                raise ParseError("walltime or cput is not a duration") from None
+        mem_text = get("resources_used.mem", "")
+        vmem_text = get("resources_used.vmem", "")
+        mem_kb, vmem_kb = mem_text[:-2], vmem_text[:-2]
+        if mem_text[-2:] == vmem_text[-2:] == "kb" and (both := mem_kb + vmem_kb).isdecimal() and both.isascii() \
+                and mem_kb and vmem_kb:
+            real, virtual = int(mem_kb), int(vmem_kb)  # both KB, as Torque writes them
+        else:
+            try:
+                real = memory_kb(mem_text, "b")
+                virtual = memory_kb(vmem_text, "b")
+            except ValueError:
+                raise ParseError("mem or vmem is not a memory size") from None
         processors = nodes = None
         exec_host = get("exec_host")
         if exec_host:
@@ -84,12 +116,14 @@ class PBSParser(Parser):
                 processors, nodes = exec_host_counts(exec_host)
             except ValueError:
                 raise ParseError("exec_host is not host/slots+host/slots...") from None
+        qtime, etime = get("qtime", ""), get("etime", "")
+        queued = int(qtime) if qtime.isdecimal() and qtime != "0" else _moment(qtime, "qtime")
+        eligible = int(etime) if etime.isdecimal() and etime != "0" else _moment(etime, "etime")
         # BatchRecord's fields in order (positional: a third of the cost of naming each)
         return BatchRecord(
             self.batch_system, job_id, job_id, get("user") or None, get("group") or None, get("queue") or None,
             job_id.partition(".")[2] or None, wall, cpu, processors, nodes, start, end, real, virtual,
-            _moment(get("qtime"), "qtime"), _moment(get("etime"), "etime"),
-            *_end_state(get("Exit_status"), deleted),
+            queued, eligible, *_end_state(get("Exit_status"), deleted),
         )
 
 
