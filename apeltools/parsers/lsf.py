@@ -33,16 +33,18 @@ def items(line):
         raise ParseError("unbalanced double quote")
     found = pieces[0].split()
     append = found.append
-    rest = iter(pieces[1:-1])  # string, text between, ..., the last string
-    for string in rest:
-        between = next(rest, None)  # None: after the last string, the rest of the line
-        # Two strings with nothing between them are one string with a quote in it (``""`` inside).
-        while between == "":
-            string += '"' + next(rest)
-            between = next(rest, None)
+    rest = iter(pieces[1:])
+    for string, between in zip(rest, rest):  # a string and the text after it
+        if between == " ":  # the one blank between two strings holds no item: not worth a split
+            append(string)
+            continue
+        # Two strings with nothing between them are one string with a quote in it (``""`` inside);
+        # nothing after the last string is the end of the line.
+        while not between and (following := next(rest, None)) is not None:
+            string += '"' + following
+            between = next(rest)
         append(string)
-        if between != " ":  # the one blank between two strings holds no item: not worth a split
-            found += (pieces[-1] if between is None else between).split()
+        found += between.split()
     return found
 
 
