@@ -69,10 +69,12 @@ class PBSParser(Parser):
             self._deleted.discard(job_id)
         if start_text == "0":
             return None  # deleted before it ran
-        end_text = get("end")
-        if start_text.isdecimal() and end_text is not None and end_text.isdecimal():
-            start, end = int(start_text), int(end_text)
-        else:
+        # Where int() takes a text, epoch() gives the same whole number or refuses a negative one.
+        try:
+            start, end = int(start_text), int(attrs["end"])
+        except (KeyError, ValueError):
+            start = end = -1
+        if start < 0 or end < 0:
             try:
                 start, end = epoch(start_text), epoch(attrs["end"])
             except KeyError:
@@ -116,9 +118,13 @@ class PBSParser(Parser):
                 processors, nodes = exec_host_counts(exec_host)
             except ValueError:
                 raise ParseError("exec_host is not host/slots+host/slots...") from None
-        qtime, etime = get("qtime", ""), get("etime", "")
-        queued = int(qtime) if qtime.isdecimal() and qtime != "0" else _moment(qtime, "qtime")
-        eligible = int(etime) if etime.isdecimal() and etime != "0" else _moment(etime, "etime")
+        qtime, etime = get("qtime"), get("etime")
+        try:
+            queued, eligible = int(qtime), int(etime)
+        except (TypeError, ValueError):
+            queued = eligible = 0
+        if queued <= 0 or eligible <= 0:  # 0 (not set), absent, or not whole seconds: _moment decides
+            queued, eligible = _moment(qtime, "qtime"), _moment(etime, "etime")
         # BatchRecord's fields in order (positional: a third of the cost of naming each)
         return BatchRecord(
             self.batch_system, job_id, job_id, get("user") or None, get("group") or None, get("queue") or None,
@@ -160,20 +166,8 @@ def _end_state(text, deleted):
     return state, final, code
 
 
-def _attributes(text):
-    """``key=value`` pairs separated by spaces; a word without ``=`` continues the value before it."""
-    try:
-        # Every word a pair, as PBS writes them nearly always: the pairs at C speed (a word without
-        # "=" fails dict()).
-        attrs = dict(map(str.split, text.split(" "), _EQUALS, _ONCE))
-    except ValueError:
-        return _attributes_continued(text)
-    if "" in attrs:
-        return _attributes_continued(text)
-    return attrs
-
-
 def _attributes_continued(text):
+    """``key=value`` pairs separated by spaces; a word without ``=`` continues the value before it."""
     attrs = {}
     key = None
     for word in text.split(" "):
