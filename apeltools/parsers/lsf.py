@@ -72,9 +72,10 @@ class LSFParser(Parser):
             end = int(values[2])
             start = int(values[10])
             processors = int(values[6])
-            # CPU seconds and KB of memory, -1 when not available (max() keeps a NaN, which round() refuses)
+            # CPU seconds and KB of memory, -1 when not available. Each CPU time as max(time, 0.0) has it
+            # (a NaN stays, for round() to refuse), round() of a float is an int.
             user_cpu, system_cpu = float(values[28 + offset]), float(values[29 + offset])
-            cpu = int(round(max(user_cpu, 0.0) + max(system_cpu, 0.0)))
+            cpu = round((0.0 if 0.0 > user_cpu else user_cpu) + (0.0 if 0.0 > system_cpu else system_cpu))
             real, swap = int(float(values[54 + offset])), int(float(values[55 + offset]))
             submitted = int(values[7])
             state, final_state, exit_code = _end_state(values[24 + offset], values[49 + offset])
