@@ -28,11 +28,10 @@ holds.
 """
 
 import functools
-import time
 from decimal import Decimal
 
 from apeltools.records.benchmark import BENCHMARK_TYPES, canonical_type
-from apeltools.records.fields import epoch_of_sql_time
+from apeltools.records.fields import epoch_of_sql_time, month_of
 
 KEY_COLUMNS = (
     "SiteID", "Month", "Year", "GlobalUserNameID", "VOID", "VOGroupID", "VORoleID", "SubmitHostID",
@@ -212,13 +211,12 @@ def job_deltas(records: list, ids: dict) -> list:
     """
     sites, dns, vos = ids["Sites"], ids["DNs"], ids["VOs"]
     vo_groups, roles, hosts = ids["VOGroups"], ids["VORoles"], ids["SubmitHosts"]
-    gmtime = time.gmtime
     groups = {}
     spelt = {}  # a job's benchmark type → its canonical spelling (see _JOB_TYPE)
     for r in records:
-        moment = gmtime(r.EndTime)
+        year, month = month_of(r.EndTime)
         key = (
-            sites[r.Site], moment.tm_mon, moment.tm_year,
+            sites[r.Site], month, year,
             dns[r.GlobalUserName if r.GlobalUserName is not None else "None"],
             vos[r.VO if r.VO is not None else "None"],
             vo_groups[r.VOGroup if r.VOGroup is not None else "None"],

@@ -79,10 +79,23 @@ def epoch_of_sql_time(value: datetime.datetime | str | None) -> int | None:
     return calendar.timegm(value.timetuple())
 
 
+# (year, month) of the UTC days seen so far: a message's records end on a few days, and a UTC month
+# begins at a midnight, so a day's number decides its month. Cleared when it grows beyond what
+# decades of days would fill (damaged times).
+_MONTH_OF_DAY: dict[int, tuple[int, int]] = {}
+
+
 def month_of(epoch: float) -> tuple[int, int]:
     """(year, month) in UTC of epoch seconds."""
-    moment = time.gmtime(epoch)
-    return moment.tm_year, moment.tm_mon
+    day = int(epoch // 86400)
+    found = _MONTH_OF_DAY.get(day)
+    if found is None:
+        moment = time.gmtime(day * 86400)
+        found = (moment.tm_year, moment.tm_mon)
+        if len(_MONTH_OF_DAY) > 20000:
+            _MONTH_OF_DAY.clear()
+        _MONTH_OF_DAY[day] = found
+    return found
 
 
 @lru_cache(maxsize=1024)
