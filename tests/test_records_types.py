@@ -510,3 +510,19 @@ def test_each_mandatory_cloud_summary_field_missing_is_an_error_naming_it(name):
     assert only_error("APEL-cloud-summary-message: v0.4", CLOUD_SUMMARY_LINES, **{name: None}) == (
         name, "mandatory field is missing"
     )
+
+
+def test_month_of_a_remembered_day_is_gmtimes_month():
+    """month_of answers from the days it has seen: each second of a day, either side of every
+    month's first midnight, fractional and negative times, all as time.gmtime gives them."""
+    import random
+    import time
+
+    from apeltools.records.fields import month_of
+
+    rng = random.Random(5)
+    moments = [start + shift for year in (1969, 2000, 2024, 2026) for month in range(1, 13)
+               for start in [month_bounds(year, month)[0]] for shift in (-86400.5, -1, -0.25, 0, 0.75, 86399, 86400)]
+    moments += [rng.randrange(-10**9, 4 * 10**9) + rng.random() for _ in range(20000)]
+    for moment in moments + moments:  # the second time from what it remembered
+        assert month_of(moment) == time.gmtime(moment)[:2], moment
