@@ -183,7 +183,7 @@ def full_summarise_while_loading(summarise_port, load_port, jobs, messages, per_
         if loader.returncode != 0:
             raise SystemExit(f"apel-load exited {loader.returncode}:\n{(queue_dir / 'load.log').read_text()}")
         summariser.summarise(db)
-        if db.query("SHOW VARIABLES LIKE 'wsrep_on'") == [("wsrep_on", "ON")]:
+        if db.on_galera():
             db.execute("SET SESSION wsrep_sync_wait = 1")  # the loader's last commits applied here too
         stored, summarised = db.query(
             "SELECT COUNT(*), (SELECT SUM(NumberOfJobs) FROM VSuperSummaries) FROM JobRecords")[0]

@@ -114,7 +114,7 @@ def super_summaries(url):
     with databases.connect(url) as db:
         # Galera applies a commit of another node asynchronously after certifying it: a read right
         # after it waits for that only with wsrep_sync_wait (causal reads).
-        if db.dialect == "mysql" and db.query("SELECT @@wsrep_on")[0][0]:
+        if db.on_galera():
             db.execute("SET SESSION wsrep_sync_wait = 1")
         return sorted(tuple(str(value) if isinstance(value, datetime.datetime) else value for value in row)
                       for row in db.query(f"SELECT {SUMMARY_COLUMNS} FROM VSuperSummaries"))

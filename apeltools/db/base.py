@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 SELECT_IDS = "SELECT id, name FROM `{table}` WHERE name IN ({marks})"
 SELECT_NAMES = "SELECT id, name FROM `{table}` WHERE id IN ({marks})"
 COUNT_ROWS = "SELECT COUNT(*) FROM `{table}`"
-NOTE_COLUMNS = ("EmpaId", "SignerDN", "Format", "RecordCount", "RejectedCount")
+# LoadToken: the loading transaction's (see Database.committed); None for a message rejected whole.
+NOTE_COLUMNS = ("EmpaId", "SignerDN", "Format", "RecordCount", "RejectedCount", "LoadToken")
 TOKEN = "SELECT 1 FROM LoadedMessages WHERE LoadToken = ? LIMIT 1"
 LOOKUP_CHUNK = 500  # names per IN (...) list
 # One message for Database.store_messages: (records, publisher DN, note, plain) as store() takes them.
@@ -307,8 +308,7 @@ class Database:
             if deltas:
                 self.insert_rows("SummaryDeltas", DELTA_COLUMNS, deltas, TIME_COLUMNS)
             if notes:
-                self.insert_rows("LoadedMessages", NOTE_COLUMNS + ("LoadToken",), notes)
-                self._touch("loader")
+                self._note(notes)
 
     def committed(self, token: str) -> bool:
         """Whether a ``store_messages`` transaction with notes and ``token`` committed: asked before
@@ -316,6 +316,10 @@ class Database:
         server committed (the connection lost at that instant, a Galera node killed after its
         write set replicated). Then the batch must not be stored, and noted, twice."""
         return bool(self._causal_query(TOKEN, (token,)))
+
+    def on_galera(self) -> bool:
+        """Whether the database is a node of a Galera cluster (MariaDB with wsrep_on)."""
+        return False
 
     def _causal_query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         """``query``, seeing every transaction committed anywhere before it (a dialect with
@@ -342,10 +346,11 @@ class Database:
     def note_rejected_message(self, empaid: str | None, signer_dn: str | None, fmt: str = "unrecognised") -> None:
         """Log a message that was rejected as a whole (nothing of it could be loaded)."""
         with self.transaction():
-            self._note([(empaid, signer_dn or "None", fmt[:100], 0, 1)])
+            self._note([(empaid, signer_dn or "None", fmt[:100], 0, 1, None)])
 
-    def _note(self, rows: Sequence[tuple[str | None, str, str, int, int]]) -> None:
-        """LoadedMessages rows (empaid, signer DN, format, records, rejected), and the loader's LastUpdated."""
+    def _note(self, rows: Sequence[tuple[str | None, str, str, int, int, str | None]]) -> None:
+        """LoadedMessages rows (empaid, signer DN, format, records, rejected, token), and the loader's
+        LastUpdated."""
         self.insert_rows("LoadedMessages", NOTE_COLUMNS, rows)
         self._touch("loader")
 

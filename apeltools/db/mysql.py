@@ -118,11 +118,14 @@ class MySQLDatabase(Database):
         finally:
             conn.close()
 
+    def on_galera(self):
+        rows = self.query("SHOW VARIABLES LIKE 'wsrep_on'")
+        return bool(rows) and rows[0][1] == "ON"
+
     def _causal_query(self, sql, params):
         """On a Galera node, a read waits for the write sets certified before it to be applied
         here (wsrep_sync_wait); a node that just rejoined may not have applied them yet."""
-        rows = self.query("SHOW VARIABLES LIKE 'wsrep_on'")
-        if not (rows and rows[0][1] == "ON"):
+        if not self.on_galera():
             return self.query(sql, params)
         self.execute("SET SESSION wsrep_sync_wait = 1")
         try:

@@ -29,6 +29,7 @@ holds.
 
 import functools
 from decimal import Decimal
+from itertools import groupby
 
 from apeltools.records.benchmark import BENCHMARK_TYPES, canonical_type
 from apeltools.records.fields import epoch_of_sql_time, month_of
@@ -282,17 +283,13 @@ def delete_deltas(db, ids) -> None:
     the ids outside runs go by ``IN``. Fewer parameters, each substituted in Python by the
     connector."""
     runs, single = [], []
-    ordered = sorted(ids)
-    start = 0
-    while start < len(ordered):
-        end = start
-        while end + 1 < len(ordered) and ordered[end + 1] == ordered[end] + 1:
-            end += 1
-        if end - start >= 2:
-            runs.append((ordered[start], ordered[end]))
+    # Consecutive ids share their difference to their position in the sorted list.
+    for _, group in groupby(enumerate(sorted(ids)), lambda pair: pair[1] - pair[0]):
+        run = [id_ for _, id_ in group]
+        if len(run) >= 3:
+            runs.append((run[0], run[-1]))
         else:
-            single.extend(ordered[start:end + 1])
-        start = end + 1
+            single.extend(run)
     for first in range(0, len(runs), DELETE_RUNS_CHUNK):
         chunk = runs[first:first + DELETE_RUNS_CHUNK]
         db.execute(DELETE_DELTA_RUNS.format(runs=" OR ".join(["Id BETWEEN ? AND ?"] * len(chunk))),
@@ -333,10 +330,7 @@ def builds_in_server(db) -> bool:
     nodes: each write set they commit that touches a locked job or gap, applied here, aborts the
     whole run (3 replays in one full run of 300,000 jobs while one loader wrote on another node).
     Reading the snapshot takes no locks, at about 1.7 times the in-server build's time."""
-    if db.dialect != "mysql":
-        return False
-    rows = db.query("SHOW VARIABLES LIKE 'wsrep_on'")
-    return not (rows and rows[0][1] == "ON")
+    return db.dialect == "mysql" and not db.on_galera()
 
 
 def source_groups(db, month: tuple | None = None) -> dict:
