@@ -92,7 +92,8 @@ class LSFParser(Parser):
         return BatchRecord(
             self.batch_system, job_id, job_id, values[11] or None, None, values[12] or None, None,
             end - start, cpu, len(hosts) or processors, len(set(hosts)) or None, start, end,
-            real if real > 0 else None, swap if swap > 0 else None, submitted if submitted > 0 else None, None, state, final_state, exit_code,
+            real if real > 0 else None, swap if swap > 0 else None, submitted if submitted > 0 else None, None,
+            state, final_state, exit_code,
         )
 
 
