@@ -266,6 +266,31 @@ def test_crlf_messages_decode_as_their_lf_text(fmt, seed):
             assert parsed.records == as_lf.records
 
 
+LINE_PIECES = ["Site: a", "Site:b\r", "Queue:  x\ry ", "Queue: \r", "\r", " \t", "", "\r\r", " \r ", "x", "Site :c"]
+
+
+@pytest.mark.parametrize("seed", range(400))
+def test_the_crlf_expression_matches_as_the_lf_expression_does(seed):
+    """Where the CRLF expression matches a CRLF block (``text.split_lines``), the LF one
+    matches its ``lf_block`` with the same value groups (a block it does not match is decoded
+    as its ``lf_block``); a block whose every line ends in CRLF is matched by it whenever its
+    ``lf_block`` is. Blank lines (any number, of blanks), CRs inside values, before a line
+    end, on lines of their own and at the block's end."""
+    rng = random.Random(seed)
+    keys = ("Site", "Queue", "SiteName")
+    lf, _ = columns._record_pattern(keys)
+    crlf, _ = columns._record_pattern(keys, crlf=True)
+    only_crlf = seed % 2 == 0
+    ends = ("\r\n",) if only_crlf else ("\r\n", "\r\n", "\n")
+    lines = [rng.choice(LINE_PIECES) for _ in range(rng.randrange(8))]
+    block = "".join(rng.choice(ends) + line for line in lines) + rng.choice(("", "\r\n", " \r\n")) + "\r"
+    as_crlf, as_lf = crlf.fullmatch(block), lf.fullmatch(columns.lf_block(block))
+    if as_crlf is not None:
+        assert as_lf is not None and as_crlf.groups() == as_lf.groups(), repr(block)
+    elif only_crlf and "\r\r" not in block and " \r " not in block and "\r " not in block:
+        assert as_lf is None, repr(block)
+
+
 def column_value(rng, name, now):
     """A value of a field read by a rule: near the edges of what the rules test."""
     if rng.random() < 0.05:
