@@ -24,6 +24,9 @@ from apeltools.parsers.base import ParseError, Parser, check_order, duration, ep
 from apeltools.records.site import BatchRecord
 
 _EQUALS, _ONCE = repeat("="), repeat(1)  # str.split's arguments for every word
+# The attributes read from an E record, looked up by one map() rather than a call each.
+_READ = ("start", "end", "resources_used.walltime", "resources_used.cput", "resources_used.mem",
+         "resources_used.vmem", "exec_host", "qtime", "etime", "Exit_status", "user", "group", "queue")
 KILLED = 256  # an Exit_status above this is a job killed by signal (Exit_status - 256)
 
 
@@ -60,8 +63,8 @@ class PBSParser(Parser):
             attrs = _attributes_continued(text)
         if "" in attrs:
             attrs = _attributes_continued(text)
-        get = attrs.get
-        start_text = get("start")
+        (start_text, end_text, wall_text, cpu_text, mem_text, vmem_text, exec_host, qtime, etime, exit_status,
+         user, group, queue) = map(attrs.get, _READ)
         if not start_text:
             raise ParseError("no start time")  # a failed line for the deployed parser too
         deleted = job_id in self._deleted
@@ -71,19 +74,20 @@ class PBSParser(Parser):
             return None  # deleted before it ran
         # Where int() takes a text, epoch() gives the same whole number or refuses a negative one.
         try:
-            start, end = int(start_text), int(attrs["end"])
-        except (KeyError, ValueError):
+            start, end = int(start_text), int(end_text)
+        except (TypeError, ValueError):
             start = end = -1
         if start < 0 or end < 0:
             try:
-                start, end = epoch(start_text), epoch(attrs["end"])
-            except KeyError:
-                raise ParseError("no end time") from None
+                start = epoch(start_text)
+                end = None if end_text is None else epoch(end_text)
             except ValueError:
                 raise ParseError("start or end is not epoch seconds") from None
+            if end is None:
+                raise ParseError("no end time")
         check_order(start, end)
-        wall_text = get("resources_used.walltime")
-        cpu_text = get("resources_used.cput", "0")
+        if cpu_text is None:
+            cpu_text = "0"
         if (wall_text is not None and len(wall_text) == 8 == len(cpu_text)
                 and wall_text[2] == wall_text[5] == cpu_text[2] == cpu_text[5] == ":"
                 and len(digits := (wall_text + cpu_text).replace(":", "")) == 12 and digits.isdecimal()):
@@ -98,8 +102,10 @@ class PBSParser(Parser):
                 cpu = duration(cpu_text)
             except ValueError:
                 raise ParseError("walltime or cput is not a duration") from None
-        mem_text = get("resources_used.mem", "")
-        vmem_text = get("resources_used.vmem", "")
+        if mem_text is None:
+            mem_text = ""
+        if vmem_text is None:
+            vmem_text = ""
         mem_kb, vmem_kb = mem_text[:-2], vmem_text[:-2]
         if mem_text[-2:] == vmem_text[-2:] == "kb" and (both := mem_kb + vmem_kb).isdecimal() and both.isascii() \
                 and mem_kb and vmem_kb:
@@ -111,13 +117,11 @@ class PBSParser(Parser):
             except ValueError:
                 raise ParseError("mem or vmem is not a memory size") from None
         processors = nodes = None
-        exec_host = get("exec_host")
         if exec_host:
             try:
                 processors, nodes = exec_host_counts(exec_host)
             except ValueError:
                 raise ParseError("exec_host is not host/slots+host/slots...") from None
-        qtime, etime = get("qtime"), get("etime")
         try:
             queued, eligible = int(qtime), int(etime)
         except (TypeError, ValueError):
@@ -126,9 +130,9 @@ class PBSParser(Parser):
             queued, eligible = _moment(qtime, "qtime"), _moment(etime, "etime")
         # BatchRecord's fields in order (positional: a third of the cost of naming each)
         return BatchRecord(
-            self.batch_system, job_id, job_id, get("user") or None, get("group") or None, get("queue") or None,
+            self.batch_system, job_id, job_id, user or None, group or None, queue or None,
             job_id.partition(".")[2] or None, wall, cpu, processors, nodes, start, end, real, virtual,
-            queued, eligible, *_end_state(get("Exit_status"), deleted),
+            queued, eligible, *_end_state(exit_status, deleted),
         )
 
 
