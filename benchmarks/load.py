@@ -8,7 +8,8 @@ For each backend, the same job records are loaded into fresh databases:
   bulk replace, one transaction per message; N processes share the queue),
   once per message layout (``LAYOUTS``): the deployed client's field order
   with every field present; another field order with VO, VOGroup and VORole
-  absent, as other producers write; CRLF line ends with blank lines;
+  absent, as other producers write; CRLF line ends with blank lines (all
+  v0.3); v0.4 (benchmarks as ``{type: value}`` dicts) in the other order;
 * by the baseline: the same rows, already in the table's own layout, through
   the server's bulk path: ``LOAD DATA LOCAL INFILE`` per 1,000 rows for
   MariaDB, one ``executemany`` in a single transaction for SQLite.
@@ -83,17 +84,19 @@ def crlf_blank_lines(body):
     return body.replace("%%\n", "%%\n\n").replace("\n", "\r\n")
 
 
-LAYOUTS = {
-    "deployed order": canonical,
-    "other order, no VO fields": other_order,
-    "CRLF, blank lines": crlf_blank_lines,
+LAYOUTS = {  # name: (message format, what is done to each written message)
+    "deployed order": (text.JOB_V03, canonical),
+    "other order, no VO fields": (text.JOB_V03, other_order),
+    "CRLF, blank lines": (text.JOB_V03, crlf_blank_lines),
+    "v0.4, other order, no VO": (text.JOB_V04, other_order),
 }
 
 
-def fill_queue(directory, records, layout=canonical):
+def fill_queue(directory, records, layout=LAYOUTS["deployed order"]):
     incoming = queues.incoming_queue(directory)
+    fmt, transform = layout
     for start in range(0, len(records), PER_MESSAGE):
-        body = layout(text.write_message(text.JOB_V03, records[start:start + PER_MESSAGE]))
+        body = transform(text.write_message(fmt, records[start:start + PER_MESSAGE]))
         incoming.add({"body": body, "signer": SIGNER, "empaid": f"bench-{start}"})
     return incoming
 
