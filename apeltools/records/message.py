@@ -22,7 +22,8 @@ def _parse_text(body, now):
     header, blocks, crlf = text.split_lines(body)
     fmt = text.format_for_header(header)
     message = ParsedMessage(fmt.header, fmt.rtype, partial(_text_body, fmt.header, crlf))
-    message.plain = "\\" not in body and "\t" not in body and "\r" not in body
+    # A CR is data to LOAD DATA (its lines end at LF, which no value holds): a CRLF message is plain.
+    message.plain = "\\" not in body and "\t" not in body
     records, bad = text.decode(fmt, blocks, now, crlf)
     if not bad:  # every record good (what senders send): taken as they are
         message.records, message.sources = records, blocks

@@ -31,7 +31,8 @@ class ParsedMessage:
     sources: list[Any] = field(default_factory=list)
     errors: list[RecordError] = field(default_factory=list)
     rejected: list[Any] = field(default_factory=list)
-    # True when no value can hold a backslash, tab or line break (lets storage skip escaping).
+    # True when no value can hold a backslash or a tab (lets storage skip escaping: values hold no
+    # LF, and a CR is data to LOAD DATA, whose lines end at LF).
     plain: bool = False
 
     @property
