@@ -26,7 +26,7 @@ from typing import Any
 import click
 from dirq.Exceptions import QueueError as DirqError
 
-from apeltools import daemon, events
+from apeltools import collector, daemon, events
 from apeltools.authz import sitemap
 from apeltools.config import Config
 from apeltools.db.base import Database
@@ -260,11 +260,15 @@ class Loader:
         batch: list[Entry] = []
         batch_kind: RecordType | None = None
         records = 0
+        # No garbage collection while a batch is parsed and stored (collector.py): its records
+        # are all alive, so a collection would walk them and free nothing.
+        pause = collector.Pause()
         try:
             for message, finish in items:
                 if self.stop.is_set():
                     finish(False)
                     break
+                pause.hold()
                 try:
                     parsed = self.parse(message)
                     if isinstance(parsed, ParsedMessage) and self.site_check is not None and parsed.records:
@@ -282,6 +286,8 @@ class Loader:
                 if records >= BATCH_RECORDS:
                     batch, records, full = [], 0, batch
                     self._commit(full, progress)
+                    del full, parsed  # the batch's records go before collection resumes
+                    pause.release()
             if batch:  # the messages in hand are loaded, also when stopping
                 batch, full = [], batch
                 self._commit(full, progress)
@@ -289,6 +295,8 @@ class Loader:
             for _, _, finish in batch:  # parsed, never given to _commit
                 finish(False)
             raise
+        finally:
+            pause.release()
         return self.tally
 
 

@@ -27,14 +27,13 @@ in their order (``rtype.check``); tests/test_columns.py holds the decoder to
 what decoding record by record gives.
 """
 
-import gc
 import math
 import os
 import re
-from contextlib import contextmanager
 from itertools import product, repeat, starmap
 from operator import methodcaller
 
+from apeltools.collector import no_collection
 from apeltools.errors import RecordError
 from apeltools.records import benchmark, fields
 from apeltools.records.fields import FLOAT, LATEST_TIME, NULL_TOKENS, STR, TIME, parse_float
@@ -390,21 +389,6 @@ def _record_pattern(keys, crlf=False):
     return re.compile(rf"{_BLANK_LINES}(?:(?:{lines}){_BLANK_LINES})*+"), tuple(order)
 
 
-@contextmanager
-def _no_collection():
-    """No garbage collection while decoding: a message makes tens of thousands of tuples,
-    lists and records, which trigger many collections, and no reference cycle, so that those
-    collections find nothing to free (they cost 8-10 % of decoding). The collector's state
-    is left as it was found."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 class ColumnDecoder:
     """Decodes the record blocks of one text format into records, column by column."""
 
@@ -463,7 +447,7 @@ class ColumnDecoder:
     def decode(self, blocks, now, crlf=False):
         """([record, or None where bad], {index: RecordError}) of the blocks of one message
         (``crlf``: CRLF blocks of ``text.split_lines``, read as their ``lf_block``)."""
-        with _no_collection():
+        with no_collection():
             return self._decode(blocks, now, crlf)
 
     def _decode(self, blocks, now, crlf):
