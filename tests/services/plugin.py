@@ -287,7 +287,7 @@ SERVICE_CLASSES = {cls.name: cls for cls in
 
 def _start_or_skip(service: ScriptService, request) -> ScriptService:
     try:
-        service.start()
+        _start_twice(service)
     except (ServiceError, OSError) as exc:
         reason = f"{service.name} service unavailable: {exc}"
         if services_required():
@@ -302,6 +302,23 @@ def _start_or_skip(service: ScriptService, request) -> ScriptService:
         # so one worker cannot stop a server another is still using.
         request.addfinalizer(lambda: _quiet_stop(service))
     return service
+
+
+def _start_twice(service: ScriptService) -> None:
+    """Start ``service``; after a failure, stop what part of it did start and try once more (a
+    start can fail on a passing collision, e.g. a port another process held for a moment). What
+    a second failure left running is stopped too, so that it cannot hold up a later run."""
+    try:
+        service.start()
+        return
+    except (ServiceError, OSError) as exc:
+        print(f"warning: {service.name} did not start, stopping it and trying again: {exc}")
+        _quiet_stop(service)
+    try:
+        service.start()
+    except (ServiceError, OSError):
+        _quiet_stop(service)
+        raise
 
 
 def _quiet_stop(service: ScriptService) -> None:

@@ -8,7 +8,9 @@
 #
 # STOMP:  127.0.0.1:$APELTOOLS_RABBITMQ_STOMP_PORT (default 61613), user guest/guest
 # AMQP:   127.0.0.1:$APELTOOLS_RABBITMQ_AMQP_PORT  (default 13672)
-# Erlang distribution: node apeltools@localhost on 127.0.0.1, port AMQP+20000
+# Erlang distribution: node apeltools@localhost on 127.0.0.1, port AMQP+10000 (23672): below
+# Linux's ephemeral ports (32768-60999), which any client socket on the machine may hold at the
+# moment a node starts (AMQP+20000 once collided with one: "could not bind to distribution port").
 # (epmd on 4369 is shared with any other Erlang node and is left running after
 # `stop`; when this script starts it, it listens on 127.0.0.1 only).
 #
@@ -50,7 +52,7 @@ broker_prefix() {
         RABBITMQ_MNESIA_BASE="$DIR/mnesia"
         RABBITMQ_LOG_BASE="$DIR/log"
         RABBITMQ_PID_FILE="$PIDFILE"
-        RABBITMQ_DIST_PORT=$((AMQP_PORT + 20000))
+        RABBITMQ_DIST_PORT=$((AMQP_PORT + 10000))
         # +sbwt none: Erlang schedulers sleep when idle instead of spinning, which on a
         # shared 2-core machine took CPU from the programs under test.
         RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} +sbwt none +sbwtdcpu none +sbwtdio none"

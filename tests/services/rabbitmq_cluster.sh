@@ -7,7 +7,8 @@
 #   DIR   state directory; node N (1..3) lives in DIR/nodeN (run by tests/services/rabbitmq.sh);
 #         default $APELTOOLS_SERVICES_BASE/rabbitmq-cluster
 #
-# Node N: Erlang node apeltoolsN@localhost, STOMP on 127.0.0.1:(61620+N), AMQP on 13680+N, all
+# Node N: Erlang node apeltoolsN@localhost, STOMP on 127.0.0.1:(61620+N), AMQP on 13680+N,
+# distribution on 23680+N (rabbitmq.sh: AMQP+10000, below the ephemeral ports), all
 # with one Erlang cookie (DIR/.erlang.cookie, copied into each node's HOME). Nodes 2 and 3 join
 # node 1 on their first start; afterwards any node restarts into the cluster by itself
 # (start-node after stop-node/kill-node: the cluster and its queues are kept).
