@@ -125,7 +125,7 @@ SECTIONS: dict[str, dict[str, Kind]] = {
         "enabled": BOOL, "site_name": TEXT, "ldap_host": TEXT, "ldap_port": INT, "lrms_server": TEXT,
         "spec_type": TEXT, "spec_value": NUMBER,
     },
-    "joiner": {"enabled": BOOL, "local_jobs": BOOL, "local_submit_host": TEXT, "ce_type": TEXT},
+    "joiner": {"enabled": BOOL, "local_jobs": BOOL, "local_submit_host": TEXT, "ce_type": TEXT, "chunk": INT},
     "ssm": {"enabled": BOOL},
     "parser": {"timezone": TEXT},
     "blah": _LOG_SOURCE,

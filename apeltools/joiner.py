@@ -81,10 +81,10 @@ class JoinSettings:
     @classmethod
     def from_config(cls, config: Config, site: str | None = None, local_jobs: bool | None = None,
                     local_submit_host: str | None = None, ce_type: str | None = None,
-                    bdii_url: str | None = None, no_bdii: bool = False) -> JoinSettings:
+                    bdii_url: str | None = None, no_bdii: bool = False, chunk: int | None = None) -> JoinSettings:
         """Settings from the command line's values, else the existing client.cfg keys: ``[site_info]
         site_name`` (or ``[spec_updater] site_name``); ``[joiner] local_jobs``, ``local_submit_host``
-        (else ``[spec_updater] lrms_server``, else this host's name) and ``ce_type``; the benchmarks
+        (else ``[spec_updater] lrms_server``, else this host's name), ``ce_type`` and ``chunk``; the benchmarks
         of ``[spec_updater] manual_specN``, and for local jobs ``spec_type`` and ``spec_value``; the
         BDII at ``[spec_updater] ldap_host`` and ``ldap_port`` when ``enabled`` (never with ``no_bdii``)."""
         site = site or config.get("site_info", "site_name") or config.get("spec_updater", "site_name")
@@ -96,6 +96,7 @@ class JoinSettings:
             local_submit_host=(local_submit_host or config.get("joiner", "local_submit_host")
                                or config.get("spec_updater", "lrms_server") or socket.getfqdn()),
             ce_type=ce_type or config.get("joiner", "ce_type"),
+            chunk=chunk or _configured_chunk(config),
             benchmarks=ce_benchmarks.from_config(config),
             bdii_url=None if no_bdii else (bdii_url or _configured_bdii(config)),
         )
@@ -104,6 +105,14 @@ class JoinSettings:
                 b.ce for b in settings.benchmarks}:
             settings.benchmarks.append(ce_benchmarks.make_benchmark(settings.local_submit_host, kind, value))
         return settings
+
+
+def _configured_chunk(config: Config) -> int:
+    """``[joiner] chunk``: batch records joined (and jobs written) per transaction."""
+    chunk = config.get_float("joiner", "chunk", CHUNK)
+    if chunk < 1 or chunk != int(chunk):
+        raise UsageError(f"[joiner] chunk must be a whole number of at least 1, not {chunk:g}")
+    return int(chunk)
 
 
 def _configured_bdii(config: Config) -> str | None:

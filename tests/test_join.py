@@ -1,5 +1,6 @@
 """apel-join: batch + blah + benchmark → job records, incrementally, reporting what cannot join."""
 
+import pytest
 from click.testing import CliRunner
 
 from apeltools.ce_benchmarks import Benchmark, update
@@ -171,6 +172,47 @@ def test_local_jobs_and_a_blah_record_that_comes_later(db):
     found = jobs(db)
     assert len(found) == 2  # replaced by natural key, not added
     assert (found["grid-late"]["InfrastructureType"], found["grid-late"]["SubmitHost"]) == ("grid", CE_PBS)
+
+
+def test_a_smaller_chunk_joins_the_same_jobs_in_more_transactions(db, monkeypatch):
+    # --chunk / [joiner] chunk keeps each transaction under a Galera cluster's write-set limit;
+    # what is joined must not depend on it.
+    update(db, [Benchmark(CE_PBS, "HEPSPEC", 10.0)], "config", now=T0)
+    records = []
+    for n in range(7):
+        records.append(batch(f"j{n}", T0 + DAY + n))
+        if n != 3:  # one without a blah record: reported and kept, whatever the chunk
+            records.append(blah(f"j{n}", T0 + DAY + n - 60))
+    add(db, *records)
+    reads = []
+    with_blah = site.with_blah
+    monkeypatch.setattr(site, "with_blah", lambda *args: reads.append(args[-1]) or with_blah(*args))
+    report = join(db, JoinSettings(site="TEST-SITE", chunk=2), now=NOW)
+    assert (report.joined, dict(report.unjoined)) == (6, {"no blah record": 1})
+    assert set(reads) == {2} and len(reads) >= 4  # 7 records read two at a time
+    found = jobs(db)
+    assert sorted(found) == ["j0", "j1", "j2", "j4", "j5", "j6"]
+    assert {(row["SubmitHost"], row["GlobalUserName"], row["ServiceLevel"], row["WallDuration"])
+            for row in found.values()} == {(CE_PBS, DN, 10.0, 3600)}
+    assert statuses(db)["j3"] != site.FINE and {statuses(db)[j] for j in found} == {site.FINE}
+
+
+def test_the_chunk_comes_from_the_command_line_else_the_configuration(tmp_path):
+    from apeltools.config import Config
+    from apeltools.errors import UsageError
+
+    config = tmp_path / "client.cfg"
+    config.write_text("[site_info]\nsite_name = TEST-SITE\n[joiner]\nchunk = 500\n")
+    assert JoinSettings.from_config(Config.load(str(config)), no_bdii=True).chunk == 500
+    assert JoinSettings.from_config(Config.load(str(config)), no_bdii=True, chunk=7).chunk == 7
+    config.write_text("[site_info]\nsite_name = TEST-SITE\n")
+    assert JoinSettings.from_config(Config.load(str(config)), no_bdii=True).chunk == 20000
+    for bad in ("0", "2.5"):
+        config.write_text(f"[site_info]\nsite_name = TEST-SITE\n[joiner]\nchunk = {bad}\n")
+        with pytest.raises(UsageError, match="chunk must be a whole number of at least 1"):
+            JoinSettings.from_config(Config.load(str(config)), no_bdii=True)
+    result = CliRunner().invoke(apel_join, ["--config", str(config), "--db", "sqlite:///x.db", "--chunk", "0"])
+    assert result.exit_code == 2 and "--chunk" in result.output
 
 
 def test_reused_batch_job_ids_join_the_blah_record_of_their_time():

@@ -32,9 +32,12 @@ Examples:
 @click.option("--bdii", "bdii_url", metavar="URL",
               help="Site BDII to read benchmarks from [default: [spec_updater] ldap_host/ldap_port].")
 @click.option("--no-bdii", is_flag=True, help="Do not ask a BDII; use configured and known benchmarks.")
+@click.option("--chunk", type=click.IntRange(min=1), metavar="N",
+              help="Batch records joined, and their jobs written, per transaction; lower it to stay "
+                   "under a Galera cluster's wsrep_max_ws_rows/size [default: [joiner] chunk, else 20000].")
 @click.option("--unjoined", "list_unjoined", is_flag=True,
               help="Then print every batch record that is not joined, with the reason, as TSV on stdout.")
-def main(ctx, db_url, site_name, local_jobs, local_submit_host, ce_type, bdii_url, no_bdii, list_unjoined):
+def main(ctx, db_url, site_name, local_jobs, local_submit_host, ce_type, bdii_url, no_bdii, chunk, list_unjoined):
     """Join batch records with blah records and benchmarks into job records.
 
     Reads the keys of the existing client.cfg: [spec_updater] site_name,
@@ -58,7 +61,7 @@ def main(ctx, db_url, site_name, local_jobs, local_submit_host, ce_type, bdii_ur
     exits with an error.
     """
     settings = joiner.JoinSettings.from_config(ctx.config, site_name, local_jobs, local_submit_host, ce_type,
-                                               bdii_url, no_bdii)
+                                               bdii_url, no_bdii, chunk)
     with ctx.database(db_url) as db:
         require_schema(db)
         joiner.run(db, settings)

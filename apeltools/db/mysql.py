@@ -171,7 +171,8 @@ class MySQLDatabase(Database):
             return WriteSetTooLarge(
                 f"database error: {error}: {'the' if too_large else 'most likely the'} transaction is larger "
                 "than the Galera cluster lets one transaction be; raise wsrep_max_ws_rows/wsrep_max_ws_size "
-                "(MariaDB's defaults: no row limit, 2 GiB) on every node, or (apel-load) have smaller messages sent")
+                "(MariaDB's defaults: no row limit, 2 GiB) on every node, or (apel-load) have smaller messages sent, "
+                "(apel-join) give a smaller --chunk")
         if errno in DATA_ERRNOS:
             return DataRejected(f"database refused the values: {error}")
         return DatabaseError(f"database error: {error}")
